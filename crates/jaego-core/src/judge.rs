@@ -1,0 +1,226 @@
+//! The group-commit judge: decides, for a batch of reservation requests that
+//! arrived together, which are granted and where, and which are short.
+//!
+//! The store locks the balance rows the batch touches, hands their current
+//! figures here, applies the per-row totals this returns in one conditional
+//! statement, and answers each request with its own outcome. Requests are
+//! judged in arrival order, each on its own (all lines or none), and a request
+//! whose lines share a SKU is judged on the sum of what they need.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use crate::balance::Balance;
+use crate::policy::StockPolicy;
+
+/// One line of a request: a SKU, the locations it may come from in priority
+/// order (one for a location reservation, the channel's links for a channel
+/// reservation), and how many units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRequest<S, L> {
+    pub sku: S,
+    pub candidates: Vec<(L, StockPolicy)>,
+    pub quantity: i64,
+}
+
+/// A line that cannot be served: what the request needs from the row in
+/// total and what the row had available for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage<S, L> {
+    pub line: usize,
+    pub sku: S,
+    pub location: Option<L>,
+    pub requested: i64,
+    pub available: i64,
+}
+
+/// The decision on one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<S, L> {
+    /// Every line granted; the location chosen for each line, in line order.
+    Granted(Vec<L>),
+    /// Nothing granted; every short line.
+    Short(Vec<Shortage<S, L>>),
+}
+
+/// The decisions on a batch and what they add to `reserved` per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement<S, L> {
+    pub outcomes: Vec<Outcome<S, L>>,
+    pub reserved_totals: Vec<((S, L), i64)>,
+}
+
+/// Judges `requests` in order against `rows` (the locked current balances; a
+/// missing row counts as all zeros).
+pub fn judge<S, L>(
+    rows: &HashMap<(S, L), Balance>,
+    requests: &[Vec<LineRequest<S, L>>],
+) -> Judgement<S, L>
+where
+    S: Copy + Eq + Hash,
+    L: Copy + Eq + Hash,
+{
+    // Units already granted to earlier requests of this batch, per row.
+    let mut taken: HashMap<(S, L), i64> = HashMap::new();
+    let mut order: Vec<(S, L)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+
+    for lines in requests {
+        // Tentative takes of this request, undone if any line is short.
+        let mut mine: HashMap<(S, L), i64> = HashMap::new();
+        let mut placements = Vec::with_capacity(lines.len());
+        let mut shortages = Vec::new();
+
+        for (index, line) in lines.iter().enumerate() {
+            let mut placed = None;
+            let mut best: Option<Shortage<S, L>> = None;
+            for &(location, policy) in &line.candidates {
+                let key = (line.sku, location);
+                let start = rows.get(&key).map_or(0, Balance::available)
+                    - taken.get(&key).copied().unwrap_or(0);
+                let need = mine.get(&key).copied().unwrap_or(0) + line.quantity;
+                if policy == StockPolicy::Unlimited || need <= start {
+                    placed = Some(location);
+                    break;
+                }
+                if best.as_ref().is_none_or(|b| start > b.available) {
+                    best = Some(Shortage {
+                        line: index,
+                        sku: line.sku,
+                        location: Some(location),
+                        requested: need,
+                        available: start,
+                    });
+                }
+            }
+            match placed {
+                Some(location) => {
+                    *mine.entry((line.sku, location)).or_insert(0) += line.quantity;
+                    placements.push(location);
+                }
+                None => shortages.push(best.unwrap_or(Shortage {
+                    line: index,
+                    sku: line.sku,
+                    location: None,
+                    requested: line.quantity,
+                    available: 0,
+                })),
+            }
+        }
+
+        if shortages.is_empty() {
+            for (key, qty) in mine {
+                let entry = taken.entry(key).or_insert_with(|| {
+                    order.push(key);
+                    0
+                });
+                *entry += qty;
+            }
+            outcomes.push(Outcome::Granted(placements));
+        } else {
+            outcomes.push(Outcome::Short(shortages));
+        }
+    }
+
+    let reserved_totals = order.into_iter().map(|key| (key, taken[&key])).collect();
+    Judgement {
+        outcomes,
+        reserved_totals,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use StockPolicy::*;
+
+    fn row(on_hand: i64) -> Balance {
+        Balance {
+            on_hand,
+            ..Balance::default()
+        }
+    }
+
+    fn line(sku: u8, locs: &[(u8, StockPolicy)], quantity: i64) -> LineRequest<u8, u8> {
+        LineRequest {
+            sku,
+            candidates: locs.to_vec(),
+            quantity,
+        }
+    }
+
+    fn check(
+        rows: &[((u8, u8), i64)],
+        requests: Vec<Vec<LineRequest<u8, u8>>>,
+        expected: &[Result<Vec<u8>, Vec<(usize, i64, i64)>>],
+    ) {
+        let rows: HashMap<_, _> = rows.iter().map(|&(k, q)| (k, row(q))).collect();
+        let got = judge(&rows, &requests);
+        let simplified: Vec<_> = got
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Granted(p) => Ok(p.clone()),
+                Outcome::Short(s) => Err(s
+                    .iter()
+                    .map(|s| (s.line, s.requested, s.available))
+                    .collect()),
+            })
+            .collect();
+        assert_eq!(simplified, expected);
+    }
+
+    #[test]
+    fn hot_sku_grants_longest_prefix() {
+        let reqs = (0..5).map(|_| vec![line(1, &[(9, Strict)], 1)]).collect();
+        check(
+            &[((1, 9), 3)],
+            reqs,
+            &[
+                Ok(vec![9]),
+                Ok(vec![9]),
+                Ok(vec![9]),
+                Err(vec![(0, 1, 0)]),
+                Err(vec![(0, 1, 0)]),
+            ],
+        );
+    }
+
+    #[test]
+    fn lines_sharing_a_sku_are_summed() {
+        let reqs = vec![vec![line(1, &[(9, Strict)], 2), line(1, &[(9, Strict)], 2)]];
+        check(&[((1, 9), 3)], reqs, &[Err(vec![(1, 4, 3)])]);
+    }
+
+    #[test]
+    fn short_request_takes_nothing() {
+        let reqs = vec![
+            vec![line(1, &[(9, Strict)], 2), line(2, &[(9, Strict)], 5)],
+            vec![line(1, &[(9, Strict)], 3)],
+        ];
+        check(
+            &[((1, 9), 3), ((2, 9), 1)],
+            reqs,
+            &[Err(vec![(1, 5, 1)]), Ok(vec![9])],
+        );
+    }
+
+    #[test]
+    fn channel_falls_back_in_priority_order() {
+        let reqs = vec![
+            vec![line(1, &[(8, Strict), (9, Strict)], 2)],
+            vec![line(1, &[(8, Strict), (9, Strict)], 2)],
+        ];
+        check(
+            &[((1, 8), 2), ((1, 9), 3)],
+            reqs,
+            &[Ok(vec![8]), Ok(vec![9])],
+        );
+    }
+
+    #[test]
+    fn unlimited_goes_below_zero() {
+        let reqs = vec![vec![line(1, &[(9, Unlimited)], 5)]];
+        check(&[], reqs, &[Ok(vec![9])]);
+    }
+}

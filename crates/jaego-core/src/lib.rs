@@ -1,0 +1,28 @@
+//! jaego's inventory rules: the domain types and the decisions made on them.
+//!
+//! This crate knows nothing about SQL, JSON, HTTP or the clock: callers pass in
+//! the current time and fresh ids. Everything here is deterministic, which is
+//! what lets the property tests in `tests/` compare it against a simple model.
+
+#![forbid(unsafe_code)]
+
+pub mod balance;
+pub mod catalog;
+pub mod error;
+pub mod ids;
+pub mod judge;
+pub mod limits;
+pub mod movement;
+pub mod policy;
+pub mod quantity;
+pub mod reservation;
+pub mod role;
+
+pub use balance::{Balance, Delta};
+pub use error::{InvalidInput, Violation};
+pub use ids::*;
+pub use movement::MovementKind;
+pub use policy::StockPolicy;
+pub use quantity::Qty;
+pub use reservation::ReservationState;
+pub use role::Role;

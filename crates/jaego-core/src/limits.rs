@@ -1,0 +1,51 @@
+//! Every limit jaego enforces, in one place. Names carry the unit last.
+//!
+//! The HTTP edge checks these before anything reaches the store, and
+//! `docs/limits.md` lists them for integrators (keep the two in step).
+
+/// Largest quantity in one movement or reservation line.
+pub const QUANTITY_MAX: i64 = 1_000_000_000;
+/// Longest SKU, product, location, channel or movement-type code, in characters.
+pub const CODE_LEN_MAX: usize = 64;
+/// Longest display name, in characters.
+pub const NAME_LEN_MAX: usize = 200;
+/// Longest barcode, in characters.
+pub const BARCODE_LEN_MAX: usize = 64;
+/// Most barcodes on one SKU.
+pub const BARCODES_PER_SKU_MAX: usize = 20;
+/// Most option tags on one SKU.
+pub const OPTION_TAGS_PER_SKU_MAX: usize = 20;
+/// Longest option tag, in characters.
+pub const OPTION_TAG_LEN_MAX: usize = 64;
+/// Longest free-text reason on a movement, in characters.
+pub const REASON_LEN_MAX: usize = 500;
+/// Longest reference (order number, document id) on a movement, in characters.
+pub const REFERENCE_LEN_MAX: usize = 200;
+/// Longest `Idempotency-Key` header, in characters.
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+/// Most lines in one reservation.
+pub const RESERVATION_LINES_MAX: usize = 100;
+/// Longest time to live of a reservation, in seconds (7 days).
+pub const RESERVATION_TTL_SECS_MAX: i64 = 7 * 24 * 3600;
+/// Time to live of a reservation when the request names none, in seconds.
+pub const RESERVATION_TTL_SECS_DEFAULT: i64 = 15 * 60;
+/// Most reservations expired in one transaction by the expiry job.
+pub const EXPIRY_BATCH_MAX: usize = 500;
+/// Most requests applied in one group-commit transaction.
+pub const GROUP_COMMIT_REQUESTS_MAX: usize = 256;
+/// Most reservation lines applied in one group-commit transaction.
+pub const GROUP_COMMIT_LINES_MAX: usize = 1_000;
+/// Largest page of a list endpoint.
+pub const PAGE_SIZE_MAX: usize = 500;
+/// Page size when the request names none.
+pub const PAGE_SIZE_DEFAULT: usize = 50;
+/// Most locations linked to one channel.
+pub const CHANNEL_LOCATIONS_MAX: usize = 50;
+/// Most data rows in one CSV import.
+pub const CSV_ROWS_MAX: usize = 50_000;
+/// Largest JSON request body, in bytes.
+pub const JSON_BODY_BYTES_MAX: usize = 1024 * 1024;
+/// Largest CSV request body, in bytes.
+pub const CSV_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Longest token name, in characters.
+pub const TOKEN_NAME_LEN_MAX: usize = 100;

@@ -1,0 +1,219 @@
+//! Movements: the append-only ledger entries that change balances.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::balance::{Balance, Delta};
+
+/// What a movement does. Each kind maps a signed quantity to a [`Delta`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MovementKind {
+    /// Goods arrived: `on_hand +q`.
+    Receipt,
+    /// Goods arrived against an expected receipt: `on_hand +q`, `incoming −q`.
+    ExpectedReceipt,
+    /// A receipt is announced: `incoming +q`.
+    Expect,
+    /// A correction, either way: `on_hand ±q`.
+    Adjustment,
+    /// A stock count: sets `on_hand`; the movement records the difference.
+    Count,
+    /// Sets the safety stock; the movement records the difference.
+    SafetyStock,
+    /// Allocated goods left: `on_hand −q`, `allocated −q`.
+    Shipment,
+    /// Goods came back: `on_hand +q`.
+    Return,
+    /// A transfer left this location for another: `on_hand −q` here.
+    TransferOut,
+    /// A transfer is on its way here: `in_transit +q` at the destination.
+    TransferDispatched,
+    /// A transfer arrived: `in_transit −q`, `on_hand +q`.
+    TransferIn,
+    /// A reservation holds stock: `reserved +q`.
+    Reserve,
+    /// A reservation was released: `reserved −q`.
+    Release,
+    /// A reservation ran out of time: `reserved −q`.
+    Expire,
+    /// A reservation became an allocation: `reserved −q`, `allocated +q`.
+    Commit,
+    /// A merchant-defined type that brings goods in: `on_hand +q`.
+    CustomIn,
+    /// A merchant-defined type that takes goods out: `on_hand −q`.
+    CustomOut,
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 17] = [
+        MovementKind::Receipt,
+        MovementKind::ExpectedReceipt,
+        MovementKind::Expect,
+        MovementKind::Adjustment,
+        MovementKind::Count,
+        MovementKind::SafetyStock,
+        MovementKind::Shipment,
+        MovementKind::Return,
+        MovementKind::TransferOut,
+        MovementKind::TransferDispatched,
+        MovementKind::TransferIn,
+        MovementKind::Reserve,
+        MovementKind::Release,
+        MovementKind::Expire,
+        MovementKind::Commit,
+        MovementKind::CustomIn,
+        MovementKind::CustomOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Receipt => "receipt",
+            MovementKind::ExpectedReceipt => "expected_receipt",
+            MovementKind::Expect => "expect",
+            MovementKind::Adjustment => "adjustment",
+            MovementKind::Count => "count",
+            MovementKind::SafetyStock => "safety_stock",
+            MovementKind::Shipment => "shipment",
+            MovementKind::Return => "return",
+            MovementKind::TransferOut => "transfer_out",
+            MovementKind::TransferDispatched => "transfer_dispatched",
+            MovementKind::TransferIn => "transfer_in",
+            MovementKind::Reserve => "reserve",
+            MovementKind::Release => "release",
+            MovementKind::Expire => "expire",
+            MovementKind::Commit => "commit",
+            MovementKind::CustomIn => "custom_in",
+            MovementKind::CustomOut => "custom_out",
+        }
+    }
+
+    /// The change a movement of this kind with signed `quantity` makes.
+    /// For `Count` and `SafetyStock`, `quantity` is the difference already
+    /// computed by [`set_to`].
+    pub fn delta(self, quantity: i64) -> Delta {
+        let q = quantity;
+        let d = Delta::default();
+        match self {
+            MovementKind::Receipt | MovementKind::Return | MovementKind::CustomIn => {
+                Delta { on_hand: q, ..d }
+            }
+            MovementKind::Adjustment | MovementKind::Count => Delta { on_hand: q, ..d },
+            MovementKind::ExpectedReceipt => Delta {
+                on_hand: q,
+                incoming: -q,
+                ..d
+            },
+            MovementKind::Expect => Delta { incoming: q, ..d },
+            MovementKind::SafetyStock => Delta {
+                safety_stock: q,
+                ..d
+            },
+            MovementKind::Shipment => Delta {
+                on_hand: -q,
+                allocated: -q,
+                ..d
+            },
+            MovementKind::TransferOut | MovementKind::CustomOut => Delta { on_hand: -q, ..d },
+            MovementKind::TransferDispatched => Delta { in_transit: q, ..d },
+            MovementKind::TransferIn => Delta {
+                on_hand: q,
+                in_transit: -q,
+                ..d
+            },
+            MovementKind::Reserve => Delta { reserved: q, ..d },
+            MovementKind::Release | MovementKind::Expire => Delta { reserved: -q, ..d },
+            MovementKind::Commit => Delta {
+                reserved: -q,
+                allocated: q,
+                ..d
+            },
+        }
+    }
+
+    /// Kinds a client may post directly to the ledger (the others are made by
+    /// reservations and transfers).
+    pub fn is_direct(self) -> bool {
+        matches!(
+            self,
+            MovementKind::Receipt
+                | MovementKind::ExpectedReceipt
+                | MovementKind::Expect
+                | MovementKind::Adjustment
+                | MovementKind::Count
+                | MovementKind::SafetyStock
+                | MovementKind::Shipment
+                | MovementKind::Return
+                | MovementKind::CustomIn
+                | MovementKind::CustomOut
+        )
+    }
+}
+
+/// For movements that set a figure (`count`, `safety_stock`): the signed
+/// difference between the target and the current balance.
+pub fn set_to(kind: MovementKind, current: &Balance, target: i64) -> i64 {
+    match kind {
+        MovementKind::SafetyStock => target - current.safety_stock,
+        _ => target - current.on_hand,
+    }
+}
+
+impl fmt::Display for MovementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MovementKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MovementKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown movement kind {s:?}"))
+    }
+}
+
+/// Direction of a merchant-defined movement type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
+    pub fn kind(self) -> MovementKind {
+        match self {
+            Direction::In => MovementKind::CustomIn,
+            Direction::Out => MovementKind::CustomOut,
+        }
+    }
+}
+
+impl FromStr for Direction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            other => Err(format!("unknown direction {other:?}; expected in or out")),
+        }
+    }
+}
+
+/// Whether a movement that lowers `available` may do so under `strict`.
+/// Ledger corrections (`adjustment`, `count`) record what is physically true
+/// and are always accepted; sales-like outflows are refused if short.
+pub fn is_guarded(kind: MovementKind) -> bool {
+    matches!(
+        kind,
+        MovementKind::CustomOut | MovementKind::TransferOut | MovementKind::SafetyStock
+    )
+}

@@ -1,0 +1,117 @@
+//! Reservations are pending transfers: made pessimistically, then resolved
+//! exactly once by commit, release or expiry.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a reservation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReservationState {
+    Open,
+    Committed,
+    Released,
+    Expired,
+}
+
+/// How a reservation is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Commit,
+    Release,
+    Expire,
+}
+
+/// Why a reservation cannot be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("the reservation was already {0}")]
+    AlreadyResolved(ReservationState),
+    #[error("the reservation expired")]
+    Expired,
+}
+
+impl ReservationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationState::Open => "open",
+            ReservationState::Committed => "committed",
+            ReservationState::Released => "released",
+            ReservationState::Expired => "expired",
+        }
+    }
+
+    /// The state after `resolution`, judged at `now_us` against `expires_at_us`.
+    /// A commit or release that arrives after the deadline is refused as
+    /// expired even if the expiry job has not run yet; expiry itself needs the
+    /// deadline to have passed.
+    pub fn resolve(
+        self,
+        resolution: Resolution,
+        now_us: i64,
+        expires_at_us: i64,
+    ) -> Result<ReservationState, ResolveError> {
+        if self != ReservationState::Open {
+            return Err(ResolveError::AlreadyResolved(self));
+        }
+        match resolution {
+            Resolution::Commit if now_us >= expires_at_us => Err(ResolveError::Expired),
+            Resolution::Commit => Ok(ReservationState::Committed),
+            Resolution::Release => Ok(ReservationState::Released),
+            Resolution::Expire if now_us >= expires_at_us => Ok(ReservationState::Expired),
+            Resolution::Expire => Err(ResolveError::AlreadyResolved(self)),
+        }
+    }
+}
+
+impl fmt::Display for ReservationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ReservationState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(ReservationState::Open),
+            "committed" => Ok(ReservationState::Committed),
+            "released" => Ok(ReservationState::Released),
+            "expired" => Ok(ReservationState::Expired),
+            other => Err(format!("unknown reservation state {other:?}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ReservationState::*;
+    use Resolution::*;
+
+    fn check(
+        state: ReservationState,
+        resolution: Resolution,
+        now: i64,
+        expected: Result<ReservationState, ResolveError>,
+    ) {
+        assert_eq!(
+            state.resolve(resolution, now, 100),
+            expected,
+            "{state:?} {resolution:?} at {now}"
+        );
+    }
+
+    #[test]
+    fn resolution_table() {
+        check(Open, Commit, 99, Ok(Committed));
+        check(Open, Commit, 100, Err(ResolveError::Expired));
+        check(Open, Release, 150, Ok(Released));
+        check(Open, Expire, 100, Ok(Expired));
+        check(Open, Expire, 99, Err(ResolveError::AlreadyResolved(Open)));
+        for done in [Committed, Released, Expired] {
+            for r in [Commit, Release, Expire] {
+                check(done, r, 0, Err(ResolveError::AlreadyResolved(done)));
+            }
+        }
+    }
+}
