@@ -1,1 +1,38 @@
-//! placeholder
+//! jaego's storage: every read and write of the database.
+//!
+//! One [`Store`] runs the same SQL on an embedded SQLite file (the default)
+//! or on PostgreSQL, through sqlx's `Any` driver; the engine is chosen once
+//! from the database URL. All SQL stays within what both engines run.
+//!
+//! Invariants enforced here:
+//! - a balance changes only in the transaction that appends its movement;
+//! - a reservation is granted by a conditional update on locked rows, never
+//!   by trusting a figure read earlier; see [`reservations`];
+//! - a reservation is resolved exactly once (`WHERE state = 'open'`);
+//! - every query filters by tenant.
+
+#![forbid(unsafe_code)]
+
+mod batcher;
+pub mod catalog;
+mod db;
+mod error;
+mod rows;
+pub mod idempotency;
+pub mod ledger;
+pub mod page;
+pub mod places;
+pub mod reservations;
+pub mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod verify;
+
+pub use db::{Engine, Store, StoreOptions};
+pub use error::{StoreError, StoreResult};
+pub use page::{Page, PageRequest};
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}

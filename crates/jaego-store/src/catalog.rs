@@ -1,0 +1,366 @@
+//! Products and SKUs with their barcodes and option tags.
+
+use jaego_core::catalog::validate_sku;
+use jaego_core::error::Validator;
+use jaego_core::limits::{CODE_LEN_MAX, NAME_LEN_MAX};
+use jaego_core::{ProductId, SkuId, TenantId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use crate::error::{StoreError, StoreResult};
+use crate::page::{Page, PageRequest};
+use crate::rows::{flag, int, join_list, opt_parsed, parsed, split_list, text};
+use crate::{Store, now_us};
+
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: ProductId,
+    pub code: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sku {
+    pub id: SkuId,
+    pub product_id: Option<ProductId>,
+    pub code: String,
+    pub name: String,
+    pub tracked: bool,
+    /// Reserved for the product-status issue; `active` until then.
+    pub status: String,
+    pub option_tags: Vec<String>,
+    pub barcodes: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A SKU to create.
+#[derive(Debug, Clone)]
+pub struct NewSku {
+    pub code: String,
+    pub name: String,
+    pub product_id: Option<ProductId>,
+    pub tracked: bool,
+    pub barcodes: Vec<String>,
+    pub option_tags: Vec<String>,
+}
+
+impl NewSku {
+    pub fn validate(&self) -> Result<(), jaego_core::InvalidInput> {
+        validate_sku(&self.code, &self.name, &self.barcodes, &self.option_tags)
+    }
+}
+
+/// Changes to a SKU; `None` leaves a field as it is. Lists replace the old.
+#[derive(Debug, Clone, Default)]
+pub struct SkuPatch {
+    pub name: Option<String>,
+    pub tracked: Option<bool>,
+    pub barcodes: Option<Vec<String>>,
+    pub option_tags: Option<Vec<String>>,
+}
+
+/// Filters of the SKU list; all given ones must match.
+#[derive(Debug, Clone, Default)]
+pub struct SkuFilter {
+    /// Case-insensitive substring of the code or the name.
+    pub q: Option<String>,
+    pub tracked: Option<bool>,
+    pub product_id: Option<ProductId>,
+    pub barcode: Option<String>,
+    /// Exact option tag.
+    pub tag: Option<String>,
+}
+
+const SKU_COLUMNS: &str = "id, product_id, code, name, tracked, status, option_tags, created_at, updated_at";
+
+fn sku_from_row(row: &AnyRow) -> StoreResult<Sku> {
+    Ok(Sku {
+        id: parsed(row, "id")?,
+        product_id: opt_parsed(row, "product_id")?,
+        code: text(row, "code")?,
+        name: text(row, "name")?,
+        tracked: flag(row, "tracked")?,
+        status: text(row, "status")?,
+        option_tags: split_list(&text(row, "option_tags")?),
+        barcodes: Vec::new(),
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
+    Ok(Product { id: parsed(row, "id")?, code: text(row, "code")?, name: text(row, "name")?, created_at: int(row, "created_at")? })
+}
+
+impl Store {
+    pub async fn create_product(&self, tenant: TenantId, code: &str, name: &str) -> StoreResult<Product> {
+        let mut v = Validator::new();
+        v.code("code", code, CODE_LEN_MAX);
+        v.text("name", name, NAME_LEN_MAX);
+        v.finish()?;
+        let product = Product { id: ProductId::new(), code: code.to_string(), name: name.to_string(), created_at: now_us() };
+        sqlx::query("INSERT INTO products (id, tenant_id, code, name, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(product.id.to_string())
+            .bind(tenant.to_string())
+            .bind(code)
+            .bind(name)
+            .bind(product.created_at)
+            .execute(self.writer())
+            .await
+            .map_err(|e| StoreError::from_unique(e, "product code", code))?;
+        Ok(product)
+    }
+
+    pub async fn get_product(&self, tenant: TenantId, id: ProductId) -> StoreResult<Product> {
+        let row = sqlx::query("SELECT id, code, name, created_at FROM products WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| StoreError::not_found("product", id))?;
+        product_from_row(&row)
+    }
+
+    pub async fn list_products(&self, tenant: TenantId, page: &PageRequest) -> StoreResult<Page<Product>> {
+        let rows = sqlx::query("SELECT id, code, name, created_at FROM products WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(tenant.to_string())
+            .bind(page.cursor())
+            .bind((page.size() + 1) as i64)
+            .fetch_all(self.reader())
+            .await?;
+        let items = rows.iter().map(product_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.size(), |p| p.id.to_string()))
+    }
+
+    /// Creates a SKU with its barcodes. The SKU code and every barcode must
+    /// be unused in the tenant.
+    pub async fn create_sku(&self, tenant: TenantId, new: &NewSku) -> StoreResult<Sku> {
+        new.validate()?;
+        let mut tx = self.writer().begin().await?;
+        let sku = insert_sku(&mut tx, tenant, new).await?;
+        tx.commit().await?;
+        Ok(sku)
+    }
+
+    /// Creates many SKUs in one transaction: all or none.
+    pub async fn create_skus(&self, tenant: TenantId, new: &[NewSku]) -> StoreResult<Vec<Sku>> {
+        let mut tx = self.writer().begin().await?;
+        let mut out = Vec::with_capacity(new.len());
+        for sku in new {
+            out.push(insert_sku(&mut tx, tenant, sku).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn get_sku(&self, tenant: TenantId, id: SkuId) -> StoreResult<Sku> {
+        let sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| StoreError::not_found("sku", id))?;
+        let mut sku = sku_from_row(&row)?;
+        self.attach_barcodes(tenant, std::slice::from_mut(&mut sku)).await?;
+        Ok(sku)
+    }
+
+    /// Finds a SKU by id or by code (what integrators and spreadsheets use).
+    pub async fn find_sku(&self, tenant: TenantId, id_or_code: &str) -> StoreResult<Sku> {
+        let sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE tenant_id = $1 AND (id = $2 OR code = $2)");
+        let row = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(id_or_code)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| StoreError::not_found("sku", id_or_code))?;
+        let mut sku = sku_from_row(&row)?;
+        self.attach_barcodes(tenant, std::slice::from_mut(&mut sku)).await?;
+        Ok(sku)
+    }
+
+    pub async fn list_skus(&self, tenant: TenantId, filter: &SkuFilter, page: &PageRequest) -> StoreResult<Page<Sku>> {
+        let mut sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE tenant_id = $1 AND id > $2");
+        let mut args: Vec<Arg> = vec![Arg::Text(tenant.to_string()), Arg::Text(page.cursor().to_string())];
+        if let Some(q) = &filter.q {
+            args.push(Arg::Text(format!("%{}%", q.to_lowercase())));
+            let n = args.len();
+            sql.push_str(&format!(" AND (LOWER(code) LIKE ${n} OR LOWER(name) LIKE ${n})"));
+        }
+        if let Some(tracked) = filter.tracked {
+            args.push(Arg::Int(i64::from(tracked)));
+            sql.push_str(&format!(" AND tracked = ${}", args.len()));
+        }
+        if let Some(product) = filter.product_id {
+            args.push(Arg::Text(product.to_string()));
+            sql.push_str(&format!(" AND product_id = ${}", args.len()));
+        }
+        if let Some(barcode) = &filter.barcode {
+            args.push(Arg::Text(barcode.clone()));
+            sql.push_str(&format!(" AND id IN (SELECT sku_id FROM sku_barcodes WHERE tenant_id = $1 AND barcode = ${})", args.len()));
+        }
+        if let Some(tag) = &filter.tag {
+            // Tags are stored joined by a separator; match a whole tag.
+            args.push(Arg::Text(format!("%{sep}{tag}{sep}%", sep = crate::rows::LIST_SEPARATOR)));
+            let sep = crate::rows::LIST_SEPARATOR;
+            sql.push_str(&format!(" AND ('{sep}' || option_tags || '{sep}') LIKE ${}", args.len()));
+        }
+        args.push(Arg::Int((page.size() + 1) as i64));
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
+        let mut query = sqlx::query(&sql);
+        for arg in args {
+            query = arg.bind(query);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        let mut items = rows.iter().map(sku_from_row).collect::<StoreResult<Vec<_>>>()?;
+        self.attach_barcodes(tenant, &mut items).await?;
+        Ok(Page::from_rows(items, page.size(), |s| s.id.to_string()))
+    }
+
+    /// Every SKU of the tenant, in id order (for CSV export).
+    pub async fn all_skus(&self, tenant: TenantId) -> StoreResult<Vec<Sku>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest { after: None, limit: Some(jaego_core::limits::PAGE_SIZE_MAX) };
+        loop {
+            let got = self.list_skus(tenant, &SkuFilter::default(), &page).await?;
+            out.extend(got.items);
+            match got.next {
+                Some(next) => page.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn update_sku(&self, tenant: TenantId, id: SkuId, patch: &SkuPatch) -> StoreResult<Sku> {
+        let current = self.get_sku(tenant, id).await?;
+        let merged = NewSku {
+            code: current.code.clone(),
+            name: patch.name.clone().unwrap_or(current.name),
+            product_id: current.product_id,
+            tracked: patch.tracked.unwrap_or(current.tracked),
+            barcodes: patch.barcodes.clone().unwrap_or(current.barcodes),
+            option_tags: patch.option_tags.clone().unwrap_or(current.option_tags),
+        };
+        merged.validate()?;
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("UPDATE skus SET name = $1, tracked = $2, option_tags = $3, updated_at = $4 WHERE tenant_id = $5 AND id = $6")
+            .bind(&merged.name)
+            .bind(i64::from(merged.tracked))
+            .bind(join_list(&merged.option_tags))
+            .bind(now_us())
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if patch.barcodes.is_some() {
+            sqlx::query("DELETE FROM sku_barcodes WHERE tenant_id = $1 AND sku_id = $2")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            insert_barcodes(&mut tx, tenant, id, &merged.barcodes).await?;
+        }
+        tx.commit().await?;
+        self.get_sku(tenant, id).await
+    }
+
+    async fn attach_barcodes(&self, tenant: TenantId, skus: &mut [Sku]) -> StoreResult<()> {
+        if skus.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (0..skus.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT sku_id, barcode FROM sku_barcodes WHERE tenant_id = $1 AND sku_id IN ({}) ORDER BY barcode",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for sku in skus.iter() {
+            query = query.bind(sku.id.to_string());
+        }
+        for row in query.fetch_all(self.reader()).await? {
+            let sku_id: SkuId = parsed(&row, "sku_id")?;
+            if let Some(sku) = skus.iter_mut().find(|s| s.id == sku_id) {
+                sku.barcodes.push(text(&row, "barcode")?);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn insert_sku(tx: &mut Transaction<'_, Any>, tenant: TenantId, new: &NewSku) -> StoreResult<Sku> {
+    new.validate()?;
+    if let Some(product) = new.product_id {
+        let found = sqlx::query("SELECT id FROM products WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(product.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::not_found("product", product));
+        }
+    }
+    let now = now_us();
+    let sku = Sku {
+        id: SkuId::new(),
+        product_id: new.product_id,
+        code: new.code.clone(),
+        name: new.name.clone(),
+        tracked: new.tracked,
+        status: "active".to_string(),
+        option_tags: new.option_tags.clone(),
+        barcodes: new.barcodes.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO skus (id, tenant_id, product_id, code, name, tracked, status, option_tags, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $8)",
+    )
+    .bind(sku.id.to_string())
+    .bind(tenant.to_string())
+    .bind(sku.product_id.map(|p| p.to_string()))
+    .bind(&sku.code)
+    .bind(&sku.name)
+    .bind(i64::from(sku.tracked))
+    .bind(join_list(&sku.option_tags))
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::from_unique(e, "sku code", &new.code))?;
+    insert_barcodes(tx, tenant, sku.id, &sku.barcodes).await?;
+    Ok(sku)
+}
+
+async fn insert_barcodes(tx: &mut Transaction<'_, Any>, tenant: TenantId, sku: SkuId, barcodes: &[String]) -> StoreResult<()> {
+    for barcode in barcodes {
+        sqlx::query("INSERT INTO sku_barcodes (tenant_id, barcode, sku_id) VALUES ($1, $2, $3)")
+            .bind(tenant.to_string())
+            .bind(barcode)
+            .bind(sku.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_unique(e, "barcode", barcode))?;
+    }
+    Ok(())
+}
+
+/// A dynamically built query's argument.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Arg {
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Arg::Text(s) => query.bind(s),
+            Arg::Int(i) => query.bind(i),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Connecting, pool layout and migrations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+use crate::batcher::Batcher;
+use crate::error::StoreResult;
+
+/// Which database engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// How the store runs, beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Apply reservations that arrive together in one transaction. Off only
+    /// to measure what group commit buys (`jaego bench`).
+    pub group_commit: bool,
+    /// Largest PostgreSQL pool, and SQLite's reader pool.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { group_commit: true, max_connections: 16 }
+    }
+}
+
+/// The database, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    /// Takes every write. On SQLite it holds one connection: SQLite has one
+    /// writer at a time anyway, and queueing in the pool beats busy retries.
+    pub(crate) writer: AnyPool,
+    /// Takes reads. On SQLite, WAL lets these run beside the writer.
+    pub(crate) reader: AnyPool,
+    pub(crate) batcher: Option<Batcher>,
+}
+
+/// SQLite settings for every connection: WAL with full durability (every
+/// commit is fsynced), foreign keys on, and a busy wait for other processes
+/// (`jaego verify`, a backup) rather than an instant error.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl Store {
+    /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a
+    /// SQLite file if missing, and runs the migrations.
+    pub async fn connect(url: &str, options: StoreOptions) -> StoreResult<Store> {
+        install_default_drivers();
+        let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres
+        } else if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else {
+            return Err(sqlx::Error::Configuration(
+                format!("unsupported database URL {url:?}; use sqlite://FILE or postgres://…").into(),
+            )
+            .into());
+        };
+        let (writer, reader) = match engine {
+            Engine::Sqlite => {
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let writer = sqlite_pool(1).connect(&url).await?;
+                let reader = sqlite_pool(options.max_connections.clamp(1, 8)).connect(&url).await?;
+                (writer, reader)
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let batcher = options.group_commit.then(|| Batcher::spawn(engine, writer.clone()));
+        Ok(Store { inner: Arc::new(Inner { engine, writer, reader, batcher }) })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.inner.engine
+    }
+
+    /// Whether reservations go through the group-commit worker.
+    pub fn group_commit(&self) -> bool {
+        self.inner.batcher.is_some()
+    }
+
+    /// Answers whether the database takes a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.inner.reader).await?;
+        Ok(())
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+        self.inner.reader.close().await;
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.inner.writer
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.inner.reader
+    }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+}

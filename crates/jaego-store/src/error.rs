@@ -1,0 +1,68 @@
+//! The store's one error type.
+
+use jaego_core::InvalidInput;
+use jaego_core::judge::Shortage;
+use jaego_core::{LocationId, ReservationState, SkuId};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why a store operation changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The input broke a domain rule.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] InvalidInput),
+    /// No such thing in this tenant (`entity` names what was looked for).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str, key: String },
+    /// A unique key is taken: `what` names it (e.g. `sku code`).
+    #[error("{what} {value:?} already exists")]
+    Duplicate { what: &'static str, value: String },
+    /// Not enough available stock for one or more lines.
+    #[error("insufficient stock")]
+    Shortage(Vec<Shortage<SkuId, LocationId>>),
+    /// The reservation was already committed, released or expired.
+    #[error("reservation already {0}")]
+    AlreadyResolved(ReservationState),
+    /// The reservation's time to live ran out before it was committed.
+    #[error("reservation expired")]
+    Expired,
+    /// The transfer was already received.
+    #[error("transfer already received")]
+    TransferReceived,
+    /// A figure that may never go negative would have.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed for a whole batch; nothing was applied and the
+    /// request may be retried.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The group-commit worker is gone (the server is shutting down).
+    #[error("the store is shutting down")]
+    ShuttingDown,
+    /// The database failed; details are logged, not shown to callers.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed at start-up.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (a programmer error or a
+    /// hand-edited database).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
+        StoreError::NotFound { entity, key: key.to_string() }
+    }
+
+    /// Maps a unique-constraint violation to [`StoreError::Duplicate`] by
+    /// constraint name; other errors pass through.
+    pub(crate) fn from_unique(err: sqlx::Error, what: &'static str, value: &str) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { what, value: value.to_string() },
+            _ => StoreError::Database(err),
+        }
+    }
+}

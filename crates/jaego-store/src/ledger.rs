@@ -1,0 +1,638 @@
+//! The ledger: movements, the balances they project to, and transfers.
+//!
+//! Every write here follows one shape, inside one transaction:
+//! 1. make sure the balance rows exist ([`ensure_rows`]);
+//! 2. lock them and read their figures in the same statement ([`lock_rows`]);
+//! 3. let `jaego_core` judge the change;
+//! 4. apply every row's delta in one conditional statement ([`apply_deltas`])
+//!    and append the movements ([`insert_movements`]).
+//!
+//! Step 4 re-checks the `strict` rule in SQL, so even a wrong judgement in
+//! step 3 cannot oversell: the batch fails instead.
+
+use std::collections::HashMap;
+
+use jaego_core::movement::{self, Refusal};
+use jaego_core::{Balance, Delta, InvalidInput, LocationId, MovementId, MovementKind, ReservationId, SkuId, StockPolicy, TenantId, TransferId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use crate::catalog::Arg;
+use crate::error::{StoreError, StoreResult};
+use crate::page::{Page, PageRequest};
+use crate::rows::{int, opt_parsed, opt_text, parsed, text, tuples};
+use crate::{Store, now_us};
+
+/// A balance row's key.
+pub type Key = (SkuId, LocationId);
+
+/// One ledger entry.
+#[derive(Debug, Clone)]
+pub struct Movement {
+    pub id: MovementId,
+    pub sku_id: SkuId,
+    pub location_id: LocationId,
+    pub kind: MovementKind,
+    pub custom_type: Option<String>,
+    /// The quantity as posted: signed for adjustments and counts (the
+    /// difference recorded), positive otherwise.
+    pub quantity: i64,
+    pub delta: Delta,
+    pub reason: String,
+    pub reference: String,
+    pub actor: String,
+    pub idempotency_key: Option<String>,
+    pub reservation_id: Option<ReservationId>,
+    pub transfer_id: Option<TransferId>,
+    pub created_at: i64,
+}
+
+/// A movement a client posts.
+#[derive(Debug, Clone)]
+pub struct NewMovement {
+    pub sku_id: SkuId,
+    pub location_id: LocationId,
+    pub kind: MovementKind,
+    /// For `custom_in`/`custom_out`: the merchant's movement type code.
+    pub custom_type: Option<String>,
+    /// Units for most kinds; a signed change for `adjustment`; the target
+    /// figure for `count` and `safety_stock`.
+    pub quantity: i64,
+    pub reason: String,
+    pub reference: String,
+    pub actor: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// A balance with the codes a person reads.
+#[derive(Debug, Clone)]
+pub struct BalanceRow {
+    pub sku_id: SkuId,
+    pub sku_code: String,
+    pub location_id: LocationId,
+    pub location_code: String,
+    pub balance: Balance,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BalanceFilter {
+    pub sku_id: Option<SkuId>,
+    pub location_id: Option<LocationId>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MovementFilter {
+    pub sku_id: Option<SkuId>,
+    pub location_id: Option<LocationId>,
+    pub kind: Option<MovementKind>,
+    pub reservation_id: Option<ReservationId>,
+    /// Inclusive lower bound of `created_at`, microseconds.
+    pub from: Option<i64>,
+    /// Exclusive upper bound of `created_at`, microseconds.
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub id: TransferId,
+    pub sku_id: SkuId,
+    pub from_location_id: LocationId,
+    pub to_location_id: LocationId,
+    pub quantity: i64,
+    pub state: String,
+    pub reference: String,
+    pub created_at: i64,
+    pub received_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTransfer {
+    pub sku_id: SkuId,
+    pub from_location_id: LocationId,
+    pub to_location_id: LocationId,
+    pub quantity: i64,
+    pub reference: String,
+    pub actor: String,
+}
+
+/// A movement about to be appended (the store fills in id and time).
+pub(crate) struct PendingMovement<'a> {
+    pub tenant: TenantId,
+    pub key: Key,
+    pub kind: MovementKind,
+    pub custom_type: Option<&'a str>,
+    pub quantity: i64,
+    pub delta: Delta,
+    pub reason: &'a str,
+    pub reference: &'a str,
+    pub actor: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub reservation_id: Option<ReservationId>,
+    pub transfer_id: Option<TransferId>,
+}
+
+/// A refused movement as a store error.
+fn refused(key: Key) -> impl Fn(Refusal) -> StoreError {
+    move |refusal| match refusal {
+            Refusal::Short { available, requested } => StoreError::Shortage(vec![jaego_core::judge::Shortage {
+                line: 0,
+                sku: key.0,
+                location: Some(key.1),
+                requested,
+                available,
+            }]),
+        other => StoreError::Conflict(other.to_string()),
+    }
+}
+
+impl Store {
+    /// Appends one movement a client posted and updates its balance, in one
+    /// transaction. Returns the movement with the difference it recorded.
+    pub async fn record_movement(&self, tenant: TenantId, new: &NewMovement) -> StoreResult<Movement> {
+        if !new.kind.is_direct() {
+            return Err(InvalidInput::one("kind", format!("{} movements are made by reservations and transfers", new.kind)).into());
+        }
+        if let Some(code) = &new.custom_type {
+            let ty = self.find_movement_type(tenant, code).await?;
+            let kind = ty.direction.kind();
+            if kind != new.kind {
+                return Err(InvalidInput::one("kind", format!("movement type {code:?} is {}", kind.as_str())).into());
+            }
+        } else if matches!(new.kind, MovementKind::CustomIn | MovementKind::CustomOut) {
+            return Err(InvalidInput::one("type", "custom movements name their movement type").into());
+        }
+        let key = (new.sku_id, new.location_id);
+        let mut tx = self.writer().begin().await?;
+        let policy = location_policy(&mut tx, tenant, new.location_id).await?;
+        ensure_sku(&mut tx, tenant, new.sku_id).await?;
+        ensure_rows(&mut tx, tenant, &[key]).await?;
+        let before = lock_rows(&mut tx, &[key]).await?.remove(&key).unwrap_or_default();
+        let quantity = match new.kind {
+            MovementKind::Count | MovementKind::SafetyStock => movement::set_to(new.kind, &before, new.quantity),
+            _ => new.quantity,
+        };
+        let delta = new.kind.delta(quantity);
+        movement::check(new.kind, policy, &before, &delta).map_err(refused(key))?;
+        apply_deltas(&mut tx, &[(key, delta, false)]).await?;
+        let pending = PendingMovement {
+            tenant,
+            key,
+            kind: new.kind,
+            custom_type: new.custom_type.as_deref(),
+            quantity,
+            delta,
+            reason: &new.reason,
+            reference: &new.reference,
+            actor: &new.actor,
+            idempotency_key: new.idempotency_key.as_deref(),
+            reservation_id: None,
+            transfer_id: None,
+        };
+        let ids = insert_movements(&mut tx, &[pending]).await?;
+        tx.commit().await?;
+        self.get_movement(tenant, ids[0]).await
+    }
+
+    pub async fn get_movement(&self, tenant: TenantId, id: MovementId) -> StoreResult<Movement> {
+        let sql = format!("SELECT {MOVEMENT_COLUMNS} FROM movements WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| StoreError::not_found("movement", id))?;
+        movement_from_row(&row)
+    }
+
+    /// The ledger, oldest first, filtered and paged.
+    pub async fn list_movements(&self, tenant: TenantId, filter: &MovementFilter, page: &PageRequest) -> StoreResult<Page<Movement>> {
+        let mut sql = format!("SELECT {MOVEMENT_COLUMNS} FROM movements WHERE tenant_id = $1 AND id > $2");
+        let mut args = vec![Arg::Text(tenant.to_string()), Arg::Text(page.cursor().to_string())];
+        let mut push = |sql: &mut String, cond: &str, arg: Arg| {
+            args.push(arg);
+            sql.push_str(&cond.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(sku) = filter.sku_id {
+            push(&mut sql, " AND sku_id = ?", Arg::Text(sku.to_string()));
+        }
+        if let Some(location) = filter.location_id {
+            push(&mut sql, " AND location_id = ?", Arg::Text(location.to_string()));
+        }
+        if let Some(kind) = filter.kind {
+            push(&mut sql, " AND kind = ?", Arg::Text(kind.as_str().to_string()));
+        }
+        if let Some(reservation) = filter.reservation_id {
+            push(&mut sql, " AND reservation_id = ?", Arg::Text(reservation.to_string()));
+        }
+        if let Some(from) = filter.from {
+            push(&mut sql, " AND created_at >= ?", Arg::Int(from));
+        }
+        if let Some(to) = filter.to {
+            push(&mut sql, " AND created_at < ?", Arg::Int(to));
+        }
+        push(&mut sql, " ORDER BY id LIMIT ?", Arg::Int((page.size() + 1) as i64));
+        let mut query = sqlx::query(&sql);
+        for arg in args {
+            query = arg.bind(query);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        let items = rows.iter().map(movement_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.size(), |m| m.id.to_string()))
+    }
+
+    /// Balances, filtered and paged by (sku, location).
+    pub async fn list_balances(&self, tenant: TenantId, filter: &BalanceFilter, page: &PageRequest) -> StoreResult<Page<BalanceRow>> {
+        let (after_sku, after_location) = page.cursor().split_once('/').unwrap_or(("", ""));
+        let rows = sqlx::query(
+            "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, \
+                    b.on_hand, b.reserved, b.allocated, b.incoming, b.in_transit, b.safety_stock, b.updated_at \
+             FROM balances b JOIN skus s ON s.id = b.sku_id JOIN locations l ON l.id = b.location_id \
+             WHERE b.tenant_id = $1 AND (b.sku_id > $2 OR (b.sku_id = $2 AND b.location_id > $3)) \
+               AND ($4 = '' OR b.sku_id = $4) AND ($5 = '' OR b.location_id = $5) \
+             ORDER BY b.sku_id, b.location_id LIMIT $6",
+        )
+        .bind(tenant.to_string())
+        .bind(after_sku)
+        .bind(after_location)
+        .bind(filter.sku_id.map(|s| s.to_string()).unwrap_or_default())
+        .bind(filter.location_id.map(|l| l.to_string()).unwrap_or_default())
+        .bind((page.size() + 1) as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(BalanceRow {
+                    sku_id: parsed(r, "sku_id")?,
+                    sku_code: text(r, "sku_code")?,
+                    location_id: parsed(r, "location_id")?,
+                    location_code: text(r, "location_code")?,
+                    balance: balance_from_row(r)?,
+                    updated_at: int(r, "updated_at")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.size(), |b| format!("{}/{}", b.sku_id, b.location_id)))
+    }
+
+    /// One balance; all zeros if nothing ever moved there.
+    pub async fn balance(&self, tenant: TenantId, sku: SkuId, location: LocationId) -> StoreResult<Balance> {
+        let row = sqlx::query(
+            "SELECT on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
+             WHERE tenant_id = $1 AND sku_id = $2 AND location_id = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .bind(location.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map_or(Ok(Balance::default()), |r| balance_from_row(&r))
+    }
+
+    /// Sets the counted on-hand figures of many SKUs at one location in one
+    /// transaction (a stock-count import): all or none.
+    pub async fn record_counts(&self, tenant: TenantId, location: LocationId, counts: &[(SkuId, i64)], reason: &str, actor: &str) -> StoreResult<usize> {
+        let mut tx = self.writer().begin().await?;
+        location_policy(&mut tx, tenant, location).await?;
+        let keys: Vec<Key> = counts.iter().map(|&(sku, _)| (sku, location)).collect();
+        ensure_rows(&mut tx, tenant, &keys).await?;
+        let before = lock_rows(&mut tx, &keys).await?;
+        let mut deltas = Vec::new();
+        let mut pending = Vec::new();
+        for &(sku, counted) in counts {
+            let key = (sku, location);
+            let current = before.get(&key).copied().unwrap_or_default();
+            let diff = movement::set_to(MovementKind::Count, &current, counted);
+            let delta = MovementKind::Count.delta(diff);
+            deltas.push((key, delta, false));
+            pending.push(PendingMovement {
+                tenant,
+                key,
+                kind: MovementKind::Count,
+                custom_type: None,
+                quantity: diff,
+                delta,
+                reason,
+                reference: "",
+                actor,
+                idempotency_key: None,
+                reservation_id: None,
+                transfer_id: None,
+            });
+        }
+        apply_deltas(&mut tx, &deltas).await?;
+        insert_movements(&mut tx, &pending).await?;
+        tx.commit().await?;
+        Ok(counts.len())
+    }
+
+    /// Sends stock from one location to another: `on_hand` drops at the
+    /// source and `in_transit` rises at the destination, in one transaction.
+    pub async fn create_transfer(&self, tenant: TenantId, new: &NewTransfer) -> StoreResult<Transfer> {
+        if new.from_location_id == new.to_location_id {
+            return Err(InvalidInput::one("to_location", "must differ from from_location").into());
+        }
+        let id = TransferId::new();
+        let now = now_us();
+        let source = (new.sku_id, new.from_location_id);
+        let destination = (new.sku_id, new.to_location_id);
+        let mut tx = self.writer().begin().await?;
+        let policy = location_policy(&mut tx, tenant, new.from_location_id).await?;
+        location_policy(&mut tx, tenant, new.to_location_id).await?;
+        ensure_sku(&mut tx, tenant, new.sku_id).await?;
+        ensure_rows(&mut tx, tenant, &[source, destination]).await?;
+        let before = lock_rows(&mut tx, &[source, destination]).await?;
+        let out = MovementKind::TransferOut.delta(new.quantity);
+        movement::check(MovementKind::TransferOut, policy, &before.get(&source).copied().unwrap_or_default(), &out)
+            .map_err(refused(source))?;
+        let dispatched = MovementKind::TransferDispatched.delta(new.quantity);
+        apply_deltas(&mut tx, &[(source, out, false), (destination, dispatched, false)]).await?;
+        sqlx::query(
+            "INSERT INTO transfers (id, tenant_id, sku_id, from_location_id, to_location_id, quantity, state, reference, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'in_transit', $7, $8)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(new.sku_id.to_string())
+        .bind(new.from_location_id.to_string())
+        .bind(new.to_location_id.to_string())
+        .bind(new.quantity)
+        .bind(&new.reference)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let movement = |key, kind, delta| PendingMovement {
+            tenant,
+            key,
+            kind,
+            custom_type: None,
+            quantity: new.quantity,
+            delta,
+            reason: "",
+            reference: &new.reference,
+            actor: &new.actor,
+            idempotency_key: None,
+            reservation_id: None,
+            transfer_id: Some(id),
+        };
+        insert_movements(&mut tx, &[movement(source, MovementKind::TransferOut, out), movement(destination, MovementKind::TransferDispatched, dispatched)])
+            .await?;
+        tx.commit().await?;
+        self.get_transfer(tenant, id).await
+    }
+
+    /// Receives a transfer at its destination: `in_transit` becomes
+    /// `on_hand`. A transfer is received exactly once.
+    pub async fn receive_transfer(&self, tenant: TenantId, id: TransferId, actor: &str) -> StoreResult<Transfer> {
+        let transfer = self.get_transfer(tenant, id).await?;
+        let mut tx = self.writer().begin().await?;
+        let claimed = sqlx::query("UPDATE transfers SET state = 'received', received_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'in_transit'")
+            .bind(now_us())
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if claimed.rows_affected() == 0 {
+            return Err(StoreError::TransferReceived);
+        }
+        let key = (transfer.sku_id, transfer.to_location_id);
+        let delta = MovementKind::TransferIn.delta(transfer.quantity);
+        lock_rows(&mut tx, &[key]).await?;
+        apply_deltas(&mut tx, &[(key, delta, false)]).await?;
+        let pending = PendingMovement {
+            tenant,
+            key,
+            kind: MovementKind::TransferIn,
+            custom_type: None,
+            quantity: transfer.quantity,
+            delta,
+            reason: "",
+            reference: &transfer.reference,
+            actor,
+            idempotency_key: None,
+            reservation_id: None,
+            transfer_id: Some(id),
+        };
+        insert_movements(&mut tx, &[pending]).await?;
+        tx.commit().await?;
+        self.get_transfer(tenant, id).await
+    }
+
+    pub async fn get_transfer(&self, tenant: TenantId, id: TransferId) -> StoreResult<Transfer> {
+        let row = sqlx::query(
+            "SELECT id, sku_id, from_location_id, to_location_id, quantity, state, reference, created_at, received_at \
+             FROM transfers WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| StoreError::not_found("transfer", id))?;
+        Ok(Transfer {
+            id: parsed(&row, "id")?,
+            sku_id: parsed(&row, "sku_id")?,
+            from_location_id: parsed(&row, "from_location_id")?,
+            to_location_id: parsed(&row, "to_location_id")?,
+            quantity: int(&row, "quantity")?,
+            state: text(&row, "state")?,
+            reference: text(&row, "reference")?,
+            created_at: int(&row, "created_at")?,
+            received_at: crate::rows::opt_int(&row, "received_at")?,
+        })
+    }
+}
+
+const MOVEMENT_COLUMNS: &str = "id, sku_id, location_id, kind, custom_type, quantity, d_on_hand, d_reserved, d_allocated, \
+     d_incoming, d_in_transit, d_safety_stock, reason, reference, actor, idempotency_key, reservation_id, transfer_id, created_at";
+
+fn movement_from_row(row: &AnyRow) -> StoreResult<Movement> {
+    Ok(Movement {
+        id: parsed(row, "id")?,
+        sku_id: parsed(row, "sku_id")?,
+        location_id: parsed(row, "location_id")?,
+        kind: parsed(row, "kind")?,
+        custom_type: opt_text(row, "custom_type")?,
+        quantity: int(row, "quantity")?,
+        delta: Delta {
+            on_hand: int(row, "d_on_hand")?,
+            reserved: int(row, "d_reserved")?,
+            allocated: int(row, "d_allocated")?,
+            incoming: int(row, "d_incoming")?,
+            in_transit: int(row, "d_in_transit")?,
+            safety_stock: int(row, "d_safety_stock")?,
+        },
+        reason: text(row, "reason")?,
+        reference: text(row, "reference")?,
+        actor: text(row, "actor")?,
+        idempotency_key: opt_text(row, "idempotency_key")?,
+        reservation_id: opt_parsed(row, "reservation_id")?,
+        transfer_id: opt_parsed(row, "transfer_id")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) fn balance_from_row(row: &AnyRow) -> StoreResult<Balance> {
+    let balance = Balance {
+        on_hand: int(row, "on_hand")?,
+        reserved: int(row, "reserved")?,
+        allocated: int(row, "allocated")?,
+        incoming: int(row, "incoming")?,
+        in_transit: int(row, "in_transit")?,
+        safety_stock: int(row, "safety_stock")?,
+    };
+    // Assert on the way in: the schema's CHECKs make this impossible unless
+    // the database was edited by hand.
+    if !balance.holds_invariants() {
+        return Err(StoreError::Corrupt(format!("balance with a negative figure: {balance:?}")));
+    }
+    Ok(balance)
+}
+
+/// The policy of a location of the tenant; `NotFound` if it is not one.
+pub(crate) async fn location_policy(tx: &mut Transaction<'_, Any>, tenant: TenantId, location: LocationId) -> StoreResult<StockPolicy> {
+    let row = sqlx::query("SELECT policy FROM locations WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(location.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("location", location))?;
+    parsed(&row, "policy")
+}
+
+pub(crate) async fn ensure_sku(tx: &mut Transaction<'_, Any>, tenant: TenantId, sku: SkuId) -> StoreResult<()> {
+    sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("sku", sku))?;
+    Ok(())
+}
+
+/// Creates any missing balance rows for `keys` (all zeros). The caller has
+/// checked that the SKUs and locations belong to `tenant`.
+pub(crate) async fn ensure_rows(tx: &mut Transaction<'_, Any>, tenant: TenantId, keys: &[Key]) -> StoreResult<()> {
+    let pairs: Vec<(TenantId, Key)> = keys.iter().map(|&k| (tenant, k)).collect();
+    ensure_tenant_rows(tx, &pairs).await
+}
+
+/// [`ensure_rows`] for a batch that may span tenants.
+pub(crate) async fn ensure_tenant_rows(tx: &mut Transaction<'_, Any>, keys: &[(TenantId, Key)]) -> StoreResult<()> {
+    let now = now_us();
+    for chunk in keys.chunks(2_000) {
+        let sql = format!(
+            "INSERT INTO balances (tenant_id, sku_id, location_id, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+            tuples(chunk.len(), 4, 0)
+        );
+        let mut query = sqlx::query(&sql);
+        for (tenant, (sku, location)) in chunk {
+            query = query.bind(tenant.to_string()).bind(sku.to_string()).bind(location.to_string()).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Locks the rows of `keys` until the transaction ends and returns their
+/// figures, in one statement: a no-op UPDATE takes the row locks on
+/// PostgreSQL (SQLite already holds its single write lock).
+pub(crate) async fn lock_rows(tx: &mut Transaction<'_, Any>, keys: &[Key]) -> StoreResult<HashMap<Key, Balance>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(2_000) {
+        let sql = format!(
+            "UPDATE balances SET on_hand = on_hand WHERE (sku_id, location_id) IN (VALUES {}) \
+             RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock",
+            tuples(chunk.len(), 2, 0)
+        );
+        let mut query = sqlx::query(&sql);
+        for (sku, location) in chunk {
+            query = query.bind(sku.to_string()).bind(location.to_string());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            out.insert((parsed(&row, "sku_id")?, parsed(&row, "location_id")?), balance_from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Adds each row's delta in one statement. Rows marked `strict` are updated
+/// only if their available stays at or above zero; if any row is not
+/// updated, the whole transaction is refused with a shortage, so a wrong
+/// judgement upstream cannot oversell.
+pub(crate) async fn apply_deltas(tx: &mut Transaction<'_, Any>, rows: &[(Key, Delta, bool)]) -> StoreResult<()> {
+    let now = now_us();
+    for chunk in rows.chunks(1_000) {
+        let sql = format!(
+            "UPDATE balances SET on_hand = on_hand + v.column3, reserved = reserved + v.column4, \
+                 allocated = allocated + v.column5, incoming = incoming + v.column6, \
+                 in_transit = in_transit + v.column7, safety_stock = safety_stock + v.column8, updated_at = $1 \
+             FROM (VALUES {}) AS v \
+             WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
+               AND (v.column9 = 0 OR (balances.on_hand + v.column3) - (balances.reserved + v.column4) \
+                    - (balances.allocated + v.column5) - (balances.safety_stock + v.column8) >= 0)",
+            tuples(chunk.len(), 9, 1)
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for ((sku, location), d, strict) in chunk {
+            query = query
+                .bind(sku.to_string())
+                .bind(location.to_string())
+                .bind(d.on_hand)
+                .bind(d.reserved)
+                .bind(d.allocated)
+                .bind(d.incoming)
+                .bind(d.in_transit)
+                .bind(d.safety_stock)
+                .bind(i64::from(*strict));
+        }
+        let updated = query.execute(&mut **tx).await?.rows_affected();
+        if updated != chunk.len() as u64 {
+            return Err(StoreError::Conflict(format!("{} of {} balance rows changed under the lock", chunk.len() as u64 - updated, chunk.len())));
+        }
+    }
+    Ok(())
+}
+
+/// Appends movements with multi-row inserts; returns their ids in order.
+pub(crate) async fn insert_movements(tx: &mut Transaction<'_, Any>, movements: &[PendingMovement<'_>]) -> StoreResult<Vec<MovementId>> {
+    const WIDTH: usize = 20;
+    let now = now_us();
+    let mut ids = Vec::with_capacity(movements.len());
+    for chunk in movements.chunks(1_000) {
+        let sql = format!(
+            "INSERT INTO movements (id, tenant_id, sku_id, location_id, kind, custom_type, quantity, d_on_hand, d_reserved, \
+             d_allocated, d_incoming, d_in_transit, d_safety_stock, reason, reference, actor, idempotency_key, reservation_id, \
+             transfer_id, created_at) VALUES {}",
+            tuples(chunk.len(), WIDTH, 0)
+        );
+        let mut query = sqlx::query(&sql);
+        for m in chunk {
+            let id = MovementId::new();
+            ids.push(id);
+            query = query
+                .bind(id.to_string())
+                .bind(m.tenant.to_string())
+                .bind(m.key.0.to_string())
+                .bind(m.key.1.to_string())
+                .bind(m.kind.as_str())
+                .bind(m.custom_type.map(str::to_string))
+                .bind(m.quantity)
+                .bind(m.delta.on_hand)
+                .bind(m.delta.reserved)
+                .bind(m.delta.allocated)
+                .bind(m.delta.incoming)
+                .bind(m.delta.in_transit)
+                .bind(m.delta.safety_stock)
+                .bind(m.reason.to_string())
+                .bind(m.reference.to_string())
+                .bind(m.actor.to_string())
+                .bind(m.idempotency_key.map(str::to_string))
+                .bind(m.reservation_id.map(|r| r.to_string()))
+                .bind(m.transfer_id.map(|t| t.to_string()))
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(ids)
+}

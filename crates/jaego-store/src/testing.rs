@@ -1,0 +1,62 @@
+//! Fresh databases for tests on both engines (feature `testing`).
+//!
+//! Every test gets its own database: a new SQLite file in a temp directory,
+//! and, when `JAEGO_TEST_POSTGRES_URL` is set, a new PostgreSQL database
+//! created on that server. Without the variable the PostgreSQL half is
+//! skipped and says so on stderr (written directly, so the test harness's
+//! output capture does not hide it).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use sqlx::{Connection, Executor};
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_URL_VAR: &str = "JAEGO_TEST_POSTGRES_URL";
+
+/// A database URL for one test run, and the directory to clean up after.
+pub struct TestDatabase {
+    pub engine: &'static str,
+    pub url: String,
+    _dir: Option<TempDir>,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh SQLite database, and a fresh PostgreSQL one if configured.
+/// `test` names the caller in the skip notice.
+pub async fn fresh_databases(test: &str) -> Vec<TestDatabase> {
+    let mut out = vec![fresh_sqlite()];
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(base) if !base.is_empty() => out.push(fresh_postgres(&base).await),
+        _ => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)");
+        }
+    }
+    out
+}
+
+pub fn fresh_sqlite() -> TestDatabase {
+    let dir = std::env::temp_dir().join(format!("jaego-test-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    let url = format!("sqlite://{}", dir.join("jaego.db").display());
+    TestDatabase { engine: "sqlite", url, _dir: Some(TempDir(dir)) }
+}
+
+/// Creates `jaego_test_<uuid>` on the server of `base` and returns its URL.
+pub async fn fresh_postgres(base: &str) -> TestDatabase {
+    sqlx::any::install_default_drivers();
+    let name = format!("jaego_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::AnyConnection::connect(base).await.expect("connect to JAEGO_TEST_POSTGRES_URL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+    conn.close().await.ok();
+    let (server, _) = base.rsplit_once('/').expect("postgres URL with a database path");
+    let query = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    TestDatabase { engine: "postgres", url: format!("{server}/{name}{query}"), _dir: None }
+}
