@@ -208,12 +208,72 @@ impl FromStr for Direction {
     }
 }
 
-/// Whether a movement that lowers `available` may do so under `strict`.
-/// Ledger corrections (`adjustment`, `count`) record what is physically true
-/// and are always accepted; sales-like outflows are refused if short.
-pub fn is_guarded(kind: MovementKind) -> bool {
-    matches!(
-        kind,
-        MovementKind::CustomOut | MovementKind::TransferOut | MovementKind::SafetyStock
-    )
+/// Why a movement is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Under `strict`, the movement would take available below zero.
+    #[error("only {available} available, {requested} requested")]
+    Short { available: i64, requested: i64 },
+    /// A shipment of more than is allocated.
+    #[error("only {allocated} allocated, {requested} requested")]
+    NotAllocated { allocated: i64, requested: i64 },
+    /// A receipt against more than is expected.
+    #[error("only {incoming} incoming, {requested} requested")]
+    NotIncoming { incoming: i64, requested: i64 },
+    /// A figure would overflow.
+    #[error("the figure would overflow")]
+    Overflow,
+}
+
+/// Judges a movement of `kind` with `delta` against the locked balance
+/// `before`. Under `strict`, anything that lowers available may not take it
+/// below zero, except a `count`: a count records what is physically there,
+/// and refusing it would only hide a shortage. Figures that can never be
+/// negative (allocated, incoming, in transit, reserved) are checked under
+/// every policy.
+pub fn check(kind: MovementKind, policy: crate::StockPolicy, before: &Balance, delta: &Delta) -> Result<Balance, Refusal> {
+    let after = before.apply(delta).ok_or(Refusal::Overflow)?;
+    if after.allocated < 0 {
+        return Err(Refusal::NotAllocated { allocated: before.allocated, requested: -delta.allocated });
+    }
+    if after.incoming < 0 {
+        return Err(Refusal::NotIncoming { incoming: before.incoming, requested: -delta.incoming });
+    }
+    let cost = delta.available_cost();
+    let strict = policy == crate::StockPolicy::Strict;
+    if strict && cost > 0 && kind != MovementKind::Count && after.available() < 0 {
+        return Err(Refusal::Short { available: before.available(), requested: cost });
+    }
+    if after.reserved < 0 || after.in_transit < 0 || after.safety_stock < 0 {
+        return Err(Refusal::Overflow);
+    }
+    Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StockPolicy::*;
+
+    fn bal(on_hand: i64, reserved: i64, allocated: i64) -> Balance {
+        Balance { on_hand, reserved, allocated, ..Balance::default() }
+    }
+
+    #[test]
+    fn movement_checks() {
+        use MovementKind::*;
+        let cases = [
+            (Receipt, Strict, bal(0, 0, 0), 5, Ok(bal(5, 0, 0))),
+            (Adjustment, Strict, bal(5, 3, 0), -2, Ok(bal(3, 3, 0))),
+            (Adjustment, Strict, bal(5, 3, 0), -3, Err(Refusal::Short { available: 2, requested: 3 })),
+            (Adjustment, Unlimited, bal(5, 3, 0), -3, Ok(bal(2, 3, 0))),
+            (Count, Strict, bal(5, 3, 0), -4, Ok(bal(1, 3, 0))),
+            (Shipment, Strict, bal(5, 0, 2), 2, Ok(bal(3, 0, 0))),
+            (Shipment, Strict, bal(5, 0, 1), 2, Err(Refusal::NotAllocated { allocated: 1, requested: 2 })),
+            (CustomOut, Strict, bal(1, 0, 0), 2, Err(Refusal::Short { available: 1, requested: 2 })),
+        ];
+        for (kind, policy, before, q, expected) in cases {
+            assert_eq!(check(kind, policy, &before, &kind.delta(q)), expected, "{kind} {policy} {q}");
+        }
+    }
 }
