@@ -36,7 +36,10 @@ impl Batcher {
 
     pub(crate) async fn submit(&self, request: ReserveRequest) -> StoreResult<Reservation> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Job { request, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
+        self.queue
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 }
@@ -62,8 +65,14 @@ async fn run(engine: Engine, pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
             lines += job.request.lines.len();
             batch.push(job);
         }
-        let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.request, j.reply)).unzip();
-        tracing::trace!(engine = engine.as_str(), requests = requests.len(), lines, "reservation batch");
+        let (requests, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|j| (j.request, j.reply)).unzip();
+        tracing::trace!(
+            engine = engine.as_str(),
+            requests = requests.len(),
+            lines,
+            "reservation batch"
+        );
         let results = execute_batch(&pool, requests).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (client disconnected); its

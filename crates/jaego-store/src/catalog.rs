@@ -73,7 +73,8 @@ pub struct SkuFilter {
     pub tag: Option<String>,
 }
 
-const SKU_COLUMNS: &str = "id, product_id, code, name, tracked, status, option_tags, created_at, updated_at";
+const SKU_COLUMNS: &str =
+    "id, product_id, code, name, tracked, status, option_tags, created_at, updated_at";
 
 fn sku_from_row(row: &AnyRow) -> StoreResult<Sku> {
     Ok(Sku {
@@ -91,16 +92,31 @@ fn sku_from_row(row: &AnyRow) -> StoreResult<Sku> {
 }
 
 fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
-    Ok(Product { id: parsed(row, "id")?, code: text(row, "code")?, name: text(row, "name")?, created_at: int(row, "created_at")? })
+    Ok(Product {
+        id: parsed(row, "id")?,
+        code: text(row, "code")?,
+        name: text(row, "name")?,
+        created_at: int(row, "created_at")?,
+    })
 }
 
 impl Store {
-    pub async fn create_product(&self, tenant: TenantId, code: &str, name: &str) -> StoreResult<Product> {
+    pub async fn create_product(
+        &self,
+        tenant: TenantId,
+        code: &str,
+        name: &str,
+    ) -> StoreResult<Product> {
         let mut v = Validator::new();
         v.code("code", code, CODE_LEN_MAX);
         v.text("name", name, NAME_LEN_MAX);
         v.finish()?;
-        let product = Product { id: ProductId::new(), code: code.to_string(), name: name.to_string(), created_at: now_us() };
+        let product = Product {
+            id: ProductId::new(),
+            code: code.to_string(),
+            name: name.to_string(),
+            created_at: now_us(),
+        };
         sqlx::query("INSERT INTO products (id, tenant_id, code, name, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(product.id.to_string())
             .bind(tenant.to_string())
@@ -114,23 +130,32 @@ impl Store {
     }
 
     pub async fn get_product(&self, tenant: TenantId, id: ProductId) -> StoreResult<Product> {
-        let row = sqlx::query("SELECT id, code, name, created_at FROM products WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.reader())
-            .await?
-            .ok_or_else(|| StoreError::not_found("product", id))?;
+        let row = sqlx::query(
+            "SELECT id, code, name, created_at FROM products WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| StoreError::not_found("product", id))?;
         product_from_row(&row)
     }
 
-    pub async fn list_products(&self, tenant: TenantId, page: &PageRequest) -> StoreResult<Page<Product>> {
+    pub async fn list_products(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Product>> {
         let rows = sqlx::query("SELECT id, code, name, created_at FROM products WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3")
             .bind(tenant.to_string())
             .bind(page.cursor())
             .bind((page.size() + 1) as i64)
             .fetch_all(self.reader())
             .await?;
-        let items = rows.iter().map(product_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(product_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.size(), |p| p.id.to_string()))
     }
 
@@ -164,13 +189,16 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("sku", id))?;
         let mut sku = sku_from_row(&row)?;
-        self.attach_barcodes(tenant, std::slice::from_mut(&mut sku)).await?;
+        self.attach_barcodes(tenant, std::slice::from_mut(&mut sku))
+            .await?;
         Ok(sku)
     }
 
     /// Finds a SKU by id or by code (what integrators and spreadsheets use).
     pub async fn find_sku(&self, tenant: TenantId, id_or_code: &str) -> StoreResult<Sku> {
-        let sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE tenant_id = $1 AND (id = $2 OR code = $2)");
+        let sql = format!(
+            "SELECT {SKU_COLUMNS} FROM skus WHERE tenant_id = $1 AND (id = $2 OR code = $2)"
+        );
         let row = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(id_or_code)
@@ -178,17 +206,28 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("sku", id_or_code))?;
         let mut sku = sku_from_row(&row)?;
-        self.attach_barcodes(tenant, std::slice::from_mut(&mut sku)).await?;
+        self.attach_barcodes(tenant, std::slice::from_mut(&mut sku))
+            .await?;
         Ok(sku)
     }
 
-    pub async fn list_skus(&self, tenant: TenantId, filter: &SkuFilter, page: &PageRequest) -> StoreResult<Page<Sku>> {
+    pub async fn list_skus(
+        &self,
+        tenant: TenantId,
+        filter: &SkuFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Sku>> {
         let mut sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE tenant_id = $1 AND id > $2");
-        let mut args: Vec<Arg> = vec![Arg::Text(tenant.to_string()), Arg::Text(page.cursor().to_string())];
+        let mut args: Vec<Arg> = vec![
+            Arg::Text(tenant.to_string()),
+            Arg::Text(page.cursor().to_string()),
+        ];
         if let Some(q) = &filter.q {
             args.push(Arg::Text(format!("%{}%", q.to_lowercase())));
             let n = args.len();
-            sql.push_str(&format!(" AND (LOWER(code) LIKE ${n} OR LOWER(name) LIKE ${n})"));
+            sql.push_str(&format!(
+                " AND (LOWER(code) LIKE ${n} OR LOWER(name) LIKE ${n})"
+            ));
         }
         if let Some(tracked) = filter.tracked {
             args.push(Arg::Int(i64::from(tracked)));
@@ -204,9 +243,15 @@ impl Store {
         }
         if let Some(tag) = &filter.tag {
             // Tags are stored joined by a separator; match a whole tag.
-            args.push(Arg::Text(format!("%{sep}{tag}{sep}%", sep = crate::rows::LIST_SEPARATOR)));
+            args.push(Arg::Text(format!(
+                "%{sep}{tag}{sep}%",
+                sep = crate::rows::LIST_SEPARATOR
+            )));
             let sep = crate::rows::LIST_SEPARATOR;
-            sql.push_str(&format!(" AND ('{sep}' || option_tags || '{sep}') LIKE ${}", args.len()));
+            sql.push_str(&format!(
+                " AND ('{sep}' || option_tags || '{sep}') LIKE ${}",
+                args.len()
+            ));
         }
         args.push(Arg::Int((page.size() + 1) as i64));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", args.len()));
@@ -215,7 +260,10 @@ impl Store {
             query = arg.bind(query);
         }
         let rows = query.fetch_all(self.reader()).await?;
-        let mut items = rows.iter().map(sku_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(sku_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         self.attach_barcodes(tenant, &mut items).await?;
         Ok(Page::from_rows(items, page.size(), |s| s.id.to_string()))
     }
@@ -223,7 +271,10 @@ impl Store {
     /// Every SKU of the tenant, in id order (for CSV export).
     pub async fn all_skus(&self, tenant: TenantId) -> StoreResult<Vec<Sku>> {
         let mut out = Vec::new();
-        let mut page = PageRequest { after: None, limit: Some(jaego_core::limits::PAGE_SIZE_MAX) };
+        let mut page = PageRequest {
+            after: None,
+            limit: Some(jaego_core::limits::PAGE_SIZE_MAX),
+        };
         loop {
             let got = self.list_skus(tenant, &SkuFilter::default(), &page).await?;
             out.extend(got.items);
@@ -234,7 +285,12 @@ impl Store {
         }
     }
 
-    pub async fn update_sku(&self, tenant: TenantId, id: SkuId, patch: &SkuPatch) -> StoreResult<Sku> {
+    pub async fn update_sku(
+        &self,
+        tenant: TenantId,
+        id: SkuId,
+        patch: &SkuPatch,
+    ) -> StoreResult<Sku> {
         let current = self.get_sku(tenant, id).await?;
         let merged = NewSku {
             code: current.code.clone(),
@@ -290,7 +346,11 @@ impl Store {
     }
 }
 
-async fn insert_sku(tx: &mut Transaction<'_, Any>, tenant: TenantId, new: &NewSku) -> StoreResult<Sku> {
+async fn insert_sku(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    new: &NewSku,
+) -> StoreResult<Sku> {
     new.validate()?;
     if let Some(product) = new.product_id {
         let found = sqlx::query("SELECT id FROM products WHERE tenant_id = $1 AND id = $2")
@@ -334,7 +394,12 @@ async fn insert_sku(tx: &mut Transaction<'_, Any>, tenant: TenantId, new: &NewSk
     Ok(sku)
 }
 
-async fn insert_barcodes(tx: &mut Transaction<'_, Any>, tenant: TenantId, sku: SkuId, barcodes: &[String]) -> StoreResult<()> {
+async fn insert_barcodes(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    sku: SkuId,
+    barcodes: &[String],
+) -> StoreResult<()> {
     for barcode in barcodes {
         sqlx::query("INSERT INTO sku_barcodes (tenant_id, barcode, sku_id) VALUES ($1, $2, $3)")
             .bind(tenant.to_string())

@@ -37,7 +37,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { group_commit: true, max_connections: 16 }
+        Self {
+            group_commit: true,
+            max_connections: 16,
+        }
     }
 }
 
@@ -74,15 +77,22 @@ impl Store {
             Engine::Sqlite
         } else {
             return Err(sqlx::Error::Configuration(
-                format!("unsupported database URL {url:?}; use sqlite://FILE or postgres://…").into(),
+                format!("unsupported database URL {url:?}; use sqlite://FILE or postgres://…")
+                    .into(),
             )
             .into());
         };
         let (writer, reader) = match engine {
             Engine::Sqlite => {
-                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 let writer = sqlite_pool(1).connect(&url).await?;
-                let reader = sqlite_pool(options.max_connections.clamp(1, 8)).connect(&url).await?;
+                let reader = sqlite_pool(options.max_connections.clamp(1, 8))
+                    .connect(&url)
+                    .await?;
                 (writer, reader)
             }
             Engine::Postgres => {
@@ -95,8 +105,17 @@ impl Store {
             }
         };
         sqlx::migrate!("./migrations").run(&writer).await?;
-        let batcher = options.group_commit.then(|| Batcher::spawn(engine, writer.clone()));
-        Ok(Store { inner: Arc::new(Inner { engine, writer, reader, batcher }) })
+        let batcher = options
+            .group_commit
+            .then(|| Batcher::spawn(engine, writer.clone()));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                engine,
+                writer,
+                reader,
+                batcher,
+            }),
+        })
     }
 
     pub fn engine(&self) -> Engine {

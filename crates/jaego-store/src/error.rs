@@ -54,14 +54,20 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
-        StoreError::NotFound { entity, key: key.to_string() }
+        StoreError::NotFound {
+            entity,
+            key: key.to_string(),
+        }
     }
 
     /// Maps a unique-constraint violation to [`StoreError::Duplicate`] by
     /// constraint name; other errors pass through.
     pub(crate) fn from_unique(err: sqlx::Error, what: &'static str, value: &str) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { what, value: value.to_string() },
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate {
+                what,
+                value: value.to_string(),
+            },
             _ => StoreError::Database(err),
         }
     }

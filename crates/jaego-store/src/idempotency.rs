@@ -26,7 +26,12 @@ pub enum Claim {
 }
 
 impl Store {
-    pub async fn claim_idempotency(&self, tenant: TenantId, key: &str, request_hash: &str) -> StoreResult<Claim> {
+    pub async fn claim_idempotency(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        request_hash: &str,
+    ) -> StoreResult<Claim> {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (tenant_id, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
@@ -52,14 +57,26 @@ impl Store {
         if text(&row, "request_hash")? != request_hash {
             return Ok(Claim::Mismatch);
         }
-        match (opt_int(&row, "status_code")?, opt_text(&row, "response_body")?) {
-            (Some(status), Some(body)) => Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body }),
+        match (
+            opt_int(&row, "status_code")?,
+            opt_text(&row, "response_body")?,
+        ) {
+            (Some(status), Some(body)) => Ok(Claim::Replay {
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            }),
             _ => Ok(Claim::InProgress),
         }
     }
 
     /// Stores the answer to replay for later uses of the key.
-    pub async fn complete_idempotency(&self, tenant: TenantId, key: &str, status: u16, body: &str) -> StoreResult<()> {
+    pub async fn complete_idempotency(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE tenant_id = $3 AND idem_key = $4")
             .bind(i64::from(status))
             .bind(body)

@@ -13,7 +13,10 @@
 use std::collections::HashMap;
 
 use jaego_core::movement::{self, Refusal};
-use jaego_core::{Balance, Delta, InvalidInput, LocationId, MovementId, MovementKind, ReservationId, SkuId, StockPolicy, TenantId, TransferId};
+use jaego_core::{
+    Balance, Delta, InvalidInput, LocationId, MovementId, MovementKind, ReservationId, SkuId,
+    StockPolicy, TenantId, TransferId,
+};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
@@ -135,13 +138,16 @@ pub(crate) struct PendingMovement<'a> {
 /// A refused movement as a store error.
 fn refused(key: Key) -> impl Fn(Refusal) -> StoreError {
     move |refusal| match refusal {
-            Refusal::Short { available, requested } => StoreError::Shortage(vec![jaego_core::judge::Shortage {
-                line: 0,
-                sku: key.0,
-                location: Some(key.1),
-                requested,
-                available,
-            }]),
+        Refusal::Short {
+            available,
+            requested,
+        } => StoreError::Shortage(vec![jaego_core::judge::Shortage {
+            line: 0,
+            sku: key.0,
+            location: Some(key.1),
+            requested,
+            available,
+        }]),
         other => StoreError::Conflict(other.to_string()),
     }
 }
@@ -149,27 +155,49 @@ fn refused(key: Key) -> impl Fn(Refusal) -> StoreError {
 impl Store {
     /// Appends one movement a client posted and updates its balance, in one
     /// transaction. Returns the movement with the difference it recorded.
-    pub async fn record_movement(&self, tenant: TenantId, new: &NewMovement) -> StoreResult<Movement> {
+    pub async fn record_movement(
+        &self,
+        tenant: TenantId,
+        new: &NewMovement,
+    ) -> StoreResult<Movement> {
         if !new.kind.is_direct() {
-            return Err(InvalidInput::one("kind", format!("{} movements are made by reservations and transfers", new.kind)).into());
+            return Err(InvalidInput::one(
+                "kind",
+                format!(
+                    "{} movements are made by reservations and transfers",
+                    new.kind
+                ),
+            )
+            .into());
         }
         if let Some(code) = &new.custom_type {
             let ty = self.find_movement_type(tenant, code).await?;
             let kind = ty.direction.kind();
             if kind != new.kind {
-                return Err(InvalidInput::one("kind", format!("movement type {code:?} is {}", kind.as_str())).into());
+                return Err(InvalidInput::one(
+                    "kind",
+                    format!("movement type {code:?} is {}", kind.as_str()),
+                )
+                .into());
             }
         } else if matches!(new.kind, MovementKind::CustomIn | MovementKind::CustomOut) {
-            return Err(InvalidInput::one("type", "custom movements name their movement type").into());
+            return Err(
+                InvalidInput::one("type", "custom movements name their movement type").into(),
+            );
         }
         let key = (new.sku_id, new.location_id);
         let mut tx = self.writer().begin().await?;
         let policy = location_policy(&mut tx, tenant, new.location_id).await?;
         ensure_sku(&mut tx, tenant, new.sku_id).await?;
         ensure_rows(&mut tx, tenant, &[key]).await?;
-        let before = lock_rows(&mut tx, &[key]).await?.remove(&key).unwrap_or_default();
+        let before = lock_rows(&mut tx, &[key])
+            .await?
+            .remove(&key)
+            .unwrap_or_default();
         let quantity = match new.kind {
-            MovementKind::Count | MovementKind::SafetyStock => movement::set_to(new.kind, &before, new.quantity),
+            MovementKind::Count | MovementKind::SafetyStock => {
+                movement::set_to(new.kind, &before, new.quantity)
+            }
             _ => new.quantity,
         };
         let delta = new.kind.delta(quantity);
@@ -195,7 +223,8 @@ impl Store {
     }
 
     pub async fn get_movement(&self, tenant: TenantId, id: MovementId) -> StoreResult<Movement> {
-        let sql = format!("SELECT {MOVEMENT_COLUMNS} FROM movements WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {MOVEMENT_COLUMNS} FROM movements WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(id.to_string())
@@ -206,9 +235,18 @@ impl Store {
     }
 
     /// The ledger, oldest first, filtered and paged.
-    pub async fn list_movements(&self, tenant: TenantId, filter: &MovementFilter, page: &PageRequest) -> StoreResult<Page<Movement>> {
-        let mut sql = format!("SELECT {MOVEMENT_COLUMNS} FROM movements WHERE tenant_id = $1 AND id > $2");
-        let mut args = vec![Arg::Text(tenant.to_string()), Arg::Text(page.cursor().to_string())];
+    pub async fn list_movements(
+        &self,
+        tenant: TenantId,
+        filter: &MovementFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Movement>> {
+        let mut sql =
+            format!("SELECT {MOVEMENT_COLUMNS} FROM movements WHERE tenant_id = $1 AND id > $2");
+        let mut args = vec![
+            Arg::Text(tenant.to_string()),
+            Arg::Text(page.cursor().to_string()),
+        ];
         let mut push = |sql: &mut String, cond: &str, arg: Arg| {
             args.push(arg);
             sql.push_str(&cond.replace('?', &format!("${}", args.len())));
@@ -217,13 +255,25 @@ impl Store {
             push(&mut sql, " AND sku_id = ?", Arg::Text(sku.to_string()));
         }
         if let Some(location) = filter.location_id {
-            push(&mut sql, " AND location_id = ?", Arg::Text(location.to_string()));
+            push(
+                &mut sql,
+                " AND location_id = ?",
+                Arg::Text(location.to_string()),
+            );
         }
         if let Some(kind) = filter.kind {
-            push(&mut sql, " AND kind = ?", Arg::Text(kind.as_str().to_string()));
+            push(
+                &mut sql,
+                " AND kind = ?",
+                Arg::Text(kind.as_str().to_string()),
+            );
         }
         if let Some(reservation) = filter.reservation_id {
-            push(&mut sql, " AND reservation_id = ?", Arg::Text(reservation.to_string()));
+            push(
+                &mut sql,
+                " AND reservation_id = ?",
+                Arg::Text(reservation.to_string()),
+            );
         }
         if let Some(from) = filter.from {
             push(&mut sql, " AND created_at >= ?", Arg::Int(from));
@@ -231,18 +281,30 @@ impl Store {
         if let Some(to) = filter.to {
             push(&mut sql, " AND created_at < ?", Arg::Int(to));
         }
-        push(&mut sql, " ORDER BY id LIMIT ?", Arg::Int((page.size() + 1) as i64));
+        push(
+            &mut sql,
+            " ORDER BY id LIMIT ?",
+            Arg::Int((page.size() + 1) as i64),
+        );
         let mut query = sqlx::query(&sql);
         for arg in args {
             query = arg.bind(query);
         }
         let rows = query.fetch_all(self.reader()).await?;
-        let items = rows.iter().map(movement_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(movement_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.size(), |m| m.id.to_string()))
     }
 
     /// Balances, filtered and paged by (sku, location).
-    pub async fn list_balances(&self, tenant: TenantId, filter: &BalanceFilter, page: &PageRequest) -> StoreResult<Page<BalanceRow>> {
+    pub async fn list_balances(
+        &self,
+        tenant: TenantId,
+        filter: &BalanceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BalanceRow>> {
         let (after_sku, after_location) = page.cursor().split_once('/').unwrap_or(("", ""));
         let rows = sqlx::query(
             "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, \
@@ -273,11 +335,18 @@ impl Store {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(items, page.size(), |b| format!("{}/{}", b.sku_id, b.location_id)))
+        Ok(Page::from_rows(items, page.size(), |b| {
+            format!("{}/{}", b.sku_id, b.location_id)
+        }))
     }
 
     /// One balance; all zeros if nothing ever moved there.
-    pub async fn balance(&self, tenant: TenantId, sku: SkuId, location: LocationId) -> StoreResult<Balance> {
+    pub async fn balance(
+        &self,
+        tenant: TenantId,
+        sku: SkuId,
+        location: LocationId,
+    ) -> StoreResult<Balance> {
         let row = sqlx::query(
             "SELECT on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
              WHERE tenant_id = $1 AND sku_id = $2 AND location_id = $3",
@@ -292,7 +361,14 @@ impl Store {
 
     /// Sets the counted on-hand figures of many SKUs at one location in one
     /// transaction (a stock-count import): all or none.
-    pub async fn record_counts(&self, tenant: TenantId, location: LocationId, counts: &[(SkuId, i64)], reason: &str, actor: &str) -> StoreResult<usize> {
+    pub async fn record_counts(
+        &self,
+        tenant: TenantId,
+        location: LocationId,
+        counts: &[(SkuId, i64)],
+        reason: &str,
+        actor: &str,
+    ) -> StoreResult<usize> {
         let mut tx = self.writer().begin().await?;
         location_policy(&mut tx, tenant, location).await?;
         let keys: Vec<Key> = counts.iter().map(|&(sku, _)| (sku, location)).collect();
@@ -329,7 +405,11 @@ impl Store {
 
     /// Sends stock from one location to another: `on_hand` drops at the
     /// source and `in_transit` rises at the destination, in one transaction.
-    pub async fn create_transfer(&self, tenant: TenantId, new: &NewTransfer) -> StoreResult<Transfer> {
+    pub async fn create_transfer(
+        &self,
+        tenant: TenantId,
+        new: &NewTransfer,
+    ) -> StoreResult<Transfer> {
         if new.from_location_id == new.to_location_id {
             return Err(InvalidInput::one("to_location", "must differ from from_location").into());
         }
@@ -344,10 +424,19 @@ impl Store {
         ensure_rows(&mut tx, tenant, &[source, destination]).await?;
         let before = lock_rows(&mut tx, &[source, destination]).await?;
         let out = MovementKind::TransferOut.delta(new.quantity);
-        movement::check(MovementKind::TransferOut, policy, &before.get(&source).copied().unwrap_or_default(), &out)
-            .map_err(refused(source))?;
+        movement::check(
+            MovementKind::TransferOut,
+            policy,
+            &before.get(&source).copied().unwrap_or_default(),
+            &out,
+        )
+        .map_err(refused(source))?;
         let dispatched = MovementKind::TransferDispatched.delta(new.quantity);
-        apply_deltas(&mut tx, &[(source, out, false), (destination, dispatched, false)]).await?;
+        apply_deltas(
+            &mut tx,
+            &[(source, out, false), (destination, dispatched, false)],
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO transfers (id, tenant_id, sku_id, from_location_id, to_location_id, quantity, state, reference, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'in_transit', $7, $8)",
@@ -376,15 +465,26 @@ impl Store {
             reservation_id: None,
             transfer_id: Some(id),
         };
-        insert_movements(&mut tx, &[movement(source, MovementKind::TransferOut, out), movement(destination, MovementKind::TransferDispatched, dispatched)])
-            .await?;
+        insert_movements(
+            &mut tx,
+            &[
+                movement(source, MovementKind::TransferOut, out),
+                movement(destination, MovementKind::TransferDispatched, dispatched),
+            ],
+        )
+        .await?;
         tx.commit().await?;
         self.get_transfer(tenant, id).await
     }
 
     /// Receives a transfer at its destination: `in_transit` becomes
     /// `on_hand`. A transfer is received exactly once.
-    pub async fn receive_transfer(&self, tenant: TenantId, id: TransferId, actor: &str) -> StoreResult<Transfer> {
+    pub async fn receive_transfer(
+        &self,
+        tenant: TenantId,
+        id: TransferId,
+        actor: &str,
+    ) -> StoreResult<Transfer> {
         let transfer = self.get_transfer(tenant, id).await?;
         let mut tx = self.writer().begin().await?;
         let claimed = sqlx::query("UPDATE transfers SET state = 'received', received_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'in_transit'")
@@ -484,13 +584,19 @@ pub(crate) fn balance_from_row(row: &AnyRow) -> StoreResult<Balance> {
     // Assert on the way in: the schema's CHECKs make this impossible unless
     // the database was edited by hand.
     if !balance.holds_invariants() {
-        return Err(StoreError::Corrupt(format!("balance with a negative figure: {balance:?}")));
+        return Err(StoreError::Corrupt(format!(
+            "balance with a negative figure: {balance:?}"
+        )));
     }
     Ok(balance)
 }
 
 /// The policy of a location of the tenant; `NotFound` if it is not one.
-pub(crate) async fn location_policy(tx: &mut Transaction<'_, Any>, tenant: TenantId, location: LocationId) -> StoreResult<StockPolicy> {
+pub(crate) async fn location_policy(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    location: LocationId,
+) -> StoreResult<StockPolicy> {
     let row = sqlx::query("SELECT policy FROM locations WHERE tenant_id = $1 AND id = $2")
         .bind(tenant.to_string())
         .bind(location.to_string())
@@ -500,7 +606,11 @@ pub(crate) async fn location_policy(tx: &mut Transaction<'_, Any>, tenant: Tenan
     parsed(&row, "policy")
 }
 
-pub(crate) async fn ensure_sku(tx: &mut Transaction<'_, Any>, tenant: TenantId, sku: SkuId) -> StoreResult<()> {
+pub(crate) async fn ensure_sku(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    sku: SkuId,
+) -> StoreResult<()> {
     sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND id = $2")
         .bind(tenant.to_string())
         .bind(sku.to_string())
@@ -512,13 +622,20 @@ pub(crate) async fn ensure_sku(tx: &mut Transaction<'_, Any>, tenant: TenantId, 
 
 /// Creates any missing balance rows for `keys` (all zeros). The caller has
 /// checked that the SKUs and locations belong to `tenant`.
-pub(crate) async fn ensure_rows(tx: &mut Transaction<'_, Any>, tenant: TenantId, keys: &[Key]) -> StoreResult<()> {
+pub(crate) async fn ensure_rows(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    keys: &[Key],
+) -> StoreResult<()> {
     let pairs: Vec<(TenantId, Key)> = keys.iter().map(|&k| (tenant, k)).collect();
     ensure_tenant_rows(tx, &pairs).await
 }
 
 /// [`ensure_rows`] for a batch that may span tenants.
-pub(crate) async fn ensure_tenant_rows(tx: &mut Transaction<'_, Any>, keys: &[(TenantId, Key)]) -> StoreResult<()> {
+pub(crate) async fn ensure_tenant_rows(
+    tx: &mut Transaction<'_, Any>,
+    keys: &[(TenantId, Key)],
+) -> StoreResult<()> {
     let now = now_us();
     for chunk in keys.chunks(2_000) {
         let sql = format!(
@@ -527,7 +644,11 @@ pub(crate) async fn ensure_tenant_rows(tx: &mut Transaction<'_, Any>, keys: &[(T
         );
         let mut query = sqlx::query(&sql);
         for (tenant, (sku, location)) in chunk {
-            query = query.bind(tenant.to_string()).bind(sku.to_string()).bind(location.to_string()).bind(now);
+            query = query
+                .bind(tenant.to_string())
+                .bind(sku.to_string())
+                .bind(location.to_string())
+                .bind(now);
         }
         query.execute(&mut **tx).await?;
     }
@@ -537,7 +658,10 @@ pub(crate) async fn ensure_tenant_rows(tx: &mut Transaction<'_, Any>, keys: &[(T
 /// Locks the rows of `keys` until the transaction ends and returns their
 /// figures, in one statement: a no-op UPDATE takes the row locks on
 /// PostgreSQL (SQLite already holds its single write lock).
-pub(crate) async fn lock_rows(tx: &mut Transaction<'_, Any>, keys: &[Key]) -> StoreResult<HashMap<Key, Balance>> {
+pub(crate) async fn lock_rows(
+    tx: &mut Transaction<'_, Any>,
+    keys: &[Key],
+) -> StoreResult<HashMap<Key, Balance>> {
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(2_000) {
         let sql = format!(
@@ -550,7 +674,10 @@ pub(crate) async fn lock_rows(tx: &mut Transaction<'_, Any>, keys: &[Key]) -> St
             query = query.bind(sku.to_string()).bind(location.to_string());
         }
         for row in query.fetch_all(&mut **tx).await? {
-            out.insert((parsed(&row, "sku_id")?, parsed(&row, "location_id")?), balance_from_row(&row)?);
+            out.insert(
+                (parsed(&row, "sku_id")?, parsed(&row, "location_id")?),
+                balance_from_row(&row)?,
+            );
         }
     }
     Ok(out)
@@ -560,7 +687,10 @@ pub(crate) async fn lock_rows(tx: &mut Transaction<'_, Any>, keys: &[Key]) -> St
 /// only if their available stays at or above zero; if any row is not
 /// updated, the whole transaction is refused with a shortage, so a wrong
 /// judgement upstream cannot oversell.
-pub(crate) async fn apply_deltas(tx: &mut Transaction<'_, Any>, rows: &[(Key, Delta, bool)]) -> StoreResult<()> {
+pub(crate) async fn apply_deltas(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[(Key, Delta, bool)],
+) -> StoreResult<()> {
     let now = now_us();
     for chunk in rows.chunks(1_000) {
         let sql = format!(
@@ -588,14 +718,21 @@ pub(crate) async fn apply_deltas(tx: &mut Transaction<'_, Any>, rows: &[(Key, De
         }
         let updated = query.execute(&mut **tx).await?.rows_affected();
         if updated != chunk.len() as u64 {
-            return Err(StoreError::Conflict(format!("{} of {} balance rows changed under the lock", chunk.len() as u64 - updated, chunk.len())));
+            return Err(StoreError::Conflict(format!(
+                "{} of {} balance rows changed under the lock",
+                chunk.len() as u64 - updated,
+                chunk.len()
+            )));
         }
     }
     Ok(())
 }
 
 /// Appends movements with multi-row inserts; returns their ids in order.
-pub(crate) async fn insert_movements(tx: &mut Transaction<'_, Any>, movements: &[PendingMovement<'_>]) -> StoreResult<Vec<MovementId>> {
+pub(crate) async fn insert_movements(
+    tx: &mut Transaction<'_, Any>,
+    movements: &[PendingMovement<'_>],
+) -> StoreResult<Vec<MovementId>> {
     const WIDTH: usize = 20;
     let now = now_us();
     let mut ids = Vec::with_capacity(movements.len());

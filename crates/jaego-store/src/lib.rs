@@ -17,12 +17,12 @@ mod batcher;
 pub mod catalog;
 mod db;
 mod error;
-mod rows;
 pub mod idempotency;
 pub mod ledger;
 pub mod page;
 pub mod places;
 pub mod reservations;
+mod rows;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

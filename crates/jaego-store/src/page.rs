@@ -14,7 +14,9 @@ impl PageRequest {
     /// The page size, clamped to `1..=PAGE_SIZE_MAX` (the edge rejects
     /// larger requests; this is the second line of defence).
     pub fn size(&self) -> usize {
-        self.limit.unwrap_or(PAGE_SIZE_DEFAULT).clamp(1, PAGE_SIZE_MAX)
+        self.limit
+            .unwrap_or(PAGE_SIZE_DEFAULT)
+            .clamp(1, PAGE_SIZE_MAX)
     }
 
     /// The cursor, or the empty string (which sorts before every id).

@@ -73,7 +73,8 @@ pub struct LocationFilter {
     pub kind: Option<LocationKind>,
 }
 
-const LOCATION_COLUMNS: &str = "id, code, name, kind, time_zone, latitude, longitude, policy, created_at";
+const LOCATION_COLUMNS: &str =
+    "id, code, name, kind, time_zone, latitude, longitude, policy, created_at";
 
 fn location_from_row(row: &AnyRow) -> StoreResult<Location> {
     let kind = text(row, "kind")?;
@@ -81,7 +82,8 @@ fn location_from_row(row: &AnyRow) -> StoreResult<Location> {
         id: parsed(row, "id")?,
         code: text(row, "code")?,
         name: text(row, "name")?,
-        kind: LocationKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("location kind {kind:?}")))?,
+        kind: LocationKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("location kind {kind:?}")))?,
         time_zone: text(row, "time_zone")?,
         latitude: opt_float(row, "latitude")?,
         longitude: opt_float(row, "longitude")?,
@@ -103,8 +105,18 @@ fn channel_from_row(row: &AnyRow) -> StoreResult<Channel> {
 }
 
 impl Store {
-    pub async fn create_location(&self, tenant: TenantId, new: &NewLocation) -> StoreResult<Location> {
-        validate_location(&new.code, &new.name, &new.time_zone, new.latitude, new.longitude)?;
+    pub async fn create_location(
+        &self,
+        tenant: TenantId,
+        new: &NewLocation,
+    ) -> StoreResult<Location> {
+        validate_location(
+            &new.code,
+            &new.name,
+            &new.time_zone,
+            new.latitude,
+            new.longitude,
+        )?;
         let location = Location {
             id: LocationId::new(),
             code: new.code.clone(),
@@ -138,7 +150,9 @@ impl Store {
 
     /// Finds a location by id or code.
     pub async fn find_location(&self, tenant: TenantId, id_or_code: &str) -> StoreResult<Location> {
-        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND (id = $2 OR code = $2)");
+        let sql = format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND (id = $2 OR code = $2)"
+        );
         let row = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(id_or_code)
@@ -148,7 +162,12 @@ impl Store {
         location_from_row(&row)
     }
 
-    pub async fn list_locations(&self, tenant: TenantId, filter: &LocationFilter, page: &PageRequest) -> StoreResult<Page<Location>> {
+    pub async fn list_locations(
+        &self,
+        tenant: TenantId,
+        filter: &LocationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Location>> {
         let sql = format!(
             "SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id > $2 AND ($3 = '' OR kind = $3) ORDER BY id LIMIT $4"
         );
@@ -159,12 +178,20 @@ impl Store {
             .bind((page.size() + 1) as i64)
             .fetch_all(self.reader())
             .await?;
-        let items = rows.iter().map(location_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(location_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.size(), |l| l.id.to_string()))
     }
 
     /// Sets a location's stock policy.
-    pub async fn set_location_policy(&self, tenant: TenantId, id: LocationId, policy: StockPolicy) -> StoreResult<Location> {
+    pub async fn set_location_policy(
+        &self,
+        tenant: TenantId,
+        id: LocationId,
+        policy: StockPolicy,
+    ) -> StoreResult<Location> {
         let done = sqlx::query("UPDATE locations SET policy = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(policy.as_str())
             .bind(tenant.to_string())
@@ -218,14 +245,21 @@ impl Store {
         Ok(channel)
     }
 
-    pub async fn list_channels(&self, tenant: TenantId, page: &PageRequest) -> StoreResult<Page<Channel>> {
+    pub async fn list_channels(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Channel>> {
         let rows = sqlx::query("SELECT id, code, name, kind, policy, created_at FROM channels WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3")
             .bind(tenant.to_string())
             .bind(page.cursor())
             .bind((page.size() + 1) as i64)
             .fetch_all(self.reader())
             .await?;
-        let mut items = rows.iter().map(channel_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(channel_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         for channel in &mut items {
             channel.locations = self.channel_links(tenant, channel.id).await?;
         }
@@ -233,7 +267,12 @@ impl Store {
     }
 
     /// Replaces a channel's linked locations; the order given is the priority.
-    pub async fn set_channel_locations(&self, tenant: TenantId, channel: ChannelId, locations: &[LocationId]) -> StoreResult<Channel> {
+    pub async fn set_channel_locations(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        locations: &[LocationId],
+    ) -> StoreResult<Channel> {
         let mut tx = self.writer().begin().await?;
         let found = sqlx::query("SELECT id FROM channels WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
@@ -248,7 +287,11 @@ impl Store {
         self.find_channel(tenant, &channel.to_string()).await
     }
 
-    async fn channel_links(&self, tenant: TenantId, channel: ChannelId) -> StoreResult<Vec<LocationId>> {
+    async fn channel_links(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+    ) -> StoreResult<Vec<LocationId>> {
         let rows = sqlx::query("SELECT location_id FROM channel_locations WHERE tenant_id = $1 AND channel_id = $2 ORDER BY priority")
             .bind(tenant.to_string())
             .bind(channel.to_string())
@@ -257,7 +300,13 @@ impl Store {
         rows.iter().map(|r| parsed(r, "location_id")).collect()
     }
 
-    pub async fn create_movement_type(&self, tenant: TenantId, code: &str, name: &str, direction: Direction) -> StoreResult<MovementType> {
+    pub async fn create_movement_type(
+        &self,
+        tenant: TenantId,
+        code: &str,
+        name: &str,
+        direction: Direction,
+    ) -> StoreResult<MovementType> {
         let mut v = Validator::new();
         v.code("code", code, CODE_LEN_MAX);
         v.text("name", name, NAME_LEN_MAX);
@@ -272,10 +321,19 @@ impl Store {
             .execute(self.writer())
             .await
             .map_err(|e| StoreError::from_unique(e, "movement type", code))?;
-        Ok(MovementType { code: code.to_string(), name: name.to_string(), direction, created_at })
+        Ok(MovementType {
+            code: code.to_string(),
+            name: name.to_string(),
+            direction,
+            created_at,
+        })
     }
 
-    pub async fn find_movement_type(&self, tenant: TenantId, code: &str) -> StoreResult<MovementType> {
+    pub async fn find_movement_type(
+        &self,
+        tenant: TenantId,
+        code: &str,
+    ) -> StoreResult<MovementType> {
         let row = sqlx::query("SELECT code, name, direction, created_at FROM movement_types WHERE tenant_id = $1 AND code = $2")
             .bind(tenant.to_string())
             .bind(code)
@@ -295,12 +353,29 @@ impl Store {
 }
 
 fn movement_type_from_row(row: &AnyRow) -> StoreResult<MovementType> {
-    Ok(MovementType { code: text(row, "code")?, name: text(row, "name")?, direction: parsed(row, "direction")?, created_at: int(row, "created_at")? })
+    Ok(MovementType {
+        code: text(row, "code")?,
+        name: text(row, "name")?,
+        direction: parsed(row, "direction")?,
+        created_at: int(row, "created_at")?,
+    })
 }
 
-async fn replace_links(tx: &mut sqlx::Transaction<'_, sqlx::Any>, tenant: TenantId, channel: ChannelId, locations: &[LocationId]) -> StoreResult<()> {
+async fn replace_links(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    channel: ChannelId,
+    locations: &[LocationId],
+) -> StoreResult<()> {
     if locations.len() > CHANNEL_LOCATIONS_MAX {
-        return Err(InvalidInput::one("locations", format!("has {} entries; the limit is {CHANNEL_LOCATIONS_MAX}", locations.len())).into());
+        return Err(InvalidInput::one(
+            "locations",
+            format!(
+                "has {} entries; the limit is {CHANNEL_LOCATIONS_MAX}",
+                locations.len()
+            ),
+        )
+        .into());
     }
     for (i, location) in locations.iter().enumerate() {
         if locations[..i].contains(location) {

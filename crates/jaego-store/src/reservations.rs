@@ -11,12 +11,17 @@ use std::collections::{HashMap, HashSet};
 
 use jaego_core::judge::{self, LineRequest, Outcome};
 use jaego_core::limits::{EXPIRY_BATCH_MAX, RESERVATION_LINES_MAX, RESERVATION_TTL_SECS_MAX};
-use jaego_core::reservation::{ResolveError, Resolution};
-use jaego_core::{ChannelId, Delta, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState, SkuId, StockPolicy, TenantId};
+use jaego_core::reservation::{Resolution, ResolveError};
+use jaego_core::{
+    ChannelId, Delta, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState,
+    SkuId, StockPolicy, TenantId,
+};
 use sqlx::{Any, AnyPool, Transaction};
 
 use crate::error::{StoreError, StoreResult};
-use crate::ledger::{Key, PendingMovement, apply_deltas, ensure_tenant_rows, insert_movements, lock_rows};
+use crate::ledger::{
+    Key, PendingMovement, apply_deltas, ensure_tenant_rows, insert_movements, lock_rows,
+};
 use crate::rows::{int, opt_int, opt_parsed, parsed, text, tuples};
 use crate::{Store, now_us};
 
@@ -79,15 +84,30 @@ pub struct ReservationLine {
 impl Store {
     /// Resolves codes to ids, the source to candidate locations with their
     /// policies, and checks the limits. Reads only.
-    pub async fn prepare_reservation(&self, tenant: TenantId, input: &ReserveInput) -> StoreResult<ReserveRequest> {
+    pub async fn prepare_reservation(
+        &self,
+        tenant: TenantId,
+        input: &ReserveInput,
+    ) -> StoreResult<ReserveRequest> {
         if input.lines.is_empty() {
             return Err(InvalidInput::one("lines", "must have at least one line").into());
         }
         if input.lines.len() > RESERVATION_LINES_MAX {
-            return Err(InvalidInput::one("lines", format!("has {} lines; the limit is {RESERVATION_LINES_MAX}", input.lines.len())).into());
+            return Err(InvalidInput::one(
+                "lines",
+                format!(
+                    "has {} lines; the limit is {RESERVATION_LINES_MAX}",
+                    input.lines.len()
+                ),
+            )
+            .into());
         }
         if !(1..=RESERVATION_TTL_SECS_MAX).contains(&input.ttl_secs) {
-            return Err(InvalidInput::one("ttl_secs", format!("must be between 1 and {RESERVATION_TTL_SECS_MAX}")).into());
+            return Err(InvalidInput::one(
+                "ttl_secs",
+                format!("must be between 1 and {RESERVATION_TTL_SECS_MAX}"),
+            )
+            .into());
         }
         for (i, (_, q)) in input.lines.iter().enumerate() {
             Qty::parse(&format!("lines[{i}].quantity"), *q)?;
@@ -100,7 +120,11 @@ impl Store {
             Source::Channel(key) => {
                 let channel = self.find_channel(tenant, key).await?;
                 if channel.locations.is_empty() {
-                    return Err(InvalidInput::one("channel", format!("channel {:?} has no linked locations", channel.code)).into());
+                    return Err(InvalidInput::one(
+                        "channel",
+                        format!("channel {:?} has no linked locations", channel.code),
+                    )
+                    .into());
                 }
                 let mut candidates = Vec::with_capacity(channel.locations.len());
                 for id in &channel.locations {
@@ -113,10 +137,17 @@ impl Store {
         let mut lines = Vec::with_capacity(input.lines.len());
         for (i, (sku, quantity)) in input.lines.iter().enumerate() {
             let sku = self.find_sku(tenant, sku).await.map_err(|e| match e {
-                StoreError::NotFound { .. } => StoreError::NotFound { entity: "sku", key: format!("{sku} (lines[{i}])") },
+                StoreError::NotFound { .. } => StoreError::NotFound {
+                    entity: "sku",
+                    key: format!("{sku} (lines[{i}])"),
+                },
                 other => other,
             })?;
-            lines.push(LineRequest { sku: sku.id, candidates: candidates.clone(), quantity: *quantity });
+            lines.push(LineRequest {
+                sku: sku.id,
+                candidates: candidates.clone(),
+                quantity: *quantity,
+            });
         }
         let now = now_us();
         Ok(ReserveRequest {
@@ -136,11 +167,18 @@ impl Store {
     pub async fn reserve(&self, request: ReserveRequest) -> StoreResult<Reservation> {
         match &self.inner.batcher {
             Some(batcher) => batcher.submit(request).await,
-            None => execute_batch(self.writer(), vec![request]).await.pop().unwrap_or(Err(StoreError::ShuttingDown)),
+            None => execute_batch(self.writer(), vec![request])
+                .await
+                .pop()
+                .unwrap_or(Err(StoreError::ShuttingDown)),
         }
     }
 
-    pub async fn get_reservation(&self, tenant: TenantId, id: ReservationId) -> StoreResult<Reservation> {
+    pub async fn get_reservation(
+        &self,
+        tenant: TenantId,
+        id: ReservationId,
+    ) -> StoreResult<Reservation> {
         let row = sqlx::query(
             "SELECT id, channel_id, state, reference, actor, expires_at, created_at, resolved_at FROM reservations \
              WHERE tenant_id = $1 AND id = $2",
@@ -185,22 +223,45 @@ impl Store {
     /// Commits an open reservation: `commit` names, per line number, how
     /// much becomes allocated (lines not named, and the rest of named lines,
     /// are released); `None` commits everything.
-    pub async fn commit_reservation(&self, tenant: TenantId, id: ReservationId, commit: Option<&[(i64, i64)]>, actor: &str) -> StoreResult<Reservation> {
-        self.resolve(tenant, id, Resolution::Commit, commit, actor).await
+    pub async fn commit_reservation(
+        &self,
+        tenant: TenantId,
+        id: ReservationId,
+        commit: Option<&[(i64, i64)]>,
+        actor: &str,
+    ) -> StoreResult<Reservation> {
+        self.resolve(tenant, id, Resolution::Commit, commit, actor)
+            .await
     }
 
     /// Releases an open reservation: all its stock is available again.
-    pub async fn release_reservation(&self, tenant: TenantId, id: ReservationId, actor: &str) -> StoreResult<Reservation> {
-        self.resolve(tenant, id, Resolution::Release, None, actor).await
+    pub async fn release_reservation(
+        &self,
+        tenant: TenantId,
+        id: ReservationId,
+        actor: &str,
+    ) -> StoreResult<Reservation> {
+        self.resolve(tenant, id, Resolution::Release, None, actor)
+            .await
     }
 
-    async fn resolve(&self, tenant: TenantId, id: ReservationId, resolution: Resolution, commit: Option<&[(i64, i64)]>, actor: &str) -> StoreResult<Reservation> {
+    async fn resolve(
+        &self,
+        tenant: TenantId,
+        id: ReservationId,
+        resolution: Resolution,
+        commit: Option<&[(i64, i64)]>,
+        actor: &str,
+    ) -> StoreResult<Reservation> {
         let current = self.get_reservation(tenant, id).await?;
         let now = now_us();
-        let next = current.state.resolve(resolution, now, current.expires_at).map_err(|e| match e {
-            ResolveError::AlreadyResolved(state) => StoreError::AlreadyResolved(state),
-            ResolveError::Expired => StoreError::Expired,
-        })?;
+        let next = current
+            .state
+            .resolve(resolution, now, current.expires_at)
+            .map_err(|e| match e {
+                ResolveError::AlreadyResolved(state) => StoreError::AlreadyResolved(state),
+                ResolveError::Expired => StoreError::Expired,
+            })?;
         let committed = plan_commit(&current.lines, commit)?;
         let mut tx = self.writer().begin().await?;
         // The exactly-once guard: only one resolution can move it off `open`.
@@ -216,9 +277,22 @@ impl Store {
             let state = self.get_reservation(tenant, id).await?.state;
             return Err(StoreError::AlreadyResolved(state));
         }
-        let release_kind = if resolution == Resolution::Commit { MovementKind::Release } else { resolution_kind(resolution) };
+        let release_kind = if resolution == Resolution::Commit {
+            MovementKind::Release
+        } else {
+            resolution_kind(resolution)
+        };
         let plan: Vec<(ReservationLine, i64)> = current.lines.into_iter().zip(committed).collect();
-        settle_lines(&mut tx, tenant, id, &plan, release_kind, actor, &current.reference).await?;
+        settle_lines(
+            &mut tx,
+            tenant,
+            id,
+            &plan,
+            release_kind,
+            actor,
+            &current.reference,
+        )
+        .await?;
         tx.commit().await?;
         self.get_reservation(tenant, id).await
     }
@@ -266,7 +340,16 @@ impl Store {
                     ))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            settle_lines(&mut tx, tenant, id, &plan, MovementKind::Expire, "system:expiry", &reference).await?;
+            settle_lines(
+                &mut tx,
+                tenant,
+                id,
+                &plan,
+                MovementKind::Expire,
+                "system:expiry",
+                &reference,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(claimed.len())
@@ -292,13 +375,19 @@ fn plan_commit(lines: &[ReservationLine], commit: Option<&[(i64, i64)]>) -> Stor
     for (i, &(line_no, quantity)) in commit.iter().enumerate() {
         let field = format!("lines[{i}]");
         let Some(index) = lines.iter().position(|l| l.line_no == line_no) else {
-            return Err(InvalidInput::one(field, format!("reservation has no line {line_no}")).into());
+            return Err(
+                InvalidInput::one(field, format!("reservation has no line {line_no}")).into(),
+            );
         };
         if !seen.insert(line_no) {
             return Err(InvalidInput::one(field, format!("line {line_no} is named twice")).into());
         }
         if quantity < 0 || quantity > lines[index].quantity {
-            return Err(InvalidInput::one(format!("{field}.quantity"), format!("must be between 0 and {}", lines[index].quantity)).into());
+            return Err(InvalidInput::one(
+                format!("{field}.quantity"),
+                format!("must be between 0 and {}", lines[index].quantity),
+            )
+            .into());
         }
         planned[index] = quantity;
     }
@@ -316,7 +405,10 @@ async fn settle_lines(
     actor: &str,
     reference: &str,
 ) -> StoreResult<()> {
-    let keys: Vec<Key> = plan.iter().map(|(l, _)| (l.sku_id, l.location_id)).collect();
+    let keys: Vec<Key> = plan
+        .iter()
+        .map(|(l, _)| (l.sku_id, l.location_id))
+        .collect();
     lock_rows(tx, &keys).await?;
     let mut deltas: Vec<(Key, Delta, bool)> = Vec::new();
     let mut movements = Vec::new();
@@ -332,7 +424,11 @@ async fn settle_lines(
         for (kind, quantity) in parts {
             let delta = kind.delta(quantity);
             match deltas.iter_mut().find(|(k, _, _)| *k == key) {
-                Some((_, total, _)) => *total = total.checked_add(&delta).ok_or_else(|| StoreError::Conflict("overflow".into()))?,
+                Some((_, total, _)) => {
+                    *total = total
+                        .checked_add(&delta)
+                        .ok_or_else(|| StoreError::Conflict("overflow".into()))?
+                }
                 None => deltas.push((key, delta, false)),
             }
             movements.push(PendingMovement {
@@ -369,7 +465,10 @@ async fn settle_lines(
 /// Applies a batch of reservation requests in one transaction and answers
 /// each: granted requests get their reservation, short ones a shortage.
 /// A database failure fails the whole batch (nothing was applied).
-pub(crate) async fn execute_batch(pool: &AnyPool, requests: Vec<ReserveRequest>) -> Vec<StoreResult<Reservation>> {
+pub(crate) async fn execute_batch(
+    pool: &AnyPool,
+    requests: Vec<ReserveRequest>,
+) -> Vec<StoreResult<Reservation>> {
     const ATTEMPTS: usize = 3;
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
@@ -377,7 +476,9 @@ pub(crate) async fn execute_batch(pool: &AnyPool, requests: Vec<ReserveRequest>)
             Ok(results) => return results,
             // A PostgreSQL deadlock or serialization failure with another
             // writer: the transaction was rolled back, so try again.
-            Err(StoreError::Database(sqlx::Error::Database(db))) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+            Err(StoreError::Database(sqlx::Error::Database(db)))
+                if matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
+            {
                 last = db.to_string();
             }
             Err(e) => {
@@ -387,10 +488,16 @@ pub(crate) async fn execute_batch(pool: &AnyPool, requests: Vec<ReserveRequest>)
             }
         }
     }
-    requests.iter().map(|_| Err(StoreError::Unavailable(last.clone()))).collect()
+    requests
+        .iter()
+        .map(|_| Err(StoreError::Unavailable(last.clone())))
+        .collect()
 }
 
-async fn try_batch(pool: &AnyPool, requests: &[ReserveRequest]) -> StoreResult<Vec<StoreResult<Reservation>>> {
+async fn try_batch(
+    pool: &AnyPool,
+    requests: &[ReserveRequest],
+) -> StoreResult<Vec<StoreResult<Reservation>>> {
     let mut tenant_keys: Vec<(TenantId, Key)> = Vec::new();
     let mut seen = HashSet::new();
     for request in requests {
@@ -406,7 +513,8 @@ async fn try_batch(pool: &AnyPool, requests: &[ReserveRequest]) -> StoreResult<V
     let mut tx = pool.begin().await?;
     ensure_tenant_rows(&mut tx, &tenant_keys).await?;
     let rows = lock_rows(&mut tx, &keys).await?;
-    let batch: Vec<Vec<LineRequest<SkuId, LocationId>>> = requests.iter().map(|r| r.lines.clone()).collect();
+    let batch: Vec<Vec<LineRequest<SkuId, LocationId>>> =
+        requests.iter().map(|r| r.lines.clone()).collect();
     let judgement = judge::judge(&rows, &batch);
 
     // A row is guarded in SQL as strict unless some grant on it was unlimited.
@@ -417,7 +525,11 @@ async fn try_batch(pool: &AnyPool, requests: &[ReserveRequest]) -> StoreResult<V
     for (request, outcome) in requests.iter().zip(&judgement.outcomes) {
         if let Outcome::Granted(placements) = outcome {
             for (line, location) in request.lines.iter().zip(placements) {
-                let policy = line.candidates.iter().find(|(l, _)| l == location).map_or(StockPolicy::Strict, |&(_, p)| p);
+                let policy = line
+                    .candidates
+                    .iter()
+                    .find(|(l, _)| l == location)
+                    .map_or(StockPolicy::Strict, |&(_, p)| p);
                 if policy == StockPolicy::Unlimited {
                     unlimited.insert((line.sku, *location));
                 }
@@ -443,7 +555,13 @@ async fn try_batch(pool: &AnyPool, requests: &[ReserveRequest]) -> StoreResult<V
     let deltas: Vec<(Key, Delta, bool)> = judgement
         .reserved_totals
         .iter()
-        .map(|&(key, total)| (key, MovementKind::Reserve.delta(total), !unlimited.contains(&key)))
+        .map(|&(key, total)| {
+            (
+                key,
+                MovementKind::Reserve.delta(total),
+                !unlimited.contains(&key),
+            )
+        })
         .collect();
     if !granted.is_empty() {
         apply_deltas(&mut tx, &deltas).await?;
@@ -452,7 +570,8 @@ async fn try_batch(pool: &AnyPool, requests: &[ReserveRequest]) -> StoreResult<V
     }
     tx.commit().await?;
 
-    let mut placed: HashMap<ReservationId, &Vec<LocationId>> = granted.iter().map(|(r, p)| (r.id, *p)).collect();
+    let mut placed: HashMap<ReservationId, &Vec<LocationId>> =
+        granted.iter().map(|(r, p)| (r.id, *p)).collect();
     Ok(requests
         .iter()
         .zip(judgement.outcomes.iter())
@@ -488,14 +607,27 @@ async fn try_batch(pool: &AnyPool, requests: &[ReserveRequest]) -> StoreResult<V
         .collect())
 }
 
-async fn insert_reservations(tx: &mut Transaction<'_, Any>, granted: &[(&ReserveRequest, &Vec<LocationId>)], line_rows: usize) -> StoreResult<()> {
+async fn insert_reservations(
+    tx: &mut Transaction<'_, Any>,
+    granted: &[(&ReserveRequest, &Vec<LocationId>)],
+    line_rows: usize,
+) -> StoreResult<()> {
     for chunk in granted.chunks(500) {
         // Seven placeholders per row; the state is a literal: every new
         // reservation is open.
         let values: Vec<String> = (0..chunk.len())
             .map(|r| {
                 let p = |c: usize| format!("${}", r * 7 + c);
-                format!("({}, {}, {}, 'open', {}, {}, {}, {})", p(1), p(2), p(3), p(4), p(5), p(6), p(7))
+                format!(
+                    "({}, {}, {}, 'open', {}, {}, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7)
+                )
             })
             .collect();
         let sql = format!(
@@ -518,7 +650,14 @@ async fn insert_reservations(tx: &mut Transaction<'_, Any>, granted: &[(&Reserve
     let mut rows = Vec::with_capacity(line_rows);
     for (request, placements) in granted {
         for (i, (line, location)) in request.lines.iter().zip(placements.iter()).enumerate() {
-            rows.push((request.id, i as i64 + 1, request.tenant, line.sku, *location, line.quantity));
+            rows.push((
+                request.id,
+                i as i64 + 1,
+                request.tenant,
+                line.sku,
+                *location,
+                line.quantity,
+            ));
         }
     }
     for chunk in rows.chunks(1_000) {

@@ -39,7 +39,8 @@ where
     T::Err: std::fmt::Display,
 {
     let raw = text(row, col)?;
-    raw.parse().map_err(|e: T::Err| StoreError::Corrupt(format!("{col} = {raw:?}: {e}")))
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("{col} = {raw:?}: {e}")))
 }
 
 pub(crate) fn opt_parsed<T: FromStr>(row: &AnyRow, col: &str) -> StoreResult<Option<T>>
@@ -48,7 +49,10 @@ where
 {
     match opt_text(row, col)? {
         None => Ok(None),
-        Some(raw) => raw.parse().map(Some).map_err(|e: T::Err| StoreError::Corrupt(format!("{col} = {raw:?}: {e}"))),
+        Some(raw) => raw
+            .parse()
+            .map(Some)
+            .map_err(|e: T::Err| StoreError::Corrupt(format!("{col} = {raw:?}: {e}"))),
     }
 }
 
@@ -82,7 +86,11 @@ pub(crate) fn join_list(values: &[String]) -> String {
 }
 
 pub(crate) fn split_list(stored: &str) -> Vec<String> {
-    if stored.is_empty() { Vec::new() } else { stored.split(LIST_SEPARATOR).map(str::to_string).collect() }
+    if stored.is_empty() {
+        Vec::new()
+    } else {
+        stored.split(LIST_SEPARATOR).map(str::to_string).collect()
+    }
 }
 
 #[cfg(test)]

@@ -96,13 +96,23 @@ impl Store {
 
     /// The oldest tenant, which the command line acts on by default.
     pub async fn first_tenant(&self) -> StoreResult<Option<TenantId>> {
-        let row = sqlx::query("SELECT id FROM tenants ORDER BY id LIMIT 1").fetch_optional(self.reader()).await?;
+        let row = sqlx::query("SELECT id FROM tenants ORDER BY id LIMIT 1")
+            .fetch_optional(self.reader())
+            .await?;
         row.map(|r| parsed(&r, "id")).transpose()
     }
 
-    pub async fn create_token(&self, tenant: TenantId, role: Role, name: &str) -> StoreResult<NewToken> {
+    pub async fn create_token(
+        &self,
+        tenant: TenantId,
+        role: Role,
+        name: &str,
+    ) -> StoreResult<NewToken> {
         let mut tx = self.writer().begin().await?;
-        let exists = sqlx::query("SELECT id FROM tenants WHERE id = $1").bind(tenant.to_string()).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Err(StoreError::not_found("tenant", tenant));
         }
@@ -119,7 +129,12 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
         row.map(|r| {
-            Ok(Principal { token_id: parsed(&r, "id")?, tenant_id: parsed(&r, "tenant_id")?, role: parsed(&r, "role")?, name: text(&r, "name")? })
+            Ok(Principal {
+                token_id: parsed(&r, "id")?,
+                tenant_id: parsed(&r, "tenant_id")?,
+                role: parsed(&r, "role")?,
+                name: text(&r, "name")?,
+            })
         })
         .transpose()
     }
@@ -157,7 +172,12 @@ impl Store {
     }
 }
 
-async fn insert_token(tx: &mut sqlx::Transaction<'_, sqlx::Any>, tenant: TenantId, role: Role, name: &str) -> StoreResult<NewToken> {
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    role: Role,
+    name: &str,
+) -> StoreResult<NewToken> {
     let id = TokenId::new();
     let secret = fresh_secret();
     sqlx::query("INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -169,5 +189,9 @@ async fn insert_token(tx: &mut sqlx::Transaction<'_, sqlx::Any>, tenant: TenantI
         .bind(now_us())
         .execute(&mut **tx)
         .await?;
-    Ok(NewToken { id, tenant_id: tenant, secret })
+    Ok(NewToken {
+        id,
+        tenant_id: tenant,
+        secret,
+    })
 }

@@ -36,7 +36,10 @@ pub async fn fresh_databases(test: &str) -> Vec<TestDatabase> {
     match std::env::var(POSTGRES_URL_VAR) {
         Ok(base) if !base.is_empty() => out.push(fresh_postgres(&base).await),
         _ => {
-            let _ = writeln!(std::io::stderr(), "SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)");
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)"
+            );
         }
     }
     out
@@ -46,17 +49,34 @@ pub fn fresh_sqlite() -> TestDatabase {
     let dir = std::env::temp_dir().join(format!("jaego-test-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     let url = format!("sqlite://{}", dir.join("jaego.db").display());
-    TestDatabase { engine: "sqlite", url, _dir: Some(TempDir(dir)) }
+    TestDatabase {
+        engine: "sqlite",
+        url,
+        _dir: Some(TempDir(dir)),
+    }
 }
 
 /// Creates `jaego_test_<uuid>` on the server of `base` and returns its URL.
 pub async fn fresh_postgres(base: &str) -> TestDatabase {
     sqlx::any::install_default_drivers();
     let name = format!("jaego_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::AnyConnection::connect(base).await.expect("connect to JAEGO_TEST_POSTGRES_URL");
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+    let mut conn = sqlx::AnyConnection::connect(base)
+        .await
+        .expect("connect to JAEGO_TEST_POSTGRES_URL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
     conn.close().await.ok();
-    let (server, _) = base.rsplit_once('/').expect("postgres URL with a database path");
-    let query = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-    TestDatabase { engine: "postgres", url: format!("{server}/{name}{query}"), _dir: None }
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("postgres URL with a database path");
+    let query = base
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    TestDatabase {
+        engine: "postgres",
+        url: format!("{server}/{name}{query}"),
+        _dir: None,
+    }
 }

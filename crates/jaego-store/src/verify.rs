@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use jaego_core::{Balance, LocationId, SkuId, TenantId};
 
+use crate::Store;
 use crate::error::StoreResult;
 use crate::rows::{int, parsed};
-use crate::Store;
 
 /// One figure that disagrees with what the ledger says it should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,16 +75,31 @@ impl Store {
         )
         .await?;
 
-        let mut keys: Vec<Key> = stored.keys().chain(ledger.keys()).chain(open.keys()).chain(travelling.keys()).copied().collect();
+        let mut keys: Vec<Key> = stored
+            .keys()
+            .chain(ledger.keys())
+            .chain(open.keys())
+            .chain(travelling.keys())
+            .copied()
+            .collect();
         keys.sort();
         keys.dedup();
         let mut out = Vec::new();
         for key in keys {
-            let (tenant, have) = stored.get(&key).map_or((None, Balance::default()), |(t, b)| (Some(*t), *b));
+            let (tenant, have) = stored
+                .get(&key)
+                .map_or((None, Balance::default()), |(t, b)| (Some(*t), *b));
             let want = ledger.get(&key).copied().unwrap_or_default();
             let mut check = |figure, stored: i64, expected: i64| {
                 if stored != expected {
-                    out.push(Mismatch { tenant_id: tenant, sku_id: key.0, location_id: key.1, figure, stored, expected });
+                    out.push(Mismatch {
+                        tenant_id: tenant,
+                        sku_id: key.0,
+                        location_id: key.1,
+                        figure,
+                        stored,
+                        expected,
+                    });
                 }
             };
             check("on_hand", have.on_hand, want.on_hand);
@@ -93,8 +108,16 @@ impl Store {
             check("incoming", have.incoming, want.incoming);
             check("in_transit", have.in_transit, want.in_transit);
             check("safety_stock", have.safety_stock, want.safety_stock);
-            check("reserved (open reservations)", have.reserved, open.get(&key).copied().unwrap_or(0));
-            check("in_transit (open transfers)", have.in_transit, travelling.get(&key).copied().unwrap_or(0));
+            check(
+                "reserved (open reservations)",
+                have.reserved,
+                open.get(&key).copied().unwrap_or(0),
+            );
+            check(
+                "in_transit (open transfers)",
+                have.in_transit,
+                travelling.get(&key).copied().unwrap_or(0),
+            );
         }
         Ok(out)
     }
@@ -103,7 +126,10 @@ impl Store {
 async fn sums(store: &Store, sql: &str) -> StoreResult<HashMap<Key, i64>> {
     let mut out = HashMap::new();
     for row in sqlx::query(sql).fetch_all(store.reader()).await? {
-        out.insert((parsed(&row, "sku_id")?, parsed(&row, "location_id")?), int(&row, "total")?);
+        out.insert(
+            (parsed(&row, "sku_id")?, parsed(&row, "location_id")?),
+            int(&row, "total")?,
+        );
     }
     Ok(out)
 }

@@ -1,0 +1,279 @@
+//! The one error type of the HTTP edge, answered as RFC 9457 problem+json
+//! with a stable `code`. Every store and domain error is mapped here, once.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jaego_core::InvalidInput;
+use jaego_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `https://jaego.dev/problems/{code}`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable, machine-readable error code; see docs/errors.md.
+    pub code: &'static str,
+    /// For `invalid_input`: every field that was wrong.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For `insufficient_stock`: every short line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shortages: Vec<ShortageBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field: `quantity`, `lines[2].sku`, `line 14`.
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShortageBody {
+    /// Index of the line in the request (0-based).
+    pub line: usize,
+    pub sku_id: String,
+    pub location_id: Option<String>,
+    /// Units the request needs from this SKU at this location, all its lines together.
+    pub requested: i64,
+    /// Units that were available for it.
+    pub available: i64,
+}
+
+/// Every way a request can fail.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `malformed_json`: the body is not JSON (or CSV) at all.
+    Malformed(String),
+    /// 422 `invalid_input`: well-formed but wrong; lists each field.
+    Invalid(InvalidInput),
+    /// 401 `unauthorized`: no token, or not a valid one.
+    Unauthorized,
+    /// 403 `forbidden`: the token's role may not do this.
+    Forbidden(&'static str),
+    /// 404 `not_found`.
+    NotFound(String),
+    /// 409 `duplicate`: a unique code or barcode is taken.
+    Duplicate(String),
+    /// 409 `insufficient_stock`, with the short lines.
+    Shortage(Vec<ShortageBody>),
+    /// 409 `reservation_already_resolved`.
+    AlreadyResolved(String),
+    /// 409 `reservation_expired`.
+    Expired,
+    /// 409 `transfer_already_received`.
+    TransferReceived,
+    /// 409 `conflict`: a figure that can never go negative would have.
+    Conflict(String),
+    /// 422 `idempotency_key_mismatch`: the key was used with another body.
+    IdempotencyMismatch,
+    /// 409 `idempotency_key_in_progress`: the first request with the key has not finished.
+    IdempotencyInProgress,
+    /// 413 `payload_too_large`.
+    TooLarge(String),
+    /// 415 `unsupported_media_type`.
+    UnsupportedMediaType(String),
+    /// 503 `unavailable`: transient; retry.
+    Unavailable,
+    /// 500 `internal`: logged, never detailed to the caller.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::Invalid(InvalidInput::one(field, reason))
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            Malformed(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "The request body could not be parsed",
+            ),
+            Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                "The request has invalid fields",
+            ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token is required",
+            ),
+            Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The token's role may not do this",
+            ),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Duplicate(_) => (StatusCode::CONFLICT, "duplicate", "Already exists"),
+            Shortage(_) => (
+                StatusCode::CONFLICT,
+                "insufficient_stock",
+                "Not enough stock available",
+            ),
+            AlreadyResolved(_) => (
+                StatusCode::CONFLICT,
+                "reservation_already_resolved",
+                "The reservation was already resolved",
+            ),
+            Expired => (
+                StatusCode::CONFLICT,
+                "reservation_expired",
+                "The reservation expired",
+            ),
+            TransferReceived => (
+                StatusCode::CONFLICT,
+                "transfer_already_received",
+                "The transfer was already received",
+            ),
+            Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "The change conflicts with the current stock",
+            ),
+            IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_mismatch",
+                "The Idempotency-Key was used with a different request",
+            ),
+            IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency_key_in_progress",
+                "A request with this Idempotency-Key is still in progress",
+            ),
+            TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large",
+            ),
+            UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported content type",
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable; retry",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        use ApiError::*;
+        let (status, code, title) = self.parts();
+        let detail = match self {
+            Malformed(d)
+            | NotFound(d)
+            | Duplicate(d)
+            | Conflict(d)
+            | TooLarge(d)
+            | UnsupportedMediaType(d) => Some(d.clone()),
+            Forbidden(action) => Some(format!("this token may not {action}")),
+            AlreadyResolved(state) => Some(format!("the reservation is already {state}")),
+            Invalid(err) => Some(err.to_string()),
+            _ => None,
+        };
+        let errors = match self {
+            Invalid(err) => err
+                .violations
+                .iter()
+                .map(|v| FieldError {
+                    field: v.field.clone(),
+                    reason: v.reason.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let shortages = match self {
+            Shortage(lines) => lines.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            type_uri: format!("https://jaego.dev/problems/{code}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+            shortages,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let problem = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Invalid(e) => ApiError::Invalid(e),
+            StoreError::NotFound { entity, key } => {
+                ApiError::NotFound(format!("{entity} {key} not found"))
+            }
+            StoreError::Duplicate { what, value } => {
+                ApiError::Duplicate(format!("{what} {value:?} already exists"))
+            }
+            StoreError::Shortage(lines) => ApiError::Shortage(
+                lines
+                    .into_iter()
+                    .map(|s| ShortageBody {
+                        line: s.line,
+                        sku_id: s.sku.to_string(),
+                        location_id: s.location.map(|l| l.to_string()),
+                        requested: s.requested,
+                        available: s.available,
+                    })
+                    .collect(),
+            ),
+            StoreError::AlreadyResolved(state) => ApiError::AlreadyResolved(state.to_string()),
+            StoreError::Expired => ApiError::Expired,
+            StoreError::TransferReceived => ApiError::TransferReceived,
+            StoreError::Conflict(d) => ApiError::Conflict(d),
+            StoreError::Unavailable(d) => {
+                tracing::warn!(detail = %d, "store unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::ShuttingDown => ApiError::Unavailable,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(err: InvalidInput) -> Self {
+        ApiError::Invalid(err)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,275 @@
+//! Products and SKUs.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use jaego_core::role::Permission;
+use jaego_store::catalog::{NewSku, Product, Sku, SkuFilter, SkuPatch};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::wire::{PageBody, page, time};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products", get(list_products).post(create_product))
+        .route("/products/{id}", get(get_product))
+        .route("/skus", get(list_skus).post(create_sku))
+        .route("/skus/{sku}", get(get_sku).patch(update_sku))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    /// Unique per tenant: letters, digits, `- _ . /`.
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductBody {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl From<Product> for ProductBody {
+    fn from(p: Product) -> Self {
+        ProductBody {
+            id: p.id.to_string(),
+            code: p.code,
+            name: p.name,
+            created_at: time(p.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Cursor: the `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/api/v1/products", tag = "catalog", request_body = CreateProduct,
+    responses((status = 201, body = ProductBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CreateProduct>,
+) -> ApiResult<(StatusCode, Json<ProductBody>)> {
+    let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
+    let product = state
+        .store
+        .create_product(p.tenant_id, &body.code, &body.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/products", tag = "catalog", params(ListQuery), responses((status = 200, body = PageBody<ProductBody>)))]
+pub async fn list_products(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<PageBody<ProductBody>>> {
+    let p = auth.require(Permission::Read, "read")?;
+    let got = state
+        .store
+        .list_products(p.tenant_id, &page(q.after, q.limit)?)
+        .await?;
+    Ok(Json(PageBody::from_page(got, ProductBody::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalog", responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
+pub async fn get_product(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProductBody>> {
+    let p = auth.require(Permission::Read, "read")?;
+    let product = state
+        .store
+        .get_product(p.tenant_id, path_id(&id, "product")?)
+        .await?;
+    Ok(Json(product.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSku {
+    /// Unique per tenant: letters, digits, `- _ . /`, at most 64.
+    pub code: String,
+    pub name: String,
+    /// The product (style) this SKU belongs to, by id.
+    pub product_id: Option<String>,
+    /// Whether stock is tracked for this SKU (재고관리 사용여부). Default true.
+    #[serde(default = "yes")]
+    pub tracked: bool,
+    /// Barcodes, each unique per tenant.
+    #[serde(default)]
+    pub barcodes: Vec<String>,
+    /// Option tags such as `size:M`, `color:red`.
+    #[serde(default)]
+    pub option_tags: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSku {
+    pub name: Option<String>,
+    pub tracked: Option<bool>,
+    /// Replaces all barcodes.
+    pub barcodes: Option<Vec<String>>,
+    /// Replaces all option tags.
+    pub option_tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkuBody {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub product_id: Option<String>,
+    pub tracked: bool,
+    /// Product status; `active` until the product-status feature lands.
+    pub status: String,
+    pub barcodes: Vec<String>,
+    pub option_tags: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Sku> for SkuBody {
+    fn from(s: Sku) -> Self {
+        SkuBody {
+            id: s.id.to_string(),
+            code: s.code,
+            name: s.name,
+            product_id: s.product_id.map(|p| p.to_string()),
+            tracked: s.tracked,
+            status: s.status,
+            barcodes: s.barcodes,
+            option_tags: s.option_tags,
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SkuQuery {
+    /// Case-insensitive text in the code or name.
+    pub q: Option<String>,
+    pub tracked: Option<bool>,
+    pub product_id: Option<String>,
+    /// Exact barcode.
+    pub barcode: Option<String>,
+    /// Exact option tag.
+    pub tag: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/api/v1/skus", tag = "catalog", request_body = CreateSku,
+    responses((status = 201, body = SkuBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_sku(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CreateSku>,
+) -> ApiResult<(StatusCode, Json<SkuBody>)> {
+    let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
+    let product_id = match &body.product_id {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| ApiError::invalid("product_id", "is not a product id"))?,
+        ),
+        None => None,
+    };
+    let new = NewSku {
+        code: body.code,
+        name: body.name,
+        product_id,
+        tracked: body.tracked,
+        barcodes: body.barcodes,
+        option_tags: body.option_tags,
+    };
+    let sku = state.store.create_sku(p.tenant_id, &new).await?;
+    Ok((StatusCode::CREATED, Json(sku.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/skus", tag = "catalog", params(SkuQuery), responses((status = 200, body = PageBody<SkuBody>)))]
+pub async fn list_skus(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<SkuQuery>,
+) -> ApiResult<Json<PageBody<SkuBody>>> {
+    let p = auth.require(Permission::Read, "read")?;
+    let product_id = match &q.product_id {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| ApiError::invalid("product_id", "is not a product id"))?,
+        ),
+        None => None,
+    };
+    let filter = SkuFilter {
+        q: q.q,
+        tracked: q.tracked,
+        product_id,
+        barcode: q.barcode,
+        tag: q.tag,
+    };
+    let got = state
+        .store
+        .list_skus(p.tenant_id, &filter, &page(q.after, q.limit)?)
+        .await?;
+    Ok(Json(PageBody::from_page(got, SkuBody::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/skus/{sku}", tag = "catalog", params(("sku" = String, Path, description = "SKU id or code")),
+    responses((status = 200, body = SkuBody), (status = 404, body = Problem)))]
+pub async fn get_sku(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(sku): Path<String>,
+) -> ApiResult<Json<SkuBody>> {
+    let p = auth.require(Permission::Read, "read")?;
+    Ok(Json(state.store.find_sku(p.tenant_id, &sku).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/skus/{sku}", tag = "catalog", params(("sku" = String, Path, description = "SKU id or code")), request_body = UpdateSku,
+    responses((status = 200, body = SkuBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_sku(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(sku): Path<String>,
+    ApiJson(body): ApiJson<UpdateSku>,
+) -> ApiResult<Json<SkuBody>> {
+    let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
+    let current = state.store.find_sku(p.tenant_id, &sku).await?;
+    let patch = SkuPatch {
+        name: body.name,
+        tracked: body.tracked,
+        barcodes: body.barcodes,
+        option_tags: body.option_tags,
+    };
+    Ok(Json(
+        state
+            .store
+            .update_sku(p.tenant_id, current.id, &patch)
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,210 @@
+//! Reservations over HTTP: reserve, commit, release.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use jaego_core::limits::RESERVATION_TTL_SECS_DEFAULT;
+use jaego_core::role::Permission;
+use jaego_store::reservations::{Reservation, ReserveInput, Source};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, Auth, optional_json, path_id};
+use crate::routes::stock::check_texts;
+use crate::wire::time;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/reservations", post(create_reservation))
+        .route("/reservations/{id}", get(get_reservation))
+        .route("/reservations/{id}/commit", post(commit_reservation))
+        .route("/reservations/{id}/release", post(release_reservation))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReservation {
+    /// Reserve at this location (id or code) …
+    pub location: Option<String>,
+    /// … or through this channel's linked locations, in priority order.
+    pub channel: Option<String>,
+    /// 1 to 100 lines.
+    pub lines: Vec<ReserveLine>,
+    /// Seconds until the hold expires (1 to 604800; default 900).
+    pub ttl_secs: Option<i64>,
+    /// A cart, checkout or basket reference.
+    #[serde(default)]
+    pub reference: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveLine {
+    /// SKU id or code.
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommitReservation {
+    /// How much of each line to commit; lines not named are released. Omit
+    /// to commit everything.
+    pub lines: Option<Vec<CommitLine>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitLine {
+    /// Line number as returned (1-based).
+    pub line: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationBody {
+    pub id: String,
+    pub channel_id: Option<String>,
+    /// `open`, `committed`, `released` or `expired`.
+    pub state: String,
+    pub reference: String,
+    pub expires_at: String,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub lines: Vec<ReservationLineBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationLineBody {
+    pub line: i64,
+    pub sku_id: String,
+    /// Where the units are held.
+    pub location_id: String,
+    pub quantity: i64,
+    /// Units that became allocated, once committed.
+    pub committed: Option<i64>,
+}
+
+impl From<Reservation> for ReservationBody {
+    fn from(r: Reservation) -> Self {
+        ReservationBody {
+            id: r.id.to_string(),
+            channel_id: r.channel_id.map(|c| c.to_string()),
+            state: r.state.to_string(),
+            reference: r.reference,
+            expires_at: time(r.expires_at),
+            created_at: time(r.created_at),
+            resolved_at: r.resolved_at.map(time),
+            lines: r
+                .lines
+                .into_iter()
+                .map(|l| ReservationLineBody {
+                    line: l.line_no,
+                    sku_id: l.sku_id.to_string(),
+                    location_id: l.location_id.to_string(),
+                    quantity: l.quantity,
+                    committed: l.committed,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", request_body = CreateReservation,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = ReservationBody), (status = 404, body = Problem),
+        (status = 409, description = "`insufficient_stock` lists every short line", body = Problem), (status = 422, body = Problem)))]
+pub async fn create_reservation(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CreateReservation>,
+) -> ApiResult<(StatusCode, Json<ReservationBody>)> {
+    let p = auth.require(Permission::WriteStock, "reserve stock")?;
+    let source = match (body.location, body.channel) {
+        (Some(location), None) => Source::Location(location),
+        (None, Some(channel)) => Source::Channel(channel),
+        _ => {
+            return Err(ApiError::invalid(
+                "location",
+                "give exactly one of location or channel",
+            ));
+        }
+    };
+    check_texts("", &body.reference)?;
+    let input = ReserveInput {
+        source,
+        lines: body
+            .lines
+            .into_iter()
+            .map(|l| (l.sku, l.quantity))
+            .collect(),
+        ttl_secs: body.ttl_secs.unwrap_or(RESERVATION_TTL_SECS_DEFAULT),
+        reference: body.reference,
+        actor: p.actor(),
+    };
+    let request = state.store.prepare_reservation(p.tenant_id, &input).await?;
+    let reservation = state.store.reserve(request).await?;
+    Ok((StatusCode::CREATED, Json(reservation.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "reservations", responses((status = 200, body = ReservationBody), (status = 404, body = Problem)))]
+pub async fn get_reservation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReservationBody>> {
+    let p = auth.require(Permission::Read, "read")?;
+    Ok(Json(
+        state
+            .store
+            .get_reservation(p.tenant_id, path_id(&id, "reservation")?)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/commit", tag = "reservations", request_body(content = CommitReservation, description = "Optional"),
+    responses((status = 200, body = ReservationBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn commit_reservation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ReservationBody>> {
+    let p = auth.require(Permission::WriteStock, "commit reservations")?;
+    let body: CommitReservation = optional_json(&body)?;
+    let lines: Option<Vec<(i64, i64)>> = body
+        .lines
+        .map(|ls| ls.into_iter().map(|l| (l.line, l.quantity)).collect());
+    let done = state
+        .store
+        .commit_reservation(
+            p.tenant_id,
+            path_id(&id, "reservation")?,
+            lines.as_deref(),
+            &p.actor(),
+        )
+        .await?;
+    Ok(Json(done.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/release", tag = "reservations",
+    responses((status = 200, body = ReservationBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn release_reservation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReservationBody>> {
+    let p = auth.require(Permission::WriteStock, "release reservations")?;
+    Ok(Json(
+        state
+            .store
+            .release_reservation(p.tenant_id, path_id(&id, "reservation")?, &p.actor())
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,184 @@
+//! A real jaego server on a loopback port for each test, over a fresh
+//! database (SQLite always; PostgreSQL too when `JAEGO_TEST_POSTGRES_URL`
+//! is set), and a small HTTP client for it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use jaego_store::testing::{TestDatabase, fresh_databases};
+use jaego_store::{Store, StoreOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server; dropping it without [`TestServer::stop`] aborts it.
+pub struct TestServer {
+    pub engine: &'static str,
+    pub addr: SocketAddr,
+    pub store: Store,
+    /// The bootstrap owner token.
+    pub owner: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _db: TestDatabase,
+}
+
+/// One server per engine under test, each on a fresh database.
+pub async fn servers(test: &str) -> Vec<TestServer> {
+    servers_with(test, StoreOptions::default()).await
+}
+
+pub async fn servers_with(test: &str, options: StoreOptions) -> Vec<TestServer> {
+    let mut out = Vec::new();
+    for db in fresh_databases(test).await {
+        out.push(start(db, options.clone()).await);
+    }
+    out
+}
+
+pub async fn start(db: TestDatabase, options: StoreOptions) -> TestServer {
+    let store = Store::connect(&db.url, options).await.expect("connect");
+    let owner = store
+        .bootstrap()
+        .await
+        .expect("bootstrap")
+        .expect("fresh database")
+        .secret;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(jaego_server::serve(store.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        engine: db.engine,
+        addr,
+        store,
+        owner,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+        _db: db,
+    }
+}
+
+/// An answer: status, headers and the JSON body (or `Value::Null`).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The problem+json `code`, if this is an error.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends `body` (JSON unless `None`) with `token` as bearer.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        reply(request.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, &self.owner, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, &self.owner, Some(body)).await
+    }
+
+    /// Creates a location, a SKU and receives `on_hand` units; returns the
+    /// (location code, sku code).
+    pub async fn seed(&self, location: &str, sku: &str, on_hand: i64) -> (String, String) {
+        let r = self.post("/api/v1/locations", json!({"code": location, "name": location, "kind": "warehouse", "time_zone": "Asia/Seoul"})).await;
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT,
+            "{}: {}",
+            self.engine,
+            r.text
+        );
+        let r = self
+            .post("/api/v1/skus", json!({"code": sku, "name": sku}))
+            .await;
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT,
+            "{}: {}",
+            self.engine,
+            r.text
+        );
+        if on_hand > 0 {
+            let r = self.post("/api/v1/movements", json!({"sku": sku, "location": location, "kind": "receipt", "quantity": on_hand})).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}: {}", self.engine, r.text);
+        }
+        (location.to_string(), sku.to_string())
+    }
+
+    /// The balance of (sku, location) as the API reports it.
+    pub async fn balance(&self, sku: &str, location: &str) -> Value {
+        let r = self
+            .get(&format!("/api/v1/balances?sku={sku}&location={location}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["items"][0].clone()
+    }
+
+    /// Asserts `jaego verify` finds nothing wrong.
+    pub async fn assert_verified(&self) {
+        let mismatches = self.store.verify().await.expect("verify");
+        assert!(mismatches.is_empty(), "{}: {mismatches:?}", self.engine);
+    }
+
+    /// Graceful shutdown: in-flight requests finish, then the server stops.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+pub async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
