@@ -20,6 +20,8 @@ use crate::policy::StockPolicy;
 pub struct LineRequest<S, L> {
     pub sku: S,
     pub candidates: Vec<(L, StockPolicy)>,
+    /// Positive (checked as a [`crate::Qty`] at the edge): a negative line
+    /// would hand units back to later requests of the batch and oversell.
     pub quantity: i64,
 }
 
@@ -72,6 +74,7 @@ where
         let mut shortages = Vec::new();
 
         for (index, line) in lines.iter().enumerate() {
+            debug_assert!(line.quantity > 0, "line quantities are positive");
             let mut placed = None;
             let mut best: Option<Shortage<S, L>> = None;
             for &(location, policy) in &line.candidates {
@@ -149,13 +152,16 @@ mod tests {
         }
     }
 
+    /// Granted locations, or the short lines as (line, requested, available).
+    type Expected = Result<Vec<u8>, Vec<(usize, i64, i64)>>;
+
     fn check(
         rows: &[((u8, u8), i64)],
-        requests: Vec<Vec<LineRequest<u8, u8>>>,
-        expected: &[Result<Vec<u8>, Vec<(usize, i64, i64)>>],
+        requests: &[Vec<LineRequest<u8, u8>>],
+        expected: &[Expected],
     ) {
         let rows: HashMap<_, _> = rows.iter().map(|&(k, q)| (k, row(q))).collect();
-        let got = judge(&rows, &requests);
+        let got = judge(&rows, requests);
         let simplified: Vec<_> = got
             .outcomes
             .iter()
@@ -172,10 +178,10 @@ mod tests {
 
     #[test]
     fn hot_sku_grants_longest_prefix() {
-        let reqs = (0..5).map(|_| vec![line(1, &[(9, Strict)], 1)]).collect();
+        let reqs: Vec<_> = (0..5).map(|_| vec![line(1, &[(9, Strict)], 1)]).collect();
         check(
             &[((1, 9), 3)],
-            reqs,
+            &reqs,
             &[
                 Ok(vec![9]),
                 Ok(vec![9]),
@@ -189,7 +195,7 @@ mod tests {
     #[test]
     fn lines_sharing_a_sku_are_summed() {
         let reqs = vec![vec![line(1, &[(9, Strict)], 2), line(1, &[(9, Strict)], 2)]];
-        check(&[((1, 9), 3)], reqs, &[Err(vec![(1, 4, 3)])]);
+        check(&[((1, 9), 3)], &reqs, &[Err(vec![(1, 4, 3)])]);
     }
 
     #[test]
@@ -200,7 +206,7 @@ mod tests {
         ];
         check(
             &[((1, 9), 3), ((2, 9), 1)],
-            reqs,
+            &reqs,
             &[Err(vec![(1, 5, 1)]), Ok(vec![9])],
         );
     }
@@ -213,7 +219,7 @@ mod tests {
         ];
         check(
             &[((1, 8), 2), ((1, 9), 3)],
-            reqs,
+            &reqs,
             &[Ok(vec![8]), Ok(vec![9])],
         );
     }
@@ -221,6 +227,6 @@ mod tests {
     #[test]
     fn unlimited_goes_below_zero() {
         let reqs = vec![vec![line(1, &[(9, Unlimited)], 5)]];
-        check(&[], reqs, &[Ok(vec![9])]);
+        check(&[], &reqs, &[Ok(vec![9])]);
     }
 }

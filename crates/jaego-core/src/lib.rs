@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod judge;
+pub mod ledger;
 pub mod limits;
 pub mod movement;
 pub mod policy;

@@ -231,18 +231,32 @@ pub enum Refusal {
 /// and refusing it would only hide a shortage. Figures that can never be
 /// negative (allocated, incoming, in transit, reserved) are checked under
 /// every policy.
-pub fn check(kind: MovementKind, policy: crate::StockPolicy, before: &Balance, delta: &Delta) -> Result<Balance, Refusal> {
+pub fn check(
+    kind: MovementKind,
+    policy: crate::StockPolicy,
+    before: &Balance,
+    delta: &Delta,
+) -> Result<Balance, Refusal> {
     let after = before.apply(delta).ok_or(Refusal::Overflow)?;
     if after.allocated < 0 {
-        return Err(Refusal::NotAllocated { allocated: before.allocated, requested: -delta.allocated });
+        return Err(Refusal::NotAllocated {
+            allocated: before.allocated,
+            requested: -delta.allocated,
+        });
     }
     if after.incoming < 0 {
-        return Err(Refusal::NotIncoming { incoming: before.incoming, requested: -delta.incoming });
+        return Err(Refusal::NotIncoming {
+            incoming: before.incoming,
+            requested: -delta.incoming,
+        });
     }
     let cost = delta.available_cost();
     let strict = policy == crate::StockPolicy::Strict;
     if strict && cost > 0 && kind != MovementKind::Count && after.available() < 0 {
-        return Err(Refusal::Short { available: before.available(), requested: cost });
+        return Err(Refusal::Short {
+            available: before.available(),
+            requested: cost,
+        });
     }
     if after.reserved < 0 || after.in_transit < 0 || after.safety_stock < 0 {
         return Err(Refusal::Overflow);
@@ -256,7 +270,12 @@ mod tests {
     use crate::StockPolicy::*;
 
     fn bal(on_hand: i64, reserved: i64, allocated: i64) -> Balance {
-        Balance { on_hand, reserved, allocated, ..Balance::default() }
+        Balance {
+            on_hand,
+            reserved,
+            allocated,
+            ..Balance::default()
+        }
     }
 
     #[test]
@@ -265,15 +284,46 @@ mod tests {
         let cases = [
             (Receipt, Strict, bal(0, 0, 0), 5, Ok(bal(5, 0, 0))),
             (Adjustment, Strict, bal(5, 3, 0), -2, Ok(bal(3, 3, 0))),
-            (Adjustment, Strict, bal(5, 3, 0), -3, Err(Refusal::Short { available: 2, requested: 3 })),
+            (
+                Adjustment,
+                Strict,
+                bal(5, 3, 0),
+                -3,
+                Err(Refusal::Short {
+                    available: 2,
+                    requested: 3,
+                }),
+            ),
             (Adjustment, Unlimited, bal(5, 3, 0), -3, Ok(bal(2, 3, 0))),
             (Count, Strict, bal(5, 3, 0), -4, Ok(bal(1, 3, 0))),
             (Shipment, Strict, bal(5, 0, 2), 2, Ok(bal(3, 0, 0))),
-            (Shipment, Strict, bal(5, 0, 1), 2, Err(Refusal::NotAllocated { allocated: 1, requested: 2 })),
-            (CustomOut, Strict, bal(1, 0, 0), 2, Err(Refusal::Short { available: 1, requested: 2 })),
+            (
+                Shipment,
+                Strict,
+                bal(5, 0, 1),
+                2,
+                Err(Refusal::NotAllocated {
+                    allocated: 1,
+                    requested: 2,
+                }),
+            ),
+            (
+                CustomOut,
+                Strict,
+                bal(1, 0, 0),
+                2,
+                Err(Refusal::Short {
+                    available: 1,
+                    requested: 2,
+                }),
+            ),
         ];
         for (kind, policy, before, q, expected) in cases {
-            assert_eq!(check(kind, policy, &before, &kind.delta(q)), expected, "{kind} {policy} {q}");
+            assert_eq!(
+                check(kind, policy, &before, &kind.delta(q)),
+                expected,
+                "{kind} {policy} {q}"
+            );
         }
     }
 }

@@ -41,9 +41,11 @@ impl ReservationState {
     }
 
     /// The state after `resolution`, judged at `now_us` against `expires_at_us`.
-    /// A commit or release that arrives after the deadline is refused as
-    /// expired even if the expiry job has not run yet; expiry itself needs the
-    /// deadline to have passed.
+    /// A commit that arrives at or after the deadline is refused as expired
+    /// even if the expiry job has not run yet. A late release is accepted: the
+    /// client is giving the stock back, which expiry would do anyway. Expiry
+    /// itself needs the deadline to have passed; before it, the reservation is
+    /// reported as still `open` (`AlreadyResolved(Open)`).
     pub fn resolve(
         self,
         resolution: Resolution,
