@@ -4,7 +4,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, ShortageBody};
-use crate::routes::{admin, catalog, places, reservations, stock};
+use crate::routes::{admin, catalog, csv, places, reservations, stock};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::routes::{admin, catalog, places, reservations, stock};
         stock::create_transfer, stock::get_transfer, stock::receive_transfer,
         reservations::create_reservation, reservations::get_reservation, reservations::commit_reservation, reservations::release_reservation,
         admin::create_token, admin::list_tokens, admin::revoke_token,
+        csv::export_skus, csv::import_skus, csv::export_stock, csv::import_stock,
     ),
     components(schemas(Problem, FieldError, ShortageBody)),
     modifiers(&BearerAuth),
