@@ -42,7 +42,7 @@ fn sku(code: &str, barcodes: &[&str]) -> NewSku {
         name: format!("SKU {code}"),
         product_id: None,
         tracked: true,
-        barcodes: barcodes.iter().map(|b| b.to_string()).collect(),
+        barcodes: barcodes.iter().map(ToString::to_string).collect(),
         option_tags: vec!["color:red".into()],
     }
 }

@@ -182,3 +182,77 @@ pub async fn reply(response: reqwest::Response) -> Reply {
         text,
     }
 }
+
+/// Asserts `reply` is an RFC 9457 problem with `status` and `code`: the
+/// content type is `application/problem+json` and `type`, `title`,
+/// `status` and `code` are all there and agree.
+pub fn assert_problem(reply: &Reply, status: StatusCode, code: &str, context: &str) {
+    assert_eq!(reply.status, status, "{context}: {}", reply.text);
+    let content_type = reply
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert_eq!(
+        content_type, "application/problem+json",
+        "{context}: content type"
+    );
+    assert_eq!(reply.code(), code, "{context}: {}", reply.text);
+    assert_eq!(
+        reply.body["status"].as_u64(),
+        Some(u64::from(status.as_u16())),
+        "{context}: {}",
+        reply.text
+    );
+    assert_eq!(
+        reply.body["type"].as_str(),
+        Some(format!("https://jaego.dev/problems/{code}").as_str()),
+        "{context}: {}",
+        reply.text
+    );
+    assert!(
+        reply.body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{context}: {}",
+        reply.text
+    );
+}
+
+impl TestServer {
+    /// Asks the server to shut down gracefully, without waiting.
+    pub fn trigger_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the server task to end (after [`TestServer::trigger_stop`]);
+    /// the database stays until the `TestServer` drops.
+    pub async fn wait_stopped(&mut self) -> std::io::Result<()> {
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+
+    /// The URL of this server's database (to reopen it after a stop).
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
+    /// Every movement of the tenant of `token`, oldest first, read through
+    /// the API page by page.
+    pub async fn all_movements(&self, token: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = "/api/v1/movements?limit=500".to_string();
+        for _ in 0..100 {
+            let r = self.call(Method::GET, &path, token, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}: {}", self.engine, r.text);
+            out.extend(r.body["items"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_str() {
+                Some(next) => path = format!("/api/v1/movements?limit=500&after={next}"),
+                None => return out,
+            }
+        }
+        panic!("{}: more than 100 pages of movements", self.engine);
+    }
+}
