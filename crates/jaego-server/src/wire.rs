@@ -15,7 +15,7 @@ pub fn time(us: i64) -> String {
 /// Parses an RFC 3339 time from a query parameter.
 pub fn parse_time(field: &str, raw: &str) -> Result<i64, ApiError> {
     raw.parse::<jiff::Timestamp>()
-        .map(|t| t.as_microsecond())
+        .map(jiff::Timestamp::as_microsecond)
         .map_err(|_| {
             ApiError::invalid(
                 field,

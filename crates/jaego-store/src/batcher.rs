@@ -28,9 +28,27 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
+    /// Starts the worker on a thread of its own with its own single-threaded
+    /// runtime. On a busy 2-core machine the request handlers would otherwise
+    /// queue ahead of the worker at every await of a batch (measured: a batch
+    /// of ~30 took 6 ms on the shared runtime, of which 0.2 ms was SQL), and
+    /// every waiting request pays that delay.
     pub(crate) fn spawn(engine: Engine, pool: AnyPool) -> Batcher {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH_MAX);
-        tokio::spawn(run(engine, pool, jobs));
+        let thread = std::thread::Builder::new()
+            .name("jaego-group-commit".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run(engine, pool, jobs)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the group-commit runtime"),
+                }
+            });
+        if let Err(e) = thread {
+            tracing::error!(error = %e, "cannot start the group-commit thread");
+        }
         Batcher { queue }
     }
 
@@ -67,13 +85,16 @@ async fn run(engine: Engine, pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
         }
         let (requests, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|j| (j.request, j.reply)).unzip();
-        tracing::trace!(
+        let size = requests.len();
+        let started = std::time::Instant::now();
+        let results = execute_batch(&pool, requests).await;
+        tracing::debug!(
             engine = engine.as_str(),
-            requests = requests.len(),
+            requests = size,
             lines,
+            micros = started.elapsed().as_micros() as u64,
             "reservation batch"
         );
-        let results = execute_batch(&pool, requests).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (client disconnected); its
             // reservation stands and expires like any other.

@@ -73,6 +73,19 @@ pub struct SkuFilter {
     pub tag: Option<String>,
 }
 
+/// `text` as a LIKE pattern that matches only itself: `%`, `_` and the
+/// escape character `\` are escaped (with `ESCAPE '\'` in the SQL).
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 const SKU_COLUMNS: &str =
     "id, product_id, code, name, tracked, status, option_tags, created_at, updated_at";
 
@@ -211,6 +224,18 @@ impl Store {
         Ok(sku)
     }
 
+    /// The id of the SKU with this id or code: one indexed read.
+    pub async fn sku_id(&self, tenant: TenantId, id_or_code: &str) -> StoreResult<SkuId> {
+        let row =
+            sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND (id = $2 OR code = $2)")
+                .bind(tenant.to_string())
+                .bind(id_or_code)
+                .fetch_optional(self.reader())
+                .await?
+                .ok_or_else(|| StoreError::not_found("sku", id_or_code))?;
+        parsed(&row, "id")
+    }
+
     pub async fn list_skus(
         &self,
         tenant: TenantId,
@@ -223,10 +248,10 @@ impl Store {
             Arg::Text(page.cursor().to_string()),
         ];
         if let Some(q) = &filter.q {
-            args.push(Arg::Text(format!("%{}%", q.to_lowercase())));
+            args.push(Arg::Text(format!("%{}%", like_literal(&q.to_lowercase()))));
             let n = args.len();
             sql.push_str(&format!(
-                " AND (LOWER(code) LIKE ${n} OR LOWER(name) LIKE ${n})"
+                " AND (LOWER(code) LIKE ${n} ESCAPE '\\' OR LOWER(name) LIKE ${n} ESCAPE '\\')"
             ));
         }
         if let Some(tracked) = filter.tracked {
@@ -245,11 +270,12 @@ impl Store {
             // Tags are stored joined by a separator; match a whole tag.
             args.push(Arg::Text(format!(
                 "%{sep}{tag}{sep}%",
+                tag = like_literal(tag),
                 sep = crate::rows::LIST_SEPARATOR
             )));
             let sep = crate::rows::LIST_SEPARATOR;
             sql.push_str(&format!(
-                " AND ('{sep}' || option_tags || '{sep}') LIKE ${}",
+                " AND ('{sep}' || option_tags || '{sep}') LIKE ${} ESCAPE '\\'",
                 args.len()
             ));
         }

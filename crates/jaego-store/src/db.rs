@@ -58,13 +58,21 @@ pub(crate) struct Inner {
     /// Takes reads. On SQLite, WAL lets these run beside the writer.
     pub(crate) reader: AnyPool,
     pub(crate) batcher: Option<Batcher>,
+    pub(crate) lookups: crate::lookups::Lookups,
 }
 
 /// SQLite settings for every connection: WAL with full durability (every
 /// commit is fsynced), foreign keys on, and a busy wait for other processes
-/// (`jaego verify`, a backup) rather than an instant error.
+/// (`jaego verify`, a backup) rather than an instant error. The page cache
+/// is set per pool: see [`SQLITE_WRITER_CACHE_KIB`].
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+/// The writer's page cache: every batch touches the same hot index pages,
+/// and SQLite's 2 MiB default re-reads them. Readers keep a small cache, so
+/// memory stays bounded (one writer, at most 8 readers).
+const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
+const SQLITE_READER_CACHE_KIB: i64 = 4 * 1024;
 
 impl Store {
     /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a
@@ -89,10 +97,13 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let writer = sqlite_pool(1).connect(&url).await?;
-                let reader = sqlite_pool(options.max_connections.clamp(1, 8))
+                let writer = sqlite_pool(1, SQLITE_WRITER_CACHE_KIB)
                     .connect(&url)
                     .await?;
+                let reader =
+                    sqlite_pool(options.max_connections.clamp(1, 8), SQLITE_READER_CACHE_KIB)
+                        .connect(&url)
+                        .await?;
                 (writer, reader)
             }
             Engine::Postgres => {
@@ -114,6 +125,7 @@ impl Store {
                 writer,
                 reader,
                 batcher,
+                lookups: Default::default(),
             }),
         })
     }
@@ -148,14 +160,16 @@ impl Store {
     }
 }
 
-fn sqlite_pool(max: u32) -> AnyPoolOptions {
+fn sqlite_pool(max: u32, cache_kib: i64) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _meta| {
+        .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 conn.execute(SQLITE_PRAGMAS).await?;
+                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
+                    .await?;
                 Ok(())
             })
         })

@@ -53,6 +53,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "callers hand over ids and codes by value; only their text is kept"
+    )]
     pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
         StoreError::NotFound {
             entity,

@@ -23,7 +23,7 @@ use sqlx::{Any, Transaction};
 use crate::catalog::Arg;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest};
-use crate::rows::{int, opt_parsed, opt_text, parsed, text, tuples};
+use crate::rows::{Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples};
 use crate::{Store, now_us};
 
 /// A balance row's key.
@@ -637,10 +637,13 @@ pub(crate) async fn ensure_tenant_rows(
     keys: &[(TenantId, Key)],
 ) -> StoreResult<()> {
     let now = now_us();
-    for chunk in keys.chunks(2_000) {
+    for chunk in keys.chunks(2_048) {
+        let rows = padded(chunk.len());
         let sql = format!(
-            "INSERT INTO balances (tenant_id, sku_id, location_id, updated_at) VALUES {} ON CONFLICT DO NOTHING",
-            tuples(chunk.len(), 4, 0)
+            "INSERT INTO balances (tenant_id, sku_id, location_id, updated_at) \
+             SELECT column1, column2, column3, column4 FROM (VALUES {}) AS v WHERE column1 IS NOT NULL \
+             ON CONFLICT DO NOTHING",
+            tuples(Placeholders::of(tx), rows, 4)
         );
         let mut query = sqlx::query(&sql);
         for (tenant, (sku, location)) in chunk {
@@ -649,6 +652,13 @@ pub(crate) async fn ensure_tenant_rows(
                 .bind(sku.to_string())
                 .bind(location.to_string())
                 .bind(now);
+        }
+        for _ in chunk.len()..rows {
+            query = query
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<i64>);
         }
         query.execute(&mut **tx).await?;
     }
@@ -663,15 +673,22 @@ pub(crate) async fn lock_rows(
     keys: &[Key],
 ) -> StoreResult<HashMap<Key, Balance>> {
     let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(2_000) {
+    for chunk in keys.chunks(2_048) {
+        let rows = padded(chunk.len());
         let sql = format!(
-            "UPDATE balances SET on_hand = on_hand WHERE (sku_id, location_id) IN (VALUES {}) \
+            // `UPDATE … FROM (VALUES …)`: SQLite plans a row-value `IN`
+            // list as a scan of the whole table, but this as index lookups.
+            "UPDATE balances SET on_hand = on_hand FROM (VALUES {}) AS v \
+             WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
              RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock",
-            tuples(chunk.len(), 2, 0)
+            tuples(Placeholders::of(tx), rows, 2)
         );
         let mut query = sqlx::query(&sql);
         for (sku, location) in chunk {
             query = query.bind(sku.to_string()).bind(location.to_string());
+        }
+        for _ in chunk.len()..rows {
+            query = query.bind(None::<String>).bind(None::<String>);
         }
         for row in query.fetch_all(&mut **tx).await? {
             out.insert(
@@ -692,18 +709,25 @@ pub(crate) async fn apply_deltas(
     rows: &[(Key, Delta, bool)],
 ) -> StoreResult<()> {
     let now = now_us();
-    for chunk in rows.chunks(1_000) {
+    for chunk in rows.chunks(1_024) {
+        let padded_rows = padded(chunk.len());
         let sql = format!(
             "UPDATE balances SET on_hand = on_hand + v.column3, reserved = reserved + v.column4, \
                  allocated = allocated + v.column5, incoming = incoming + v.column6, \
-                 in_transit = in_transit + v.column7, safety_stock = safety_stock + v.column8, updated_at = $1 \
+                 in_transit = in_transit + v.column7, safety_stock = safety_stock + v.column8, updated_at = v.column10 \
              FROM (VALUES {}) AS v \
              WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
                AND (v.column9 = 0 OR (balances.on_hand + v.column3) - (balances.reserved + v.column4) \
                     - (balances.allocated + v.column5) - (balances.safety_stock + v.column8) >= 0)",
-            tuples(chunk.len(), 9, 1)
+            tuples(Placeholders::of(tx), padded_rows, 10)
         );
-        let mut query = sqlx::query(&sql).bind(now);
+        let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..padded_rows {
+            query = query.bind(None::<String>).bind(None::<String>);
+            for _ in 0..8 {
+                query = query.bind(None::<i64>);
+            }
+        }
         for ((sku, location), d, strict) in chunk {
             query = query
                 .bind(sku.to_string())
@@ -714,7 +738,8 @@ pub(crate) async fn apply_deltas(
                 .bind(d.incoming)
                 .bind(d.in_transit)
                 .bind(d.safety_stock)
-                .bind(i64::from(*strict));
+                .bind(i64::from(*strict))
+                .bind(now);
         }
         let updated = query.execute(&mut **tx).await?.rows_affected();
         if updated != chunk.len() as u64 {
@@ -736,14 +761,34 @@ pub(crate) async fn insert_movements(
     const WIDTH: usize = 20;
     let now = now_us();
     let mut ids = Vec::with_capacity(movements.len());
-    for chunk in movements.chunks(1_000) {
+    for chunk in movements.chunks(1_024) {
+        let rows = padded(chunk.len());
         let sql = format!(
             "INSERT INTO movements (id, tenant_id, sku_id, location_id, kind, custom_type, quantity, d_on_hand, d_reserved, \
              d_allocated, d_incoming, d_in_transit, d_safety_stock, reason, reference, actor, idempotency_key, reservation_id, \
-             transfer_id, created_at) VALUES {}",
-            tuples(chunk.len(), WIDTH, 0)
+             transfer_id, created_at) \
+             SELECT {} FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            (1..=WIDTH)
+                .map(|c| format!("column{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tuples(Placeholders::of(tx), rows, WIDTH)
         );
         let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..rows {
+            // Column types match the real rows' (PostgreSQL types VALUES
+            // columns from all rows): 6 text, 7 integers, 6 text, 1 integer.
+            for _ in 0..6 {
+                query = query.bind(None::<String>);
+            }
+            for _ in 0..7 {
+                query = query.bind(None::<i64>);
+            }
+            for _ in 0..6 {
+                query = query.bind(None::<String>);
+            }
+            query = query.bind(None::<i64>);
+        }
         for m in chunk {
             let id = MovementId::new();
             ids.push(id);

@@ -15,10 +15,12 @@
 
 mod batcher;
 pub mod catalog;
+pub mod csv_support;
 mod db;
 mod error;
 pub mod idempotency;
 pub mod ledger;
+mod lookups;
 pub mod page;
 pub mod places;
 pub mod reservations;

@@ -22,7 +22,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::ledger::{
     Key, PendingMovement, apply_deltas, ensure_tenant_rows, insert_movements, lock_rows,
 };
-use crate::rows::{int, opt_int, opt_parsed, parsed, text, tuples};
+use crate::rows::{Placeholders, int, opt_int, opt_parsed, padded, parsed, text, tuples};
 use crate::{Store, now_us};
 
 /// Where a reservation takes stock from.
@@ -112,10 +112,18 @@ impl Store {
         for (i, (_, q)) in input.lines.iter().enumerate() {
             Qty::parse(&format!("lines[{i}].quantity"), *q)?;
         }
+        let lookups = &self.inner.lookups;
         let (channel_id, candidates) = match &input.source {
             Source::Location(key) => {
-                let location = self.find_location(tenant, key).await?;
-                (None, vec![(location.id, location.policy)])
+                let (id, policy) = match lookups.location(tenant, key) {
+                    Some(hit) => hit,
+                    None => {
+                        let location = self.find_location(tenant, key).await?;
+                        lookups.remember_location(tenant, key, location.id, location.policy);
+                        (location.id, location.policy)
+                    }
+                };
+                (None, vec![(id, policy)])
             }
             Source::Channel(key) => {
                 let channel = self.find_channel(tenant, key).await?;
@@ -136,15 +144,22 @@ impl Store {
         };
         let mut lines = Vec::with_capacity(input.lines.len());
         for (i, (sku, quantity)) in input.lines.iter().enumerate() {
-            let sku = self.find_sku(tenant, sku).await.map_err(|e| match e {
-                StoreError::NotFound { .. } => StoreError::NotFound {
-                    entity: "sku",
-                    key: format!("{sku} (lines[{i}])"),
-                },
-                other => other,
-            })?;
+            let id = match lookups.sku(tenant, sku) {
+                Some(id) => id,
+                None => {
+                    let id = self.sku_id(tenant, sku).await.map_err(|e| match e {
+                        StoreError::NotFound { .. } => StoreError::NotFound {
+                            entity: "sku",
+                            key: format!("{sku} (lines[{i}])"),
+                        },
+                        other => other,
+                    })?;
+                    lookups.remember_sku(tenant, sku, id);
+                    id
+                }
+            };
             lines.push(LineRequest {
-                sku: sku.id,
+                sku: id,
                 candidates: candidates.clone(),
                 quantity: *quantity,
             });
@@ -262,7 +277,11 @@ impl Store {
                 ResolveError::AlreadyResolved(state) => StoreError::AlreadyResolved(state),
                 ResolveError::Expired => StoreError::Expired,
             })?;
-        let committed = plan_commit(&current.lines, commit)?;
+        // Only a commit allocates; a release gives every unit back.
+        let committed = match resolution {
+            Resolution::Commit => plan_commit(&current.lines, commit)?,
+            Resolution::Release | Resolution::Expire => vec![0; current.lines.len()],
+        };
         let mut tx = self.writer().begin().await?;
         // The exactly-once guard: only one resolution can move it off `open`.
         let claimed = sqlx::query("UPDATE reservations SET state = $1, resolved_at = $2 WHERE tenant_id = $3 AND id = $4 AND state = 'open'")
@@ -427,7 +446,7 @@ async fn settle_lines(
                 Some((_, total, _)) => {
                     *total = total
                         .checked_add(&delta)
-                        .ok_or_else(|| StoreError::Conflict("overflow".into()))?
+                        .ok_or_else(|| StoreError::Conflict("overflow".into()))?;
                 }
                 None => deltas.push((key, delta, false)),
             }
@@ -612,29 +631,22 @@ async fn insert_reservations(
     granted: &[(&ReserveRequest, &Vec<LocationId>)],
     line_rows: usize,
 ) -> StoreResult<()> {
-    for chunk in granted.chunks(500) {
-        // Seven placeholders per row; the state is a literal: every new
-        // reservation is open.
-        let values: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p = |c: usize| format!("${}", r * 7 + c);
-                format!(
-                    "({}, {}, {}, 'open', {}, {}, {}, {})",
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5),
-                    p(6),
-                    p(7)
-                )
-            })
-            .collect();
+    for chunk in granted.chunks(512) {
+        let rows = padded(chunk.len());
+        // Every new reservation is open; the state is a literal in SELECT.
         let sql = format!(
-            "INSERT INTO reservations (id, tenant_id, channel_id, state, reference, actor, expires_at, created_at) VALUES {}",
-            values.join(", ")
+            "INSERT INTO reservations (id, tenant_id, channel_id, state, reference, actor, expires_at, created_at) \
+             SELECT column1, column2, column3, 'open', column4, column5, column6, column7 \
+             FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            tuples(Placeholders::of(tx), rows, 7)
         );
         let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..rows {
+            for _ in 0..5 {
+                query = query.bind(None::<String>);
+            }
+            query = query.bind(None::<i64>).bind(None::<i64>);
+        }
         for (request, _) in chunk {
             query = query
                 .bind(request.id.to_string())
@@ -647,10 +659,10 @@ async fn insert_reservations(
         }
         query.execute(&mut **tx).await?;
     }
-    let mut rows = Vec::with_capacity(line_rows);
+    let mut lines = Vec::with_capacity(line_rows);
     for (request, placements) in granted {
         for (i, (line, location)) in request.lines.iter().zip(placements.iter()).enumerate() {
-            rows.push((
+            lines.push((
                 request.id,
                 i as i64 + 1,
                 request.tenant,
@@ -660,12 +672,23 @@ async fn insert_reservations(
             ));
         }
     }
-    for chunk in rows.chunks(1_000) {
+    for chunk in lines.chunks(1_024) {
+        let rows = padded(chunk.len());
         let sql = format!(
-            "INSERT INTO reservation_lines (reservation_id, line_no, tenant_id, sku_id, location_id, quantity) VALUES {}",
-            tuples(chunk.len(), 6, 0)
+            "INSERT INTO reservation_lines (reservation_id, line_no, tenant_id, sku_id, location_id, quantity) \
+             SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            tuples(Placeholders::of(tx), rows, 6)
         );
         let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..rows {
+            query = query
+                .bind(None::<String>)
+                .bind(None::<i64>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<i64>);
+        }
         for (id, line_no, tenant, sku, location, quantity) in chunk {
             query = query
                 .bind(id.to_string())

@@ -19,6 +19,37 @@ pub struct TestDatabase {
     pub engine: &'static str,
     pub url: String,
     _dir: Option<TempDir>,
+    _postgres: Option<DropDatabase>,
+}
+
+/// Drops a test's PostgreSQL database when the test is done, so runs do not
+/// pile databases up on the server. Runs on a thread of its own because
+/// `Drop` cannot await.
+struct DropDatabase {
+    base: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let done = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(&base).await {
+                    let _ = conn.execute(sql.as_str()).await;
+                    let _ = conn.close().await;
+                }
+            });
+        });
+        let _ = done.join();
+    }
 }
 
 struct TempDir(PathBuf);
@@ -53,6 +84,7 @@ pub fn fresh_sqlite() -> TestDatabase {
         engine: "sqlite",
         url,
         _dir: Some(TempDir(dir)),
+        _postgres: None,
     }
 }
 
@@ -78,5 +110,9 @@ pub async fn fresh_postgres(base: &str) -> TestDatabase {
         engine: "postgres",
         url: format!("{server}/{name}{query}"),
         _dir: None,
+        _postgres: Some(DropDatabase {
+            base: base.to_string(),
+            name,
+        }),
     }
 }
