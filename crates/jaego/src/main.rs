@@ -29,6 +29,36 @@ enum Command {
     },
     /// Recompute every balance from the ledger; exit 1 on any mismatch.
     Verify(DatabaseArgs),
+    /// Measure throughput, latency, memory and oversell over real HTTP.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Scenarios to run: hot-sku, spread, multi-line, mixed, or all.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Measured seconds per phase.
+    #[arg(long, default_value_t = 10.0)]
+    duration_secs: f64,
+    /// Database for the servers the bench starts (default: SQLite in a temp dir).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Units of the hot SKU.
+    #[arg(long, default_value_t = 100_000)]
+    hot_stock: i64,
+    /// SKUs seeded before the run, for the memory figure.
+    #[arg(long, default_value_t = 10_000)]
+    catalog_skus: usize,
+    /// Locations the catalog is stocked in.
+    #[arg(long, default_value_t = 10)]
+    locations: usize,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -131,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench(args).await,
         Command::Verify(database) => {
             let store = connect(
                 &database.database_url,
@@ -159,6 +190,44 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut scenarios = Vec::new();
+    for name in &args.scenario {
+        if name == "all" {
+            scenarios.extend(jaego_bench::Scenario::ALL);
+        } else {
+            scenarios.push(
+                jaego_bench::Scenario::parse(name)
+                    .with_context(|| format!("unknown scenario {name:?}"))?,
+            );
+        }
+    }
+    if !(0.1..=600.0).contains(&args.duration_secs) {
+        anyhow::bail!("--duration-secs must be between 0.1 and 600");
+    }
+    let options = jaego_bench::BenchOptions {
+        scenarios,
+        connections: args.connections,
+        duration: std::time::Duration::from_secs_f64(args.duration_secs),
+        database_url: args.database_url,
+        jaego_exe: std::env::current_exe()?,
+        hot_stock: args.hot_stock,
+        catalog_skus: args.catalog_skus,
+        locations: args.locations,
+    };
+    let results = jaego_bench::run(&options).await?;
+    print!("{}", jaego_bench::render(&results));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&results)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if results.iter().any(|r| r.oversold) {
+        eprintln!("jaego bench: the oversell check FAILED");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Store> {
     Store::connect(url, options)
         .await
@@ -180,7 +249,9 @@ fn redact(url: &str) -> String {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Logs go to stderr; stdout carries only the one-time bootstrap token.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
         )
