@@ -76,6 +76,8 @@ pub enum ApiError {
     IdempotencyMismatch,
     /// 409 `idempotency_key_in_progress`: the first request with the key has not finished.
     IdempotencyInProgress,
+    /// 405 `method_not_allowed`: the route exists, the method does not.
+    MethodNotAllowed,
     /// 413 `payload_too_large`.
     TooLarge(String),
     /// 415 `unsupported_media_type`.
@@ -150,6 +152,11 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "idempotency_key_in_progress",
                 "A request with this Idempotency-Key is still in progress",
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "The route does not take this method",
             ),
             TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -151,3 +151,29 @@ fn replay(status: u16, body: String) -> Response {
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
+
+/// Gives error answers made outside our handlers (a wrong method from the
+/// router, the request timeout) a problem+json body like every other error.
+pub async fn bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    match status {
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = response.headers().get(header::ALLOW).cloned();
+            let mut answer = ApiError::MethodNotAllowed.into_response();
+            if let Some(allow) = allow {
+                answer.headers_mut().insert(header::ALLOW, allow);
+            }
+            answer
+        }
+        axum::http::StatusCode::SERVICE_UNAVAILABLE | axum::http::StatusCode::REQUEST_TIMEOUT => {
+            ApiError::Unavailable.into_response()
+        }
+        _ => response,
+    }
+}

@@ -1288,6 +1288,14 @@ async fn reservations_resolve_exactly_once() {
             "invalid_input",
             engine,
         );
+        // Committing an empty list would be a release in disguise.
+        let r = server.post(&commit, json!({"lines": []})).await;
+        common::assert_problem(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            engine,
+        );
         let r = server
             .post(&commit, json!({"lines": [{"line": 3, "quantity": 1}]}))
             .await;
@@ -1666,6 +1674,17 @@ async fn health_metrics_and_openapi() {
         };
         let r = get("/healthz").await;
         assert_eq!(r.status, StatusCode::OK, "{engine}: {}", r.text);
+        // A wrong method is problem+json too, with the methods allowed.
+        let r = server
+            .call(reqwest::Method::DELETE, "/api/v1/skus", &server.owner, None)
+            .await;
+        common::assert_problem(
+            &r,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            engine,
+        );
+        assert!(r.headers.contains_key("allow"), "{engine}: {:?}", r.headers);
         let r = get("/readyz").await;
         assert_eq!(r.status, StatusCode::OK, "{engine}: {}", r.text);
         let r = get("/metrics").await;

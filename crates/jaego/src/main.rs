@@ -163,8 +163,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => bench(args).await,
         Command::Verify(database) => {
+            // Never create a database just to verify it: a mistyped SQLite
+            // path must fail, not report an empty ledger as clean.
+            let url = if database.database_url.starts_with("sqlite:")
+                && !database.database_url.contains('?')
+            {
+                format!("{}?mode=rw", database.database_url)
+            } else {
+                database.database_url.clone()
+            };
             let store = connect(
-                &database.database_url,
+                &url,
                 StoreOptions {
                     group_commit: false,
                     ..StoreOptions::default()

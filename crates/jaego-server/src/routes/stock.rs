@@ -138,6 +138,25 @@ fn check_quantity(kind: MovementKind, quantity: i64) -> ApiResult<()> {
     Ok(())
 }
 
+/// Resolves optional SKU and location filters (ids or codes) to ids; an
+/// unknown one is a 404, not an empty list.
+async fn resolve_places(
+    state: &AppState,
+    tenant: jaego_core::TenantId,
+    sku: Option<&str>,
+    location: Option<&str>,
+) -> ApiResult<(Option<jaego_core::SkuId>, Option<jaego_core::LocationId>)> {
+    let sku_id = match sku {
+        Some(s) => Some(state.store.find_sku(tenant, s).await?.id),
+        None => None,
+    };
+    let location_id = match location {
+        Some(l) => Some(state.store.find_location(tenant, l).await?.id),
+        None => None,
+    };
+    Ok((sku_id, location_id))
+}
+
 pub(crate) fn check_texts(reason: &str, reference: &str) -> ApiResult<()> {
     let mut v = Validator::new();
     v.optional_text("reason", reason, REASON_LEN_MAX);
@@ -230,15 +249,11 @@ pub async fn list_movements(
 ) -> ApiResult<Json<PageBody<MovementBody>>> {
     let p = auth.require(Permission::Read, "read")?;
     let tenant = p.tenant_id;
+    let (sku_id, location_id) =
+        resolve_places(&state, tenant, q.sku.as_deref(), q.location.as_deref()).await?;
     let filter = MovementFilter {
-        sku_id: match &q.sku {
-            Some(s) => Some(state.store.find_sku(tenant, s).await?.id),
-            None => None,
-        },
-        location_id: match &q.location {
-            Some(l) => Some(state.store.find_location(tenant, l).await?.id),
-            None => None,
-        },
+        sku_id,
+        location_id,
         kind: q
             .kind
             .as_deref()
@@ -337,15 +352,11 @@ pub async fn list_balances(
 ) -> ApiResult<Json<PageBody<BalanceBody>>> {
     let p = auth.require(Permission::Read, "read")?;
     let tenant = p.tenant_id;
+    let (sku_id, location_id) =
+        resolve_places(&state, tenant, q.sku.as_deref(), q.location.as_deref()).await?;
     let filter = BalanceFilter {
-        sku_id: match &q.sku {
-            Some(s) => Some(state.store.find_sku(tenant, s).await?.id),
-            None => None,
-        },
-        location_id: match &q.location {
-            Some(l) => Some(state.store.find_location(tenant, l).await?.id),
-            None => None,
-        },
+        sku_id,
+        location_id,
     };
     let got = state
         .store
