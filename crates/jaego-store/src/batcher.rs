@@ -43,12 +43,19 @@ impl Batcher {
                 tokio::spawn(run(engine, pool, jobs));
             }
             Engine::Sqlite => {
-                let thread = std::thread::Builder::new().name("jaego-group-commit".into()).spawn(move || {
-                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                        Ok(runtime) => runtime.block_on(run(engine, pool, jobs)),
-                        Err(e) => tracing::error!(error = %e, "cannot start the group-commit runtime"),
-                    }
-                });
+                let thread = std::thread::Builder::new()
+                    .name("jaego-group-commit".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(run(engine, pool, jobs)),
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot start the group-commit runtime");
+                            }
+                        }
+                    });
                 if let Err(e) = thread {
                     tracing::error!(error = %e, "cannot start the group-commit thread");
                 }

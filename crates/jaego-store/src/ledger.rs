@@ -573,14 +573,7 @@ fn movement_from_row(row: &AnyRow) -> StoreResult<Movement> {
 }
 
 pub(crate) fn balance_from_row(row: &AnyRow) -> StoreResult<Balance> {
-    let balance = Balance {
-        on_hand: int(row, "on_hand")?,
-        reserved: int(row, "reserved")?,
-        allocated: int(row, "allocated")?,
-        incoming: int(row, "incoming")?,
-        in_transit: int(row, "in_transit")?,
-        safety_stock: int(row, "safety_stock")?,
-    };
+    let balance = figures(row)?;
     // Assert on the way in: the schema's CHECKs make this impossible unless
     // the database was edited by hand.
     if !balance.holds_invariants() {
@@ -589,6 +582,19 @@ pub(crate) fn balance_from_row(row: &AnyRow) -> StoreResult<Balance> {
         )));
     }
     Ok(balance)
+}
+
+/// The six figures of a row with the balance column names, unchecked
+/// (`jaego verify` reads ledger sums with it, which may disagree).
+pub(crate) fn figures(row: &AnyRow) -> StoreResult<Balance> {
+    Ok(Balance {
+        on_hand: int(row, "on_hand")?,
+        reserved: int(row, "reserved")?,
+        allocated: int(row, "allocated")?,
+        incoming: int(row, "incoming")?,
+        in_transit: int(row, "in_transit")?,
+        safety_stock: int(row, "safety_stock")?,
+    })
 }
 
 /// The policy of a location of the tenant; `NotFound` if it is not one.
@@ -675,14 +681,23 @@ pub(crate) async fn lock_rows(
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(2_048) {
         let rows = padded(chunk.len());
-        let sql = format!(
-            // `UPDATE … FROM (VALUES …)`: SQLite plans a row-value `IN`
-            // list as a scan of the whole table, but this as index lookups.
-            "UPDATE balances SET on_hand = on_hand FROM (VALUES {}) AS v \
-             WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
-             RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock",
-            tuples(Placeholders::of(tx), rows, 2)
-        );
+        let style = Placeholders::of(tx);
+        let values = tuples(style, rows, 2);
+        // The no-op update is written per engine, each the form its planner
+        // serves by primary-key lookups: SQLite plans a row-value `IN` list
+        // as a scan of the whole table, and PostgreSQL, on a table without
+        // statistics yet, plans `UPDATE … FROM (VALUES …)` as one.
+        let sql = match style {
+            Placeholders::Anonymous => format!(
+                "UPDATE balances SET on_hand = on_hand FROM (VALUES {values}) AS v \
+                 WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
+                 RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock"
+            ),
+            Placeholders::Numbered => format!(
+                "UPDATE balances SET on_hand = on_hand WHERE (sku_id, location_id) IN (VALUES {values}) \
+                 RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock"
+            ),
+        };
         let mut query = sqlx::query(&sql);
         for (sku, location) in chunk {
             query = query.bind(sku.to_string()).bind(location.to_string());

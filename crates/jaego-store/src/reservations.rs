@@ -389,6 +389,15 @@ fn plan_commit(lines: &[ReservationLine], commit: Option<&[(i64, i64)]>) -> Stor
     let Some(commit) = commit else {
         return Ok(lines.iter().map(|l| l.quantity).collect());
     };
+    if commit.is_empty() {
+        // Committing nothing would mark the reservation committed with no
+        // stock allocated; that is a release, and should say so.
+        return Err(InvalidInput::one(
+            "lines",
+            "name at least one line, or omit lines to commit everything; release to commit nothing",
+        )
+        .into());
+    }
     let mut planned = vec![0; lines.len()];
     let mut seen = HashSet::new();
     for (i, &(line_no, quantity)) in commit.iter().enumerate() {

@@ -6,6 +6,7 @@ use jaego_core::{Balance, LocationId, SkuId, TenantId};
 
 use crate::Store;
 use crate::error::StoreResult;
+use crate::ledger::figures;
 use crate::rows::{int, parsed};
 
 /// One figure that disagrees with what the ledger says it should be.
@@ -31,14 +32,7 @@ impl Store {
             .fetch_all(self.reader())
             .await?
         {
-            let balance = Balance {
-                on_hand: int(&row, "on_hand")?,
-                reserved: int(&row, "reserved")?,
-                allocated: int(&row, "allocated")?,
-                incoming: int(&row, "incoming")?,
-                in_transit: int(&row, "in_transit")?,
-                safety_stock: int(&row, "safety_stock")?,
-            };
+            let balance = figures(&row)?;
             stored.insert((parsed(&row, "sku_id")?, parsed(&row, "location_id")?), (parsed(&row, "tenant_id")?, balance));
         }
         let mut ledger: HashMap<Key, Balance> = HashMap::new();
@@ -51,14 +45,7 @@ impl Store {
         .fetch_all(self.reader())
         .await?
         {
-            let balance = Balance {
-                on_hand: int(&row, "on_hand")?,
-                reserved: int(&row, "reserved")?,
-                allocated: int(&row, "allocated")?,
-                incoming: int(&row, "incoming")?,
-                in_transit: int(&row, "in_transit")?,
-                safety_stock: int(&row, "safety_stock")?,
-            };
+            let balance = figures(&row)?;
             ledger.insert((parsed(&row, "sku_id")?, parsed(&row, "location_id")?), balance);
         }
         let open = sums(
