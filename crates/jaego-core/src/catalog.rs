@@ -39,6 +39,11 @@ pub fn validate_sku(
     }
     for (i, t) in option_tags.iter().enumerate() {
         v.text(&format!("option_tags[{i}]"), t, OPTION_TAG_LEN_MAX);
+        // `|` separates list values in CSV files; a tag holding one would
+        // come back from an export and re-import as two tags.
+        if t.contains('|') {
+            v.push(format!("option_tags[{i}]"), "must not contain |");
+        }
     }
     v.finish()
 }
@@ -134,6 +139,8 @@ mod tests {
             )
             .is_ok()
         );
+        let err = validate_sku("ok", "ok", &[], &["a|b".into()]).unwrap_err();
+        assert_eq!(err.violations[0].field, "option_tags[0]");
         let err = validate_sku("bad code", "", &["1".into(), "1".into()], &[]).unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["code", "name", "barcodes[1]"]);

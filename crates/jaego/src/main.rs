@@ -152,6 +152,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 },
             };
+            let limit = jaego_core::limits::TOKEN_NAME_LEN_MAX;
+            if name.trim().is_empty() || name.chars().count() > limit {
+                anyhow::bail!("--name must be 1 to {limit} characters");
+            }
             let token = store.create_token(tenant, role, &name).await?;
             println!("{}", token.secret);
             eprintln!(
