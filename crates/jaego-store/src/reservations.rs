@@ -112,18 +112,21 @@ impl Store {
         for (i, (_, q)) in input.lines.iter().enumerate() {
             Qty::parse(&format!("lines[{i}].quantity"), *q)?;
         }
+        // Only ids are resolved here; the policies are read inside the
+        // batch's transaction (`current_policies`), so a change of policy is
+        // never judged on a stale copy. `Strict` below is a placeholder.
         let lookups = &self.inner.lookups;
         let (channel_id, candidates) = match &input.source {
             Source::Location(key) => {
-                let (id, policy) = match lookups.location(tenant, key) {
-                    Some(hit) => hit,
+                let id = match lookups.locations.get(tenant, key) {
+                    Some(id) => id,
                     None => {
-                        let location = self.find_location(tenant, key).await?;
-                        lookups.remember_location(tenant, key, location.id, location.policy);
-                        (location.id, location.policy)
+                        let id = self.find_location(tenant, key).await?.id;
+                        lookups.locations.remember(tenant, key, id);
+                        id
                     }
                 };
-                (None, vec![(id, policy)])
+                (None, vec![(id, StockPolicy::Strict)])
             }
             Source::Channel(key) => {
                 let channel = self.find_channel(tenant, key).await?;
@@ -134,17 +137,17 @@ impl Store {
                     )
                     .into());
                 }
-                let mut candidates = Vec::with_capacity(channel.locations.len());
-                for id in &channel.locations {
-                    let location = self.find_location(tenant, &id.to_string()).await?;
-                    candidates.push((location.id, channel.policy.unwrap_or(location.policy)));
-                }
+                let candidates = channel
+                    .locations
+                    .iter()
+                    .map(|&id| (id, StockPolicy::Strict))
+                    .collect();
                 (Some(channel.id), candidates)
             }
         };
         let mut lines = Vec::with_capacity(input.lines.len());
         for (i, (sku, quantity)) in input.lines.iter().enumerate() {
-            let id = match lookups.sku(tenant, sku) {
+            let id = match lookups.skus.get(tenant, sku) {
                 Some(id) => id,
                 None => {
                     let id = self.sku_id(tenant, sku).await.map_err(|e| match e {
@@ -154,7 +157,7 @@ impl Store {
                         },
                         other => other,
                     })?;
-                    lookups.remember_sku(tenant, sku, id);
+                    lookups.skus.remember(tenant, sku, id);
                     id
                 }
             };
@@ -541,8 +544,33 @@ async fn try_batch(
     let mut tx = pool.begin().await?;
     ensure_tenant_rows(&mut tx, &tenant_keys).await?;
     let rows = lock_rows(&mut tx, &keys).await?;
-    let batch: Vec<Vec<LineRequest<SkuId, LocationId>>> =
-        requests.iter().map(|r| r.lines.clone()).collect();
+    let (location_policies, channel_policies) = current_policies(&mut tx, requests).await?;
+    let batch: Vec<Vec<LineRequest<SkuId, LocationId>>> = requests
+        .iter()
+        .map(|r| {
+            let channel_policy = r
+                .channel_id
+                .and_then(|c| channel_policies.get(&c).copied().flatten());
+            r.lines
+                .iter()
+                .map(|line| LineRequest {
+                    candidates: line
+                        .candidates
+                        .iter()
+                        .map(|&(l, _)| {
+                            (
+                                l,
+                                channel_policy
+                                    .or(location_policies.get(&l).copied())
+                                    .unwrap_or_default(),
+                            )
+                        })
+                        .collect(),
+                    ..line.clone()
+                })
+                .collect()
+        })
+        .collect();
     let judgement = judge::judge(&rows, &batch);
 
     // A row is guarded in SQL as strict unless some grant on it was unlimited.
@@ -550,9 +578,9 @@ async fn try_batch(
     let mut granted = Vec::new();
     let mut movements = Vec::new();
     let mut line_rows = 0;
-    for (request, outcome) in requests.iter().zip(&judgement.outcomes) {
+    for ((request, lines), outcome) in requests.iter().zip(&batch).zip(&judgement.outcomes) {
         if let Outcome::Granted(placements) = outcome {
-            for (line, location) in request.lines.iter().zip(placements) {
+            for (line, location) in lines.iter().zip(placements) {
                 let policy = line
                     .candidates
                     .iter()
@@ -633,6 +661,71 @@ async fn try_batch(
             Outcome::Short(shortages) => Err(StoreError::Shortage(shortages.clone())),
         })
         .collect())
+}
+
+/// The policies of every location and channel the batch names, read in the
+/// batch's transaction: a location's own policy, and a channel's override
+/// (`None` when the channel has none).
+async fn current_policies(
+    tx: &mut Transaction<'_, Any>,
+    requests: &[ReserveRequest],
+) -> StoreResult<(
+    HashMap<LocationId, StockPolicy>,
+    HashMap<ChannelId, Option<StockPolicy>>,
+)> {
+    let locations: Vec<String> = requests
+        .iter()
+        .flat_map(|r| {
+            r.lines
+                .iter()
+                .flat_map(|l| l.candidates.iter().map(|&(id, _)| id))
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let channels: Vec<String> = requests
+        .iter()
+        .filter_map(|r| r.channel_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let mut location_policies = HashMap::new();
+    for row in select_policies(tx, "locations", &locations).await? {
+        location_policies.insert(parsed(&row, "id")?, parsed(&row, "policy")?);
+    }
+    let mut channel_policies = HashMap::new();
+    for row in select_policies(tx, "channels", &channels).await? {
+        channel_policies.insert(parsed(&row, "id")?, opt_parsed(&row, "policy")?);
+    }
+    Ok((location_policies, channel_policies))
+}
+
+/// `SELECT id, policy FROM {table}` for `ids`, the id list padded like every
+/// batch statement so its SQL text is reused.
+async fn select_policies(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    ids: &[String],
+) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(1_024) {
+        let rows = padded(chunk.len());
+        let sql = format!(
+            "SELECT id, policy FROM {table} WHERE id IN (SELECT column1 FROM (VALUES {}) AS v)",
+            tuples(Placeholders::of(tx), rows, 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..rows {
+            query = query.bind(None::<String>);
+        }
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        out.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
 }
 
 async fn insert_reservations(
