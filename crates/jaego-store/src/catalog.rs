@@ -9,7 +9,7 @@ use sqlx::{Any, Transaction};
 
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest};
-use crate::rows::{flag, int, join_list, opt_parsed, parsed, split_list, text};
+use crate::rows::{Arg, flag, int, join_list, opt_parsed, parsed, split_list, text};
 use crate::{Store, now_us};
 
 #[derive(Debug, Clone)]
@@ -436,22 +436,4 @@ async fn insert_barcodes(
             .map_err(|e| StoreError::from_unique(e, "barcode", barcode))?;
     }
     Ok(())
-}
-
-/// A dynamically built query's argument.
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-impl Arg {
-    pub(crate) fn bind<'q>(
-        self,
-        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-        match self {
-            Arg::Text(s) => query.bind(s),
-            Arg::Int(i) => query.bind(i),
-        }
-    }
 }

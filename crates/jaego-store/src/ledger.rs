@@ -20,10 +20,9 @@ use jaego_core::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use crate::catalog::Arg;
 use crate::error::{StoreError, StoreResult};
 use crate::page::{Page, PageRequest};
-use crate::rows::{Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples};
+use crate::rows::{Arg, Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples};
 use crate::{Store, now_us};
 
 /// A balance row's key.

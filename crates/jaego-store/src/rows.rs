@@ -129,6 +129,24 @@ pub(crate) fn split_list(stored: &str) -> Vec<String> {
     }
 }
 
+/// A dynamically built query's argument.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Arg {
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Arg::Text(s) => query.bind(s),
+            Arg::Int(i) => query.bind(i),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Placeholders, tuples};

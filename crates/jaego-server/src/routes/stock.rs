@@ -147,7 +147,7 @@ async fn resolve_places(
     location: Option<&str>,
 ) -> ApiResult<(Option<jaego_core::SkuId>, Option<jaego_core::LocationId>)> {
     let sku_id = match sku {
-        Some(s) => Some(state.store.find_sku(tenant, s).await?.id),
+        Some(s) => Some(state.store.sku_id(tenant, s).await?),
         None => None,
     };
     let location_id = match location {
@@ -201,13 +201,13 @@ pub async fn create_movement(
     };
     check_quantity(kind, body.quantity)?;
     check_texts(&body.reason, &body.reference)?;
-    let sku = state.store.find_sku(p.tenant_id, &body.sku).await?;
+    let sku_id = state.store.sku_id(p.tenant_id, &body.sku).await?;
     let location = state
         .store
         .find_location(p.tenant_id, &body.location)
         .await?;
     let new = NewMovement {
-        sku_id: sku.id,
+        sku_id,
         location_id: location.id,
         kind,
         custom_type,
@@ -421,7 +421,7 @@ pub async fn create_transfer(
     check_texts("", &body.reference)?;
     let tenant = p.tenant_id;
     let new = NewTransfer {
-        sku_id: state.store.find_sku(tenant, &body.sku).await?.id,
+        sku_id: state.store.sku_id(tenant, &body.sku).await?,
         from_location_id: state
             .store
             .find_location(tenant, &body.from_location)
