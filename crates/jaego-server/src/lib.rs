@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::idempotency,
         ))
+        .merge(routes::admin::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

@@ -72,13 +72,6 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let Some(Auth(principal)) = request.extensions().get::<Auth>().cloned() else {
         return ApiError::Unauthorized.into_response();
     };
-    // A new token's secret is shown once and never stored in clear, so its
-    // creation is not replayable: the key is ignored there.
-    // (Inside the nested API router the path has its `/api/v1` stripped.)
-    let path = request.uri().path();
-    if path.starts_with("/tokens") || path.starts_with("/api/v1/tokens") {
-        return next.run(request).await;
-    }
     // Keys belong to the token that sent them: another token of the tenant,
     // perhaps with a lesser role, can neither replay nor block them.
     let key = format!("{}:{key}", principal.token_id);

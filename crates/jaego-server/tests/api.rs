@@ -767,6 +767,34 @@ async fn idempotency_keys() {
         assert_eq!(movements[0]["id"], first.body["id"], "{engine}");
         assert_eq!(server.balance(&sku, &wh).await["on_hand"], 5, "{engine}");
 
+        // Token creation is never replayed: its secret is shown once and
+        // never stored, so the same key makes a second, different token.
+        let new_token = json!({"role": "display", "name": "screen"});
+        let t1 = post_with_key(
+            &server,
+            &server.owner,
+            "/api/v1/tokens",
+            "tok-1",
+            &new_token,
+        )
+        .await;
+        let t2 = post_with_key(
+            &server,
+            &server.owner,
+            "/api/v1/tokens",
+            "tok-1",
+            &new_token,
+        )
+        .await;
+        assert_eq!(
+            (t1.status, t2.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{engine}: {}",
+            t2.text
+        );
+        assert!(!replayed(&t2), "{engine}: a token answer was replayed");
+        assert_ne!(t1.body["token"], t2.body["token"], "{engine}");
+
         // A refused request is replayed as refused and still changes nothing.
         let short = movement(&sku, &wh, "adjustment", -50);
         let r1 = post_with_key(&server, &server.owner, path, "short-1", &short).await;
