@@ -241,7 +241,8 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("channel", id_or_code))?;
         let mut channel = channel_from_row(&row)?;
-        channel.locations = self.channel_links(tenant, channel.id).await?;
+        self.attach_links(tenant, std::slice::from_mut(&mut channel))
+            .await?;
         Ok(channel)
     }
 
@@ -260,9 +261,7 @@ impl Store {
             .iter()
             .map(channel_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        for channel in &mut items {
-            channel.locations = self.channel_links(tenant, channel.id).await?;
-        }
+        self.attach_links(tenant, &mut items).await?;
         Ok(Page::from_rows(items, page.size(), |c| c.id.to_string()))
     }
 
@@ -287,17 +286,28 @@ impl Store {
         self.find_channel(tenant, &channel.to_string()).await
     }
 
-    async fn channel_links(
-        &self,
-        tenant: TenantId,
-        channel: ChannelId,
-    ) -> StoreResult<Vec<LocationId>> {
-        let rows = sqlx::query("SELECT location_id FROM channel_locations WHERE tenant_id = $1 AND channel_id = $2 ORDER BY priority")
-            .bind(tenant.to_string())
-            .bind(channel.to_string())
-            .fetch_all(self.reader())
-            .await?;
-        rows.iter().map(|r| parsed(r, "location_id")).collect()
+    /// Fills in the linked locations of `channels` (sorted by id, as pages
+    /// and single lookups are) with one query over their id range.
+    async fn attach_links(&self, tenant: TenantId, channels: &mut [Channel]) -> StoreResult<()> {
+        let (Some(first), Some(last)) = (channels.first(), channels.last()) else {
+            return Ok(());
+        };
+        let rows = sqlx::query(
+            "SELECT channel_id, location_id FROM channel_locations \
+             WHERE tenant_id = $1 AND channel_id >= $2 AND channel_id <= $3 ORDER BY priority",
+        )
+        .bind(tenant.to_string())
+        .bind(first.id.to_string())
+        .bind(last.id.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        for row in &rows {
+            let channel: ChannelId = parsed(row, "channel_id")?;
+            if let Some(c) = channels.iter_mut().find(|c| c.id == channel) {
+                c.locations.push(parsed(row, "location_id")?);
+            }
+        }
+        Ok(())
     }
 
     pub async fn create_movement_type(
