@@ -299,24 +299,33 @@ impl Store {
             let state = self.get_reservation(tenant, id).await?.state;
             return Err(StoreError::AlreadyResolved(state));
         }
-        let release_kind = if resolution == Resolution::Commit {
-            MovementKind::Release
-        } else {
-            resolution_kind(resolution)
-        };
+        // What is not committed goes back as a release (expiry has its own
+        // path, `expire_due`).
         let plan: Vec<(ReservationLine, i64)> = current.lines.into_iter().zip(committed).collect();
         settle_lines(
             &mut tx,
             tenant,
             id,
             &plan,
-            release_kind,
+            MovementKind::Release,
             actor,
             &current.reference,
         )
         .await?;
         tx.commit().await?;
-        self.get_reservation(tenant, id).await
+        // The answer is what was just written; no need to read it back.
+        Ok(Reservation {
+            state: next,
+            resolved_at: Some(now),
+            lines: plan
+                .into_iter()
+                .map(|(line, c)| ReservationLine {
+                    committed: Some(c),
+                    ..line
+                })
+                .collect(),
+            ..current
+        })
     }
 
     /// Expires up to `limit` (at most [`EXPIRY_BATCH_MAX`]) open reservations
@@ -375,14 +384,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(claimed.len())
-    }
-}
-
-fn resolution_kind(resolution: Resolution) -> MovementKind {
-    match resolution {
-        Resolution::Commit => MovementKind::Commit,
-        Resolution::Release => MovementKind::Release,
-        Resolution::Expire => MovementKind::Expire,
     }
 }
 
