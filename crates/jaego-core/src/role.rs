@@ -20,16 +20,55 @@ pub enum Role {
 }
 
 /// What a request wants to do, for the permission check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Every API operation needs exactly one permission; the OpenAPI document
+/// names it as the operation's bearer scope ([`Permission::scope`]), which
+/// is how the access-control tests know what each route expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     /// Read anything of the tenant's.
     Read,
     /// Record movements and transfers, reserve, commit and release.
     WriteStock,
-    /// Create and change products, SKUs, locations, channels, movement types.
+    /// Day-to-day order work: collect orders, set flags and notes, run
+    /// allocations, customer service, shipments, scans and pickups.
+    WriteOrders,
+    /// Overrule a check with a reason, such as confirming a shipment whose
+    /// scan is incomplete.
+    Supervise,
+    /// Create and change products, SKUs, locations, channels, movement
+    /// types and settings.
     WriteCatalog,
-    /// Create tokens and other owner-only actions.
+    /// Tokens, users and other owner-only actions, such as destructive resets.
     Administer,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Permission::Read,
+        Permission::WriteStock,
+        Permission::WriteOrders,
+        Permission::Supervise,
+        Permission::WriteCatalog,
+        Permission::Administer,
+    ];
+
+    /// The OpenAPI security scope that names this permission.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::WriteStock => "stock:write",
+            Permission::WriteOrders => "orders:write",
+            Permission::Supervise => "supervise",
+            Permission::WriteCatalog => "catalog:write",
+            Permission::Administer => "admin",
+        }
+    }
+
+    /// The permission a scope names, if any.
+    pub fn from_scope(scope: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.scope() == scope)
+    }
 }
 
 impl Role {
@@ -45,8 +84,10 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Manager => matches!(permission, Read | WriteStock | WriteCatalog),
-            Role::Staff | Role::Integration => matches!(permission, Read | WriteStock),
+            Role::Manager => !matches!(permission, Administer),
+            Role::Staff | Role::Integration => {
+                matches!(permission, Read | WriteStock | WriteOrders)
+            }
             Role::Display => matches!(permission, Read),
         }
     }

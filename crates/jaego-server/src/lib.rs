@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 
@@ -55,19 +56,25 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application as a router (tests drive it with `oneshot`).
 pub fn app(state: AppState) -> Router {
-    let api = routes::api()
+    let (replayable, _) = OpenApiRouter::new()
+        .nest("/api/v1", routes::api())
+        .split_for_parts();
+    let (unreplayed, _) = OpenApiRouter::new()
+        .nest("/api/v1", routes::unreplayed())
+        .split_for_parts();
+    let api = replayable
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
         ))
-        .merge(routes::admin::router())
+        .merge(unreplayed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
         ))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(

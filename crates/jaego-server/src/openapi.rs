@@ -1,31 +1,31 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations as
+//! the routers register them (see `routes`).
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, ShortageBody};
-use crate::routes::{admin, catalog, csv, places, reservations, stock};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "jaego", description = "Multichannel inventory and order management. Every error is RFC 9457 problem+json with a stable `code`."),
-    paths(
-        catalog::create_product, catalog::list_products, catalog::get_product,
-        catalog::create_sku, catalog::list_skus, catalog::get_sku, catalog::update_sku,
-        places::create_location, places::list_locations, places::get_location, places::update_location,
-        places::create_channel, places::list_channels, places::get_channel, places::set_channel_locations,
-        places::create_movement_type, places::list_movement_types,
-        stock::create_movement, stock::list_movements, stock::get_movement, stock::list_balances,
-        stock::create_transfer, stock::get_transfer, stock::receive_transfer,
-        reservations::create_reservation, reservations::get_reservation, reservations::commit_reservation, reservations::release_reservation,
-        admin::create_token, admin::list_tokens, admin::revoke_token,
-        csv::export_skus, csv::import_skus, csv::export_stock, csv::import_stock,
-    ),
     components(schemas(Problem, FieldError, ShortageBody)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
+
+/// The whole document: [`ApiDoc`]'s header and every `/api/v1` route.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", routes::api().merge(routes::unreplayed()))
+        .split_for_parts();
+    doc
+}
 
 struct BearerAuth;
 
@@ -36,5 +36,34 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jaego_core::role::Permission;
+
+    /// Every operation names exactly one permission as its bearer scope, so
+    /// the access-control tests can tell what each route expects.
+    #[test]
+    fn every_operation_names_its_permission() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() > 20, "only {} paths", paths.len());
+        for (path, item) in paths {
+            assert!(path.starts_with("/api/v1/"), "{path}");
+            for (method, op) in item.as_object().unwrap() {
+                let scopes = &op["security"][0]["bearer"];
+                let scopes = scopes
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{method} {path} declares no bearer scope: {op}"));
+                assert_eq!(scopes.len(), 1, "{method} {path}");
+                let scope = scopes[0].as_str().unwrap();
+                assert!(
+                    Permission::from_scope(scope).is_some(),
+                    "{method} {path}: unknown scope {scope}"
+                );
+            }
+        }
     }
 }

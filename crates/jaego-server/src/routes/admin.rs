@@ -1,10 +1,8 @@
 //! API tokens (owner only).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use jaego_core::Role;
 use jaego_core::error::Validator;
 use jaego_core::limits::TOKEN_NAME_LEN_MAX;
@@ -12,16 +10,18 @@ use jaego_core::role::Permission;
 use jaego_store::tenants::TokenInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, Auth, path_id};
 use crate::wire::time;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list_tokens).post(create_token))
-        .route("/tokens/{id}/revoke", post(revoke_token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,7 +63,7 @@ impl From<TokenInfo> for TokenBody {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = CreateToken,
+#[utoipa::path(post, path = "/tokens", tag = "admin", security(("bearer" = ["admin"])), request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -93,7 +93,7 @@ pub async fn create_token(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin", responses((status = 200, body = Vec<TokenBody>), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/tokens", tag = "admin", security(("bearer" = ["admin"])), responses((status = 200, body = Vec<TokenBody>), (status = 403, body = Problem)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     auth: Auth,
@@ -110,7 +110,7 @@ pub async fn list_tokens(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "admin", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/tokens/{id}/revoke", tag = "admin", security(("bearer" = ["admin"])), responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     auth: Auth,

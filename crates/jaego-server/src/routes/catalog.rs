@@ -1,26 +1,26 @@
 //! Products and SKUs.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use jaego_core::role::Permission;
 use jaego_store::catalog::{NewSku, Product, Sku, SkuFilter, SkuPatch};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
 use crate::wire::{PageBody, page, time};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", get(list_products).post(create_product))
-        .route("/products/{id}", get(get_product))
-        .route("/skus", get(list_skus).post(create_sku))
-        .route("/skus/{sku}", get(get_sku).patch(update_sku))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product))
+        .routes(routes!(list_skus, create_sku))
+        .routes(routes!(get_sku, update_sku))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,7 +59,7 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
-#[utoipa::path(post, path = "/api/v1/products", tag = "catalog", request_body = CreateProduct,
+#[utoipa::path(post, path = "/products", tag = "catalog", security(("bearer" = ["catalog:write"])), request_body = CreateProduct,
     responses((status = 201, body = ProductBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_product(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ pub async fn create_product(
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/products", tag = "catalog", params(ListQuery), responses((status = 200, body = PageBody<ProductBody>)))]
+#[utoipa::path(get, path = "/products", tag = "catalog", security(("bearer" = ["read"])), params(ListQuery), responses((status = 200, body = PageBody<ProductBody>)))]
 pub async fn list_products(
     State(state): State<AppState>,
     auth: Auth,
@@ -88,7 +88,7 @@ pub async fn list_products(
     Ok(Json(PageBody::from_page(got, ProductBody::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalog", responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/products/{id}", tag = "catalog", security(("bearer" = ["read"])), responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
 pub async fn get_product(
     State(state): State<AppState>,
     auth: Auth,
@@ -183,7 +183,7 @@ pub struct SkuQuery {
     pub limit: Option<usize>,
 }
 
-#[utoipa::path(post, path = "/api/v1/skus", tag = "catalog", request_body = CreateSku,
+#[utoipa::path(post, path = "/skus", tag = "catalog", security(("bearer" = ["catalog:write"])), request_body = CreateSku,
     responses((status = 201, body = SkuBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_sku(
     State(state): State<AppState>,
@@ -210,7 +210,7 @@ pub async fn create_sku(
     Ok((StatusCode::CREATED, Json(sku.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/skus", tag = "catalog", params(SkuQuery), responses((status = 200, body = PageBody<SkuBody>)))]
+#[utoipa::path(get, path = "/skus", tag = "catalog", security(("bearer" = ["read"])), params(SkuQuery), responses((status = 200, body = PageBody<SkuBody>)))]
 pub async fn list_skus(
     State(state): State<AppState>,
     auth: Auth,
@@ -238,7 +238,7 @@ pub async fn list_skus(
     Ok(Json(PageBody::from_page(got, SkuBody::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/skus/{sku}", tag = "catalog", params(("sku" = String, Path, description = "SKU id or code")),
+#[utoipa::path(get, path = "/skus/{sku}", tag = "catalog", security(("bearer" = ["read"])), params(("sku" = String, Path, description = "SKU id or code")),
     responses((status = 200, body = SkuBody), (status = 404, body = Problem)))]
 pub async fn get_sku(
     State(state): State<AppState>,
@@ -249,7 +249,7 @@ pub async fn get_sku(
     Ok(Json(state.store.find_sku(p.tenant_id, &sku).await?.into()))
 }
 
-#[utoipa::path(patch, path = "/api/v1/skus/{sku}", tag = "catalog", params(("sku" = String, Path, description = "SKU id or code")), request_body = UpdateSku,
+#[utoipa::path(patch, path = "/skus/{sku}", tag = "catalog", security(("bearer" = ["catalog:write"])), params(("sku" = String, Path, description = "SKU id or code")), request_body = UpdateSku,
     responses((status = 200, body = SkuBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_sku(
     State(state): State<AppState>,

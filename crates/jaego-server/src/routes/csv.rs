@@ -17,12 +17,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use jaego_core::error::Validator;
 use jaego_core::limits::{CSV_BODY_BYTES_MAX, CSV_ROWS_MAX, PAGE_SIZE_MAX, QUANTITY_MAX};
 use jaego_core::role::Permission;
@@ -32,18 +30,20 @@ use jaego_store::catalog::NewSku;
 use jaego_store::ledger::BalanceFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, Auth};
 use crate::routes::stock::check_texts;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/skus/export.csv", get(export_skus))
-        .route("/skus/import", post(import_skus))
-        .route("/locations/{location}/stock.csv", get(export_stock))
-        .route("/locations/{location}/stock/import", post(import_stock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(export_skus))
+        .routes(routes!(import_skus))
+        .routes(routes!(export_stock))
+        .routes(routes!(import_stock))
         // Closer to the handlers than the API-wide JSON limit, so it wins
         // for these routes only.
         .layer(DefaultBodyLimit::max(CSV_BODY_BYTES_MAX))
@@ -101,7 +101,7 @@ pub struct CountImportQuery {
     pub reason: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/skus/export.csv", tag = "csv",
+#[utoipa::path(get, path = "/skus/export.csv", tag = "csv", security(("bearer" = ["read"])),
     responses((status = 200, content_type = "text/csv",  body = String,
         description = "Every SKU: `code,name,product_id,tracked,barcodes,option_tags`, lists joined by `|`; UTF-8 with a byte-order mark")))]
 pub async fn export_skus(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
@@ -121,7 +121,7 @@ pub async fn export_skus(State(state): State<AppState>, auth: Auth) -> ApiResult
     out.finish("skus.csv")
 }
 
-#[utoipa::path(post, path = "/api/v1/skus/import", tag = "csv",
+#[utoipa::path(post, path = "/skus/import", tag = "csv", security(("bearer" = ["catalog:write"])),
     request_body(content = String, content_type = "text/csv",
         description = "Header `code,name` and optionally `product_id`, `tracked` (true/false/1/0/y/n, default true), `barcodes`, `option_tags` (lists joined by `|`); at most 50,000 rows"),
     responses((status = 201, body = SkuImportBody), (status = 403, body = Problem), (status = 409, body = Problem),
@@ -237,7 +237,7 @@ pub async fn import_skus(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/locations/{location}/stock.csv", tag = "csv",
+#[utoipa::path(get, path = "/locations/{location}/stock.csv", tag = "csv", security(("bearer" = ["read"])),
     params(("location" = String, Path, description = "Location id or code")),
     responses((status = 200, content_type = "text/csv", body = String,
         description = "Every balance at the location: `sku_code,on_hand,reserved,allocated,incoming,in_transit,safety_stock,available`; UTF-8 with a byte-order mark"),
@@ -282,7 +282,7 @@ pub async fn export_stock(
     out.finish(&format!("stock-{}.csv", file_name_part(&location.code)))
 }
 
-#[utoipa::path(post, path = "/api/v1/locations/{location}/stock/import", tag = "csv",
+#[utoipa::path(post, path = "/locations/{location}/stock/import", tag = "csv", security(("bearer" = ["stock:write"])),
     params(("location" = String, Path, description = "Location id or code"), CountImportQuery),
     request_body(content = String, content_type = "text/csv",
         description = "Header `sku_code,counted`: the counted on-hand figure (0 to 1,000,000,000) of each SKU; at most 50,000 rows"),
@@ -761,11 +761,7 @@ mod tests {
 
     #[test]
     fn handlers_are_documented() {
-        use utoipa::OpenApi;
-        #[derive(OpenApi)]
-        #[openapi(paths(export_skus, import_skus, export_stock, import_stock))]
-        struct Doc;
-        let doc = serde_json::to_value(Doc::openapi()).unwrap();
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap();
         let paths = &doc["paths"];
         assert!(
             paths["/api/v1/skus/export.csv"]["get"]["responses"]["200"]["content"]["text/csv"]

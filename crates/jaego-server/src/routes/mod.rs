@@ -1,6 +1,12 @@
 //! The API's areas; each exposes `router()` and [`api`] merges them.
+//!
+//! Routes are registered with `utoipa_axum`'s `routes!`, so the router and
+//! the OpenAPI document are built from one list: a handler cannot be served
+//! without being documented, nor documented without being served. Each
+//! operation names the permission it needs as its bearer scope
+//! (`security(("bearer" = ["stock:write"]))`, see `Permission::scope`).
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
@@ -14,12 +20,18 @@ pub mod stock;
 
 /// Every `/api/v1` route whose writes honour `Idempotency-Key`: all but
 /// [`admin`], whose token creation shows a secret once and must never have
-/// its answer stored or replayed.
-pub fn api() -> Router<AppState> {
-    Router::new()
+/// its answer stored or replayed. Paths are relative to `/api/v1`.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(catalog::router())
         .merge(places::router())
         .merge(stock::router())
         .merge(reservations::router())
         .merge(csv::router())
+}
+
+/// The routes mounted outside the idempotency layer (paths relative to
+/// `/api/v1`).
+pub fn unreplayed() -> OpenApiRouter<AppState> {
+    admin::router()
 }

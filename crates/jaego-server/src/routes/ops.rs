@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use utoipa::OpenApi;
+use std::sync::LazyLock;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -43,6 +43,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     response
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::ApiDoc::openapi())
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(crate::openapi::document);
+    Json(&DOCUMENT)
 }

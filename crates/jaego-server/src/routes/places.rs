@@ -1,10 +1,8 @@
 //! Locations, channels and their links, and merchant-defined movement types.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
 use jaego_core::catalog::LocationKind;
 use jaego_core::role::Permission;
 use jaego_core::{LocationId, StockPolicy, TenantId};
@@ -13,6 +11,8 @@ use jaego_store::places::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -20,20 +20,14 @@ use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::routes::catalog::ListQuery;
 use crate::wire::{PageBody, page, time};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/locations", get(list_locations).post(create_location))
-        .route(
-            "/locations/{location}",
-            get(get_location).patch(update_location),
-        )
-        .route("/channels", get(list_channels).post(create_channel))
-        .route("/channels/{channel}", get(get_channel))
-        .route("/channels/{channel}/locations", put(set_channel_locations))
-        .route(
-            "/movement-types",
-            get(list_movement_types).post(create_movement_type),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_locations, create_location))
+        .routes(routes!(get_location, update_location))
+        .routes(routes!(list_channels, create_channel))
+        .routes(routes!(get_channel))
+        .routes(routes!(set_channel_locations))
+        .routes(routes!(list_movement_types, create_movement_type))
 }
 
 fn parse_policy(field: &str, raw: &str) -> Result<StockPolicy, ApiError> {
@@ -100,7 +94,7 @@ pub struct LocationQuery {
     pub limit: Option<usize>,
 }
 
-#[utoipa::path(post, path = "/api/v1/locations", tag = "places", request_body = CreateLocation,
+#[utoipa::path(post, path = "/locations", tag = "places", security(("bearer" = ["catalog:write"])), request_body = CreateLocation,
     responses((status = 201, body = LocationBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_location(
     State(state): State<AppState>,
@@ -127,7 +121,7 @@ pub async fn create_location(
     Ok((StatusCode::CREATED, Json(location.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/locations", tag = "places", params(LocationQuery), responses((status = 200, body = PageBody<LocationBody>)))]
+#[utoipa::path(get, path = "/locations", tag = "places", security(("bearer" = ["read"])), params(LocationQuery), responses((status = 200, body = PageBody<LocationBody>)))]
 pub async fn list_locations(
     State(state): State<AppState>,
     auth: Auth,
@@ -152,7 +146,7 @@ pub async fn list_locations(
     Ok(Json(PageBody::from_page(got, LocationBody::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/locations/{location}", tag = "places", params(("location" = String, Path, description = "Location id or code")),
+#[utoipa::path(get, path = "/locations/{location}", tag = "places", security(("bearer" = ["read"])), params(("location" = String, Path, description = "Location id or code")),
     responses((status = 200, body = LocationBody), (status = 404, body = Problem)))]
 pub async fn get_location(
     State(state): State<AppState>,
@@ -169,7 +163,7 @@ pub async fn get_location(
     ))
 }
 
-#[utoipa::path(patch, path = "/api/v1/locations/{location}", tag = "places", params(("location" = String, Path, description = "Location id or code")),
+#[utoipa::path(patch, path = "/locations/{location}", tag = "places", security(("bearer" = ["catalog:write"])), params(("location" = String, Path, description = "Location id or code")),
     request_body = UpdateLocation, responses((status = 200, body = LocationBody), (status = 404, body = Problem)))]
 pub async fn update_location(
     State(state): State<AppState>,
@@ -258,7 +252,7 @@ async fn resolve_locations(
     Ok(out)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "places", request_body = CreateChannel,
+#[utoipa::path(post, path = "/channels", tag = "places", security(("bearer" = ["catalog:write"])), request_body = CreateChannel,
     responses((status = 201, body = ChannelBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_channel(
     State(state): State<AppState>,
@@ -285,7 +279,7 @@ pub async fn create_channel(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels", tag = "places", params(ListQuery), responses((status = 200, body = PageBody<ChannelBody>)))]
+#[utoipa::path(get, path = "/channels", tag = "places", security(("bearer" = ["read"])), params(ListQuery), responses((status = 200, body = PageBody<ChannelBody>)))]
 pub async fn list_channels(
     State(state): State<AppState>,
     auth: Auth,
@@ -299,7 +293,7 @@ pub async fn list_channels(
     Ok(Json(PageBody::from_page(got, ChannelBody::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{channel}", tag = "places", params(("channel" = String, Path, description = "Channel id or code")),
+#[utoipa::path(get, path = "/channels/{channel}", tag = "places", security(("bearer" = ["read"])), params(("channel" = String, Path, description = "Channel id or code")),
     responses((status = 200, body = ChannelBody), (status = 404, body = Problem)))]
 pub async fn get_channel(
     State(state): State<AppState>,
@@ -316,7 +310,7 @@ pub async fn get_channel(
     ))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/{channel}/locations", tag = "places", params(("channel" = String, Path, description = "Channel id or code")),
+#[utoipa::path(put, path = "/channels/{channel}/locations", tag = "places", security(("bearer" = ["catalog:write"])), params(("channel" = String, Path, description = "Channel id or code")),
     request_body = SetChannelLocations, responses((status = 200, body = ChannelBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_channel_locations(
     State(state): State<AppState>,
@@ -365,7 +359,7 @@ impl From<MovementType> for MovementTypeBody {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/movement-types", tag = "ledger", request_body = CreateMovementType,
+#[utoipa::path(post, path = "/movement-types", tag = "ledger", security(("bearer" = ["catalog:write"])), request_body = CreateMovementType,
     responses((status = 201, body = MovementTypeBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_movement_type(
     State(state): State<AppState>,
@@ -384,7 +378,7 @@ pub async fn create_movement_type(
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/movement-types", tag = "ledger", responses((status = 200, body = Vec<MovementTypeBody>)))]
+#[utoipa::path(get, path = "/movement-types", tag = "ledger", security(("bearer" = ["read"])), responses((status = 200, body = Vec<MovementTypeBody>)))]
 pub async fn list_movement_types(
     State(state): State<AppState>,
     auth: Auth,

@@ -1,15 +1,15 @@
 //! Reservations over HTTP: reserve, commit, release.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use jaego_core::limits::RESERVATION_TTL_SECS_DEFAULT;
 use jaego_core::role::Permission;
 use jaego_store::reservations::{Reservation, ReserveInput, Source};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -17,12 +17,12 @@ use crate::extract::{ApiJson, Auth, optional_json, path_id};
 use crate::routes::stock::check_texts;
 use crate::wire::time;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/reservations", post(create_reservation))
-        .route("/reservations/{id}", get(get_reservation))
-        .route("/reservations/{id}/commit", post(commit_reservation))
-        .route("/reservations/{id}/release", post(release_reservation))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_reservation))
+        .routes(routes!(get_reservation))
+        .routes(routes!(commit_reservation))
+        .routes(routes!(release_reservation))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -114,7 +114,7 @@ impl From<Reservation> for ReservationBody {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", request_body = CreateReservation,
+#[utoipa::path(post, path = "/reservations", tag = "reservations", security(("bearer" = ["stock:write"])), request_body = CreateReservation,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = ReservationBody), (status = 404, body = Problem),
         (status = 409, description = "`insufficient_stock` lists every short line", body = Problem), (status = 422, body = Problem)))]
@@ -151,7 +151,7 @@ pub async fn create_reservation(
     Ok((StatusCode::CREATED, Json(reservation.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "reservations", responses((status = 200, body = ReservationBody), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/reservations/{id}", tag = "reservations", security(("bearer" = ["read"])), responses((status = 200, body = ReservationBody), (status = 404, body = Problem)))]
 pub async fn get_reservation(
     State(state): State<AppState>,
     auth: Auth,
@@ -167,7 +167,7 @@ pub async fn get_reservation(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/reservations/{id}/commit", tag = "reservations", request_body(content = CommitReservation, description = "Optional"),
+#[utoipa::path(post, path = "/reservations/{id}/commit", tag = "reservations", security(("bearer" = ["stock:write"])), request_body(content = CommitReservation, description = "Optional"),
     responses((status = 200, body = ReservationBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn commit_reservation(
     State(state): State<AppState>,
@@ -192,7 +192,7 @@ pub async fn commit_reservation(
     Ok(Json(done.into()))
 }
 
-#[utoipa::path(post, path = "/api/v1/reservations/{id}/release", tag = "reservations",
+#[utoipa::path(post, path = "/reservations/{id}/release", tag = "reservations", security(("bearer" = ["stock:write"])),
     responses((status = 200, body = ReservationBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn release_reservation(
     State(state): State<AppState>,

@@ -1,10 +1,8 @@
 //! The ledger over HTTP: movements, balances and transfers.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use jaego_core::error::Validator;
 use jaego_core::limits::{QUANTITY_MAX, REASON_LEN_MAX, REFERENCE_LEN_MAX};
 use jaego_core::role::Permission;
@@ -14,20 +12,22 @@ use jaego_store::ledger::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
 use crate::wire::{PageBody, page, parse_time, time};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/movements", get(list_movements).post(create_movement))
-        .route("/movements/{id}", get(get_movement))
-        .route("/balances", get(list_balances))
-        .route("/transfers", post(create_transfer))
-        .route("/transfers/{id}", get(get_transfer))
-        .route("/transfers/{id}/receive", post(receive_transfer))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_movements, create_movement))
+        .routes(routes!(get_movement))
+        .routes(routes!(list_balances))
+        .routes(routes!(create_transfer))
+        .routes(routes!(get_transfer))
+        .routes(routes!(receive_transfer))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -164,7 +164,7 @@ pub(crate) fn check_texts(reason: &str, reference: &str) -> ApiResult<()> {
     Ok(v.finish()?)
 }
 
-#[utoipa::path(post, path = "/api/v1/movements", tag = "ledger", request_body = CreateMovement,
+#[utoipa::path(post, path = "/movements", tag = "ledger", security(("bearer" = ["stock:write"])), request_body = CreateMovement,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = MovementBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_movement(
@@ -241,7 +241,7 @@ pub struct MovementQuery {
     pub limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/movements", tag = "ledger", params(MovementQuery), responses((status = 200, body = PageBody<MovementBody>)))]
+#[utoipa::path(get, path = "/movements", tag = "ledger", security(("bearer" = ["read"])), params(MovementQuery), responses((status = 200, body = PageBody<MovementBody>)))]
 pub async fn list_movements(
     State(state): State<AppState>,
     auth: Auth,
@@ -281,7 +281,7 @@ pub async fn list_movements(
     Ok(Json(PageBody::from_page(got, MovementBody::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/movements/{id}", tag = "ledger", responses((status = 200, body = MovementBody), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/movements/{id}", tag = "ledger", security(("bearer" = ["read"])), responses((status = 200, body = MovementBody), (status = 404, body = Problem)))]
 pub async fn get_movement(
     State(state): State<AppState>,
     auth: Auth,
@@ -344,7 +344,7 @@ pub struct BalanceQuery {
     pub limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/v1/balances", tag = "ledger", params(BalanceQuery), responses((status = 200, body = PageBody<BalanceBody>)))]
+#[utoipa::path(get, path = "/balances", tag = "ledger", security(("bearer" = ["read"])), params(BalanceQuery), responses((status = 200, body = PageBody<BalanceBody>)))]
 pub async fn list_balances(
     State(state): State<AppState>,
     auth: Auth,
@@ -409,7 +409,7 @@ impl From<Transfer> for TransferBody {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/transfers", tag = "ledger", request_body = CreateTransfer,
+#[utoipa::path(post, path = "/transfers", tag = "ledger", security(("bearer" = ["stock:write"])), request_body = CreateTransfer,
     responses((status = 201, body = TransferBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_transfer(
     State(state): State<AppState>,
@@ -442,7 +442,7 @@ pub async fn create_transfer(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/transfers/{id}", tag = "ledger", responses((status = 200, body = TransferBody), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/transfers/{id}", tag = "ledger", security(("bearer" = ["read"])), responses((status = 200, body = TransferBody), (status = 404, body = Problem)))]
 pub async fn get_transfer(
     State(state): State<AppState>,
     auth: Auth,
@@ -458,7 +458,7 @@ pub async fn get_transfer(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/transfers/{id}/receive", tag = "ledger",
+#[utoipa::path(post, path = "/transfers/{id}/receive", tag = "ledger", security(("bearer" = ["stock:write"])),
     responses((status = 200, body = TransferBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn receive_transfer(
     State(state): State<AppState>,
