@@ -72,6 +72,9 @@ pub enum ApiError {
     TransferReceived,
     /// 409 `conflict`: a figure that can never go negative would have.
     Conflict(String),
+    /// 409 with a rule-specific `code` (e.g. `order_already_shipped`): the
+    /// thing acted on is in a state that refuses the request.
+    Refused { code: &'static str, detail: String },
     /// 422 `idempotency_key_mismatch`: the key was used with another body.
     IdempotencyMismatch,
     /// 409 `idempotency_key_in_progress`: the first request with the key has not finished.
@@ -143,6 +146,11 @@ impl ApiError {
                 "conflict",
                 "The change conflicts with the current stock",
             ),
+            Refused { code, .. } => (
+                StatusCode::CONFLICT,
+                code,
+                "The request conflicts with the current state",
+            ),
             IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_mismatch",
@@ -190,7 +198,8 @@ impl ApiError {
             | Duplicate(d)
             | Conflict(d)
             | TooLarge(d)
-            | UnsupportedMediaType(d) => Some(d.clone()),
+            | UnsupportedMediaType(d)
+            | Refused { detail: d, .. } => Some(d.clone()),
             Forbidden(action) => Some(format!("this token may not {action}")),
             AlreadyResolved(state) => Some(format!("the reservation is already {state}")),
             Invalid(err) => Some(err.to_string()),
@@ -267,6 +276,7 @@ impl From<StoreError> for ApiError {
             StoreError::Expired => ApiError::Expired,
             StoreError::TransferReceived => ApiError::TransferReceived,
             StoreError::Conflict(d) => ApiError::Conflict(d),
+            StoreError::Refused { code, detail } => ApiError::Refused { code, detail },
             StoreError::Unavailable(d) => {
                 tracing::warn!(detail = %d, "store unavailable");
                 ApiError::Unavailable

@@ -33,6 +33,13 @@ pub enum StoreError {
     /// A figure that may never go negative would have.
     #[error("{0}")]
     Conflict(String),
+    /// The request is valid but the thing it acts on is in a state that
+    /// refuses it (an order already shipped, a pickup not yet received, a
+    /// channel figure locked while sharing is on). `code` is the stable
+    /// problem code the edge answers with (409); list every code in
+    /// `docs/errors.md`.
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
     /// The database failed for a whole batch; nothing was applied and the
     /// request may be retried.
     #[error("the database is unavailable: {0}")]
@@ -61,6 +68,14 @@ impl StoreError {
         StoreError::NotFound {
             entity,
             key: key.to_string(),
+        }
+    }
+
+    /// A [`StoreError::Refused`] with its stable code and a sentence saying why.
+    pub fn refused(code: &'static str, detail: impl Into<String>) -> Self {
+        StoreError::Refused {
+            code,
+            detail: detail.into(),
         }
     }
 
