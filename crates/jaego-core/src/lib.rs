@@ -18,6 +18,7 @@ pub mod policy;
 pub mod quantity;
 pub mod reservation;
 pub mod role;
+pub mod schedule;
 
 pub use balance::{Balance, Delta};
 pub use error::{InvalidInput, Violation};

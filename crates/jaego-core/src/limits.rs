@@ -49,3 +49,8 @@ pub const JSON_BODY_BYTES_MAX: usize = 1024 * 1024;
 pub const CSV_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Longest token name, in characters.
 pub const TOKEN_NAME_LEN_MAX: usize = 100;
+/// How long events stay in the outbox for `Last-Event-ID` resumption, in
+/// seconds (7 days); older ones are purged.
+pub const EVENT_RETENTION_SECS: i64 = 7 * 24 * 3600;
+/// Most events purged in one statement by the purge job.
+pub const EVENT_PURGE_BATCH_MAX: usize = 5_000;

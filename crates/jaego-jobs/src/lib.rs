@@ -1,18 +1,63 @@
-//! jaego's background jobs. For now: expiring reservations whose time ran
-//! out, in bounded batches. Every job is safe to run on several instances at
-//! once, because the store claims each item with a conditional update.
+//! jaego's background jobs: each a loop that calls one store method at its
+//! own pace, in bounded batches. Every job is safe to run on several
+//! instances at once, because the store claims each item with a conditional
+//! update (a reservation `WHERE state = 'open'`, a schedule occurrence
+//! `WHERE next_run_at = <due>`), so adding instances never runs work twice.
+//!
+//! To add a job, add a [`Job`] to [`JOBS`]: its name, how long to sleep
+//! when there was nothing (or little) to do, and the store call, which gets
+//! the current time and returns how many items it handled. A call that
+//! handled a full batch (`batch_max`) runs again at once.
 
 #![forbid(unsafe_code)]
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
-use jaego_core::limits::EXPIRY_BATCH_MAX;
-use jaego_store::{Store, now_us};
+use jaego_core::limits::{EVENT_PURGE_BATCH_MAX, EVENT_RETENTION_SECS, EXPIRY_BATCH_MAX};
+use jaego_store::{Store, StoreResult, now_us};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How often the expiry job looks for reservations past their deadline.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What a job's store call returns: how many items it handled.
+pub type JobRun = Pin<Box<dyn Future<Output = StoreResult<usize>> + Send>>;
+
+/// One background job.
+pub struct Job {
+    pub name: &'static str,
+    /// Sleep between calls that did not fill a batch.
+    pub every: Duration,
+    /// A call that handled this many items runs again at once.
+    pub batch_max: usize,
+    /// The store call, given the current time in microseconds.
+    pub run: fn(Store, i64) -> JobRun,
+}
+
+/// Every job the server runs beside its HTTP listener.
+pub const JOBS: &[Job] = &[
+    Job {
+        name: "expire_reservations",
+        every: EXPIRY_INTERVAL,
+        batch_max: EXPIRY_BATCH_MAX,
+        run: |store, now| Box::pin(async move { store.expire_due(now, EXPIRY_BATCH_MAX).await }),
+    },
+    Job {
+        name: "purge_events",
+        every: Duration::from_secs(60),
+        batch_max: EVENT_PURGE_BATCH_MAX,
+        run: |store, now| {
+            Box::pin(async move {
+                let before = now - EVENT_RETENTION_SECS * 1_000_000;
+                let purged = store.purge_events(before, EVENT_PURGE_BATCH_MAX).await?;
+                Ok(purged as usize)
+            })
+        },
+    },
+];
 
 /// The running jobs; [`Jobs::stop`] ends them.
 pub struct Jobs {
@@ -21,9 +66,12 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn start(store: Store) -> Jobs {
+    pub fn start(store: &Store) -> Jobs {
         let (stop, stopped) = watch::channel(false);
-        let handles = vec![tokio::spawn(expire_reservations(store, stopped))];
+        let handles = JOBS
+            .iter()
+            .map(|job| tokio::spawn(run(job, store.clone(), stopped.clone())))
+            .collect();
         Jobs { stop, handles }
     }
 
@@ -36,18 +84,18 @@ impl Jobs {
     }
 }
 
-/// Expires due reservations: a full batch means more may be waiting, so it
-/// goes again at once; otherwise it sleeps until the next tick.
-async fn expire_reservations(store: Store, mut stopped: watch::Receiver<bool>) {
+/// Runs `job` until told to stop: a full batch means more may be waiting,
+/// so it goes again at once; otherwise it sleeps until the next tick.
+async fn run(job: &'static Job, store: Store, mut stopped: watch::Receiver<bool>) {
     loop {
-        match store.expire_due(now_us(), EXPIRY_BATCH_MAX).await {
-            Ok(n) if n == EXPIRY_BATCH_MAX => continue,
+        match (job.run)(store.clone(), now_us()).await {
+            Ok(n) if n >= job.batch_max => continue,
             Ok(0) => {}
-            Ok(n) => tracing::debug!(expired = n, "reservations expired"),
-            Err(e) => tracing::warn!(error = %e, "expiring reservations failed"),
+            Ok(n) => tracing::debug!(job = job.name, handled = n, "job ran"),
+            Err(e) => tracing::warn!(job = job.name, error = %e, "job failed"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(EXPIRY_INTERVAL) => {}
+            _ = tokio::time::sleep(job.every) => {}
             _ = stopped.changed() => return,
         }
     }

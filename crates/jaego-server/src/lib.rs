@@ -103,7 +103,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let jobs = jaego_jobs::Jobs::start(store.clone());
+    let jobs = jaego_jobs::Jobs::start(&store);
     let router = app(AppState::new(store.clone()));
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
+use crate::events::EventSignal;
 use crate::reservations::{Reservation, ReserveRequest, execute_batch};
 
 /// Most requests waiting for the worker; beyond this, callers wait to enqueue.
@@ -33,14 +34,14 @@ impl Batcher {
     /// queue ahead of the worker at every await of a batch (measured: a batch
     /// of ~30 took 6 ms on the shared runtime, of which 0.2 ms was SQL), and
     /// every waiting request pays that delay.
-    pub(crate) fn spawn(engine: Engine, pool: AnyPool) -> Batcher {
+    pub(crate) fn spawn(engine: Engine, pool: AnyPool, events: EventSignal) -> Batcher {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH_MAX);
         match engine {
             // PostgreSQL sockets belong to the main runtime's reactor; driving
             // them from another runtime costs a thread hop per await
             // (measured: +30% p50 at one connection), so the worker stays here.
             Engine::Postgres => {
-                tokio::spawn(run(engine, pool, jobs));
+                tokio::spawn(run(engine, pool, events, jobs));
             }
             Engine::Sqlite => {
                 let thread = std::thread::Builder::new()
@@ -50,7 +51,7 @@ impl Batcher {
                             .enable_all()
                             .build()
                         {
-                            Ok(runtime) => runtime.block_on(run(engine, pool, jobs)),
+                            Ok(runtime) => runtime.block_on(run(engine, pool, events, jobs)),
                             Err(e) => {
                                 tracing::error!(error = %e, "cannot start the group-commit runtime");
                             }
@@ -74,7 +75,7 @@ impl Batcher {
     }
 }
 
-async fn run(engine: Engine, pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
+async fn run(engine: Engine, pool: AnyPool, events: EventSignal, mut jobs: mpsc::Receiver<Job>) {
     let mut carry: Option<Job> = None;
     loop {
         let first = match carry.take() {
@@ -100,6 +101,7 @@ async fn run(engine: Engine, pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
         let size = requests.len();
         let started = std::time::Instant::now();
         let results = execute_batch(&pool, requests).await;
+        events.bump();
         tracing::debug!(
             engine = engine.as_str(),
             requests = size,

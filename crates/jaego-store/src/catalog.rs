@@ -4,10 +4,12 @@ use jaego_core::catalog::validate_sku;
 use jaego_core::error::Validator;
 use jaego_core::limits::{CODE_LEN_MAX, NAME_LEN_MAX};
 use jaego_core::{ProductId, SkuId, TenantId};
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::error::{StoreError, StoreResult};
+use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{Arg, flag, int, join_list, opt_parsed, parsed, split_list, text};
 use crate::{Store, now_us};
@@ -130,15 +132,23 @@ impl Store {
             name: name.to_string(),
             created_at: now_us(),
         };
+        let mut tx = self.writer().begin().await?;
         sqlx::query("INSERT INTO products (id, tenant_id, code, name, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(product.id.to_string())
             .bind(tenant.to_string())
             .bind(code)
             .bind(name)
             .bind(product.created_at)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_unique(e, "product code", code))?;
+        let event = NewEvent::new(
+            tenant,
+            kinds::PRODUCT_CREATED,
+            json!({"id": product.id.to_string(), "code": product.code, "name": product.name}),
+        )
+        .subject(product.id);
+        self.commit_with(tx, &[event]).await?;
         Ok(product)
     }
 
@@ -178,7 +188,8 @@ impl Store {
         new.validate()?;
         let mut tx = self.writer().begin().await?;
         let sku = insert_sku(&mut tx, tenant, new).await?;
-        tx.commit().await?;
+        self.commit_with(tx, &[sku_event(tenant, kinds::SKU_CREATED, &sku)])
+            .await?;
         Ok(sku)
     }
 
@@ -189,7 +200,11 @@ impl Store {
         for sku in new {
             out.push(insert_sku(&mut tx, tenant, sku).await?);
         }
-        tx.commit().await?;
+        let events: Vec<NewEvent> = out
+            .iter()
+            .map(|sku| sku_event(tenant, kinds::SKU_CREATED, sku))
+            .collect();
+        self.commit_with(tx, &events).await?;
         Ok(out)
     }
 
@@ -320,11 +335,14 @@ impl Store {
         let current = self.get_sku(tenant, id).await?;
         let merged = NewSku {
             code: current.code.clone(),
-            name: patch.name.clone().unwrap_or(current.name),
+            name: patch.name.clone().unwrap_or(current.name.clone()),
             product_id: current.product_id,
             tracked: patch.tracked.unwrap_or(current.tracked),
-            barcodes: patch.barcodes.clone().unwrap_or(current.barcodes),
-            option_tags: patch.option_tags.clone().unwrap_or(current.option_tags),
+            barcodes: patch.barcodes.clone().unwrap_or(current.barcodes.clone()),
+            option_tags: patch
+                .option_tags
+                .clone()
+                .unwrap_or(current.option_tags.clone()),
         };
         merged.validate()?;
         let mut tx = self.writer().begin().await?;
@@ -345,7 +363,15 @@ impl Store {
                 .await?;
             insert_barcodes(&mut tx, tenant, id, &merged.barcodes).await?;
         }
-        tx.commit().await?;
+        let updated = Sku {
+            name: merged.name,
+            tracked: merged.tracked,
+            barcodes: merged.barcodes,
+            option_tags: merged.option_tags,
+            ..current
+        };
+        self.commit_with(tx, &[sku_event(tenant, kinds::SKU_UPDATED, &updated)])
+            .await?;
         self.get_sku(tenant, id).await
     }
 
@@ -370,6 +396,26 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The event of a SKU created or changed, with its catalog fields.
+fn sku_event(tenant: TenantId, kind: &'static str, sku: &Sku) -> NewEvent {
+    NewEvent::new(
+        tenant,
+        kind,
+        json!({
+            "id": sku.id.to_string(),
+            "code": sku.code,
+            "name": sku.name,
+            "product_id": sku.product_id.map(|p| p.to_string()),
+            "tracked": sku.tracked,
+            "status": sku.status,
+            "barcodes": sku.barcodes,
+            "option_tags": sku.option_tags,
+        }),
+    )
+    .sku(sku.id)
+    .subject(sku.id)
 }
 
 async fn insert_sku(

@@ -1,13 +1,16 @@
 //! Connecting, pool layout and migrations.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::postgres::PgListener;
 use sqlx::{AnyPool, Executor};
+use tokio::task::JoinHandle;
 
 use crate::batcher::Batcher;
 use crate::error::StoreResult;
+use crate::events::EventSignal;
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,11 @@ pub(crate) struct Inner {
     pub(crate) reader: AnyPool,
     pub(crate) batcher: Option<Batcher>,
     pub(crate) lookups: crate::lookups::Lookups,
+    /// Bumped after every commit that wrote events (see [`crate::events`]).
+    pub(crate) events: EventSignal,
+    /// On PostgreSQL, the task that turns `NOTIFY jaego_events` from any
+    /// instance into a bump of `events`.
+    listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// SQLite settings for every connection: WAL with full durability (every
@@ -116,9 +124,14 @@ impl Store {
             }
         };
         sqlx::migrate!("./migrations").run(&writer).await?;
+        let events = EventSignal::new();
         let batcher = options
             .group_commit
-            .then(|| Batcher::spawn(engine, writer.clone()));
+            .then(|| Batcher::spawn(engine, writer.clone(), events.clone()));
+        let listener = match engine {
+            Engine::Postgres => Some(listen_for_events(url, events.clone()).await?),
+            Engine::Sqlite => None,
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,
@@ -126,6 +139,8 @@ impl Store {
                 reader,
                 batcher,
                 lookups: Default::default(),
+                events,
+                listener: Mutex::new(listener),
             }),
         })
     }
@@ -147,6 +162,10 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        let listener = self.inner.listener.lock().ok().and_then(|mut l| l.take());
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         self.inner.writer.close().await;
         self.inner.reader.close().await;
     }
@@ -158,6 +177,29 @@ impl Store {
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.inner.reader
     }
+}
+
+/// Listens for `NOTIFY jaego_events` on a connection of its own and bumps
+/// `signal` for each, so a change committed through any instance wakes this
+/// instance's subscribers. `PgListener` reconnects by itself; notifications
+/// sent while it was away are lost, so it bumps once after every wait,
+/// and readers re-query the log (they never trust the notification's
+/// content).
+async fn listen_for_events(url: &str, signal: EventSignal) -> StoreResult<JoinHandle<()>> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(crate::events::NOTIFY_CHANNEL).await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(_) => signal.bump(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "event listener lost its connection; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    signal.bump();
+                }
+            }
+        }
+    }))
 }
 
 fn sqlite_pool(max: u32, cache_kib: i64) -> AnyPoolOptions {

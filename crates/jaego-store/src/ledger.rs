@@ -17,10 +17,12 @@ use jaego_core::{
     Balance, Delta, InvalidInput, LocationId, MovementId, MovementKind, ReservationId, SkuId,
     StockPolicy, TenantId, TransferId,
 };
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::error::{StoreError, StoreResult};
+use crate::events::{self, NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{Arg, Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples};
 use crate::{Store, now_us};
@@ -134,6 +136,26 @@ pub(crate) struct PendingMovement<'a> {
     pub transfer_id: Option<TransferId>,
 }
 
+/// The event of a transfer sent or received.
+fn transfer_event(tenant: TenantId, kind: &'static str, t: &Transfer) -> NewEvent {
+    NewEvent::new(
+        tenant,
+        kind,
+        json!({
+            "id": t.id.to_string(),
+            "sku_id": t.sku_id.to_string(),
+            "from_location_id": t.from_location_id.to_string(),
+            "to_location_id": t.to_location_id.to_string(),
+            "quantity": t.quantity,
+            "state": t.state,
+            "reference": t.reference,
+            "received_at": t.received_at.map(events::time_text),
+        }),
+    )
+    .sku(t.sku_id)
+    .subject(t.id)
+}
+
 /// A refused movement as a store error.
 fn refused(key: Key) -> impl Fn(Refusal) -> StoreError {
     move |refusal| match refusal {
@@ -217,7 +239,8 @@ impl Store {
             transfer_id: None,
         };
         let ids = insert_movements(&mut tx, &[pending]).await?;
-        tx.commit().await?;
+        // `apply_deltas` wrote the balance's `stock.changed` event.
+        self.commit_with(tx, &[]).await?;
         self.get_movement(tenant, ids[0]).await
     }
 
@@ -398,7 +421,7 @@ impl Store {
         }
         apply_deltas(&mut tx, &deltas).await?;
         insert_movements(&mut tx, &pending).await?;
-        tx.commit().await?;
+        self.commit_with(tx, &[]).await?;
         Ok(counts.len())
     }
 
@@ -472,8 +495,23 @@ impl Store {
             ],
         )
         .await?;
-        tx.commit().await?;
-        self.get_transfer(tenant, id).await
+        let transfer = Transfer {
+            id,
+            sku_id: new.sku_id,
+            from_location_id: new.from_location_id,
+            to_location_id: new.to_location_id,
+            quantity: new.quantity,
+            state: "in_transit".into(),
+            reference: new.reference.clone(),
+            created_at: now,
+            received_at: None,
+        };
+        self.commit_with(
+            tx,
+            &[transfer_event(tenant, kinds::TRANSFER_CREATED, &transfer)],
+        )
+        .await?;
+        Ok(transfer)
     }
 
     /// Receives a transfer at its destination: `in_transit` becomes
@@ -485,9 +523,10 @@ impl Store {
         actor: &str,
     ) -> StoreResult<Transfer> {
         let transfer = self.get_transfer(tenant, id).await?;
+        let now = now_us();
         let mut tx = self.writer().begin().await?;
         let claimed = sqlx::query("UPDATE transfers SET state = 'received', received_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'in_transit'")
-            .bind(now_us())
+            .bind(now)
             .bind(tenant.to_string())
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -514,8 +553,17 @@ impl Store {
             transfer_id: Some(id),
         };
         insert_movements(&mut tx, &[pending]).await?;
-        tx.commit().await?;
-        self.get_transfer(tenant, id).await
+        let received = Transfer {
+            state: "received".into(),
+            received_at: Some(now),
+            ..transfer
+        };
+        self.commit_with(
+            tx,
+            &[transfer_event(tenant, kinds::TRANSFER_RECEIVED, &received)],
+        )
+        .await?;
+        Ok(received)
     }
 
     pub async fn get_transfer(&self, tenant: TenantId, id: TransferId) -> StoreResult<Transfer> {
@@ -714,15 +762,18 @@ pub(crate) async fn lock_rows(
     Ok(out)
 }
 
-/// Adds each row's delta in one statement. Rows marked `strict` are updated
-/// only if their available stays at or above zero; if any row is not
-/// updated, the whole transaction is refused with a shortage, so a wrong
-/// judgement upstream cannot oversell.
+/// Adds each row's delta in one statement and writes each changed row's
+/// `stock.changed` event with its figures after the change, in the same
+/// transaction: no balance changes without its event. Rows marked `strict`
+/// are updated only if their available stays at or above zero; if any row
+/// is not updated, the whole transaction is refused with a conflict, so a
+/// wrong judgement upstream cannot oversell.
 pub(crate) async fn apply_deltas(
     tx: &mut Transaction<'_, Any>,
     rows: &[(Key, Delta, bool)],
 ) -> StoreResult<()> {
     let now = now_us();
+    let mut changed = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(1_024) {
         let padded_rows = padded(chunk.len());
         let sql = format!(
@@ -732,7 +783,8 @@ pub(crate) async fn apply_deltas(
              FROM (VALUES {}) AS v \
              WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
                AND (v.column9 = 0 OR (balances.on_hand + v.column3) - (balances.reserved + v.column4) \
-                    - (balances.allocated + v.column5) - (balances.safety_stock + v.column8) >= 0)",
+                    - (balances.allocated + v.column5) - (balances.safety_stock + v.column8) >= 0) \
+             RETURNING tenant_id, sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock",
             tuples(Placeholders::of(tx), padded_rows, 10)
         );
         let mut query = sqlx::query(&sql);
@@ -755,16 +807,24 @@ pub(crate) async fn apply_deltas(
                 .bind(i64::from(*strict))
                 .bind(now);
         }
-        let updated = query.execute(&mut **tx).await?.rows_affected();
-        if updated != chunk.len() as u64 {
+        let updated = query.fetch_all(&mut **tx).await?;
+        if updated.len() != chunk.len() {
             return Err(StoreError::Conflict(format!(
                 "{} of {} balance rows changed under the lock",
-                chunk.len() as u64 - updated,
+                chunk.len() - updated.len(),
                 chunk.len()
             )));
         }
+        for row in &updated {
+            changed.push(events::stock_changed(
+                parsed(row, "tenant_id")?,
+                parsed(row, "sku_id")?,
+                parsed(row, "location_id")?,
+                &balance_from_row(row)?,
+            ));
+        }
     }
-    Ok(())
+    events::append(tx, &changed).await
 }
 
 /// Appends movements with multi-row inserts; returns their ids in order.

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod csv_support;
 mod db;
 mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ledger;
 mod lookups;
@@ -25,6 +26,7 @@ pub mod page;
 pub mod places;
 pub mod reservations;
 mod rows;
+pub mod schedules;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,9 +6,11 @@ use jaego_core::error::Validator;
 use jaego_core::limits::{CHANNEL_LOCATIONS_MAX, CODE_LEN_MAX, NAME_LEN_MAX};
 use jaego_core::movement::Direction;
 use jaego_core::{ChannelId, InvalidInput, LocationId, StockPolicy, TenantId};
+use serde_json::json;
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
+use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{int, opt_float, opt_parsed, parsed, text};
 use crate::{Store, now_us};
@@ -104,6 +106,45 @@ fn channel_from_row(row: &AnyRow) -> StoreResult<Channel> {
     })
 }
 
+/// The event of a location created or changed.
+fn location_event(tenant: TenantId, kind: &'static str, l: &Location) -> NewEvent {
+    NewEvent::new(
+        tenant,
+        kind,
+        json!({
+            "id": l.id.to_string(),
+            "code": l.code,
+            "name": l.name,
+            "kind": l.kind.as_str(),
+            "time_zone": l.time_zone,
+            "latitude": l.latitude,
+            "longitude": l.longitude,
+            "policy": l.policy.as_str(),
+        }),
+    )
+    .location(l.id)
+    .subject(l.id)
+}
+
+/// The event of a channel created or changed, with its linked locations
+/// in priority order.
+fn channel_event(tenant: TenantId, kind: &'static str, c: &Channel) -> NewEvent {
+    NewEvent::new(
+        tenant,
+        kind,
+        json!({
+            "id": c.id.to_string(),
+            "code": c.code,
+            "name": c.name,
+            "kind": c.kind,
+            "policy": c.policy.map(StockPolicy::as_str),
+            "locations": c.locations.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+    )
+    .channel(c.id)
+    .subject(c.id)
+}
+
 impl Store {
     pub async fn create_location(
         &self,
@@ -128,6 +169,7 @@ impl Store {
             policy: new.policy,
             created_at: now_us(),
         };
+        let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO locations (id, tenant_id, code, name, kind, time_zone, latitude, longitude, policy, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -142,9 +184,14 @@ impl Store {
         .bind(location.longitude)
         .bind(location.policy.as_str())
         .bind(location.created_at)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_unique(e, "location code", &new.code))?;
+        self.commit_with(
+            tx,
+            &[location_event(tenant, kinds::LOCATION_CREATED, &location)],
+        )
+        .await?;
         Ok(location)
     }
 
@@ -192,16 +239,24 @@ impl Store {
         id: LocationId,
         policy: StockPolicy,
     ) -> StoreResult<Location> {
+        let mut location = self.find_location(tenant, &id.to_string()).await?;
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query("UPDATE locations SET policy = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(policy.as_str())
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("location", id));
         }
-        self.find_location(tenant, &id.to_string()).await
+        location.policy = policy;
+        self.commit_with(
+            tx,
+            &[location_event(tenant, kinds::LOCATION_UPDATED, &location)],
+        )
+        .await?;
+        Ok(location)
     }
 
     pub async fn create_channel(&self, tenant: TenantId, new: &NewChannel) -> StoreResult<Channel> {
@@ -228,7 +283,15 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_unique(e, "channel code", &new.code))?;
         replace_links(&mut tx, tenant, channel.id, &new.locations).await?;
-        tx.commit().await?;
+        let channel = Channel {
+            locations: new.locations.clone(),
+            ..channel
+        };
+        self.commit_with(
+            tx,
+            &[channel_event(tenant, kinds::CHANNEL_CREATED, &channel)],
+        )
+        .await?;
         self.find_channel(tenant, &channel.id.to_string()).await
     }
 
@@ -273,16 +336,23 @@ impl Store {
         locations: &[LocationId],
     ) -> StoreResult<Channel> {
         let mut tx = self.writer().begin().await?;
-        let found = sqlx::query("SELECT id FROM channels WHERE tenant_id = $1 AND id = $2")
+        let found = sqlx::query("SELECT id, code, name, kind, policy, created_at FROM channels WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(channel.to_string())
             .fetch_optional(&mut *tx)
-            .await?;
-        if found.is_none() {
-            return Err(StoreError::not_found("channel", channel));
-        }
+            .await?
+            .ok_or_else(|| StoreError::not_found("channel", channel))?;
         replace_links(&mut tx, tenant, channel, locations).await?;
-        tx.commit().await?;
+        let found = channel_from_row(&found)?;
+        let changed = Channel {
+            locations: locations.to_vec(),
+            ..found
+        };
+        self.commit_with(
+            tx,
+            &[channel_event(tenant, kinds::CHANNEL_UPDATED, &changed)],
+        )
+        .await?;
         self.find_channel(tenant, &channel.to_string()).await
     }
 
@@ -322,15 +392,23 @@ impl Store {
         v.text("name", name, NAME_LEN_MAX);
         v.finish()?;
         let created_at = now_us();
+        let mut tx = self.writer().begin().await?;
         sqlx::query("INSERT INTO movement_types (tenant_id, code, name, direction, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(tenant.to_string())
             .bind(code)
             .bind(name)
             .bind(direction.as_str())
             .bind(created_at)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_unique(e, "movement type", code))?;
+        let event = NewEvent::new(
+            tenant,
+            kinds::MOVEMENT_TYPE_CREATED,
+            json!({"code": code, "name": name, "direction": direction.as_str()}),
+        )
+        .subject(code);
+        self.commit_with(tx, &[event]).await?;
         Ok(MovementType {
             code: code.to_string(),
             name: name.to_string(),

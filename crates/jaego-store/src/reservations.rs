@@ -16,9 +16,11 @@ use jaego_core::{
     ChannelId, Delta, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState,
     SkuId, StockPolicy, TenantId,
 };
+use serde_json::json;
 use sqlx::{Any, AnyPool, Transaction};
 
 use crate::error::{StoreError, StoreResult};
+use crate::events::{self, NewEvent, kinds};
 use crate::ledger::{
     Key, PendingMovement, apply_deltas, ensure_tenant_rows, insert_movements, lock_rows,
 };
@@ -79,6 +81,38 @@ pub struct ReservationLine {
     pub quantity: i64,
     /// How much of the line became allocated stock, once committed.
     pub committed: Option<i64>,
+}
+
+/// The event of a reservation reaching `state` (`kind` names it).
+fn reservation_event(tenant: TenantId, kind: &'static str, r: &Reservation) -> NewEvent {
+    let mut event = NewEvent::new(
+        tenant,
+        kind,
+        json!({
+            "id": r.id.to_string(),
+            "state": r.state.as_str(),
+            "channel_id": r.channel_id.map(|c| c.to_string()),
+            "reference": r.reference,
+            "expires_at": events::time_text(r.expires_at),
+            "resolved_at": r.resolved_at.map(events::time_text),
+            "lines": r.lines.iter().map(|l| json!({
+                "line": l.line_no,
+                "sku_id": l.sku_id.to_string(),
+                "location_id": l.location_id.to_string(),
+                "quantity": l.quantity,
+                "committed": l.committed,
+            })).collect::<Vec<_>>(),
+        }),
+    )
+    .subject(r.id);
+    if let Some(channel) = r.channel_id {
+        event = event.channel(channel);
+    }
+    // A one-line reservation is filterable by its SKU and location.
+    if let [line] = r.lines.as_slice() {
+        event = event.sku(line.sku_id).location(line.location_id);
+    }
+    event
 }
 
 impl Store {
@@ -185,10 +219,14 @@ impl Store {
     pub async fn reserve(&self, request: ReserveRequest) -> StoreResult<Reservation> {
         match &self.inner.batcher {
             Some(batcher) => batcher.submit(request).await,
-            None => execute_batch(self.writer(), vec![request])
-                .await
-                .pop()
-                .unwrap_or(Err(StoreError::ShuttingDown)),
+            None => {
+                let result = execute_batch(self.writer(), vec![request])
+                    .await
+                    .pop()
+                    .unwrap_or(Err(StoreError::ShuttingDown));
+                self.events_committed();
+                result
+            }
         }
     }
 
@@ -312,9 +350,8 @@ impl Store {
             &current.reference,
         )
         .await?;
-        tx.commit().await?;
         // The answer is what was just written; no need to read it back.
-        Ok(Reservation {
+        let resolved = Reservation {
             state: next,
             resolved_at: Some(now),
             lines: plan
@@ -325,7 +362,15 @@ impl Store {
                 })
                 .collect(),
             ..current
-        })
+        };
+        let kind = match next {
+            ReservationState::Committed => kinds::RESERVATION_COMMITTED,
+            _ => kinds::RESERVATION_RELEASED,
+        };
+        events::append(&mut tx, &[reservation_event(tenant, kind, &resolved)]).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(resolved)
     }
 
     /// Expires up to `limit` (at most [`EXPIRY_BATCH_MAX`]) open reservations
@@ -339,7 +384,7 @@ impl Store {
             "UPDATE reservations SET state = 'expired', resolved_at = $1 \
              WHERE state = 'open' AND expires_at <= $1 AND id IN \
                (SELECT id FROM reservations WHERE state = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT $2) \
-             RETURNING id, tenant_id, reference",
+             RETURNING id, tenant_id, channel_id, reference, actor, expires_at, created_at",
         )
         .bind(now)
         .bind(limit)
@@ -348,6 +393,7 @@ impl Store {
         if claimed.is_empty() {
             return Ok(0);
         }
+        let mut expired = Vec::with_capacity(claimed.len());
         for row in &claimed {
             let id: ReservationId = parsed(row, "id")?;
             let tenant: TenantId = parsed(row, "tenant_id")?;
@@ -381,8 +427,26 @@ impl Store {
                 &reference,
             )
             .await?;
+            let reservation = Reservation {
+                id,
+                channel_id: opt_parsed(row, "channel_id")?,
+                state: ReservationState::Expired,
+                reference,
+                actor: text(row, "actor")?,
+                expires_at: int(row, "expires_at")?,
+                created_at: int(row, "created_at")?,
+                resolved_at: Some(now),
+                lines: plan.into_iter().map(|(line, _)| line).collect(),
+            };
+            expired.push(reservation_event(
+                tenant,
+                kinds::RESERVATION_EXPIRED,
+                &reservation,
+            ));
         }
+        events::append(&mut tx, &expired).await?;
         tx.commit().await?;
+        self.events_committed();
         Ok(claimed.len())
     }
 }
@@ -620,16 +684,9 @@ async fn try_batch(
             )
         })
         .collect();
-    if !granted.is_empty() {
-        apply_deltas(&mut tx, &deltas).await?;
-        insert_reservations(&mut tx, &granted, line_rows).await?;
-        insert_movements(&mut tx, &movements).await?;
-    }
-    tx.commit().await?;
-
     let mut placed: HashMap<ReservationId, &Vec<LocationId>> =
         granted.iter().map(|(r, p)| (r.id, *p)).collect();
-    Ok(requests
+    let results: Vec<StoreResult<Reservation>> = requests
         .iter()
         .zip(judgement.outcomes.iter())
         .map(|(request, outcome)| match outcome {
@@ -661,7 +718,27 @@ async fn try_batch(
             }
             Outcome::Short(shortages) => Err(StoreError::Shortage(shortages.clone())),
         })
-        .collect())
+        .collect();
+    if !granted.is_empty() {
+        apply_deltas(&mut tx, &deltas).await?;
+        insert_reservations(&mut tx, &granted, line_rows).await?;
+        insert_movements(&mut tx, &movements).await?;
+        let created: Vec<NewEvent> = requests
+            .iter()
+            .zip(&results)
+            .filter_map(|(request, result)| {
+                let reservation = result.as_ref().ok()?;
+                Some(reservation_event(
+                    request.tenant,
+                    kinds::RESERVATION_CREATED,
+                    reservation,
+                ))
+            })
+            .collect();
+        events::append(&mut tx, &created).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
 }
 
 /// The policies of every location and channel the batch names, read in the

@@ -1,0 +1,401 @@
+//! The transactional outbox: every change writes its events in the same
+//! transaction as the change, so there is no event without its change and
+//! no change without its event.
+//!
+//! Each tenant's events carry a sequence number that increases by one per
+//! event. Numbers are taken with an upsert on `event_sequences` inside the
+//! writing transaction; its row lock is held until commit, so a tenant's
+//! events become visible in sequence order and a reader that has seen
+//! sequence N never later finds a smaller one appear (a gap-free, ordered
+//! log per tenant, which is what `Last-Event-ID` resumption needs).
+//!
+//! After a commit that wrote events the store bumps a signal
+//! ([`Store::event_signal`]); on PostgreSQL the writing transaction also
+//! sends `NOTIFY jaego_events` (delivered at commit), and every instance's
+//! listener bumps its own signal, so subscribers of every instance wake up.
+//!
+//! `data` is the event's JSON body. Its shape per kind is part of the API
+//! (see `docs/events.md`); the store writes it and the edge passes it on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jaego_core::{Balance, ChannelId, LocationId, SkuId, TenantId};
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+use tokio::sync::watch;
+
+use crate::error::StoreResult;
+use crate::rows::{Arg, Placeholders, int, opt_parsed, opt_text, padded, text, tuples};
+use crate::{Store, now_us};
+
+/// Event kinds written by the store. Areas add theirs here.
+pub mod kinds {
+    /// A balance's figures changed (any movement, reservation or transfer).
+    pub const STOCK_CHANGED: &str = "stock.changed";
+    pub const RESERVATION_CREATED: &str = "reservation.created";
+    pub const RESERVATION_COMMITTED: &str = "reservation.committed";
+    pub const RESERVATION_RELEASED: &str = "reservation.released";
+    pub const RESERVATION_EXPIRED: &str = "reservation.expired";
+    pub const TRANSFER_CREATED: &str = "transfer.created";
+    pub const TRANSFER_RECEIVED: &str = "transfer.received";
+    pub const PRODUCT_CREATED: &str = "product.created";
+    pub const SKU_CREATED: &str = "sku.created";
+    pub const SKU_UPDATED: &str = "sku.updated";
+    pub const LOCATION_CREATED: &str = "location.created";
+    pub const LOCATION_UPDATED: &str = "location.updated";
+    pub const CHANNEL_CREATED: &str = "channel.created";
+    pub const CHANNEL_UPDATED: &str = "channel.updated";
+    pub const MOVEMENT_TYPE_CREATED: &str = "movement_type.created";
+}
+
+/// The PostgreSQL notification channel that wakes every instance's
+/// dispatchers when events commit.
+pub const NOTIFY_CHANNEL: &str = "jaego_events";
+
+/// An event about to be written.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub tenant: TenantId,
+    pub kind: &'static str,
+    pub sku_id: Option<SkuId>,
+    pub location_id: Option<LocationId>,
+    pub channel_id: Option<ChannelId>,
+    /// The id of the thing the event is about (a reservation, an order, a
+    /// pickup), for filtering and for readers' convenience.
+    pub subject_id: Option<String>,
+    pub data: Value,
+}
+
+impl NewEvent {
+    pub fn new(tenant: TenantId, kind: &'static str, data: Value) -> Self {
+        NewEvent {
+            tenant,
+            kind,
+            sku_id: None,
+            location_id: None,
+            channel_id: None,
+            subject_id: None,
+            data,
+        }
+    }
+
+    pub fn sku(mut self, sku: SkuId) -> Self {
+        self.sku_id = Some(sku);
+        self
+    }
+
+    pub fn location(mut self, location: LocationId) -> Self {
+        self.location_id = Some(location);
+        self
+    }
+
+    pub fn channel(mut self, channel: ChannelId) -> Self {
+        self.channel_id = Some(channel);
+        self
+    }
+
+    pub fn subject(mut self, subject: impl std::fmt::Display) -> Self {
+        self.subject_id = Some(subject.to_string());
+        self
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub seq: i64,
+    pub kind: String,
+    pub sku_id: Option<SkuId>,
+    pub location_id: Option<LocationId>,
+    pub channel_id: Option<ChannelId>,
+    pub subject_id: Option<String>,
+    /// The JSON body, as written.
+    pub data: String,
+    pub created_at: i64,
+}
+
+/// Which events a reader wants. Empty means everything; each set field must
+/// match exactly (an event without a SKU does not match a SKU filter).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Kinds, exactly (`stock.changed`) or by prefix with a trailing `.*`
+    /// (`reservation.*`). Any of them matches.
+    pub kinds: Vec<String>,
+    pub sku_id: Option<SkuId>,
+    pub location_id: Option<LocationId>,
+    pub channel_id: Option<ChannelId>,
+}
+
+/// What a tenant's log holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventWindow {
+    /// The oldest sequence number still kept, if any event is.
+    pub oldest: Option<i64>,
+    /// The last sequence number given out (0 if none ever was).
+    pub latest: i64,
+}
+
+/// Bumped after every commit that wrote events; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct EventSignal(Arc<watch::Sender<u64>>);
+
+impl EventSignal {
+    pub(crate) fn new() -> Self {
+        EventSignal(Arc::new(watch::channel(0).0))
+    }
+
+    pub(crate) fn bump(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+/// Writes `events` in the caller's transaction, numbering each tenant's in
+/// the order given. The caller commits, then calls
+/// [`Store::events_committed`] (the group-commit worker bumps its signal).
+pub(crate) async fn append(tx: &mut Transaction<'_, Any>, events: &[NewEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let style = Placeholders::of(tx);
+    // Number per tenant, in first-appearance order of the tenants.
+    let mut counts: Vec<(TenantId, i64)> = Vec::new();
+    for event in events {
+        match counts.iter_mut().find(|(t, _)| *t == event.tenant) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((event.tenant, 1)),
+        }
+    }
+    let mut next: HashMap<TenantId, i64> = HashMap::with_capacity(counts.len());
+    for (tenant, n) in &counts {
+        let row = sqlx::query(
+            "INSERT INTO event_sequences (tenant_id, last_seq) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_seq = event_sequences.last_seq + excluded.last_seq \
+             RETURNING last_seq",
+        )
+        .bind(tenant.to_string())
+        .bind(*n)
+        .fetch_one(&mut **tx)
+        .await?;
+        next.insert(*tenant, int(&row, "last_seq")? - n + 1);
+        if style == Placeholders::Numbered {
+            // PostgreSQL delivers this at commit, to every listening instance.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(tenant.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    const WIDTH: usize = 9;
+    let now = now_us();
+    for chunk in events.chunks(1_024) {
+        let rows = padded(chunk.len());
+        let sql = format!(
+            "INSERT INTO events (tenant_id, seq, kind, sku_id, location_id, channel_id, subject_id, data, created_at) \
+             SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9 \
+             FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            tuples(style, rows, WIDTH)
+        );
+        let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..rows {
+            // Padding rows first, typed like the real ones (PostgreSQL types
+            // a VALUES column from its rows).
+            query = query.bind(None::<String>).bind(None::<i64>);
+            for _ in 0..6 {
+                query = query.bind(None::<String>);
+            }
+            query = query.bind(None::<i64>);
+        }
+        for event in chunk {
+            let seq = next.get_mut(&event.tenant).expect("numbered above");
+            query = query
+                .bind(event.tenant.to_string())
+                .bind(*seq)
+                .bind(event.kind)
+                .bind(event.sku_id.map(|s| s.to_string()))
+                .bind(event.location_id.map(|l| l.to_string()))
+                .bind(event.channel_id.map(|c| c.to_string()))
+                .bind(event.subject_id.clone())
+                .bind(event.data.to_string())
+                .bind(now);
+            *seq += 1;
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The `stock.changed` event of a balance row with its figures after the
+/// change.
+pub(crate) fn stock_changed(
+    tenant: TenantId,
+    sku: SkuId,
+    location: LocationId,
+    balance: &Balance,
+) -> NewEvent {
+    NewEvent::new(
+        tenant,
+        kinds::STOCK_CHANGED,
+        json!({
+            "sku_id": sku.to_string(),
+            "location_id": location.to_string(),
+            "on_hand": balance.on_hand,
+            "reserved": balance.reserved,
+            "allocated": balance.allocated,
+            "incoming": balance.incoming,
+            "in_transit": balance.in_transit,
+            "safety_stock": balance.safety_stock,
+            "available": balance.available(),
+        }),
+    )
+    .sku(sku)
+    .location(location)
+}
+
+/// A time in an event body: RFC 3339 in UTC, as on the rest of the API.
+pub(crate) fn time_text(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Wakes the dispatchers after a commit that wrote events.
+    pub(crate) fn events_committed(&self) {
+        self.inner.events.bump();
+    }
+
+    /// The usual end of a write: appends `events` to the transaction,
+    /// commits, and wakes the dispatchers.
+    pub(crate) async fn commit_with(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        append(&mut tx, events).await?;
+        tx.commit().await?;
+        self.events_committed();
+        Ok(())
+    }
+
+    /// A receiver that changes after every commit that wrote events, in
+    /// this instance or (on PostgreSQL) in any instance. Readers then ask
+    /// [`Store::events_after`] for what is new; the value itself means
+    /// nothing.
+    pub fn event_signal(&self) -> watch::Receiver<u64> {
+        self.inner.events.subscribe()
+    }
+
+    /// Up to `limit` events of `tenant` after sequence `after`, oldest first,
+    /// that match `filter`.
+    pub async fn events_after(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>> {
+        let mut args = vec![Arg::Text(tenant.to_string()), Arg::Int(after)];
+        let mut sql = String::from(
+            "SELECT seq, kind, sku_id, location_id, channel_id, subject_id, data, created_at \
+             FROM events WHERE tenant_id = $1 AND seq > $2",
+        );
+        if let Some(sku) = filter.sku_id {
+            let p = param(&mut args, Arg::Text(sku.to_string()));
+            sql.push_str(&format!(" AND sku_id = {p}"));
+        }
+        if let Some(location) = filter.location_id {
+            let p = param(&mut args, Arg::Text(location.to_string()));
+            sql.push_str(&format!(" AND location_id = {p}"));
+        }
+        if let Some(channel) = filter.channel_id {
+            let p = param(&mut args, Arg::Text(channel.to_string()));
+            sql.push_str(&format!(" AND channel_id = {p}"));
+        }
+        if !filter.kinds.is_empty() {
+            let mut alternatives = Vec::with_capacity(filter.kinds.len());
+            for kind in &filter.kinds {
+                match kind.strip_suffix(".*") {
+                    Some(prefix) => {
+                        let prefix = format!("{prefix}.");
+                        let len = param(&mut args, Arg::Int(prefix.chars().count() as i64));
+                        let value = param(&mut args, Arg::Text(prefix));
+                        alternatives
+                            .push(format!("substr(kind, 1, CAST({len} AS INTEGER)) = {value}"));
+                    }
+                    None => {
+                        let value = param(&mut args, Arg::Text(kind.clone()));
+                        alternatives.push(format!("kind = {value}"));
+                    }
+                }
+            }
+            sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+        }
+        let p = param(&mut args, Arg::Int(limit.max(1) as i64));
+        sql.push_str(&format!(" ORDER BY seq LIMIT {p}"));
+        let mut query = sqlx::query(&sql);
+        for arg in args {
+            query = arg.bind(query);
+        }
+        query
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+
+    /// The oldest kept and the latest given sequence numbers of `tenant`.
+    pub async fn event_window(&self, tenant: TenantId) -> StoreResult<EventWindow> {
+        let row = sqlx::query(
+            "SELECT (SELECT MIN(seq) FROM events WHERE tenant_id = $1) AS oldest, \
+                    (SELECT last_seq FROM event_sequences WHERE tenant_id = $1) AS latest",
+        )
+        .bind(tenant.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        Ok(EventWindow {
+            oldest: crate::rows::opt_int(&row, "oldest")?,
+            latest: crate::rows::opt_int(&row, "latest")?.unwrap_or(0),
+        })
+    }
+
+    /// Deletes up to `limit` events written before `before` (microseconds),
+    /// oldest first, across tenants. Returns how many went.
+    pub async fn purge_events(&self, before: i64, limit: usize) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM events WHERE created_at < $1 AND (tenant_id, seq) IN \
+               (SELECT tenant_id, seq FROM events WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit.max(1) as i64)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Adds `arg` to a dynamic query's arguments and returns its placeholder.
+fn param(args: &mut Vec<Arg>, arg: Arg) -> String {
+    args.push(arg);
+    format!("${}", args.len())
+}
+
+fn event_from_row(row: &AnyRow) -> StoreResult<Event> {
+    Ok(Event {
+        seq: int(row, "seq")?,
+        kind: text(row, "kind")?,
+        sku_id: opt_parsed(row, "sku_id")?,
+        location_id: opt_parsed(row, "location_id")?,
+        channel_id: opt_parsed(row, "channel_id")?,
+        subject_id: opt_text(row, "subject_id")?,
+        data: text(row, "data")?,
+        created_at: int(row, "created_at")?,
+    })
+}
