@@ -19,6 +19,7 @@ pub mod quantity;
 pub mod reservation;
 pub mod role;
 pub mod schedule;
+pub mod signature;
 
 pub use balance::{Balance, Delta};
 pub use error::{InvalidInput, Violation};
