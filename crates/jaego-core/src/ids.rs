@@ -66,4 +66,6 @@ id_type!(
     ReservationId,
     /// A transfer between two locations.
     TransferId,
+    /// A barcode label template.
+    LabelTemplateId,
 );

@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod balance;
+pub mod barcode;
 pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod judge;
+pub mod label;
 pub mod ledger;
 pub mod limits;
 pub mod movement;

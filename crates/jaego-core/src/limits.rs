@@ -54,3 +54,18 @@ pub const TOKEN_NAME_LEN_MAX: usize = 100;
 pub const EVENT_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Most events purged in one statement by the purge job.
 pub const EVENT_PURGE_BATCH_MAX: usize = 5_000;
+/// Longest Code 128 barcode, in characters (printable ASCII, so also bytes).
+/// As long as a SKU code or a stored barcode, so any ASCII one can be
+/// printed; whether it fits a label is `BARCODE_MODULE_UM_MIN`'s question.
+pub const CODE128_LEN_MAX: usize = 64;
+/// Narrowest bar module a label may print, in micrometres. A 203-dpi
+/// thermal printer's dot is 125 µm; a module narrower than this cannot be
+/// drawn at least one dot wide with room for the ink to spread, so such a
+/// label is refused rather than printed unreadable.
+pub const BARCODE_MODULE_UM_MIN: u32 = 150;
+/// Most copies of one SKU's label in one PDF.
+pub const LABEL_COPIES_MAX: u32 = 1_000;
+/// Most labels in one PDF, all items' copies together.
+pub const LABELS_PER_DOCUMENT_MAX: u32 = 2_000;
+/// Most items (SKUs) in one label PDF request.
+pub const LABEL_ITEMS_MAX: usize = 200;
