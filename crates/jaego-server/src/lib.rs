@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod metrics;
