@@ -48,6 +48,9 @@ pub mod kinds {
     pub const CHANNEL_CREATED: &str = "channel.created";
     pub const CHANNEL_UPDATED: &str = "channel.updated";
     pub const MOVEMENT_TYPE_CREATED: &str = "movement_type.created";
+    pub const LABEL_TEMPLATE_CREATED: &str = "label_template.created";
+    pub const LABEL_TEMPLATE_UPDATED: &str = "label_template.updated";
+    pub const LABEL_TEMPLATE_DELETED: &str = "label_template.deleted";
 }
 
 /// The PostgreSQL notification channel that wakes every instance's

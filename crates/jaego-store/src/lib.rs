@@ -20,6 +20,7 @@ mod db;
 mod error;
 pub mod events;
 pub mod idempotency;
+pub mod labels;
 pub mod ledger;
 mod lookups;
 pub mod page;

@@ -13,6 +13,7 @@ use crate::AppState;
 pub mod admin;
 pub mod catalog;
 pub mod csv;
+pub mod labels;
 pub mod ops;
 pub mod places;
 pub mod reservations;
@@ -28,10 +29,13 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(stock::router())
         .merge(reservations::router())
         .merge(csv::router())
+        .merge(labels::router())
 }
 
 /// The routes mounted outside the idempotency layer (paths relative to
-/// `/api/v1`).
+/// `/api/v1`): token creation (see [`api`]), and the label and barcode
+/// renderings, which change nothing and answer SVG or PDF bytes that a
+/// stored JSON answer could not replay.
 pub fn unreplayed() -> OpenApiRouter<AppState> {
-    admin::router()
+    admin::router().merge(labels::rendering())
 }
