@@ -9,20 +9,22 @@
 //! For a document with a scannable barcode (a packing slip, a pickup
 //! receipt):
 //!
-//! ```ignore
+//! ```
 //! use jaego_core::barcode::{Barcode, Symbology};
-//! use crate::documents::{Align, BarcodeStyle, Drawing, pdf};
+//! use jaego_server::documents::{Align, BarcodeStyle, Drawing, pdf, svg};
 //!
-//! let code = Barcode::new(Symbology::Code128, "PU-20260412-0007")?;
+//! let code = Barcode::new(Symbology::Code128, "PU-20260412-0007").unwrap();
 //! let mut slip = Drawing::new(210.0, 297.0);
 //! slip.text(15.0, 20.0, 16.0, "픽업 접수증 / Pickup receipt", Align::Left);
-//! slip.barcode(&code, 15.0, 30.0, 80.0, 18.0, &BarcodeStyle::default())?;
+//! slip.barcode(&code, 15.0, 30.0, 80.0, 18.0, &BarcodeStyle::default())
+//!     .expect("80 mm is wide enough for this code");
 //! let mut doc = pdf::Document::new("Pickup receipt");
 //! let mut page = pdf::Page::new(210.0, 297.0);
 //! page.draw(&slip, 0.0, 0.0);
 //! doc.add_page(page);
-//! let bytes = doc.finish();                  // application/pdf
-//! let image = svg::render(&slip);            // or image/svg+xml
+//! let bytes = doc.finish(); // application/pdf
+//! let image = svg::render(&slip); // or image/svg+xml
+//! assert!(bytes.starts_with(b"%PDF-") && image.starts_with("<svg"));
 //! ```
 //!
 //! PDFs embed jaego's Korean font ([`font`]), so they print the same

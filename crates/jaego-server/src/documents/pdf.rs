@@ -1,14 +1,19 @@
 //! Drawings as a PDF document, with jaego's font embedded so Korean text
 //! prints on any printer and opens in any viewer.
 //!
-//! ```ignore
+//! ```
+//! use jaego_server::documents::{Align, Drawing, pdf};
+//!
+//! let mut label = Drawing::new(70.0, 37.0);
+//! label.text(4.0, 8.0, 9.0, "반팔 티셔츠", Align::Left);
 //! let mut doc = pdf::Document::new("Labels");
-//! let label = doc.form(&drawing);        // drawn once, placed many times
+//! let form = doc.form(&label); // drawn once, placed many times
 //! let mut page = pdf::Page::new(210.0, 297.0);
-//! page.place(label, 0.0, 0.5);
-//! page.draw(&header, 0.0, 0.0);          // drawn where it is
+//! page.place(form, 0.0, 0.5).place(form, 70.0, 0.5);
+//! page.draw(&label, 140.0, 0.5); // drawn where it is
 //! doc.add_page(page);
 //! let bytes: Vec<u8> = doc.finish();
+//! assert!(bytes.starts_with(b"%PDF-"));
 //! ```
 //!
 //! A drawing added with [`Document::form`] becomes a PDF form XObject, so
