@@ -1,8 +1,9 @@
 //! Barcode label templates, and what a label prints about a batch of SKUs.
 
 use jaego_core::barcode::Symbology;
+use jaego_core::error::Validator;
 use jaego_core::label::{LabelField, LabelSize, validate_template};
-use jaego_core::limits::LABEL_ITEMS_MAX;
+use jaego_core::limits::{LABEL_ITEMS_MAX, NAME_LEN_MAX};
 use jaego_core::{InvalidInput, LabelTemplateId, SkuId, TenantId};
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -206,8 +207,8 @@ impl Store {
         patch: &LabelTemplatePatch,
     ) -> StoreResult<LabelTemplate> {
         if let Some(name) = &patch.name {
-            let mut v = jaego_core::error::Validator::new();
-            v.text("name", name, jaego_core::limits::NAME_LEN_MAX);
+            let mut v = Validator::new();
+            v.text("name", name, NAME_LEN_MAX);
             v.finish()?;
         }
         let mut tx = self.writer().begin().await?;
