@@ -9,19 +9,24 @@
 pub mod balance;
 pub mod barcode;
 pub mod catalog;
+pub mod channel_stock;
 pub mod error;
+pub mod estimate;
 pub mod ids;
 pub mod judge;
 pub mod label;
 pub mod ledger;
 pub mod limits;
+pub mod low_stock;
 pub mod movement;
 pub mod policy;
+pub mod product_status;
 pub mod quantity;
 pub mod reservation;
 pub mod role;
 pub mod schedule;
 pub mod signature;
+pub mod table_order;
 
 pub use balance::{Balance, Delta};
 pub use error::{InvalidInput, Violation};

@@ -69,3 +69,29 @@ pub const LABEL_COPIES_MAX: u32 = 1_000;
 pub const LABELS_PER_DOCUMENT_MAX: u32 = 2_000;
 /// Most items (SKUs) in one label PDF request.
 pub const LABEL_ITEMS_MAX: usize = 200;
+/// Largest `fixed` figure a channel may be sent (seed 002's "9999" and more).
+pub const FIXED_FIGURE_MAX: i64 = 1_000_000_000;
+/// Largest buffer kept back from a channel's figure, in units.
+pub const CHANNEL_BUFFER_MAX: i64 = 1_000_000_000;
+/// Most channel kinds in a `some_channels` sharing scope.
+pub const SHARING_CHANNEL_KINDS_MAX: usize = 50;
+/// Most channels in a `some_stores` sharing scope.
+pub const SHARING_CHANNELS_MAX: usize = 500;
+/// Most actions on one low-stock rule.
+pub const LOW_STOCK_ACTIONS_MAX: usize = 10;
+/// Most low-stock rules per tenant.
+pub const LOW_STOCK_RULES_MAX: usize = 10_000;
+/// Longest availability-estimate text, in characters.
+pub const ESTIMATE_TEXT_LEN_MAX: usize = 200;
+/// Most items on one store's table-order menu.
+pub const MENU_ITEMS_MAX: usize = 2_000;
+/// Most lines in one table order.
+pub const TABLE_ORDER_LINES_MAX: usize = 100;
+/// Most events the stock-rules follower reads in one transaction.
+pub const STOCK_RULES_EVENTS_MAX: usize = 500;
+/// Most SKUs a channel-figure or low-stock sweep handles in one transaction.
+pub const SWEEP_PAGE_MAX: usize = 200;
+/// Most SKU statuses pushed to channels in one transaction.
+pub const STATUS_PUSH_BATCH_MAX: usize = 200;
+/// Most due schedules one job run picks up.
+pub const SCHEDULE_BATCH_MAX: usize = 50;

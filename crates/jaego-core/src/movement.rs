@@ -42,10 +42,18 @@ pub enum MovementKind {
     CustomIn,
     /// A merchant-defined type that takes goods out: `on_hand −q`.
     CustomOut,
+    /// Goods sold and handed over at once, at a table or a counter: `on_hand −q`.
+    Sale,
+    /// A table-order count reset (daily or "reset now"): sets `on_hand` to
+    /// the item's initial count or to zero; the movement records the
+    /// difference, zero included.
+    Reset,
+    /// An expected receipt was cancelled: `incoming −q`.
+    ExpectCancel,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 17] = [
+    pub const ALL: [MovementKind; 20] = [
         MovementKind::Receipt,
         MovementKind::ExpectedReceipt,
         MovementKind::Expect,
@@ -63,6 +71,9 @@ impl MovementKind {
         MovementKind::Commit,
         MovementKind::CustomIn,
         MovementKind::CustomOut,
+        MovementKind::Sale,
+        MovementKind::Reset,
+        MovementKind::ExpectCancel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +95,9 @@ impl MovementKind {
             MovementKind::Commit => "commit",
             MovementKind::CustomIn => "custom_in",
             MovementKind::CustomOut => "custom_out",
+            MovementKind::Sale => "sale",
+            MovementKind::Reset => "reset",
+            MovementKind::ExpectCancel => "expect_cancel",
         }
     }
 
@@ -97,13 +111,16 @@ impl MovementKind {
             MovementKind::Receipt | MovementKind::Return | MovementKind::CustomIn => {
                 Delta { on_hand: q, ..d }
             }
-            MovementKind::Adjustment | MovementKind::Count => Delta { on_hand: q, ..d },
+            MovementKind::Adjustment | MovementKind::Count | MovementKind::Reset => {
+                Delta { on_hand: q, ..d }
+            }
             MovementKind::ExpectedReceipt => Delta {
                 on_hand: q,
                 incoming: -q,
                 ..d
             },
             MovementKind::Expect => Delta { incoming: q, ..d },
+            MovementKind::ExpectCancel => Delta { incoming: -q, ..d },
             MovementKind::SafetyStock => Delta {
                 safety_stock: q,
                 ..d
@@ -113,7 +130,9 @@ impl MovementKind {
                 allocated: -q,
                 ..d
             },
-            MovementKind::TransferOut | MovementKind::CustomOut => Delta { on_hand: -q, ..d },
+            MovementKind::TransferOut | MovementKind::CustomOut | MovementKind::Sale => {
+                Delta { on_hand: -q, ..d }
+            }
             MovementKind::TransferDispatched => Delta { in_transit: q, ..d },
             MovementKind::TransferIn => Delta {
                 on_hand: q,
@@ -145,11 +164,22 @@ impl MovementKind {
                 | MovementKind::Return
                 | MovementKind::CustomIn
                 | MovementKind::CustomOut
+                | MovementKind::Sale
+        )
+    }
+
+    /// Kinds that set a figure to a target rather than move units: the
+    /// movement records the difference, and under `strict` they are not
+    /// refused for taking available below zero (they record what is there).
+    pub fn sets_figure(self) -> bool {
+        matches!(
+            self,
+            MovementKind::Count | MovementKind::SafetyStock | MovementKind::Reset
         )
     }
 }
 
-/// For movements that set a figure (`count`, `safety_stock`): the signed
+/// For movements that set a figure (`count`, `safety_stock`, `reset`): the signed
 /// difference between the target and the current balance.
 pub fn set_to(kind: MovementKind, current: &Balance, target: i64) -> i64 {
     match kind {
@@ -227,8 +257,9 @@ pub enum Refusal {
 
 /// Judges a movement of `kind` with `delta` against the locked balance
 /// `before`. Under `strict`, anything that lowers available may not take it
-/// below zero, except a `count`: a count records what is physically there,
-/// and refusing it would only hide a shortage. Figures that can never be
+/// below zero, except a `count` or a `reset`: a count records what is
+/// physically there, a reset sets the day's sellable count, and refusing
+/// either would only hide a shortage. Figures that can never be
 /// negative (allocated, incoming, in transit, reserved) are checked under
 /// every policy.
 pub fn check(
@@ -252,7 +283,8 @@ pub fn check(
     }
     let cost = delta.available_cost();
     let strict = policy == crate::StockPolicy::Strict;
-    if strict && cost > 0 && kind != MovementKind::Count && after.available() < 0 {
+    let exempt = matches!(kind, MovementKind::Count | MovementKind::Reset);
+    if strict && cost > 0 && !exempt && after.available() < 0 {
         return Err(Refusal::Short {
             available: before.available(),
             requested: cost,
@@ -317,6 +349,22 @@ mod tests {
                     requested: 2,
                 }),
             ),
+            (Sale, Strict, bal(3, 1, 0), 2, Ok(bal(1, 1, 0))),
+            (
+                Sale,
+                Strict,
+                bal(3, 1, 0),
+                3,
+                Err(Refusal::Short {
+                    available: 2,
+                    requested: 3,
+                }),
+            ),
+            (Sale, Unlimited, bal(0, 0, 0), 2, Ok(bal(-2, 0, 0))),
+            // A reset to zero with units on hold leaves available negative:
+            // it sets the count, it is not refused.
+            (Reset, Strict, bal(5, 2, 0), -5, Ok(bal(0, 2, 0))),
+            (Reset, Strict, bal(0, 0, 0), 10, Ok(bal(10, 0, 0))),
         ];
         for (kind, policy, before, q, expected) in cases {
             assert_eq!(
