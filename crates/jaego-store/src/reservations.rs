@@ -610,6 +610,7 @@ async fn try_batch(
     ensure_tenant_rows(&mut tx, &tenant_keys).await?;
     let rows = lock_rows(&mut tx, &keys).await?;
     let (location_policies, channel_policies) = current_policies(&mut tx, requests).await?;
+    let untracked = untracked_skus(&mut tx, requests).await?;
     let batch: Vec<Vec<LineRequest<SkuId, LocationId>>> = requests
         .iter()
         .map(|r| {
@@ -623,12 +624,15 @@ async fn try_batch(
                         .candidates
                         .iter()
                         .map(|&(l, _)| {
-                            (
-                                l,
+                            // A SKU without stock tracking sells freely.
+                            let policy = if untracked.contains(&line.sku) {
+                                StockPolicy::Unlimited
+                            } else {
                                 channel_policy
                                     .or(location_policies.get(&l).copied())
-                                    .unwrap_or_default(),
-                            )
+                                    .unwrap_or_default()
+                            };
+                            (l, policy)
                         })
                         .collect(),
                     ..line.clone()
@@ -778,6 +782,41 @@ async fn current_policies(
         channel_policies.insert(parsed(&row, "id")?, opt_parsed(&row, "policy")?);
     }
     Ok((location_policies, channel_policies))
+}
+
+/// The batch's SKUs whose stock is not tracked (`tracked = 0`), read in
+/// the batch's transaction like the policies: such a SKU is never refused
+/// for stock (it is judged as `unlimited`).
+async fn untracked_skus(
+    tx: &mut Transaction<'_, Any>,
+    requests: &[ReserveRequest],
+) -> StoreResult<HashSet<SkuId>> {
+    let skus: Vec<String> = requests
+        .iter()
+        .flat_map(|r| r.lines.iter().map(|l| l.sku))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let mut out = HashSet::new();
+    for chunk in skus.chunks(1_024) {
+        let rows = padded(chunk.len());
+        let sql = format!(
+            "SELECT id FROM skus WHERE tracked = 0 AND id IN (SELECT column1 FROM (VALUES {}) AS v)",
+            tuples(Placeholders::of(tx), rows, 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for _ in chunk.len()..rows {
+            query = query.bind(None::<String>);
+        }
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            out.insert(parsed(&row, "id")?);
+        }
+    }
+    Ok(out)
 }
 
 /// `SELECT id, policy FROM {table}` for `ids`, the id list padded like every
