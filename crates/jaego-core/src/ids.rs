@@ -68,4 +68,8 @@ id_type!(
     TransferId,
     /// A barcode label template.
     LabelTemplateId,
+    /// A low-stock rule.
+    LowStockRuleId,
+    /// A receipt announced with a due date.
+    ExpectedReceiptId,
 );

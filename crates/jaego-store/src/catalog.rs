@@ -399,7 +399,7 @@ impl Store {
 }
 
 /// The event of a SKU created or changed, with its catalog fields.
-fn sku_event(tenant: TenantId, kind: &'static str, sku: &Sku) -> NewEvent {
+pub(crate) fn sku_event(tenant: TenantId, kind: &'static str, sku: &Sku) -> NewEvent {
     NewEvent::new(
         tenant,
         kind,

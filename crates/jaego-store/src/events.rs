@@ -51,6 +51,32 @@ pub mod kinds {
     pub const LABEL_TEMPLATE_CREATED: &str = "label_template.created";
     pub const LABEL_TEMPLATE_UPDATED: &str = "label_template.updated";
     pub const LABEL_TEMPLATE_DELETED: &str = "label_template.deleted";
+
+    // Stock rules (docs/channels.md, docs/table-order.md).
+    /// A channel's published figure for a SKU changed.
+    pub const CHANNEL_STOCK: &str = "channel.stock";
+    /// A SKU's product status, pushed to a sharing channel.
+    pub const CHANNEL_STATUS: &str = "channel.status";
+    pub const CHANNEL_SHARING_UPDATED: &str = "channel.sharing_updated";
+    pub const CHANNEL_EXCLUSION_ADDED: &str = "channel.exclusion_added";
+    pub const CHANNEL_EXCLUSION_REMOVED: &str = "channel.exclusion_removed";
+    pub const SHARING_UPDATED: &str = "sharing.updated";
+    pub const SKU_STATUS_CHANGED: &str = "sku.status_changed";
+    pub const STATUS_PUSHED: &str = "status.pushed";
+    pub const LOW_STOCK_RULE_CREATED: &str = "low_stock.rule_created";
+    pub const LOW_STOCK_RULE_DELETED: &str = "low_stock.rule_deleted";
+    pub use jaego_core::low_stock::event_kinds::{
+        ALERT_STOCK_LOW, ALERT_STOCK_RECOVERED, STOCK_LOW, STOCK_RECOVERED,
+    };
+    pub const EXPECTED_RECEIPT_CREATED: &str = "expected_receipt.created";
+    pub const EXPECTED_RECEIPT_RECEIVED: &str = "expected_receipt.received";
+    pub const EXPECTED_RECEIPT_CANCELLED: &str = "expected_receipt.cancelled";
+    pub const AVAILABILITY_ESTIMATE_UPDATED: &str = "availability_estimate.updated";
+    pub const TABLE_ORDER_SETTINGS_UPDATED: &str = "table_order.settings_updated";
+    pub const TABLE_ORDER_ITEM_UPDATED: &str = "table_order.item_updated";
+    pub const TABLE_ORDER_ITEM_REMOVED: &str = "table_order.item_removed";
+    pub const TABLE_ORDER_RESET: &str = "table_order.reset";
+    pub const TABLE_ORDER_ORDERED: &str = "table_order.ordered";
 }
 
 /// The PostgreSQL notification channel that wakes every instance's

@@ -28,6 +28,7 @@ pub mod places;
 pub mod reservations;
 mod rows;
 pub mod schedules;
+pub mod stock_rules;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
