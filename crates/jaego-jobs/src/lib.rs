@@ -15,13 +15,24 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use jaego_core::limits::{EVENT_PURGE_BATCH_MAX, EVENT_RETENTION_SECS, EXPIRY_BATCH_MAX};
+use jaego_core::limits::{
+    EVENT_PURGE_BATCH_MAX, EVENT_RETENTION_SECS, EXPIRY_BATCH_MAX, SCHEDULE_BATCH_MAX,
+    STOCK_RULES_EVENTS_MAX,
+};
 use jaego_store::{Store, StoreResult, now_us};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How often the expiry job looks for reservations past their deadline.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How often the stock-rules follower looks for new events (channel
+/// figures, low-stock actions): the most a figure lags its stock change,
+/// plus the time to compute it.
+pub const STOCK_RULES_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How often due schedules (daily resets, status pushes) are looked for.
+pub const SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a job's store call returns: how many items it handled.
 pub type JobRun = Pin<Box<dyn Future<Output = StoreResult<usize>> + Send>>;
@@ -56,6 +67,24 @@ pub const JOBS: &[Job] = &[
                 Ok(purged as usize)
             })
         },
+    },
+    Job {
+        name: "stock_rules",
+        every: STOCK_RULES_INTERVAL,
+        batch_max: STOCK_RULES_EVENTS_MAX,
+        run: |store, now| Box::pin(async move { store.follow_stock_rules(now).await }),
+    },
+    Job {
+        name: "daily_resets",
+        every: SCHEDULE_INTERVAL,
+        batch_max: SCHEDULE_BATCH_MAX,
+        run: |store, now| Box::pin(async move { store.run_daily_resets(now).await }),
+    },
+    Job {
+        name: "status_pushes",
+        every: SCHEDULE_INTERVAL,
+        batch_max: SCHEDULE_BATCH_MAX,
+        run: |store, now| Box::pin(async move { store.run_status_pushes(now).await }),
     },
 ];
 
