@@ -3,8 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jaego_core::InvalidInput;
-use jaego_store::StoreError;
+use jaego_core::{InvalidInput, TenantId};
+use jaego_store::{Store, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -40,6 +40,10 @@ pub struct ShortageBody {
     /// Index of the line in the request (0-based).
     pub line: usize,
     pub sku_id: String,
+    /// The SKU's code, so a screen can say which item is short.
+    pub sku_code: Option<String>,
+    /// The SKU's name (a menu item's name on a table-order screen).
+    pub sku_name: Option<String>,
     pub location_id: Option<String>,
     /// Units the request needs from this SKU at this location, all its lines together.
     pub requested: i64,
@@ -203,6 +207,7 @@ impl ApiError {
             Forbidden(action) => Some(format!("this token may not {action}")),
             AlreadyResolved(state) => Some(format!("the reservation is already {state}")),
             Invalid(err) => Some(err.to_string()),
+            Shortage(lines) => shortage_detail(lines),
             _ => None,
         };
         let errors = match self {
@@ -266,6 +271,8 @@ impl From<StoreError> for ApiError {
                     .map(|s| ShortageBody {
                         line: s.line,
                         sku_id: s.sku.to_string(),
+                        sku_code: None,
+                        sku_name: None,
                         location_id: s.location.map(|l| l.to_string()),
                         requested: s.requested,
                         available: s.available,
@@ -284,6 +291,57 @@ impl From<StoreError> for ApiError {
             StoreError::ShuttingDown => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+/// The detail of an `insufficient_stock` answer: each short item by name,
+/// what is left and what was asked, e.g. `BIBIM (Bibimbap): 2 left, 3
+/// requested`. `None` until the lines carry their SKU's code.
+fn shortage_detail(lines: &[ShortageBody]) -> Option<String> {
+    let named: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            let code = l.sku_code.as_deref()?;
+            let name = l
+                .sku_name
+                .as_deref()
+                .map_or(String::new(), |n| format!(" ({n})"));
+            Some(format!(
+                "{code}{name}: {} left, {} requested",
+                l.available.max(0),
+                l.requested
+            ))
+        })
+        .collect();
+    (!named.is_empty()).then(|| named.join("; "))
+}
+
+/// Maps a store error like `From` does, and names the SKU of every short
+/// line of an `insufficient_stock` (its code and name, read now; a SKU
+/// that cannot be read keeps only its id).
+pub async fn named(store: &Store, tenant: TenantId, err: StoreError) -> ApiError {
+    let mut api = ApiError::from(err);
+    if let ApiError::Shortage(lines) = &mut api {
+        for line in lines.iter_mut() {
+            let Ok(id) = line.sku_id.parse() else { continue };
+            if let Ok(sku) = store.get_sku(tenant, id).await {
+                line.sku_code = Some(sku.code);
+                line.sku_name = Some(sku.name);
+            }
+        }
+    }
+    api
+}
+
+/// [`named`] for a result.
+pub async fn name_shortages<T>(
+    store: &Store,
+    tenant: TenantId,
+    result: Result<T, StoreError>,
+) -> ApiResult<T> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => Err(named(store, tenant, e).await),
     }
 }
 

@@ -14,10 +14,15 @@ pub mod admin;
 pub mod catalog;
 pub mod csv;
 pub mod labels;
+pub mod low_stock;
 pub mod ops;
 pub mod places;
+pub mod receipts;
 pub mod reservations;
+pub mod sharing;
+pub mod status;
 pub mod stock;
+pub mod table_order;
 
 /// Every `/api/v1` route whose writes honour `Idempotency-Key`: all but
 /// [`admin`], whose token creation shows a secret once and must never have
@@ -30,6 +35,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(reservations::router())
         .merge(csv::router())
         .merge(labels::router())
+        .merge(sharing::router())
+        .merge(status::router())
+        .merge(low_stock::router())
+        .merge(receipts::router())
+        .merge(table_order::router())
 }
 
 /// The routes mounted outside the idempotency layer (paths relative to

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem, name_shortages};
 use crate::extract::{ApiJson, Auth, optional_json, path_id};
 use crate::routes::stock::check_texts;
 use crate::wire::time;
@@ -147,7 +147,8 @@ pub async fn create_reservation(
         actor: p.actor(),
     };
     let request = state.store.prepare_reservation(p.tenant_id, &input).await?;
-    let reservation = state.store.reserve(request).await?;
+    let reservation =
+        name_shortages(&state.store, p.tenant_id, state.store.reserve(request).await).await?;
     Ok((StatusCode::CREATED, Json(reservation.into())))
 }
 

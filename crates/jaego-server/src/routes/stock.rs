@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem, name_shortages};
 use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
 use crate::wire::{PageBody, page, parse_time, time};
 
@@ -220,7 +220,12 @@ pub async fn create_movement(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    let movement = state.store.record_movement(p.tenant_id, &new).await?;
+    let movement = name_shortages(
+        &state.store,
+        p.tenant_id,
+        state.store.record_movement(p.tenant_id, &new).await,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(movement.into())))
 }
 
@@ -438,7 +443,15 @@ pub async fn create_transfer(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.store.create_transfer(tenant, &new).await?.into()),
+        Json(
+            name_shortages(
+                &state.store,
+                tenant,
+                state.store.create_transfer(tenant, &new).await,
+            )
+            .await?
+            .into(),
+        ),
     ))
 }
 
