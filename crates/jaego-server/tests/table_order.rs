@@ -1,0 +1,301 @@
+//! Table-order stock through the HTTP API on both engines (seed 000, H68):
+//! tracking per item and for the whole menu, initial and current counts,
+//! "reset now" to the initial count or to zero, remaining counts on the
+//! customer display, and orders refused with the item that is short.
+
+mod common;
+
+use common::{TestServer, assert_problem};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn ok(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let r = server.call(method, path, &server.owner, body).await;
+    assert!(
+        r.status.is_success(),
+        "{}: {path}: {} {}",
+        server.engine,
+        r.status,
+        r.text
+    );
+    r.body
+}
+
+/// A store with a menu: 김치찌개 (initial 5, now 4), 비빔밥 (initial 2, now 2)
+/// and water without tracking.
+async fn restaurant(s: &TestServer) {
+    ok(
+        s,
+        Method::POST,
+        "/api/v1/locations",
+        Some(json!({"code": "gangnam", "name": "강남점", "kind": "store", "time_zone": "Asia/Seoul"})),
+    )
+    .await;
+    for (code, name, tracked) in [("KIMCHI", "김치찌개", true), ("BIBIM", "비빔밥", true), ("WATER", "생수", false)] {
+        ok(
+            s,
+            Method::POST,
+            "/api/v1/skus",
+            Some(json!({"code": code, "name": name, "tracked": tracked})),
+        )
+        .await;
+    }
+    for (sku, body) in [
+        ("KIMCHI", json!({"initial_count": 5, "current_count": 4})),
+        ("BIBIM", json!({"initial_count": 2, "current_count": 2})),
+        ("WATER", json!({})),
+    ] {
+        ok(s, Method::PUT, &format!("/api/v1/table-order/gangnam/menu/{sku}"), Some(body)).await;
+    }
+}
+
+/// The display's items by code: (remaining, sold out).
+async fn display(s: &TestServer) -> Vec<(String, Option<i64>, bool)> {
+    let body = ok(s, Method::GET, "/api/v1/table-order/gangnam/display", None).await;
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["sku_code"].as_str().unwrap().to_string(),
+                i["remaining"].as_i64(),
+                i["sold_out"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn row(code: &str, remaining: Option<i64>, sold_out: bool) -> (String, Option<i64>, bool) {
+    (code.to_string(), remaining, sold_out)
+}
+
+async fn order(s: &TestServer, lines: Value) -> common::Reply {
+    s.post(
+        "/api/v1/table-order/gangnam/orders",
+        json!({"lines": lines, "reference": "table 7"}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_orders_and_resets() {
+    for server in common::servers("table_order::counts").await {
+        let s = &server;
+        restaurant(s).await;
+        let settings = ok(
+            s,
+            Method::PUT,
+            "/api/v1/table-order/gangnam/settings",
+            Some(json!({"reset_mode": "to_initial", "show_remaining": true, "reset_schedule": "daily 04:00"})),
+        )
+        .await;
+        assert_eq!(settings["reset_schedule"], "daily 04:00");
+        assert_eq!(settings["time_zone"], "Asia/Seoul");
+        // The next 04:00 in Seoul is 19:00 UTC.
+        let next = settings["next_reset_at"].as_str().unwrap();
+        assert!(next.contains("T19:00:00"), "{}: {next}", s.engine);
+
+        assert_eq!(
+            display(s).await,
+            [row("BIBIM", Some(2), false), row("KIMCHI", Some(4), false), row("WATER", None, false)]
+        );
+
+        // An order takes on-hand at once; untracked water sells freely.
+        let r = order(s, json!([{"sku": "KIMCHI", "quantity": 1}, {"sku": "WATER", "quantity": 30}])).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", s.engine, r.text);
+        assert_eq!(r.body["lines"][0]["remaining"], 3);
+        assert_eq!(r.body["lines"][1]["remaining"], Value::Null);
+        assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3);
+        let sales: Vec<Value> = s
+            .all_movements(&s.owner)
+            .await
+            .into_iter()
+            .filter(|m| m["kind"] == "sale")
+            .collect();
+        assert_eq!(sales.len(), 1, "{}: no movement for water", s.engine);
+        assert_eq!(sales[0]["reference"], "table 7");
+
+        // More than is left: refused, naming the item and what is left,
+        // and nothing changes.
+        let before = s.all_movements(&s.owner).await.len();
+        let r = order(s, json!([{"sku": "KIMCHI", "quantity": 1}, {"sku": "BIBIM", "quantity": 3}])).await;
+        assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
+        let short = &r.body["shortages"];
+        assert_eq!(short.as_array().unwrap().len(), 1, "{}", r.text);
+        assert_eq!(
+            (short[0]["line"].as_i64(), short[0]["sku_code"].as_str(), short[0]["sku_name"].as_str()),
+            (Some(1), Some("BIBIM"), Some("비빔밥"))
+        );
+        assert_eq!((short[0]["requested"].as_i64(), short[0]["available"].as_i64()), (Some(3), Some(2)));
+        assert_eq!(r.body["detail"], "BIBIM (비빔밥): 2 left, 3 requested");
+        assert_eq!(s.all_movements(&s.owner).await.len(), before, "{}", s.engine);
+        assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3);
+
+        // Lines of one item are judged together.
+        let r = order(s, json!([{"sku": "BIBIM", "quantity": 1}, {"sku": "BIBIM", "quantity": 2}])).await;
+        assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
+        assert_eq!(r.body["shortages"][0]["requested"], 3);
+
+        // The last two: sold out on the display.
+        let r = order(s, json!([{"sku": "BIBIM", "quantity": 2}])).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(
+            display(s).await,
+            [row("BIBIM", Some(0), true), row("KIMCHI", Some(3), false), row("WATER", None, false)]
+        );
+
+        // "Reset now" sets every tracked item back to its initial count,
+        // one `reset` movement per item.
+        let reset = ok(s, Method::POST, "/api/v1/table-order/gangnam/reset", None).await;
+        assert_eq!((reset["mode"].as_str(), reset["trigger"].as_str()), (Some("to_initial"), Some("manual")));
+        assert_eq!(reset["items"].as_array().unwrap().len(), 2, "{reset}");
+        assert_eq!(
+            display(s).await,
+            [row("BIBIM", Some(2), false), row("KIMCHI", Some(5), false), row("WATER", None, false)]
+        );
+        let resets = s
+            .all_movements(&s.owner)
+            .await
+            .into_iter()
+            .filter(|m| m["kind"] == "reset")
+            .count();
+        assert_eq!(resets, 2, "{}", s.engine);
+
+        // Counts hidden: the check is the same, only the number goes.
+        ok(
+            s,
+            Method::PUT,
+            "/api/v1/table-order/gangnam/settings",
+            Some(json!({"reset_mode": "to_zero", "show_remaining": false})),
+        )
+        .await;
+        let settings = ok(s, Method::GET, "/api/v1/table-order/gangnam/settings", None).await;
+        assert_eq!((settings["reset_schedule"].as_str(), settings["next_reset_at"].as_str()), (None, None));
+        assert_eq!(
+            display(s).await,
+            [row("BIBIM", None, false), row("KIMCHI", None, false), row("WATER", None, false)]
+        );
+        ok(s, Method::POST, "/api/v1/table-order/gangnam/reset", None).await;
+        assert_eq!(
+            display(s).await,
+            [row("BIBIM", None, true), row("KIMCHI", None, true), row("WATER", None, false)]
+        );
+
+        // Tracking for the whole menu: water now counts, and at 0 it is refused.
+        let all = ok(s, Method::POST, "/api/v1/table-order/gangnam/track-all", None).await;
+        assert_eq!(all["turned_on"], 1);
+        assert_eq!(s.get("/api/v1/skus/WATER").await.body["tracked"], true);
+        let r = order(s, json!([{"sku": "WATER", "quantity": 1}])).await;
+        assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
+        assert_eq!(r.body["shortages"][0]["sku_name"], "생수");
+        // Tracking off for one item: it sells freely again.
+        let item = ok(s, Method::PUT, "/api/v1/table-order/gangnam/menu/WATER", Some(json!({"tracked": false}))).await;
+        assert_eq!((item["tracked"].as_bool(), item["sold_out"].as_bool()), (Some(false), Some(false)));
+        let r = order(s, json!([{"sku": "WATER", "quantity": 1}])).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+        // The admin menu shows counts; removing an item leaves its stock.
+        let menu = ok(s, Method::GET, "/api/v1/table-order/gangnam/menu", None).await;
+        assert_eq!(menu["items"][1]["initial_count"], 5);
+        ok(s, Method::DELETE, "/api/v1/table-order/gangnam/menu/WATER", None).await;
+        assert_eq!(display(s).await.len(), 2);
+        s.assert_verified().await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_replays_and_bad_input() {
+    for server in common::servers("table_order::roles").await {
+        let s = &server;
+        restaurant(s).await;
+        ok(s, Method::POST, "/api/v1/locations", Some(json!({"code": "wh", "name": "wh", "kind": "warehouse", "time_zone": "Asia/Seoul"}))).await;
+        let token = |role: &'static str| async move {
+            let r = s.post("/api/v1/tokens", json!({"role": role, "name": role})).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["token"].as_str().unwrap().to_string()
+        };
+        let screen = token("display").await;
+        let tablet = token("integration").await;
+        // A customer screen reads the display but cannot order.
+        let r = s.call(Method::GET, "/api/v1/table-order/gangnam/display", &screen, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let lines = json!({"lines": [{"sku": "KIMCHI", "quantity": 1}]});
+        let r = s.call(Method::POST, "/api/v1/table-order/gangnam/orders", &screen, Some(lines.clone())).await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", s.engine);
+        // A tablet orders; a retry with the same key is answered once.
+        let send = || async {
+            let response = s
+                .http
+                .post(s.url("/api/v1/table-order/gangnam/orders"))
+                .bearer_auth(&tablet)
+                .header("idempotency-key", "table-7-order-1")
+                .json(&lines)
+                .send()
+                .await
+                .unwrap();
+            common::reply(response).await
+        };
+        let first = send().await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+        let again = send().await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert_eq!(again.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+        assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3, "{}: sold once", s.engine);
+        // Only managers and owners change settings.
+        let r = s
+            .call(Method::PUT, "/api/v1/table-order/gangnam/settings", &tablet, Some(json!({"show_remaining": true})))
+            .await;
+        assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", s.engine);
+
+        // Bad input names its field and changes nothing.
+        for (method, path, body, field) in [
+            (Method::PUT, "/api/v1/table-order/wh/settings", json!({}), "location"),
+            (Method::PUT, "/api/v1/table-order/gangnam/settings", json!({"reset_schedule": "minutes 0"}), "reset_schedule"),
+            (Method::PUT, "/api/v1/table-order/gangnam/settings", json!({"reset_schedule": "daily 4:00"}), "reset_schedule"),
+            (Method::PUT, "/api/v1/table-order/gangnam/settings", json!({"reset_mode": "to_one"}), "reset_mode"),
+            (Method::PUT, "/api/v1/table-order/gangnam/menu/KIMCHI", json!({"initial_count": -1}), "initial_count"),
+            (Method::POST, "/api/v1/table-order/gangnam/orders", json!({"lines": []}), "lines"),
+            (Method::POST, "/api/v1/table-order/gangnam/orders", json!({"lines": [{"sku": "KIMCHI", "quantity": 0}]}), "lines[0].quantity"),
+        ] {
+            let r = s.call(method, path, &s.owner, Some(body)).await;
+            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+            assert_eq!(r.body["errors"][0]["field"], field, "{path}: {}", r.text);
+        }
+        let r = s.post("/api/v1/table-order/gangnam/orders", json!({"lines": [{"sku": "NOPE", "quantity": 1}]})).await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "not_found", s.engine);
+        assert!(r.body["detail"].as_str().unwrap().contains("lines[0]"), "{}", r.text);
+        assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3);
+        s.assert_verified().await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untracked_skus_are_never_refused_by_reservations() {
+    for server in common::servers("table_order::untracked_reservations").await {
+        let s = &server;
+        let (wh, _) = s.seed("WH", "TRACKED", 0).await;
+        ok(s, Method::POST, "/api/v1/skus", Some(json!({"code": "FREE", "name": "free", "tracked": false}))).await;
+        let r = s
+            .post("/api/v1/reservations", json!({"location": wh, "lines": [{"sku": "TRACKED", "quantity": 1}]}))
+            .await;
+        assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
+        assert_eq!(r.body["shortages"][0]["sku_code"], "TRACKED");
+        assert_eq!(r.body["detail"], "TRACKED (TRACKED): 0 left, 1 requested");
+        let r = s
+            .post("/api/v1/reservations", json!({"location": wh, "lines": [{"sku": "FREE", "quantity": 5}]}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", s.engine, r.text);
+        // Turning tracking on is read by the next batch, not a cached flag.
+        let r = s.call(Method::PATCH, "/api/v1/skus/FREE", &s.owner, Some(json!({"tracked": true}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = s
+            .post("/api/v1/reservations", json!({"location": wh, "lines": [{"sku": "FREE", "quantity": 1}]}))
+            .await;
+        assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
+        s.assert_verified().await;
+        server.stop().await;
+    }
+}
