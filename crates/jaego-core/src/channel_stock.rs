@@ -138,10 +138,10 @@ impl SharingScope {
         channels: Vec<ChannelId>,
     ) -> Result<SharingScope, InvalidInput> {
         let mut v = Validator::new();
-        let scope = match name {
-            "all_stores" => SharingScope::AllStores,
-            "some_channels" => SharingScope::SomeChannels(kinds.clone()),
-            "some_stores" => SharingScope::SomeStores(channels.clone()),
+        let (wants_kinds, wants_channels) = match name {
+            "all_stores" => (false, false),
+            "some_channels" => (true, false),
+            "some_stores" => (false, true),
             other => {
                 return Err(InvalidInput::one(
                     "scope",
@@ -149,51 +149,43 @@ impl SharingScope {
                 ));
             }
         };
-        match &scope {
-            SharingScope::AllStores => {
-                if !kinds.is_empty() {
-                    v.push("channel_kinds", "is only for the some_channels scope");
-                }
-                if !channels.is_empty() {
-                    v.push("channels", "is only for the some_stores scope");
+        if wants_kinds {
+            if kinds.is_empty() || kinds.len() > SHARING_CHANNEL_KINDS_MAX {
+                v.push(
+                    "channel_kinds",
+                    format!("must list 1 to {SHARING_CHANNEL_KINDS_MAX} channel kinds"),
+                );
+            }
+            for (i, kind) in kinds.iter().enumerate() {
+                v.code(&format!("channel_kinds[{i}]"), kind, CODE_LEN_MAX);
+                if kinds[..i].contains(kind) {
+                    v.push(format!("channel_kinds[{i}]"), "is listed twice");
                 }
             }
-            SharingScope::SomeChannels(kinds) => {
-                if !channels.is_empty() {
-                    v.push("channels", "is only for the some_stores scope");
-                }
-                if kinds.is_empty() || kinds.len() > SHARING_CHANNEL_KINDS_MAX {
-                    v.push(
-                        "channel_kinds",
-                        format!("must list 1 to {SHARING_CHANNEL_KINDS_MAX} channel kinds"),
-                    );
-                }
-                for (i, kind) in kinds.iter().enumerate() {
-                    v.code(&format!("channel_kinds[{i}]"), kind, CODE_LEN_MAX);
-                    if kinds[..i].contains(kind) {
-                        v.push(format!("channel_kinds[{i}]"), "is listed twice");
-                    }
+        } else if !kinds.is_empty() {
+            v.push("channel_kinds", "is only for the some_channels scope");
+        }
+        if wants_channels {
+            if channels.is_empty() || channels.len() > SHARING_CHANNELS_MAX {
+                v.push(
+                    "channels",
+                    format!("must list 1 to {SHARING_CHANNELS_MAX} channels"),
+                );
+            }
+            for (i, c) in channels.iter().enumerate() {
+                if channels[..i].contains(c) {
+                    v.push(format!("channels[{i}]"), "is listed twice");
                 }
             }
-            SharingScope::SomeStores(list) => {
-                if !kinds.is_empty() {
-                    v.push("channel_kinds", "is only for the some_channels scope");
-                }
-                if list.is_empty() || list.len() > SHARING_CHANNELS_MAX {
-                    v.push(
-                        "channels",
-                        format!("must list 1 to {SHARING_CHANNELS_MAX} channels"),
-                    );
-                }
-                for (i, c) in list.iter().enumerate() {
-                    if list[..i].contains(c) {
-                        v.push(format!("channels[{i}]"), "is listed twice");
-                    }
-                }
-            }
+        } else if !channels.is_empty() {
+            v.push("channels", "is only for the some_stores scope");
         }
         v.finish()?;
-        Ok(scope)
+        Ok(match (wants_kinds, wants_channels) {
+            (true, _) => SharingScope::SomeChannels(kinds),
+            (_, true) => SharingScope::SomeStores(channels),
+            _ => SharingScope::AllStores,
+        })
     }
 
     /// Whether a channel with this id and kind is in the scope.
@@ -721,7 +713,10 @@ mod tests {
             NotSynced::BasisUntracked,
             NotSynced::SkuUntracked,
         ] {
-            assert!(!manual_edit_locked(true, Published::NotSynced(why)), "{why:?}");
+            assert!(
+                !manual_edit_locked(true, Published::NotSynced(why)),
+                "{why:?}"
+            );
         }
     }
 
@@ -744,9 +739,8 @@ mod tests {
         assert!(SharingScope::parse("all_stores", vec![], vec![]).is_ok());
         let err = SharingScope::parse("some_channels", vec![], vec![]).unwrap_err();
         assert_eq!(err.violations[0].field, "channel_kinds");
-        let err =
-            SharingScope::parse("some_stores", vec!["web".into()], vec![ChannelId::new()])
-                .unwrap_err();
+        let err = SharingScope::parse("some_stores", vec!["web".into()], vec![ChannelId::new()])
+            .unwrap_err();
         assert_eq!(err.violations[0].field, "channel_kinds");
         let err = SharingScope::parse("everything", vec![], vec![]).unwrap_err();
         assert_eq!(err.violations[0].field, "scope");

@@ -150,7 +150,10 @@ mod tests {
             .parse::<Timestamp>()
             .unwrap()
             .as_microsecond();
-        assert_eq!(today(&TimeZone::get("Asia/Seoul").unwrap(), now), d("2026-11-23"));
+        assert_eq!(
+            today(&TimeZone::get("Asia/Seoul").unwrap(), now),
+            d("2026-11-23")
+        );
         assert_eq!(today(&TimeZone::UTC, now), d("2026-11-22"));
     }
 
@@ -162,7 +165,13 @@ mod tests {
         };
         let receipt = Some((d("2026-11-20"), d("2026-11-22")));
         let cases = [
-            ("in stock: nothing to estimate", 3, Some(&merchant), receipt, None),
+            (
+                "in stock: nothing to estimate",
+                3,
+                Some(&merchant),
+                receipt,
+                None,
+            ),
             (
                 "the merchant's words win",
                 0,
@@ -175,7 +184,11 @@ mod tests {
                 0,
                 None,
                 receipt,
-                Some((EstimateSource::ExpectedReceipt, Some(d("2026-11-20")), Some(2))),
+                Some((
+                    EstimateSource::ExpectedReceipt,
+                    Some(d("2026-11-20")),
+                    Some(2),
+                )),
             ),
             (
                 "a backorder is out of stock too",

@@ -242,8 +242,8 @@ mod tests {
 
     #[test]
     fn actions_turn_crossings_into_effects() {
-        let actions = parse_rule(5, &["event".into(), "webhook".into(), "sold_out".into()])
-            .unwrap();
+        let actions =
+            parse_rule(5, &["event".into(), "webhook".into(), "sold_out".into()]).unwrap();
         let low = Crossing {
             threshold: 5,
             available: 4,
@@ -306,9 +306,12 @@ mod tests {
     fn rule_checks() {
         let fields = |threshold, codes: &[&str]| {
             let codes: Vec<String> = codes.iter().map(|s| (*s).to_string()).collect();
-            parse_rule(threshold, &codes)
-                .err()
-                .map(|e| e.violations.into_iter().map(|v| v.field).collect::<Vec<_>>())
+            parse_rule(threshold, &codes).err().map(|e| {
+                e.violations
+                    .into_iter()
+                    .map(|v| v.field)
+                    .collect::<Vec<_>>()
+            })
         };
         assert_eq!(fields(0, &["event"]), None);
         assert_eq!(fields(-1, &["event"]), Some(vec!["threshold".into()]));

@@ -162,8 +162,17 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_date("d", "2026-11-22").unwrap().to_string(), "2026-11-22");
-        for bad in ["2026-13-01", "2026-11-22T00:00", "22.11.2026", "", "2026-2-3"] {
+        assert_eq!(
+            parse_date("d", "2026-11-22").unwrap().to_string(),
+            "2026-11-22"
+        );
+        for bad in [
+            "2026-13-01",
+            "2026-11-22T00:00",
+            "22.11.2026",
+            "",
+            "2026-2-3",
+        ] {
             assert!(parse_date("d", bad).is_err(), "{bad}");
         }
     }

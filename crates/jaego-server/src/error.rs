@@ -323,7 +323,9 @@ pub async fn named(store: &Store, tenant: TenantId, err: StoreError) -> ApiError
     let mut api = ApiError::from(err);
     if let ApiError::Shortage(lines) = &mut api {
         for line in lines.iter_mut() {
-            let Ok(id) = line.sku_id.parse() else { continue };
+            let Ok(id) = line.sku_id.parse() else {
+                continue;
+            };
             if let Ok(sku) = store.get_sku(tenant, id).await {
                 line.sku_code = Some(sku.code);
                 line.sku_name = Some(sku.name);

@@ -16,7 +16,12 @@ use serde_json::{Value, json};
 
 /// Polls `path` until `ready` holds for its answer (status 200) or 20 s
 /// pass, and returns the answer's body.
-async fn wait_for(server: &TestServer, path: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for(
+    server: &TestServer,
+    path: &str,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let r = server.get(path).await;
@@ -35,11 +40,20 @@ async fn wait_for(server: &TestServer, path: &str, what: &str, ready: impl Fn(&V
 }
 
 /// Waits until `channel`'s figure for `sku` is `figure` with `reason`.
-async fn wait_figure(server: &TestServer, channel: &str, sku: &str, figure: Option<i64>, reason: &str) {
+async fn wait_figure(
+    server: &TestServer,
+    channel: &str,
+    sku: &str,
+    figure: Option<i64>,
+    reason: &str,
+) {
     let path = format!("/api/v1/channels/{channel}/figures/{sku}");
-    wait_for(server, &path, &format!("{channel}/{sku} = {figure:?} ({reason})"), |b| {
-        b["figure"].as_i64() == figure && b["reason"] == reason
-    })
+    wait_for(
+        server,
+        &path,
+        &format!("{channel}/{sku} = {figure:?} ({reason})"),
+        |b| b["figure"].as_i64() == figure && b["reason"] == reason,
+    )
     .await;
 }
 
@@ -129,7 +143,9 @@ async fn seed(server: &TestServer) {
         server,
         Method::POST,
         "/api/v1/reservations",
-        Some(json!({"location": "WH1", "lines": [{"sku": "TEE", "quantity": 3}], "ttl_secs": 3600})),
+        Some(
+            json!({"location": "WH1", "lines": [{"sku": "TEE", "quantity": 3}], "ttl_secs": 3600}),
+        ),
     )
     .await;
 }
@@ -146,35 +162,72 @@ async fn shared_inventory_by_basis_scope_buffer_exclusion_and_status() {
         // Off by default: nothing is published, and figures are editable.
         let sharing = s.get("/api/v1/sharing").await.body;
         assert_eq!(sharing["enabled"], false, "{}", s.engine);
-        put(s, "/api/v1/channels/mall/figures/TEE", json!({"figure": 42})).await;
+        put(
+            s,
+            "/api/v1/channels/mall/figures/TEE",
+            json!({"figure": 42}),
+        )
+        .await;
 
         // On for every channel: each gets the sum of available over its
         // linked locations (the manual 42 is overwritten).
-        let on = put(s, "/api/v1/sharing", json!({"enabled": true, "scope": "all_stores"})).await;
+        let on = put(
+            s,
+            "/api/v1/sharing",
+            json!({"enabled": true, "scope": "all_stores"}),
+        )
+        .await;
         assert_eq!(on["scope"], "all_stores");
         wait_figure(s, "mall", "TEE", Some(12), "available").await;
         wait_figure(s, "shopee", "TEE", Some(7), "available").await;
         wait_figure(s, "pos", "TEE", Some(3), "available").await;
         let channel = s.get("/api/v1/channels/mall/sharing").await.body;
-        assert_eq!((channel["sharing"].as_bool(), channel["basis"].as_str()), (Some(true), Some("available")));
+        assert_eq!(
+            (channel["sharing"].as_bool(), channel["basis"].as_str()),
+            (Some(true), Some("available"))
+        );
 
         // While sharing publishes a figure, a manual edit is refused.
         let r = s
-            .call(Method::PUT, "/api/v1/channels/mall/figures/TEE", &s.owner, Some(json!({"figure": 1})))
+            .call(
+                Method::PUT,
+                "/api/v1/channels/mall/figures/TEE",
+                &s.owner,
+                Some(json!({"figure": 1})),
+            )
             .await;
         assert_problem(&r, StatusCode::CONFLICT, "channel_figure_locked", s.engine);
-        assert!(r.body["detail"].as_str().unwrap().contains("mall"), "{}", r.text);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("mall"),
+            "{}",
+            r.text
+        );
 
         // A stock change reaches only the channels linked to its location.
         movement(s, "TEE", "WH2", "receipt", 4).await;
         wait_figure(s, "mall", "TEE", Some(16), "available").await;
 
         // Basis and buffer per channel.
-        put(s, "/api/v1/channels/shopee/sharing", json!({"basis": "on_hand", "buffer": 2})).await;
+        put(
+            s,
+            "/api/v1/channels/shopee/sharing",
+            json!({"basis": "on_hand", "buffer": 2}),
+        )
+        .await;
         wait_figure(s, "shopee", "TEE", Some(8), "on_hand").await;
-        put(s, "/api/v1/channels/mall/sharing", json!({"basis": "fixed", "fixed_figure": 9999})).await;
+        put(
+            s,
+            "/api/v1/channels/mall/sharing",
+            json!({"basis": "fixed", "fixed_figure": 9999}),
+        )
+        .await;
         wait_figure(s, "mall", "TEE", Some(9999), "fixed").await;
-        put(s, "/api/v1/channels/pos/sharing", json!({"basis": "untracked"})).await;
+        put(
+            s,
+            "/api/v1/channels/pos/sharing",
+            json!({"basis": "untracked"}),
+        )
+        .await;
         wait_figure(s, "pos", "TEE", None, "basis_untracked").await;
         put(s, "/api/v1/channels/pos/figures/TEE", json!({"figure": 5})).await;
 
@@ -198,13 +251,33 @@ async fn shared_inventory_by_basis_scope_buffer_exclusion_and_status() {
         // Excluded from one channel: jaego stops publishing there (once),
         // and the merchant may set it by hand; included again, sharing
         // takes over.
-        ok(s, Method::PUT, "/api/v1/channels/shopee/exclusions/TEE", None).await;
+        ok(
+            s,
+            Method::PUT,
+            "/api/v1/channels/shopee/exclusions/TEE",
+            None,
+        )
+        .await;
         wait_figure(s, "shopee", "TEE", None, "excluded").await;
         let listed = s.get("/api/v1/channels/shopee/exclusions").await.body;
         assert_eq!(listed["items"][0]["sku_code"], "TEE");
-        let manual = put(s, "/api/v1/channels/shopee/figures/TEE", json!({"figure": 3})).await;
-        assert_eq!((manual["figure"].as_i64(), manual["source"].as_str()), (Some(3), Some("manual")));
-        ok(s, Method::DELETE, "/api/v1/channels/shopee/exclusions/TEE", None).await;
+        let manual = put(
+            s,
+            "/api/v1/channels/shopee/figures/TEE",
+            json!({"figure": 3}),
+        )
+        .await;
+        assert_eq!(
+            (manual["figure"].as_i64(), manual["source"].as_str()),
+            (Some(3), Some("manual"))
+        );
+        ok(
+            s,
+            Method::DELETE,
+            "/api/v1/channels/shopee/exclusions/TEE",
+            None,
+        )
+        .await;
         wait_figure(s, "shopee", "TEE", Some(8), "on_hand").await;
 
         // Scope: only marketplace channels. The mall leaves sharing (its
@@ -217,32 +290,85 @@ async fn shared_inventory_by_basis_scope_buffer_exclusion_and_status() {
         .await;
         let mall = s.get("/api/v1/channels/mall/sharing").await.body;
         assert_eq!(mall["sharing"], false, "{}", s.engine);
-        put(s, "/api/v1/channels/mall/figures/TEE", json!({"figure": 50})).await;
+        put(
+            s,
+            "/api/v1/channels/mall/figures/TEE",
+            json!({"figure": 50}),
+        )
+        .await;
         movement(s, "TEE", "WH1", "receipt", 1).await;
         wait_figure(s, "shopee", "TEE", Some(9), "on_hand").await;
         let mall = s.get("/api/v1/channels/mall/figures/TEE").await.body;
-        assert_eq!((mall["figure"].as_i64(), mall["source"].as_str()), (Some(50), Some("manual")));
+        assert_eq!(
+            (mall["figure"].as_i64(), mall["source"].as_str()),
+            (Some(50), Some("manual"))
+        );
 
         // Scope: only some stores (channels), by code; and a channel's own
         // switch takes it out whatever the scope.
-        put(s, "/api/v1/sharing", json!({"enabled": true, "scope": "some_stores", "channels": ["mall"]})).await;
+        put(
+            s,
+            "/api/v1/sharing",
+            json!({"enabled": true, "scope": "some_stores", "channels": ["mall"]}),
+        )
+        .await;
         wait_figure(s, "mall", "TEE", Some(9999), "fixed").await;
-        assert_eq!(s.get("/api/v1/channels/shopee/sharing").await.body["sharing"], false);
-        put(s, "/api/v1/channels/mall/sharing", json!({"enabled": false})).await;
-        assert_eq!(s.get("/api/v1/channels/mall/sharing").await.body["sharing"], false);
+        assert_eq!(
+            s.get("/api/v1/channels/shopee/sharing").await.body["sharing"],
+            false
+        );
+        put(
+            s,
+            "/api/v1/channels/mall/sharing",
+            json!({"enabled": false}),
+        )
+        .await;
+        assert_eq!(
+            s.get("/api/v1/channels/mall/sharing").await.body["sharing"],
+            false
+        );
         put(s, "/api/v1/channels/mall/figures/TEE", json!({"figure": 7})).await;
 
         // Bad settings change nothing and name the field.
         for (path, body, field) in [
-            ("/api/v1/sharing", json!({"enabled": true, "scope": "some_channels"}), "channel_kinds"),
-            ("/api/v1/sharing", json!({"enabled": true, "scope": "some_stores", "channels": ["nope"]}), "channels[0]"),
-            ("/api/v1/channels/mall/sharing", json!({"basis": "fixed"}), "fixed_figure"),
-            ("/api/v1/channels/mall/sharing", json!({"buffer": -1}), "buffer"),
-            ("/api/v1/skus/TEE/status", json!({"reorder_on": "2026-01-05"}), "reorder_on"),
-            ("/api/v1/skus/TEE/status", json!({"reorder": true, "reorder_on": "5 Jan"}), "reorder_on"),
+            (
+                "/api/v1/sharing",
+                json!({"enabled": true, "scope": "some_channels"}),
+                "channel_kinds",
+            ),
+            (
+                "/api/v1/sharing",
+                json!({"enabled": true, "scope": "some_stores", "channels": ["nope"]}),
+                "channels[0]",
+            ),
+            (
+                "/api/v1/channels/mall/sharing",
+                json!({"basis": "fixed"}),
+                "fixed_figure",
+            ),
+            (
+                "/api/v1/channels/mall/sharing",
+                json!({"buffer": -1}),
+                "buffer",
+            ),
+            (
+                "/api/v1/skus/TEE/status",
+                json!({"reorder_on": "2026-01-05"}),
+                "reorder_on",
+            ),
+            (
+                "/api/v1/skus/TEE/status",
+                json!({"reorder": true, "reorder_on": "5 Jan"}),
+                "reorder_on",
+            ),
         ] {
             let r = s.call(Method::PUT, path, &s.owner, Some(body)).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                s.engine,
+            );
             assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
         }
 
@@ -260,8 +386,14 @@ async fn shared_inventory_by_basis_scope_buffer_exclusion_and_status() {
                 assert_ne!(pair[0], pair[1], "{}: {channel}: {figures:?}", s.engine);
             }
         }
-        let first = stock.iter().find(|e| e["channel_code"] == "mall" && e["source"] == "shared").unwrap();
-        assert_eq!((first["figure"].as_i64(), first["previous"].as_i64()), (Some(12), Some(42)));
+        let first = stock
+            .iter()
+            .find(|e| e["channel_code"] == "mall" && e["source"] == "shared")
+            .unwrap();
+        assert_eq!(
+            (first["figure"].as_i64(), first["previous"].as_i64()),
+            (Some(12), Some(42))
+        );
         assert_eq!(first["sku_code"], "TEE");
         s.assert_verified().await;
         server.stop().await;
@@ -276,31 +408,78 @@ async fn status_changes_are_pushed_now_or_on_a_schedule() {
         put(s, "/api/v1/sharing", json!({"enabled": true})).await;
         let pushed = ok(s, Method::POST, "/api/v1/status-push/run", None).await;
         assert_eq!(pushed["skus"], 0, "{}: nothing changed yet", s.engine);
-        put(s, "/api/v1/skus/TEE/status", json!({"reorder": true, "reorder_on": "2027-01-10"})).await;
+        put(
+            s,
+            "/api/v1/skus/TEE/status",
+            json!({"reorder": true, "reorder_on": "2027-01-10"}),
+        )
+        .await;
         let status = s.get("/api/v1/skus/TEE/status").await.body;
-        assert_eq!((status["push_pending"].as_bool(), status["reorder_on"].as_str()), (Some(true), Some("2027-01-10")));
+        assert_eq!(
+            (
+                status["push_pending"].as_bool(),
+                status["reorder_on"].as_str()
+            ),
+            (Some(true), Some("2027-01-10"))
+        );
         assert_eq!(s.get("/api/v1/status-push").await.body["pending"], 1);
         let pushed = ok(s, Method::POST, "/api/v1/status-push/run", None).await;
-        assert_eq!((pushed["skus"].as_i64(), pushed["events"].as_i64()), (Some(1), Some(3)), "{}", s.engine);
+        assert_eq!(
+            (pushed["skus"].as_i64(), pushed["events"].as_i64()),
+            (Some(1), Some(3)),
+            "{}",
+            s.engine
+        );
         let sent = events(s, "channel.status").await;
         assert_eq!(sent.len(), 3);
-        assert!(sent.iter().all(|e| e["reorder_on"] == "2027-01-10" && e["sku_code"] == "TEE"));
-        assert_eq!(s.get("/api/v1/skus/TEE/status").await.body["push_pending"], false);
+        assert!(
+            sent.iter()
+                .all(|e| e["reorder_on"] == "2027-01-10" && e["sku_code"] == "TEE")
+        );
+        assert_eq!(
+            s.get("/api/v1/skus/TEE/status").await.body["push_pending"],
+            false
+        );
         // Pushed once: a second push sends nothing.
         let pushed = ok(s, Method::POST, "/api/v1/status-push/run", None).await;
         assert_eq!(pushed["skus"], 0, "{}", s.engine);
         // A schedule in the tenant's zone.
-        let schedule = put(s, "/api/v1/status-push", json!({"schedule": "minutes 0,30", "time_zone": "Asia/Seoul"})).await;
+        let schedule = put(
+            s,
+            "/api/v1/status-push",
+            json!({"schedule": "minutes 0,30", "time_zone": "Asia/Seoul"}),
+        )
+        .await;
         assert_eq!(schedule["schedule"], "minutes 0,30");
         assert!(schedule["next_run_at"].is_string(), "{}", schedule);
         let r = s
-            .call(Method::PUT, "/api/v1/status-push", &s.owner, Some(json!({"schedule": "hourly", "time_zone": "Asia/Seoul"})))
+            .call(
+                Method::PUT,
+                "/api/v1/status-push",
+                &s.owner,
+                Some(json!({"schedule": "hourly", "time_zone": "Asia/Seoul"})),
+            )
             .await;
-        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+        assert_problem(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            s.engine,
+        );
         let r = s
-            .call(Method::PUT, "/api/v1/status-push", &s.owner, Some(json!({"schedule": null, "time_zone": "Mars/Base"})))
+            .call(
+                Method::PUT,
+                "/api/v1/status-push",
+                &s.owner,
+                Some(json!({"schedule": null, "time_zone": "Mars/Base"})),
+            )
             .await;
-        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+        assert_problem(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            s.engine,
+        );
         server.stop().await;
     }
 }
@@ -317,7 +496,9 @@ async fn low_stock_actions_run_once_until_stock_recovers() {
             s,
             Method::POST,
             "/api/v1/low-stock/rules",
-            Some(json!({"sku": "TEE", "threshold": 12, "actions": ["event", "webhook", "sold_out"]})),
+            Some(
+                json!({"sku": "TEE", "threshold": 12, "actions": ["event", "webhook", "sold_out"]}),
+            ),
         )
         .await;
         assert_eq!(rule["scope"], "sku");
@@ -331,7 +512,13 @@ async fn low_stock_actions_run_once_until_stock_recovers() {
             b["items"].as_array().is_some_and(|a| a.len() == 1)
         })
         .await;
-        assert_eq!((alerts["items"][0]["sku_code"].as_str(), alerts["items"][0]["available"].as_i64()), (Some("TEE"), Some(12)));
+        assert_eq!(
+            (
+                alerts["items"][0]["sku_code"].as_str(),
+                alerts["items"][0]["available"].as_i64()
+            ),
+            (Some("TEE"), Some(12))
+        );
         movement(s, "TEE", "WH1", "receipt", 3).await; // 14: recovered
         wait_figure(s, "shopee", "TEE", Some(10), "available").await;
         movement(s, "TEE", "WH1", "adjustment", -3).await; // 11: low again
@@ -340,12 +527,26 @@ async fn low_stock_actions_run_once_until_stock_recovers() {
         let recovered = events(s, "stock.recovered").await;
         assert_eq!(low.len(), 2, "{}: fired once per fall: {low:?}", s.engine);
         assert_eq!(recovered.len(), 1, "{}", s.engine);
-        assert_eq!((low[0]["available"].as_i64(), low[0]["threshold"].as_i64()), (Some(12), Some(12)));
+        assert_eq!(
+            (low[0]["available"].as_i64(), low[0]["threshold"].as_i64()),
+            (Some(12), Some(12))
+        );
         assert_eq!(events(s, "alert.stock_low").await.len(), 2, "{}", s.engine);
-        assert_eq!(events(s, "alert.stock_recovered").await.len(), 1, "{}", s.engine);
+        assert_eq!(
+            events(s, "alert.stock_recovered").await.len(),
+            1,
+            "{}",
+            s.engine
+        );
 
         // Deleting the rule lifts its hold.
-        ok(s, Method::DELETE, &format!("/api/v1/low-stock/rules/{rule_id}"), None).await;
+        ok(
+            s,
+            Method::DELETE,
+            &format!("/api/v1/low-stock/rules/{rule_id}"),
+            None,
+        )
+        .await;
         wait_figure(s, "shopee", "TEE", Some(7), "available").await;
 
         // A rule on a SKU at one location, and one on a channel (every SKU,
@@ -377,20 +578,40 @@ async fn low_stock_actions_run_once_until_stock_recovers() {
         .await;
         let alerts = events(s, "alert.stock_low").await;
         let last = alerts.last().unwrap();
-        assert_eq!((last["scope"].as_str(), last["available"].as_i64()), (Some("channel"), Some(5)));
+        assert_eq!(
+            (last["scope"].as_str(), last["available"].as_i64()),
+            (Some("channel"), Some(5))
+        );
 
         // A second rule for the same thing is a duplicate; bad rules say why.
         let r = s
-            .post("/api/v1/low-stock/rules", json!({"channel": "shopee", "threshold": 1, "actions": ["event"]}))
+            .post(
+                "/api/v1/low-stock/rules",
+                json!({"channel": "shopee", "threshold": 1, "actions": ["event"]}),
+            )
             .await;
         assert_problem(&r, StatusCode::CONFLICT, "duplicate", s.engine);
         for (body, field) in [
-            (json!({"sku": "TEE", "threshold": 1, "actions": ["email"]}), "actions[0]"),
-            (json!({"sku": "TEE", "threshold": -1, "actions": ["event"]}), "threshold"),
-            (json!({"channel": "shopee", "location": "WH1", "threshold": 1, "actions": ["event"]}), "sku"),
+            (
+                json!({"sku": "TEE", "threshold": 1, "actions": ["email"]}),
+                "actions[0]",
+            ),
+            (
+                json!({"sku": "TEE", "threshold": -1, "actions": ["event"]}),
+                "threshold",
+            ),
+            (
+                json!({"channel": "shopee", "location": "WH1", "threshold": 1, "actions": ["event"]}),
+                "sku",
+            ),
         ] {
             let r = s.post("/api/v1/low-stock/rules", body).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                s.engine,
+            );
             assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
         }
         s.assert_verified().await;
@@ -414,10 +635,20 @@ async fn expected_receipts_and_availability_estimates() {
     for server in common::servers("channels::receipts").await {
         let s = &server;
         location(s, "WH1", "warehouse").await;
-        ok(s, Method::POST, "/api/v1/skus", Some(json!({"code": "COAT", "name": "Coat"}))).await;
+        ok(
+            s,
+            Method::POST,
+            "/api/v1/skus",
+            Some(json!({"code": "COAT", "name": "Coat"})),
+        )
+        .await;
         // Out of stock and nothing known.
         let a = s.get("/api/v1/skus/COAT/availability").await.body;
-        assert_eq!((a["in_stock"].as_bool(), a["estimate"].is_null()), (Some(false), true), "{a}");
+        assert_eq!(
+            (a["in_stock"].as_bool(), a["estimate"].is_null()),
+            (Some(false), true),
+            "{a}"
+        );
 
         // Two expected receipts; the earlier was due three days ago.
         let late_due = seoul_date(-3);
@@ -445,56 +676,165 @@ async fn expected_receipts_and_availability_estimates() {
         assert_eq!(overdue["items"].as_array().unwrap().len(), 1, "{overdue}");
 
         // The merchant's words win while out of stock.
-        put(s, "/api/v1/skus/COAT/availability-estimate", json!({"text": "Back in early December", "date": "2026-12-05"})).await;
+        put(
+            s,
+            "/api/v1/skus/COAT/availability-estimate",
+            json!({"text": "Back in early December", "date": "2026-12-05"}),
+        )
+        .await;
         let a = s.get("/api/v1/skus/COAT/availability").await.body;
-        assert_eq!((a["estimate"]["source"].as_str(), a["estimate"]["text"].as_str()), (Some("merchant"), Some("Back in early December")));
+        assert_eq!(
+            (
+                a["estimate"]["source"].as_str(),
+                a["estimate"]["text"].as_str()
+            ),
+            (Some("merchant"), Some("Back in early December"))
+        );
 
         // Receiving moves incoming to on hand through the ledger.
         let id = late["id"].as_str().unwrap();
-        let got = ok(s, Method::POST, &format!("/api/v1/expected-receipts/{id}/receive"), Some(json!({"quantity": 4}))).await;
-        assert_eq!((got["received"].as_i64(), got["open_quantity"].as_i64(), got["state"].as_str()), (Some(4), Some(6), Some("open")));
+        let got = ok(
+            s,
+            Method::POST,
+            &format!("/api/v1/expected-receipts/{id}/receive"),
+            Some(json!({"quantity": 4})),
+        )
+        .await;
+        assert_eq!(
+            (
+                got["received"].as_i64(),
+                got["open_quantity"].as_i64(),
+                got["state"].as_str()
+            ),
+            (Some(4), Some(6), Some("open"))
+        );
         let b = s.balance("COAT", "WH1").await;
-        assert_eq!((b["on_hand"].as_i64(), b["incoming"].as_i64()), (Some(4), Some(11)));
+        assert_eq!(
+            (b["on_hand"].as_i64(), b["incoming"].as_i64()),
+            (Some(4), Some(11))
+        );
         let a = s.get("/api/v1/skus/COAT/availability").await.body;
-        assert_eq!((a["in_stock"].as_bool(), a["estimate"].is_null()), (Some(true), true), "{a}");
-        let r = s.post(&format!("/api/v1/expected-receipts/{id}/receive"), json!({"quantity": 7})).await;
-        assert_problem(&r, StatusCode::CONFLICT, "expected_receipt_exceeded", s.engine);
+        assert_eq!(
+            (a["in_stock"].as_bool(), a["estimate"].is_null()),
+            (Some(true), true),
+            "{a}"
+        );
+        let r = s
+            .post(
+                &format!("/api/v1/expected-receipts/{id}/receive"),
+                json!({"quantity": 7}),
+            )
+            .await;
+        assert_problem(
+            &r,
+            StatusCode::CONFLICT,
+            "expected_receipt_exceeded",
+            s.engine,
+        );
         // No body: the rest.
-        let got = ok(s, Method::POST, &format!("/api/v1/expected-receipts/{id}/receive"), None).await;
-        assert_eq!((got["state"].as_str(), got["overdue_days"].is_null()), (Some("received"), true));
-        let r = s.post(&format!("/api/v1/expected-receipts/{id}/receive"), json!({})).await;
-        assert_problem(&r, StatusCode::CONFLICT, "expected_receipt_closed", s.engine);
+        let got = ok(
+            s,
+            Method::POST,
+            &format!("/api/v1/expected-receipts/{id}/receive"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (got["state"].as_str(), got["overdue_days"].is_null()),
+            (Some("received"), true)
+        );
+        let r = s
+            .post(
+                &format!("/api/v1/expected-receipts/{id}/receive"),
+                json!({}),
+            )
+            .await;
+        assert_problem(
+            &r,
+            StatusCode::CONFLICT,
+            "expected_receipt_closed",
+            s.engine,
+        );
 
         // Cancelling the other takes its units off incoming.
         let open = s.get("/api/v1/expected-receipts?state=open").await.body;
         let other = open["items"][0]["id"].as_str().unwrap().to_string();
-        let cancelled = ok(s, Method::POST, &format!("/api/v1/expected-receipts/{other}/cancel"), None).await;
+        let cancelled = ok(
+            s,
+            Method::POST,
+            &format!("/api/v1/expected-receipts/{other}/cancel"),
+            None,
+        )
+        .await;
         assert_eq!(cancelled["state"], "cancelled");
         let b = s.balance("COAT", "WH1").await;
-        assert_eq!((b["on_hand"].as_i64(), b["incoming"].as_i64()), (Some(10), Some(0)));
-        let r = s.post(&format!("/api/v1/expected-receipts/{other}/cancel"), json!({})).await;
-        assert_problem(&r, StatusCode::CONFLICT, "expected_receipt_closed", s.engine);
+        assert_eq!(
+            (b["on_hand"].as_i64(), b["incoming"].as_i64()),
+            (Some(10), Some(0))
+        );
+        let r = s
+            .post(
+                &format!("/api/v1/expected-receipts/{other}/cancel"),
+                json!({}),
+            )
+            .await;
+        assert_problem(
+            &r,
+            StatusCode::CONFLICT,
+            "expected_receipt_closed",
+            s.engine,
+        );
         let kinds: Vec<String> = s
             .all_movements(&s.owner)
             .await
             .iter()
             .map(|m| m["kind"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(kinds, ["expect", "expect", "expected_receipt", "expected_receipt", "expect_cancel"]);
+        assert_eq!(
+            kinds,
+            [
+                "expect",
+                "expect",
+                "expected_receipt",
+                "expected_receipt",
+                "expect_cancel"
+            ]
+        );
 
         // Bad input names its field.
         for (body, field) in [
-            (json!({"sku": "COAT", "location": "WH1", "quantity": 1, "due_on": "2026-02-30"}), "due_on"),
-            (json!({"sku": "COAT", "location": "WH1", "quantity": 0, "due_on": "2026-02-03"}), "quantity"),
+            (
+                json!({"sku": "COAT", "location": "WH1", "quantity": 1, "due_on": "2026-02-30"}),
+                "due_on",
+            ),
+            (
+                json!({"sku": "COAT", "location": "WH1", "quantity": 0, "due_on": "2026-02-03"}),
+                "quantity",
+            ),
         ] {
             let r = s.post("/api/v1/expected-receipts", body).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                s.engine,
+            );
             assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
         }
         let r = s
-            .call(Method::PUT, "/api/v1/skus/COAT/availability-estimate", &s.owner, Some(json!({"text": ""})))
+            .call(
+                Method::PUT,
+                "/api/v1/skus/COAT/availability-estimate",
+                &s.owner,
+                Some(json!({"text": ""})),
+            )
             .await;
-        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+        assert_problem(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            s.engine,
+        );
         s.assert_verified().await;
         server.stop().await;
     }

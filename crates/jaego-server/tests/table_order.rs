@@ -31,7 +31,11 @@ async fn restaurant(s: &TestServer) {
         Some(json!({"code": "gangnam", "name": "강남점", "kind": "store", "time_zone": "Asia/Seoul"})),
     )
     .await;
-    for (code, name, tracked) in [("KIMCHI", "김치찌개", true), ("BIBIM", "비빔밥", true), ("WATER", "생수", false)] {
+    for (code, name, tracked) in [
+        ("KIMCHI", "김치찌개", true),
+        ("BIBIM", "비빔밥", true),
+        ("WATER", "생수", false),
+    ] {
         ok(
             s,
             Method::POST,
@@ -45,7 +49,13 @@ async fn restaurant(s: &TestServer) {
         ("BIBIM", json!({"initial_count": 2, "current_count": 2})),
         ("WATER", json!({})),
     ] {
-        ok(s, Method::PUT, &format!("/api/v1/table-order/gangnam/menu/{sku}"), Some(body)).await;
+        ok(
+            s,
+            Method::PUT,
+            &format!("/api/v1/table-order/gangnam/menu/{sku}"),
+            Some(body),
+        )
+        .await;
     }
 }
 
@@ -98,11 +108,19 @@ async fn counts_orders_and_resets() {
 
         assert_eq!(
             display(s).await,
-            [row("BIBIM", Some(2), false), row("KIMCHI", Some(4), false), row("WATER", None, false)]
+            [
+                row("BIBIM", Some(2), false),
+                row("KIMCHI", Some(4), false),
+                row("WATER", None, false)
+            ]
         );
 
         // An order takes on-hand at once; untracked water sells freely.
-        let r = order(s, json!([{"sku": "KIMCHI", "quantity": 1}, {"sku": "WATER", "quantity": 30}])).await;
+        let r = order(
+            s,
+            json!([{"sku": "KIMCHI", "quantity": 1}, {"sku": "WATER", "quantity": 30}]),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}: {}", s.engine, r.text);
         assert_eq!(r.body["lines"][0]["remaining"], 3);
         assert_eq!(r.body["lines"][1]["remaining"], Value::Null);
@@ -119,21 +137,44 @@ async fn counts_orders_and_resets() {
         // More than is left: refused, naming the item and what is left,
         // and nothing changes.
         let before = s.all_movements(&s.owner).await.len();
-        let r = order(s, json!([{"sku": "KIMCHI", "quantity": 1}, {"sku": "BIBIM", "quantity": 3}])).await;
+        let r = order(
+            s,
+            json!([{"sku": "KIMCHI", "quantity": 1}, {"sku": "BIBIM", "quantity": 3}]),
+        )
+        .await;
         assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
         let short = &r.body["shortages"];
         assert_eq!(short.as_array().unwrap().len(), 1, "{}", r.text);
         assert_eq!(
-            (short[0]["line"].as_i64(), short[0]["sku_code"].as_str(), short[0]["sku_name"].as_str()),
+            (
+                short[0]["line"].as_i64(),
+                short[0]["sku_code"].as_str(),
+                short[0]["sku_name"].as_str()
+            ),
             (Some(1), Some("BIBIM"), Some("비빔밥"))
         );
-        assert_eq!((short[0]["requested"].as_i64(), short[0]["available"].as_i64()), (Some(3), Some(2)));
+        assert_eq!(
+            (
+                short[0]["requested"].as_i64(),
+                short[0]["available"].as_i64()
+            ),
+            (Some(3), Some(2))
+        );
         assert_eq!(r.body["detail"], "BIBIM (비빔밥): 2 left, 3 requested");
-        assert_eq!(s.all_movements(&s.owner).await.len(), before, "{}", s.engine);
+        assert_eq!(
+            s.all_movements(&s.owner).await.len(),
+            before,
+            "{}",
+            s.engine
+        );
         assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3);
 
         // Lines of one item are judged together.
-        let r = order(s, json!([{"sku": "BIBIM", "quantity": 1}, {"sku": "BIBIM", "quantity": 2}])).await;
+        let r = order(
+            s,
+            json!([{"sku": "BIBIM", "quantity": 1}, {"sku": "BIBIM", "quantity": 2}]),
+        )
+        .await;
         assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
         assert_eq!(r.body["shortages"][0]["requested"], 3);
 
@@ -142,17 +183,28 @@ async fn counts_orders_and_resets() {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         assert_eq!(
             display(s).await,
-            [row("BIBIM", Some(0), true), row("KIMCHI", Some(3), false), row("WATER", None, false)]
+            [
+                row("BIBIM", Some(0), true),
+                row("KIMCHI", Some(3), false),
+                row("WATER", None, false)
+            ]
         );
 
         // "Reset now" sets every tracked item back to its initial count,
         // one `reset` movement per item.
         let reset = ok(s, Method::POST, "/api/v1/table-order/gangnam/reset", None).await;
-        assert_eq!((reset["mode"].as_str(), reset["trigger"].as_str()), (Some("to_initial"), Some("manual")));
+        assert_eq!(
+            (reset["mode"].as_str(), reset["trigger"].as_str()),
+            (Some("to_initial"), Some("manual"))
+        );
         assert_eq!(reset["items"].as_array().unwrap().len(), 2, "{reset}");
         assert_eq!(
             display(s).await,
-            [row("BIBIM", Some(2), false), row("KIMCHI", Some(5), false), row("WATER", None, false)]
+            [
+                row("BIBIM", Some(2), false),
+                row("KIMCHI", Some(5), false),
+                row("WATER", None, false)
+            ]
         );
         let resets = s
             .all_movements(&s.owner)
@@ -171,34 +223,69 @@ async fn counts_orders_and_resets() {
         )
         .await;
         let settings = ok(s, Method::GET, "/api/v1/table-order/gangnam/settings", None).await;
-        assert_eq!((settings["reset_schedule"].as_str(), settings["next_reset_at"].as_str()), (None, None));
+        assert_eq!(
+            (
+                settings["reset_schedule"].as_str(),
+                settings["next_reset_at"].as_str()
+            ),
+            (None, None)
+        );
         assert_eq!(
             display(s).await,
-            [row("BIBIM", None, false), row("KIMCHI", None, false), row("WATER", None, false)]
+            [
+                row("BIBIM", None, false),
+                row("KIMCHI", None, false),
+                row("WATER", None, false)
+            ]
         );
         ok(s, Method::POST, "/api/v1/table-order/gangnam/reset", None).await;
         assert_eq!(
             display(s).await,
-            [row("BIBIM", None, true), row("KIMCHI", None, true), row("WATER", None, false)]
+            [
+                row("BIBIM", None, true),
+                row("KIMCHI", None, true),
+                row("WATER", None, false)
+            ]
         );
 
         // Tracking for the whole menu: water now counts, and at 0 it is refused.
-        let all = ok(s, Method::POST, "/api/v1/table-order/gangnam/track-all", None).await;
+        let all = ok(
+            s,
+            Method::POST,
+            "/api/v1/table-order/gangnam/track-all",
+            None,
+        )
+        .await;
         assert_eq!(all["turned_on"], 1);
         assert_eq!(s.get("/api/v1/skus/WATER").await.body["tracked"], true);
         let r = order(s, json!([{"sku": "WATER", "quantity": 1}])).await;
         assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
         assert_eq!(r.body["shortages"][0]["sku_name"], "생수");
         // Tracking off for one item: it sells freely again.
-        let item = ok(s, Method::PUT, "/api/v1/table-order/gangnam/menu/WATER", Some(json!({"tracked": false}))).await;
-        assert_eq!((item["tracked"].as_bool(), item["sold_out"].as_bool()), (Some(false), Some(false)));
+        let item = ok(
+            s,
+            Method::PUT,
+            "/api/v1/table-order/gangnam/menu/WATER",
+            Some(json!({"tracked": false})),
+        )
+        .await;
+        assert_eq!(
+            (item["tracked"].as_bool(), item["sold_out"].as_bool()),
+            (Some(false), Some(false))
+        );
         let r = order(s, json!([{"sku": "WATER", "quantity": 1}])).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
         // The admin menu shows counts; removing an item leaves its stock.
         let menu = ok(s, Method::GET, "/api/v1/table-order/gangnam/menu", None).await;
         assert_eq!(menu["items"][1]["initial_count"], 5);
-        ok(s, Method::DELETE, "/api/v1/table-order/gangnam/menu/WATER", None).await;
+        ok(
+            s,
+            Method::DELETE,
+            "/api/v1/table-order/gangnam/menu/WATER",
+            None,
+        )
+        .await;
         assert_eq!(display(s).await.len(), 2);
         s.assert_verified().await;
         server.stop().await;
@@ -210,19 +297,43 @@ async fn roles_replays_and_bad_input() {
     for server in common::servers("table_order::roles").await {
         let s = &server;
         restaurant(s).await;
-        ok(s, Method::POST, "/api/v1/locations", Some(json!({"code": "wh", "name": "wh", "kind": "warehouse", "time_zone": "Asia/Seoul"}))).await;
+        ok(
+            s,
+            Method::POST,
+            "/api/v1/locations",
+            Some(
+                json!({"code": "wh", "name": "wh", "kind": "warehouse", "time_zone": "Asia/Seoul"}),
+            ),
+        )
+        .await;
         let token = |role: &'static str| async move {
-            let r = s.post("/api/v1/tokens", json!({"role": role, "name": role})).await;
+            let r = s
+                .post("/api/v1/tokens", json!({"role": role, "name": role}))
+                .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
             r.body["token"].as_str().unwrap().to_string()
         };
         let screen = token("display").await;
         let tablet = token("integration").await;
         // A customer screen reads the display but cannot order.
-        let r = s.call(Method::GET, "/api/v1/table-order/gangnam/display", &screen, None).await;
+        let r = s
+            .call(
+                Method::GET,
+                "/api/v1/table-order/gangnam/display",
+                &screen,
+                None,
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let lines = json!({"lines": [{"sku": "KIMCHI", "quantity": 1}]});
-        let r = s.call(Method::POST, "/api/v1/table-order/gangnam/orders", &screen, Some(lines.clone())).await;
+        let r = s
+            .call(
+                Method::POST,
+                "/api/v1/table-order/gangnam/orders",
+                &screen,
+                Some(lines.clone()),
+            )
+            .await;
         assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", s.engine);
         // A tablet orders; a retry with the same key is answered once.
         let send = || async {
@@ -241,31 +352,96 @@ async fn roles_replays_and_bad_input() {
         assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
         let again = send().await;
         assert_eq!(again.status, StatusCode::CREATED);
-        assert_eq!(again.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
-        assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3, "{}: sold once", s.engine);
+        assert_eq!(
+            again
+                .headers
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true")
+        );
+        assert_eq!(
+            s.balance("KIMCHI", "gangnam").await["on_hand"],
+            3,
+            "{}: sold once",
+            s.engine
+        );
         // Only managers and owners change settings.
         let r = s
-            .call(Method::PUT, "/api/v1/table-order/gangnam/settings", &tablet, Some(json!({"show_remaining": true})))
+            .call(
+                Method::PUT,
+                "/api/v1/table-order/gangnam/settings",
+                &tablet,
+                Some(json!({"show_remaining": true})),
+            )
             .await;
         assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", s.engine);
 
         // Bad input names its field and changes nothing.
         for (method, path, body, field) in [
-            (Method::PUT, "/api/v1/table-order/wh/settings", json!({}), "location"),
-            (Method::PUT, "/api/v1/table-order/gangnam/settings", json!({"reset_schedule": "minutes 0"}), "reset_schedule"),
-            (Method::PUT, "/api/v1/table-order/gangnam/settings", json!({"reset_schedule": "daily 4:00"}), "reset_schedule"),
-            (Method::PUT, "/api/v1/table-order/gangnam/settings", json!({"reset_mode": "to_one"}), "reset_mode"),
-            (Method::PUT, "/api/v1/table-order/gangnam/menu/KIMCHI", json!({"initial_count": -1}), "initial_count"),
-            (Method::POST, "/api/v1/table-order/gangnam/orders", json!({"lines": []}), "lines"),
-            (Method::POST, "/api/v1/table-order/gangnam/orders", json!({"lines": [{"sku": "KIMCHI", "quantity": 0}]}), "lines[0].quantity"),
+            (
+                Method::PUT,
+                "/api/v1/table-order/wh/settings",
+                json!({}),
+                "location",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/table-order/gangnam/settings",
+                json!({"reset_schedule": "minutes 0"}),
+                "reset_schedule",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/table-order/gangnam/settings",
+                json!({"reset_schedule": "daily 4:00"}),
+                "reset_schedule",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/table-order/gangnam/settings",
+                json!({"reset_mode": "to_one"}),
+                "reset_mode",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/table-order/gangnam/menu/KIMCHI",
+                json!({"initial_count": -1}),
+                "initial_count",
+            ),
+            (
+                Method::POST,
+                "/api/v1/table-order/gangnam/orders",
+                json!({"lines": []}),
+                "lines",
+            ),
+            (
+                Method::POST,
+                "/api/v1/table-order/gangnam/orders",
+                json!({"lines": [{"sku": "KIMCHI", "quantity": 0}]}),
+                "lines[0].quantity",
+            ),
         ] {
             let r = s.call(method, path, &s.owner, Some(body)).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", s.engine);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                s.engine,
+            );
             assert_eq!(r.body["errors"][0]["field"], field, "{path}: {}", r.text);
         }
-        let r = s.post("/api/v1/table-order/gangnam/orders", json!({"lines": [{"sku": "NOPE", "quantity": 1}]})).await;
+        let r = s
+            .post(
+                "/api/v1/table-order/gangnam/orders",
+                json!({"lines": [{"sku": "NOPE", "quantity": 1}]}),
+            )
+            .await;
         assert_problem(&r, StatusCode::NOT_FOUND, "not_found", s.engine);
-        assert!(r.body["detail"].as_str().unwrap().contains("lines[0]"), "{}", r.text);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("lines[0]"),
+            "{}",
+            r.text
+        );
         assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 3);
         s.assert_verified().await;
         server.stop().await;
@@ -277,22 +453,44 @@ async fn untracked_skus_are_never_refused_by_reservations() {
     for server in common::servers("table_order::untracked_reservations").await {
         let s = &server;
         let (wh, _) = s.seed("WH", "TRACKED", 0).await;
-        ok(s, Method::POST, "/api/v1/skus", Some(json!({"code": "FREE", "name": "free", "tracked": false}))).await;
+        ok(
+            s,
+            Method::POST,
+            "/api/v1/skus",
+            Some(json!({"code": "FREE", "name": "free", "tracked": false})),
+        )
+        .await;
         let r = s
-            .post("/api/v1/reservations", json!({"location": wh, "lines": [{"sku": "TRACKED", "quantity": 1}]}))
+            .post(
+                "/api/v1/reservations",
+                json!({"location": wh, "lines": [{"sku": "TRACKED", "quantity": 1}]}),
+            )
             .await;
         assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
         assert_eq!(r.body["shortages"][0]["sku_code"], "TRACKED");
         assert_eq!(r.body["detail"], "TRACKED (TRACKED): 0 left, 1 requested");
         let r = s
-            .post("/api/v1/reservations", json!({"location": wh, "lines": [{"sku": "FREE", "quantity": 5}]}))
+            .post(
+                "/api/v1/reservations",
+                json!({"location": wh, "lines": [{"sku": "FREE", "quantity": 5}]}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}: {}", s.engine, r.text);
         // Turning tracking on is read by the next batch, not a cached flag.
-        let r = s.call(Method::PATCH, "/api/v1/skus/FREE", &s.owner, Some(json!({"tracked": true}))).await;
+        let r = s
+            .call(
+                Method::PATCH,
+                "/api/v1/skus/FREE",
+                &s.owner,
+                Some(json!({"tracked": true})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let r = s
-            .post("/api/v1/reservations", json!({"location": wh, "lines": [{"sku": "FREE", "quantity": 1}]}))
+            .post(
+                "/api/v1/reservations",
+                json!({"location": wh, "lines": [{"sku": "FREE", "quantity": 1}]}),
+            )
             .await;
         assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
         s.assert_verified().await;

@@ -58,7 +58,10 @@ async fn events(store: &Store, tenant: TenantId, kind: &str) -> Vec<Event> {
         kinds: vec![kind.to_string()],
         ..EventFilter::default()
     };
-    store.events_after(tenant, 0, &filter, 10_000).await.unwrap()
+    store
+        .events_after(tenant, 0, &filter, 10_000)
+        .await
+        .unwrap()
 }
 
 async fn resets(store: &Store, tenant: TenantId) -> usize {
@@ -116,26 +119,66 @@ async fn daily_resets_run_at_local_time_once_and_catch_up_once() {
         let store = connect(&db.url).await;
         // Set up at 03:00 Seoul time; the reset is due at 04:00 Seoul (19:00 UTC).
         let set_at = us("2026-11-21T18:00:00Z");
-        let (tenant, shop, [a, b]) =
-            restaurant(&store, "Asia/Seoul", "daily 04:00", ResetMode::ToInitial, set_at).await;
+        let (tenant, shop, [a, b]) = restaurant(
+            &store,
+            "Asia/Seoul",
+            "daily 04:00",
+            ResetMode::ToInitial,
+            set_at,
+        )
+        .await;
         let settings = store.table_order_settings(tenant, shop).await.unwrap();
-        assert_eq!(settings.next_reset_at, Some(us("2026-11-21T19:00:00Z")), "{engine}");
+        assert_eq!(
+            settings.next_reset_at,
+            Some(us("2026-11-21T19:00:00Z")),
+            "{engine}"
+        );
 
-        assert_eq!(store.run_daily_resets(us("2026-11-21T18:59:59Z")).await.unwrap(), 0);
-        assert_eq!(on_hand(&store, tenant, a, shop).await, 3, "{engine}: not yet");
-        assert_eq!(store.run_daily_resets(us("2026-11-21T19:00:01Z")).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .run_daily_resets(us("2026-11-21T18:59:59Z"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            on_hand(&store, tenant, a, shop).await,
+            3,
+            "{engine}: not yet"
+        );
+        assert_eq!(
+            store
+                .run_daily_resets(us("2026-11-21T19:00:01Z"))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(on_hand(&store, tenant, a, shop).await, 10, "{engine}");
         assert_eq!(on_hand(&store, tenant, b, shop).await, 4, "{engine}");
         // Run again in the same minute: the occurrence is spent.
-        assert_eq!(store.run_daily_resets(us("2026-11-21T19:00:30Z")).await.unwrap(), 0);
-        assert_eq!(resets(&store, tenant).await, 2, "{engine}: one movement per item");
+        assert_eq!(
+            store
+                .run_daily_resets(us("2026-11-21T19:00:30Z"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            resets(&store, tenant).await,
+            2,
+            "{engine}: one movement per item"
+        );
 
         // Down from the 22nd to the 25th: one reset, late, then back on time.
         let late = us("2026-11-25T08:00:00Z");
         assert_eq!(store.run_daily_resets(late).await.unwrap(), 1, "{engine}");
         assert_eq!(store.run_daily_resets(late).await.unwrap(), 0, "{engine}");
         let settings = store.table_order_settings(tenant, shop).await.unwrap();
-        assert_eq!(settings.next_reset_at, Some(us("2026-11-25T19:00:00Z")), "{engine}");
+        assert_eq!(
+            settings.next_reset_at,
+            Some(us("2026-11-25T19:00:00Z")),
+            "{engine}"
+        );
         assert_eq!(events(&store, tenant, "table_order.reset").await.len(), 2);
 
         // Manual only: never due by itself; "reset now" still works.
@@ -143,10 +186,18 @@ async fn daily_resets_run_at_local_time_once_and_catch_up_once() {
             .set_table_order_settings(tenant, shop, ResetMode::ToZero, true, None, late)
             .await
             .unwrap();
-        assert_eq!(store.run_daily_resets(i64::MAX / 2).await.unwrap(), 0, "{engine}");
+        assert_eq!(
+            store.run_daily_resets(i64::MAX / 2).await.unwrap(),
+            0,
+            "{engine}"
+        );
         let report = store.reset_now(tenant, shop, "test", late).await.unwrap();
         assert_eq!(report.items.len(), 2);
-        assert_eq!(on_hand(&store, tenant, a, shop).await, 0, "{engine}: to zero");
+        assert_eq!(
+            on_hand(&store, tenant, a, shop).await,
+            0,
+            "{engine}: to zero"
+        );
         assert!(store.verify().await.unwrap().is_empty(), "{engine}");
         store.close().await;
     }
@@ -170,13 +221,33 @@ async fn daily_resets_follow_daylight_saving_time() {
         .await;
         let settings = store.table_order_settings(tenant, shop).await.unwrap();
         // 7 March, 02:30 EST is past; next is 8 March at 03:30 EDT = 07:30 UTC.
-        assert_eq!(settings.next_reset_at, Some(us("2026-03-08T07:30:00Z")), "{engine}");
-        assert_eq!(store.run_daily_resets(us("2026-03-08T07:29:00Z")).await.unwrap(), 0);
-        assert_eq!(store.run_daily_resets(us("2026-03-08T07:30:00Z")).await.unwrap(), 1);
+        assert_eq!(
+            settings.next_reset_at,
+            Some(us("2026-03-08T07:30:00Z")),
+            "{engine}"
+        );
+        assert_eq!(
+            store
+                .run_daily_resets(us("2026-03-08T07:29:00Z"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .run_daily_resets(us("2026-03-08T07:30:00Z"))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(on_hand(&store, tenant, a, shop).await, 10, "{engine}");
         // The next day it is 02:30 EDT again = 06:30 UTC.
         let settings = store.table_order_settings(tenant, shop).await.unwrap();
-        assert_eq!(settings.next_reset_at, Some(us("2026-03-09T06:30:00Z")), "{engine}");
+        assert_eq!(
+            settings.next_reset_at,
+            Some(us("2026-03-09T06:30:00Z")),
+            "{engine}"
+        );
         store.close().await;
     }
 }
@@ -188,16 +259,30 @@ async fn two_instances_run_a_due_reset_once() {
         let one = connect(&db.url).await;
         let two = connect(&db.url).await;
         let set_at = us("2026-11-21T18:00:00Z");
-        let (tenant, shop, [a, _]) =
-            restaurant(&one, "Asia/Seoul", "daily 04:00", ResetMode::ToInitial, set_at).await;
+        let (tenant, shop, [a, _]) = restaurant(
+            &one,
+            "Asia/Seoul",
+            "daily 04:00",
+            ResetMode::ToInitial,
+            set_at,
+        )
+        .await;
         let due = us("2026-11-21T19:00:05Z");
         for round in 0..5 {
             let (x, y) = tokio::join!(one.run_daily_resets(due), two.run_daily_resets(due));
             let ran = x.unwrap() + y.unwrap();
             assert_eq!(ran, usize::from(round == 0), "{engine}: round {round}");
         }
-        assert_eq!(events(&one, tenant, "table_order.reset").await.len(), 1, "{engine}");
-        assert_eq!(resets(&one, tenant).await, 2, "{engine}: one movement per item");
+        assert_eq!(
+            events(&one, tenant, "table_order.reset").await.len(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            resets(&one, tenant).await,
+            2,
+            "{engine}: one movement per item"
+        );
         assert_eq!(on_hand(&two, tenant, a, shop).await, 10, "{engine}");
         let schedule = one
             .schedule(tenant, "daily_reset", &shop.to_string())
@@ -242,23 +327,56 @@ async fn status_pushes_run_on_schedule_once_and_push_each_change_once() {
         };
         one.set_sku_status(tenant, coat, &status).await.unwrap();
         let set_at = us("2026-11-21T00:10:00Z");
-        one.set_status_push_schedule(tenant, Some("minutes 0,30".parse().unwrap()), "Asia/Seoul", set_at)
-            .await
-            .unwrap();
-        assert_eq!(one.run_status_pushes(us("2026-11-21T00:29:00Z")).await.unwrap(), 0);
+        one.set_status_push_schedule(
+            tenant,
+            Some("minutes 0,30".parse().unwrap()),
+            "Asia/Seoul",
+            set_at,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            one.run_status_pushes(us("2026-11-21T00:29:00Z"))
+                .await
+                .unwrap(),
+            0
+        );
         let due = us("2026-11-21T00:30:01Z");
         let (x, y) = tokio::join!(one.run_status_pushes(due), two.run_status_pushes(due));
         assert_eq!(x.unwrap() + y.unwrap(), 1, "{engine}");
-        assert_eq!(events(&one, tenant, "channel.status").await.len(), 1, "{engine}");
+        assert_eq!(
+            events(&one, tenant, "channel.status").await.len(),
+            1,
+            "{engine}"
+        );
         // Nothing pending: the next occurrence pushes nothing new.
-        assert_eq!(one.run_status_pushes(us("2026-11-21T01:00:01Z")).await.unwrap(), 1);
-        assert_eq!(events(&one, tenant, "channel.status").await.len(), 1, "{engine}");
-        assert_eq!(events(&one, tenant, "status.pushed").await.len(), 2, "{engine}");
+        assert_eq!(
+            one.run_status_pushes(us("2026-11-21T01:00:01Z"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            events(&one, tenant, "channel.status").await.len(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            events(&one, tenant, "status.pushed").await.len(),
+            2,
+            "{engine}"
+        );
         // Push now, from both instances at once: the change goes out once.
-        one.set_sku_status(tenant, coat, &SkuStatus::default()).await.unwrap();
+        one.set_sku_status(tenant, coat, &SkuStatus::default())
+            .await
+            .unwrap();
         let (x, y) = tokio::join!(one.push_statuses(tenant), two.push_statuses(tenant));
         assert_eq!(x.unwrap().skus + y.unwrap().skus, 1, "{engine}");
-        assert_eq!(events(&one, tenant, "channel.status").await.len(), 2, "{engine}");
+        assert_eq!(
+            events(&one, tenant, "channel.status").await.len(),
+            2,
+            "{engine}"
+        );
         one.close().await;
         two.close().await;
     }

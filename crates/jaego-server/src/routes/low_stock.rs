@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jaego_core::LowStockRuleId;
 use jaego_core::role::Permission;
-use jaego_store::stock_rules::low_stock::{LowStockAlert, LowStockRule, NewLowStockRule, RuleScope};
+use jaego_store::stock_rules::low_stock::{
+    LowStockAlert, LowStockRule, NewLowStockRule, RuleScope,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -104,7 +106,13 @@ pub async fn create_rule(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.store.create_low_stock_rule(tenant, &new).await?.into()),
+        Json(
+            state
+                .store
+                .create_low_stock_rule(tenant, &new)
+                .await?
+                .into(),
+        ),
     ))
 }
 
@@ -132,7 +140,13 @@ pub async fn get_rule(
 ) -> ApiResult<Json<LowStockRuleBody>> {
     let p = auth.require(Permission::Read, "read")?;
     let id: LowStockRuleId = path_id(&id, "low-stock rule")?;
-    Ok(Json(state.store.get_low_stock_rule(p.tenant_id, id).await?.into()))
+    Ok(Json(
+        state
+            .store
+            .get_low_stock_rule(p.tenant_id, id)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/low-stock/rules/{id}", tag = "low-stock", security(("bearer" = ["catalog:write"])),

@@ -121,7 +121,13 @@ pub async fn create_receipt(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.store.create_expected_receipt(tenant, &new).await?.into()),
+        Json(
+            state
+                .store
+                .create_expected_receipt(tenant, &new)
+                .await?
+                .into(),
+        ),
     ))
 }
 

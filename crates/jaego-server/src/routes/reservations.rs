@@ -147,8 +147,12 @@ pub async fn create_reservation(
         actor: p.actor(),
     };
     let request = state.store.prepare_reservation(p.tenant_id, &input).await?;
-    let reservation =
-        name_shortages(&state.store, p.tenant_id, state.store.reserve(request).await).await?;
+    let reservation = name_shortages(
+        &state.store,
+        p.tenant_id,
+        state.store.reserve(request).await,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(reservation.into())))
 }
 

@@ -48,7 +48,9 @@ impl From<TenantSharing> for SharingBody {
         let (channel_kinds, channels) = match &s.scope {
             SharingScope::AllStores => (Vec::new(), Vec::new()),
             SharingScope::SomeChannels(k) => (k.clone(), Vec::new()),
-            SharingScope::SomeStores(c) => (Vec::new(), c.iter().map(ToString::to_string).collect()),
+            SharingScope::SomeStores(c) => {
+                (Vec::new(), c.iter().map(ToString::to_string).collect())
+            }
         };
         SharingBody {
             enabled: s.enabled,
@@ -75,7 +77,10 @@ pub struct SetSharing {
 }
 
 #[utoipa::path(get, path = "/sharing", tag = "channels", security(("bearer" = ["read"])), responses((status = 200, body = SharingBody)))]
-pub async fn get_sharing(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<SharingBody>> {
+pub async fn get_sharing(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<SharingBody>> {
     let p = auth.require(Permission::Read, "read")?;
     Ok(Json(state.store.sharing(p.tenant_id).await?.into()))
 }
@@ -101,7 +106,9 @@ pub async fn set_sharing(
         enabled: body.enabled,
         scope,
     };
-    Ok(Json(state.store.set_sharing(p.tenant_id, &sharing).await?.into()))
+    Ok(Json(
+        state.store.set_sharing(p.tenant_id, &sharing).await?.into(),
+    ))
 }
 
 /// A channel named in a body: unknown is a field error.
@@ -293,12 +300,16 @@ pub async fn get_channel_figure(
         .store
         .channel_figures(p.tenant_id, channel.id, Some(sku_id), &page(None, Some(1))?)
         .await?;
-    got.items.into_iter().next().map(|f| Json(f.into())).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "channel {} has no figure for sku {sku} yet",
-            channel.code
-        ))
-    })
+    got.items
+        .into_iter()
+        .next()
+        .map(|f| Json(f.into()))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "channel {} has no figure for sku {sku} yet",
+                channel.code
+            ))
+        })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

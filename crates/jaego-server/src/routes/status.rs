@@ -148,15 +148,21 @@ pub struct StatusPushBody {
 }
 
 fn push_body(schedule: Option<Schedule>, pending: i64) -> StatusPushBody {
-    StatusPushBody {
-        schedule: schedule
-            .as_ref()
-            .and_then(|s| s.spec)
-            .map(|s| s.to_string()),
-        time_zone: schedule.as_ref().map(|s| s.time_zone.clone()),
-        next_run_at: schedule.as_ref().and_then(|s| s.next_run_at).map(time),
-        last_run_at: schedule.as_ref().and_then(|s| s.last_run_at).map(time),
-        pending,
+    match schedule {
+        Some(s) => StatusPushBody {
+            schedule: s.spec.map(|spec| spec.to_string()),
+            time_zone: Some(s.time_zone),
+            next_run_at: s.next_run_at.map(time),
+            last_run_at: s.last_run_at.map(time),
+            pending,
+        },
+        None => StatusPushBody {
+            schedule: None,
+            time_zone: None,
+            next_run_at: None,
+            last_run_at: None,
+            pending,
+        },
     }
 }
 
@@ -192,7 +198,10 @@ pub async fn set_status_push(
     let spec: Option<Spec> = body
         .schedule
         .as_deref()
-        .map(|s| s.parse().map_err(|e: String| ApiError::invalid("schedule", e)))
+        .map(|s| {
+            s.parse()
+                .map_err(|e: String| ApiError::invalid("schedule", e))
+        })
         .transpose()?;
     let schedule = state
         .store

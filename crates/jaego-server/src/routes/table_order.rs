@@ -35,7 +35,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(place_order))
 }
 
-async fn location(state: &AppState, tenant: jaego_core::TenantId, key: &str) -> ApiResult<LocationId> {
+async fn location(
+    state: &AppState,
+    tenant: jaego_core::TenantId,
+    key: &str,
+) -> ApiResult<LocationId> {
     Ok(state.store.find_location(tenant, key).await?.id)
 }
 
@@ -114,7 +118,10 @@ pub async fn set_settings(
     let mode: ResetMode = body
         .reset_mode
         .as_deref()
-        .map(|m| m.parse().map_err(|e: String| ApiError::invalid("reset_mode", e)))
+        .map(|m| {
+            m.parse()
+                .map_err(|e: String| ApiError::invalid("reset_mode", e))
+        })
         .transpose()?
         .unwrap_or_default();
     let schedule = parse_reset_schedule(body.reset_schedule.as_deref())?;
@@ -203,7 +210,9 @@ pub async fn get_menu(
 ) -> ApiResult<Json<MenuBody>> {
     let p = auth.require(Permission::Read, "read")?;
     let id = location(&state, p.tenant_id, &key).await?;
-    Ok(Json(state.store.table_order_menu(p.tenant_id, id).await?.into()))
+    Ok(Json(
+        state.store.table_order_menu(p.tenant_id, id).await?.into(),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -393,7 +402,9 @@ pub async fn get_display(
 ) -> ApiResult<Json<DisplayBody>> {
     let p = auth.require(Permission::Read, "read")?;
     let id = location(&state, p.tenant_id, &key).await?;
-    Ok(Json(state.store.table_order_menu(p.tenant_id, id).await?.into()))
+    Ok(Json(
+        state.store.table_order_menu(p.tenant_id, id).await?.into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -471,7 +482,11 @@ pub async fn place_order(
     v.optional_text("reference", &body.reference, REFERENCE_LEN_MAX);
     v.finish()?;
     let id = location(&state, p.tenant_id, &key).await?;
-    let lines: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.sku, l.quantity)).collect();
+    let lines: Vec<(String, i64)> = body
+        .lines
+        .into_iter()
+        .map(|l| (l.sku, l.quantity))
+        .collect();
     let placed = state
         .store
         .place_table_order(p.tenant_id, id, &lines, &body.reference, &p.actor())

@@ -9,8 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jaego_core::channel_stock::{
-    self, ChannelSharing, FigureInput, Holds, PublishBasis, Published, SharingScope,
-    TenantSharing,
+    self, ChannelSharing, FigureInput, Holds, PublishBasis, Published, SharingScope, TenantSharing,
 };
 use jaego_core::{Balance, ChannelId, LocationId, SkuId, TenantId};
 use serde_json::json;
@@ -50,7 +49,10 @@ pub(crate) async fn tenant_sharing(
     };
     let channels = split_list(&text(&row, "channels")?)
         .iter()
-        .map(|c| c.parse().map_err(|_| StoreError::Corrupt(format!("channel id {c:?}"))))
+        .map(|c| {
+            c.parse()
+                .map_err(|_| StoreError::Corrupt(format!("channel id {c:?}")))
+        })
         .collect::<StoreResult<Vec<ChannelId>>>()?;
     let scope = match text(&row, "scope")?.as_str() {
         "all_stores" => SharingScope::AllStores,
@@ -116,9 +118,8 @@ pub(crate) async fn channels(
             links: Vec::new(),
         });
     }
-    let mut sql = Sql::new(
-        "SELECT channel_id, location_id FROM channel_locations WHERE tenant_id = ",
-    );
+    let mut sql =
+        Sql::new("SELECT channel_id, location_id FROM channel_locations WHERE tenant_id = ");
     let t = sql.text(tenant);
     let list = sql.list(out.iter().map(|c| c.id));
     sql.push(&format!("{t} AND channel_id IN {list} ORDER BY priority"));
@@ -300,9 +301,7 @@ pub(crate) async fn compute(
             .filter_map(|&l| stock.get(&(sku, l)).copied())
             .collect();
         let mut sku_holds = fact.holds;
-        sku_holds.low_stock_sold_out = holds
-            .iter()
-            .any(|h| h.sku == sku && h.applies_to(channel));
+        sku_holds.low_stock_sold_out = holds.iter().any(|h| h.sku == sku && h.applies_to(channel));
         let published = channel_stock::figure(&FigureInput {
             settings: channel.settings,
             balances: &at,
@@ -360,15 +359,21 @@ pub(crate) async fn stored(
     Ok(out)
 }
 
+/// One figure row to write.
+pub(crate) struct Row<'a> {
+    pub channel: ChannelId,
+    pub sku: SkuId,
+    pub figure: Option<i64>,
+    pub reason: &'a str,
+    /// `shared` or `manual`.
+    pub source: &'a str,
+}
+
 /// Writes one figure row, replacing the old one.
 pub(crate) async fn upsert(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
-    channel: ChannelId,
-    sku: SkuId,
-    figure: Option<i64>,
-    reason: &str,
-    source: &str,
+    row: &Row<'_>,
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -378,11 +383,11 @@ pub(crate) async fn upsert(
            source = excluded.source, updated_at = excluded.updated_at",
     )
     .bind(tenant.to_string())
-    .bind(channel.to_string())
-    .bind(sku.to_string())
-    .bind(figure)
-    .bind(reason)
-    .bind(source)
+    .bind(row.channel.to_string())
+    .bind(row.sku.to_string())
+    .bind(row.figure)
+    .bind(row.reason)
+    .bind(row.source)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -472,13 +477,19 @@ pub(crate) async fn write(
             },
         };
         let previous = before.and_then(|b| b.figure);
-        let unchanged = before.is_some_and(|b| {
-            b.figure == figure && b.reason == reason && b.source == "shared"
-        });
+        let unchanged = before
+            .is_some_and(|b| b.figure == figure && b.reason == reason && b.source == "shared");
         if unchanged {
             continue;
         }
-        upsert(tx, tenant, c.channel, c.sku, figure, reason, "shared", now).await?;
+        let row = Row {
+            channel: c.channel,
+            sku: c.sku,
+            figure,
+            reason,
+            source: "shared",
+        };
+        upsert(tx, tenant, &row, now).await?;
         if before.is_none_or(|b| b.figure != figure) {
             let channel = by_id.get(&c.channel);
             events.push(channel_stock_event(

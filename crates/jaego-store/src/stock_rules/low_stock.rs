@@ -115,7 +115,11 @@ fn rule_from_row(row: &AnyRow) -> StoreResult<LowStockRule> {
         (Some(s), None, None) => RuleScope::Sku(s),
         (Some(s), Some(l), None) => RuleScope::SkuAt(s, l),
         (None, None, Some(c)) => RuleScope::Channel(c),
-        other => return Err(StoreError::Corrupt(format!("low-stock rule scope {other:?}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "low-stock rule scope {other:?}"
+            )));
+        }
     };
     Ok(LowStockRule {
         id: parsed(row, "id")?,
@@ -211,7 +215,8 @@ impl Store {
         tenant: TenantId,
         id: LowStockRuleId,
     ) -> StoreResult<LowStockRule> {
-        let sql = format!("SELECT {RULE_COLUMNS} FROM low_stock_rules WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {RULE_COLUMNS} FROM low_stock_rules WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(id.to_string())
@@ -367,7 +372,8 @@ pub(crate) async fn all_rules(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
 ) -> StoreResult<Vec<Rule>> {
-    let sql = format!("SELECT {RULE_COLUMNS} FROM low_stock_rules WHERE tenant_id = $1 ORDER BY id");
+    let sql =
+        format!("SELECT {RULE_COLUMNS} FROM low_stock_rules WHERE tenant_id = $1 ORDER BY id");
     sqlx::query(&sql)
         .bind(tenant.to_string())
         .fetch_all(&mut **tx)
@@ -382,7 +388,8 @@ pub(crate) async fn rule_by_id(
     tenant: TenantId,
     id: LowStockRuleId,
 ) -> StoreResult<Option<Rule>> {
-    let sql = format!("SELECT {RULE_COLUMNS} FROM low_stock_rules WHERE tenant_id = $1 AND id = $2");
+    let sql =
+        format!("SELECT {RULE_COLUMNS} FROM low_stock_rules WHERE tenant_id = $1 AND id = $2");
     sqlx::query(&sql)
         .bind(tenant.to_string())
         .bind(id.to_string())
@@ -454,7 +461,9 @@ pub(crate) async fn evaluate(
         if !seen.insert((id, sku)) {
             continue;
         }
-        let Some(fact) = facts.get(&sku) else { continue };
+        let Some(fact) = facts.get(&sku) else {
+            continue;
+        };
         if !fact.tracked {
             continue;
         }
@@ -464,7 +473,9 @@ pub(crate) async fn evaluate(
                 .filter(|((s, _), _)| *s == sku)
                 .map(|(_, b)| b.available())
                 .fold(0i64, i64::saturating_add),
-            RuleScope::SkuAt(_, l) => stock.get(&(sku, l)).map_or(0, |b| b.available()),
+            RuleScope::SkuAt(_, l) => stock
+                .get(&(sku, l))
+                .map_or(0, jaego_core::Balance::available),
             RuleScope::Channel(c) => {
                 let at: Vec<_> = links
                     .get(&c)

@@ -67,7 +67,10 @@ const SWEEPS_PER_CALL_MAX: i64 = 20;
 
 /// Locks the tenant's stock-rules row until the transaction ends (creating
 /// it at sequence 0) and returns the follower's cursor.
-pub(crate) async fn lock_tenant(tx: &mut Transaction<'_, Any>, tenant: TenantId) -> StoreResult<i64> {
+pub(crate) async fn lock_tenant(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+) -> StoreResult<i64> {
     sqlx::query(
         "INSERT INTO stock_rule_cursors (tenant_id, seq, updated_at) VALUES ($1, 0, 0) \
          ON CONFLICT (tenant_id) DO NOTHING",
@@ -75,12 +78,11 @@ pub(crate) async fn lock_tenant(tx: &mut Transaction<'_, Any>, tenant: TenantId)
     .bind(tenant.to_string())
     .execute(&mut **tx)
     .await?;
-    let row = sqlx::query(
-        "UPDATE stock_rule_cursors SET seq = seq WHERE tenant_id = $1 RETURNING seq",
-    )
-    .bind(tenant.to_string())
-    .fetch_one(&mut **tx)
-    .await?;
+    let row =
+        sqlx::query("UPDATE stock_rule_cursors SET seq = seq WHERE tenant_id = $1 RETURNING seq")
+            .bind(tenant.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
     int(&row, "seq")
 }
 
@@ -221,7 +223,9 @@ impl Store {
                     handled += n;
                     more |= full;
                 }
-                Err(e) => tracing::warn!(%tenant, error = %e, "stock rules: following the log failed"),
+                Err(e) => {
+                    tracing::warn!(%tenant, error = %e, "stock rules: following the log failed");
+                }
             }
         }
         let sweeps = sqlx::query(
@@ -241,7 +245,9 @@ impl Store {
                     handled += n;
                     more |= !done;
                 }
-                Err(e) => tracing::warn!(%tenant, %target, error = %e, "stock rules: sweep failed"),
+                Err(e) => {
+                    tracing::warn!(%tenant, %target, error = %e, "stock rules: sweep failed");
+                }
             }
         }
         Ok(if more {
@@ -270,10 +276,12 @@ impl Store {
             return Ok((0, false));
         }
         let advance = |seq: i64| {
-            sqlx::query("UPDATE stock_rule_cursors SET seq = $1, updated_at = $2 WHERE tenant_id = $3")
-                .bind(seq)
-                .bind(now)
-                .bind(tenant.to_string())
+            sqlx::query(
+                "UPDATE stock_rule_cursors SET seq = $1, updated_at = $2 WHERE tenant_id = $3",
+            )
+            .bind(seq)
+            .bind(now)
+            .bind(tenant.to_string())
         };
         if int(&window, "configured")? == 0 {
             // Nothing to keep up to date: skip ahead. Turning sharing on or
@@ -491,7 +499,8 @@ impl Store {
                     RuleScope::Channel(_) => page.iter().map(|&s| (&rule, s)).collect(),
                     RuleScope::Sku(_) | RuleScope::SkuAt(..) => Vec::new(),
                 };
-                let evaluated = low_stock::evaluate(&mut tx, tenant, &checks, &channels, now).await?;
+                let evaluated =
+                    low_stock::evaluate(&mut tx, tenant, &checks, &channels, now).await?;
                 out.extend(evaluated.events);
                 let pairs = across(&channels, &evaluated.held_skus);
                 out.extend(refresh(&mut tx, tenant, &channels, &pairs, now).await?);

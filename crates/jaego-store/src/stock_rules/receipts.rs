@@ -101,7 +101,8 @@ pub struct Availability {
 
 const RECEIPT_COLUMNS: &str = "r.id, r.sku_id, s.code AS sku_code, r.location_id, l.code AS location_code, \
      l.time_zone, r.quantity, r.received, r.due_on, r.reference, r.state, r.created_at, r.closed_at";
-const RECEIPT_FROM: &str = "expected_receipts r JOIN skus s ON s.id = r.sku_id JOIN locations l ON l.id = r.location_id";
+const RECEIPT_FROM: &str =
+    "expected_receipts r JOIN skus s ON s.id = r.sku_id JOIN locations l ON l.id = r.location_id";
 
 fn receipt_from_row(row: &AnyRow, now: i64) -> StoreResult<ExpectedReceipt> {
     let due_text = text(row, "due_on")?;
@@ -159,25 +160,33 @@ fn receipt_event(
     .subject(r.id)
 }
 
-/// Applies one movement of `kind` and `quantity` to (sku, location) in
-/// `tx`, through the ledger's write shape, judged by `jaego_core`.
-async fn move_stock(
-    tx: &mut Transaction<'_, Any>,
-    tenant: TenantId,
+/// One movement the receipts make.
+struct Move<'a> {
     sku: SkuId,
     location: LocationId,
     kind: MovementKind,
     quantity: i64,
-    reason: &str,
-    reference: &str,
-    actor: &str,
+    reason: &'a str,
+    reference: &'a str,
+    actor: &'a str,
+}
+
+/// Applies one movement in `tx`, through the ledger's write shape, judged
+/// by `jaego_core` on the locked row.
+async fn move_stock(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    m: &Move<'_>,
 ) -> StoreResult<()> {
-    let policy = location_policy(tx, tenant, location).await?;
-    let key = (sku, location);
+    let policy = location_policy(tx, tenant, m.location).await?;
+    let key = (m.sku, m.location);
     ensure_rows(tx, tenant, &[key]).await?;
-    let before = lock_rows(tx, &[key]).await?.remove(&key).unwrap_or_default();
-    let delta: Delta = kind.delta(quantity);
-    jaego_core::movement::check(kind, policy, &before, &delta)
+    let before = lock_rows(tx, &[key])
+        .await?
+        .remove(&key)
+        .unwrap_or_default();
+    let delta: Delta = m.kind.delta(m.quantity);
+    jaego_core::movement::check(m.kind, policy, &before, &delta)
         .map_err(|e| StoreError::Conflict(e.to_string()))?;
     apply_deltas(tx, &[(key, delta, false)]).await?;
     insert_movements(
@@ -185,13 +194,13 @@ async fn move_stock(
         &[PendingMovement {
             tenant,
             key,
-            kind,
+            kind: m.kind,
             custom_type: None,
-            quantity,
+            quantity: m.quantity,
             delta,
-            reason,
-            reference,
-            actor,
+            reason: m.reason,
+            reference: m.reference,
+            actor: m.actor,
             idempotency_key: None,
             reservation_id: None,
             transfer_id: None,
@@ -227,18 +236,17 @@ impl Store {
         .bind(now_us())
         .execute(&mut *tx)
         .await?;
-        move_stock(
-            &mut tx,
-            tenant,
-            new.sku_id,
-            new.location_id,
-            MovementKind::Expect,
-            new.quantity,
-            &format!("expected receipt {id}"),
-            &new.reference,
-            &new.actor,
-        )
-        .await?;
+        let reason = format!("expected receipt {id}");
+        let m = Move {
+            sku: new.sku_id,
+            location: new.location_id,
+            kind: MovementKind::Expect,
+            quantity: new.quantity,
+            reason: &reason,
+            reference: &new.reference,
+            actor: &new.actor,
+        };
+        move_stock(&mut tx, tenant, &m).await?;
         let receipt = read_receipt(&mut tx, tenant, id, now_us()).await?;
         self.commit_with(
             tx,
@@ -305,7 +313,12 @@ impl Store {
                 .bind(tenant.to_string())
                 .bind(&cursor)
                 .bind(filter.sku_id.map(|s| s.to_string()).unwrap_or_default())
-                .bind(filter.location_id.map(|l| l.to_string()).unwrap_or_default())
+                .bind(
+                    filter
+                        .location_id
+                        .map(|l| l.to_string())
+                        .unwrap_or_default(),
+                )
                 .bind(state)
                 .bind((size + 1) as i64)
                 .fetch_all(self.reader())
@@ -378,18 +391,17 @@ impl Store {
                 ),
             ));
         }
-        move_stock(
-            &mut tx,
-            tenant,
-            current.sku_id,
-            current.location_id,
-            MovementKind::ExpectedReceipt,
+        let reason = format!("expected receipt {id}");
+        let m = Move {
+            sku: current.sku_id,
+            location: current.location_id,
+            kind: MovementKind::ExpectedReceipt,
             quantity,
-            &format!("expected receipt {id}"),
-            &current.reference,
+            reason: &reason,
+            reference: &current.reference,
             actor,
-        )
-        .await?;
+        };
+        move_stock(&mut tx, tenant, &m).await?;
         let receipt = read_receipt(&mut tx, tenant, id, now).await?;
         self.commit_with(
             tx,
@@ -434,18 +446,18 @@ impl Store {
         };
         let rest = int(&row, "quantity")? - int(&row, "received")?;
         if rest > 0 {
-            move_stock(
-                &mut tx,
-                tenant,
-                parsed(&row, "sku_id")?,
-                parsed(&row, "location_id")?,
-                MovementKind::ExpectCancel,
-                rest,
-                &format!("expected receipt {id} cancelled"),
-                &text(&row, "reference")?,
+            let reason = format!("expected receipt {id} cancelled");
+            let reference = text(&row, "reference")?;
+            let m = Move {
+                sku: parsed(&row, "sku_id")?,
+                location: parsed(&row, "location_id")?,
+                kind: MovementKind::ExpectCancel,
+                quantity: rest,
+                reason: &reason,
+                reference: &reference,
                 actor,
-            )
-            .await?;
+            };
+            move_stock(&mut tx, tenant, &m).await?;
         }
         let receipt = read_receipt(&mut tx, tenant, id, now).await?;
         self.commit_with(
@@ -489,11 +501,13 @@ impl Store {
                 .await?;
             }
             None => {
-                sqlx::query("DELETE FROM availability_estimates WHERE tenant_id = $1 AND sku_id = $2")
-                    .bind(tenant.to_string())
-                    .bind(sku.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM availability_estimates WHERE tenant_id = $1 AND sku_id = $2",
+                )
+                .bind(tenant.to_string())
+                .bind(sku.to_string())
+                .execute(&mut *tx)
+                .await?;
             }
         }
         let event = NewEvent::new(
@@ -536,7 +550,10 @@ impl Store {
             Some(text) => Some(MerchantEstimate {
                 text,
                 date: opt_text(&row, "available_on")?
-                    .map(|d| d.parse().map_err(|_| StoreError::Corrupt(format!("available_on {d:?}"))))
+                    .map(|d| {
+                        d.parse()
+                            .map_err(|_| StoreError::Corrupt(format!("available_on {d:?}")))
+                    })
                     .transpose()?,
             }),
             None => None,
@@ -555,7 +572,10 @@ impl Store {
         let available = int(&row, "available")?;
         let due = match &next_receipt {
             Some(r) => {
-                let tz = self.find_location(tenant, &r.location_id.to_string()).await?.time_zone;
+                let tz = self
+                    .find_location(tenant, &r.location_id.to_string())
+                    .await?
+                    .time_zone;
                 let tz = zone(&tz).map_err(StoreError::Corrupt)?;
                 Some((r.due_on, estimate::today(&tz, now)))
             }
@@ -580,7 +600,9 @@ async fn read_receipt(
     id: ExpectedReceiptId,
     now: i64,
 ) -> StoreResult<ExpectedReceipt> {
-    let sql = format!("SELECT {RECEIPT_COLUMNS} FROM {RECEIPT_FROM} WHERE r.tenant_id = $1 AND r.id = $2");
+    let sql = format!(
+        "SELECT {RECEIPT_COLUMNS} FROM {RECEIPT_FROM} WHERE r.tenant_id = $1 AND r.id = $2"
+    );
     let row = sqlx::query(&sql)
         .bind(tenant.to_string())
         .bind(id.to_string())

@@ -132,7 +132,8 @@ impl Store {
         .bind(now_us())
         .execute(&mut *tx)
         .await?;
-        self.commit_with(tx, &[sharing_event(tenant, sharing)]).await?;
+        self.commit_with(tx, &[sharing_event(tenant, sharing)])
+            .await?;
         Ok(sharing.clone())
     }
 
@@ -187,12 +188,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let tenant_sharing = figures::tenant_sharing(&mut tx, tenant).await?;
-        let sharing = channel_stock::sharing_on(
-            &tenant_sharing,
-            channel,
-            &text(&found, "kind")?,
-            settings,
-        );
+        let sharing =
+            channel_stock::sharing_on(&tenant_sharing, channel, &text(&found, "kind")?, settings);
         let event = NewEvent::new(
             tenant,
             kinds::CHANNEL_SHARING_UPDATED,
@@ -299,7 +296,9 @@ impl Store {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(items, page.size(), |e| e.sku_id.to_string()))
+        Ok(Page::from_rows(items, page.size(), |e| {
+            e.sku_id.to_string()
+        }))
     }
 
     /// A channel's figures as last sent, by SKU id; `sku` narrows to one.
@@ -327,7 +326,9 @@ impl Store {
             .iter()
             .map(figure_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(items, page.size(), |f| f.sku_id.to_string()))
+        Ok(Page::from_rows(items, page.size(), |f| {
+            f.sku_id.to_string()
+        }))
     }
 
     /// Sets a channel's figure for a SKU by hand. Refused with
@@ -388,8 +389,14 @@ impl Store {
                 None,
             ));
         }
-        figures::upsert(&mut tx, tenant, channel, sku, Some(figure), "manual", "manual", now)
-            .await?;
+        let row = figures::Row {
+            channel,
+            sku,
+            figure: Some(figure),
+            reason: "manual",
+            source: "manual",
+        };
+        figures::upsert(&mut tx, tenant, &row, now).await?;
         self.commit_with(tx, &events).await?;
         Ok(ChannelFigure {
             channel_id: channel,

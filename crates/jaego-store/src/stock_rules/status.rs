@@ -148,13 +148,15 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE skus SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
-            .bind(status.summary())
-            .bind(now)
-            .bind(tenant.to_string())
-            .bind(sku.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE skus SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(status.summary())
+        .bind(now)
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .execute(&mut *tx)
+        .await?;
         let event = NewEvent::new(
             tenant,
             kinds::SKU_STATUS_CHANGED,
@@ -259,7 +261,8 @@ impl Store {
         let sharing: Vec<&figures::ChannelInfo> = channels.iter().filter(|c| c.sharing).collect();
         let skus: Vec<SkuId> = statuses.iter().map(|(s, _)| *s).collect();
         let codes = figures::sku_facts(&mut tx, tenant, &skus).await?;
-        let mut sql = Sql::new("SELECT channel_id, sku_id FROM channel_exclusions WHERE tenant_id = ");
+        let mut sql =
+            Sql::new("SELECT channel_id, sku_id FROM channel_exclusions WHERE tenant_id = ");
         let t = sql.text(tenant);
         let sku_list = sql.list(&skus);
         sql.push(&format!("{t} AND sku_id IN {sku_list}"));

@@ -37,8 +37,7 @@ use crate::catalog::sku_event;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds, time_text};
 use crate::ledger::{
-    Key, PendingMovement, apply_deltas, ensure_rows, insert_movements, location_policy,
-    lock_rows,
+    Key, PendingMovement, apply_deltas, ensure_rows, insert_movements, location_policy, lock_rows,
 };
 use crate::places::Location;
 use crate::rows::{flag, int, parsed, text};
@@ -367,20 +366,25 @@ impl Store {
         if let Some(tracked) = change.tracked
             && tracked != catalog.tracked
         {
-            sqlx::query("UPDATE skus SET tracked = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
-                .bind(i64::from(tracked))
-                .bind(now)
-                .bind(tenant.to_string())
-                .bind(sku.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE skus SET tracked = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+            )
+            .bind(i64::from(tracked))
+            .bind(now)
+            .bind(tenant.to_string())
+            .bind(sku.to_string())
+            .execute(&mut *tx)
+            .await?;
             catalog.tracked = tracked;
             events.push(sku_event(tenant, kinds::SKU_UPDATED, &catalog));
         }
         if let Some(count) = change.current_count {
             let key = (sku, location);
             ensure_rows(&mut tx, tenant, &[key]).await?;
-            let before = lock_rows(&mut tx, &[key]).await?.remove(&key).unwrap_or_default();
+            let before = lock_rows(&mut tx, &[key])
+                .await?
+                .remove(&key)
+                .unwrap_or_default();
             let diff = movement::set_to(MovementKind::Count, &before, count);
             let delta = MovementKind::Count.delta(diff);
             if !delta.is_zero() {
@@ -620,7 +624,11 @@ impl Store {
         for row in sql.fetch_all(&mut tx).await? {
             facts.insert(
                 parsed(&row, "id")?,
-                (text(&row, "code")?, text(&row, "name")?, flag(&row, "tracked")?),
+                (
+                    text(&row, "code")?,
+                    text(&row, "name")?,
+                    flag(&row, "tracked")?,
+                ),
             );
         }
         // Only tracked lines are judged; `index` maps them back.
