@@ -12,6 +12,7 @@ use jaego_store::catalog::NewSku;
 use jaego_store::events::{Event, EventFilter};
 use jaego_store::ledger::{MovementFilter, NewMovement};
 use jaego_store::places::{NewChannel, NewLocation};
+use jaego_store::stock_rules::low_stock::{NewLowStockRule, RuleScope};
 use jaego_store::stock_rules::table_order::MenuItemChange;
 use jaego_store::testing::fresh_databases;
 use jaego_store::{PageRequest, Store, StoreOptions};
@@ -408,6 +409,14 @@ async fn two_followers_write_each_figure_change_once() {
         )
         .await
         .unwrap();
+        // A low-stock rule at 9 with the `event` action: low at 5 and 8,
+        // recovered at 10.
+        let rule = NewLowStockRule {
+            scope: RuleScope::Sku(tee),
+            threshold: 9,
+            actions: vec!["event".into()],
+        };
+        one.create_low_stock_rule(tenant, &rule).await.unwrap();
         let mut now = us("2026-11-21T00:00:00Z");
         for q in [5, 3, 2, 7] {
             let m = NewMovement {
@@ -439,12 +448,51 @@ async fn two_followers_write_each_figure_change_once() {
             })
             .collect();
         assert_eq!(figures, [5, 8, 10, 17], "{engine}: one event per change");
+        assert_eq!(events(&one, tenant, "stock.low").await.len(), 1, "{engine}");
+        assert_eq!(
+            events(&one, tenant, "stock.recovered").await.len(),
+            1,
+            "{engine}"
+        );
         let page = one
             .channel_figures(tenant, channel, Some(tee), &PageRequest::default())
             .await
             .unwrap();
         assert_eq!(page.items[0].figure, Some(17), "{engine}");
-        one.close().await;
+
+        // Downtime: no follower runs while stock changes; a new instance
+        // resumes from the stored cursor and publishes the latest figure once.
         two.close().await;
+        let m = NewMovement {
+            sku_id: tee,
+            location_id: wh,
+            kind: MovementKind::Adjustment,
+            custom_type: None,
+            quantity: -15,
+            reason: String::new(),
+            reference: String::new(),
+            actor: "test".into(),
+            idempotency_key: None,
+        };
+        one.record_movement(tenant, &m).await.unwrap();
+        one.close().await;
+        let three = connect(&db.url).await;
+        for _ in 0..3 {
+            now += 1_000;
+            three.follow_stock_rules(now).await.unwrap();
+        }
+        let stock = events(&three, tenant, "channel.stock").await;
+        let last: serde_json::Value = serde_json::from_str(&stock.last().unwrap().data).unwrap();
+        assert_eq!(
+            (stock.len(), last["figure"].as_i64()),
+            (5, Some(2)),
+            "{engine}"
+        );
+        assert_eq!(
+            events(&three, tenant, "stock.low").await.len(),
+            2,
+            "{engine}"
+        );
+        three.close().await;
     }
 }
