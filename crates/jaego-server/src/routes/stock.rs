@@ -38,7 +38,7 @@ pub struct CreateMovement {
     /// Location id or code.
     pub location: String,
     /// `receipt`, `expected_receipt`, `expect`, `adjustment`, `count`,
-    /// `safety_stock`, `shipment`, `return`, or `custom` (with `type`).
+    /// `safety_stock`, `shipment`, `return`, `sale`, or `custom` (with `type`).
     pub kind: String,
     /// For `custom`: the merchant's movement type code.
     #[serde(rename = "type")]
