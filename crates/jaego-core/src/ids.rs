@@ -72,4 +72,10 @@ id_type!(
     LowStockRuleId,
     /// A receipt announced with a due date.
     ExpectedReceiptId,
+    /// A person who signs in to the web UI.
+    UserId,
+    /// A signed-in browser session of a user.
+    SessionId,
+    /// An entry of the audit log.
+    AuditId,
 );

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod balance;
 pub mod barcode;
 pub mod catalog;

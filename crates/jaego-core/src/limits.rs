@@ -95,3 +95,30 @@ pub const SWEEP_PAGE_MAX: usize = 200;
 pub const STATUS_PUSH_BATCH_MAX: usize = 200;
 /// Most due schedules one job run picks up.
 pub const SCHEDULE_BATCH_MAX: usize = 50;
+/// Deepest nesting of arrays and objects in a JSON request body; deeper
+/// bodies are refused before they are deserialised.
+pub const JSON_DEPTH_MAX: usize = 32;
+/// Longest user login name, in characters.
+pub const LOGIN_LEN_MAX: usize = 64;
+/// Shortest password, in characters.
+pub const PASSWORD_LEN_MIN: usize = 10;
+/// Longest password, in bytes (Argon2 hashes any length; this bounds the work).
+pub const PASSWORD_BYTES_MAX: usize = 256;
+/// Longest user-agent text kept with a session, in characters.
+pub const USER_AGENT_LEN_MAX: usize = 200;
+/// Failed or pending sign-ins allowed per account in one window.
+pub const LOGIN_ATTEMPTS_PER_ACCOUNT_MAX: i64 = 10;
+/// Sign-in attempts allowed per client address in one window.
+pub const LOGIN_ATTEMPTS_PER_ADDRESS_MAX: i64 = 50;
+/// Length of the sign-in rate-limit window, in seconds (15 minutes).
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+/// Idle time after which a session ends, when the server names none, in seconds (8 hours).
+pub const SESSION_IDLE_SECS_DEFAULT: i64 = 8 * 3600;
+/// Longest a session lasts, however busy, when the server names none, in seconds (7 days).
+pub const SESSION_ABSOLUTE_SECS_DEFAULT: i64 = 7 * 24 * 3600;
+/// Most requests served at once before new ones queue, by default.
+pub const IN_FLIGHT_REQUESTS_DEFAULT: usize = 512;
+/// Most requests waiting for a slot before new ones are refused with 503, by default.
+pub const QUEUED_REQUESTS_DEFAULT: usize = 1_024;
+/// Longest a queued request waits for a slot before it is refused, in milliseconds.
+pub const QUEUE_WAIT_MS_MAX: u64 = 5_000;

@@ -39,18 +39,22 @@ pub enum Permission {
     /// Create and change products, SKUs, locations, channels, movement
     /// types and settings.
     WriteCatalog,
-    /// Tokens, users and other owner-only actions, such as destructive resets.
+    /// Tokens, users, sessions and other owner-only actions, such as
+    /// destructive resets.
     Administer,
+    /// Read the audit log (owners and managers).
+    ReadAudit,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::Read,
         Permission::WriteStock,
         Permission::WriteOrders,
         Permission::Supervise,
         Permission::WriteCatalog,
         Permission::Administer,
+        Permission::ReadAudit,
     ];
 
     /// The OpenAPI security scope that names this permission.
@@ -62,6 +66,7 @@ impl Permission {
             Permission::Supervise => "supervise",
             Permission::WriteCatalog => "catalog:write",
             Permission::Administer => "admin",
+            Permission::ReadAudit => "audit:read",
         }
     }
 

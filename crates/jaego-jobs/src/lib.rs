@@ -16,8 +16,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use jaego_core::limits::{
-    EVENT_PURGE_BATCH_MAX, EVENT_RETENTION_SECS, EXPIRY_BATCH_MAX, SCHEDULE_BATCH_MAX,
-    STOCK_RULES_EVENTS_MAX,
+    EVENT_PURGE_BATCH_MAX, EVENT_RETENTION_SECS, EXPIRY_BATCH_MAX, LOGIN_WINDOW_SECS,
+    SCHEDULE_BATCH_MAX, STOCK_RULES_EVENTS_MAX,
 };
 use jaego_store::{Store, StoreResult, now_us};
 use tokio::sync::watch;
@@ -25,6 +25,10 @@ use tokio::task::JoinHandle;
 
 /// How often the expiry job looks for reservations past their deadline.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(500);
+/// How often ended sessions and stale sign-in counters are deleted.
+pub const AUTH_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How long an ended session stays listed (for owners looking back).
+pub const ENDED_SESSION_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How often the stock-rules follower looks for new events (channel
 /// figures, low-stock actions): the most a figure lags its stock change,
@@ -85,6 +89,21 @@ pub const JOBS: &[Job] = &[
         every: SCHEDULE_INTERVAL,
         batch_max: SCHEDULE_BATCH_MAX,
         run: |store, now| Box::pin(async move { store.run_status_pushes(now).await }),
+    },
+    Job {
+        // Sign-in counters whose window ended, and sessions that ended long
+        // ago. Idempotent deletes, so several instances may run it at once.
+        name: "purge_auth",
+        every: AUTH_PURGE_INTERVAL,
+        batch_max: usize::MAX,
+        run: |store, _now| {
+            Box::pin(async move {
+                let window_us = LOGIN_WINDOW_SECS * 1_000_000;
+                let keep_us = i64::try_from(ENDED_SESSION_KEEP.as_micros()).unwrap_or(i64::MAX);
+                let purged = store.purge_auth(window_us, keep_us).await?;
+                Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+            })
+        },
     },
 ];
 

@@ -51,6 +51,11 @@ pub struct ShortageBody {
     pub available: i64,
 }
 
+/// The stable `code` of an error answer, kept in the response's extensions
+/// for the layers outside the handler (the audit log).
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
+
 /// Every way a request can fail.
 #[derive(Debug)]
 pub enum ApiError {
@@ -89,6 +94,16 @@ pub enum ApiError {
     TooLarge(String),
     /// 415 `unsupported_media_type`.
     UnsupportedMediaType(String),
+    /// 401 `invalid_credentials`: the login name or the password is wrong,
+    /// or the user is disabled (which of these is not said).
+    InvalidCredentials,
+    /// 403 `csrf_failed`: a cookie-authenticated change came without the
+    /// session's CSRF token.
+    CsrfFailed,
+    /// 429 `rate_limited`: too many attempts; `Retry-After` says when to try again.
+    RateLimited { retry_after_secs: i64 },
+    /// 503 `overloaded`: more requests than the server will queue; `Retry-After: 1`.
+    Overloaded,
     /// 503 `unavailable`: transient; retry.
     Unavailable,
     /// 500 `internal`: logged, never detailed to the caller.
@@ -116,7 +131,7 @@ impl ApiError {
             Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "A valid bearer token is required",
+                "A valid bearer token or session is required",
             ),
             Forbidden(_) => (
                 StatusCode::FORBIDDEN,
@@ -180,6 +195,26 @@ impl ApiError {
                 "unsupported_media_type",
                 "Unsupported content type",
             ),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The login name or password is wrong",
+            ),
+            CsrfFailed => (
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "The request lacks the session's CSRF token",
+            ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many attempts; wait and retry",
+            ),
+            Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "The server is busy; retry shortly",
+            ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -204,7 +239,13 @@ impl ApiError {
             | TooLarge(d)
             | UnsupportedMediaType(d)
             | Refused { detail: d, .. } => Some(d.clone()),
-            Forbidden(action) => Some(format!("this token may not {action}")),
+            Forbidden(action) => Some(format!("this role may not {action}")),
+            CsrfFailed => Some(
+                "send the token from GET /auth/session as the X-CSRF-Token header or the csrf_token form field".into(),
+            ),
+            RateLimited { retry_after_secs } => {
+                Some(format!("try again in {retry_after_secs} seconds"))
+            }
             AlreadyResolved(state) => Some(format!("the reservation is already {state}")),
             Invalid(err) => Some(err.to_string()),
             Shortage(lines) => shortage_detail(lines),
@@ -242,6 +283,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Overloaded | ApiError::Unavailable => Some(1),
+            _ => None,
+        };
         let problem = self.problem();
         let status =
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -251,6 +297,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        response.extensions_mut().insert(ProblemCode(problem.code));
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         response
     }
 }

@@ -1,9 +1,11 @@
 //! Extractors whose rejections are our problem+json, and the caller's
 //! identity.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use jaego_core::limits::JSON_DEPTH_MAX;
 use jaego_core::role::Permission;
 use jaego_store::tenants::Principal;
 use serde::de::DeserializeOwned;
@@ -11,18 +13,91 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// `Json<T>` that answers bad bodies with problem+json: 400 for malformed
-/// JSON, 422 for unknown fields or wrong types (naming them), 413, 415.
+/// JSON or nesting deeper than [`JSON_DEPTH_MAX`] (refused before any
+/// deserialising), 422 for unknown fields or wrong types (naming them), 413,
+/// 415.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::TooLarge(e.body_text()))?;
+        check_depth(&bytes)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
     }
+}
+
+/// `application/json` or any `application/…+json` type.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Refuses JSON nested deeper than [`JSON_DEPTH_MAX`] arrays and objects,
+/// by a scan of the bytes before any parser recurses into them.
+pub fn check_depth(bytes: &[u8]) -> Result<(), ApiError> {
+    match json_depth_exceeds(bytes, JSON_DEPTH_MAX) {
+        false => Ok(()),
+        true => Err(ApiError::Malformed(format!(
+            "the body nests arrays and objects more than {JSON_DEPTH_MAX} deep"
+        ))),
+    }
+}
+
+/// Whether `bytes` opens more than `max` arrays or objects inside each
+/// other (strings and their escapes are skipped; validity is the parser's
+/// business).
+pub fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
@@ -50,6 +125,7 @@ pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, A
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    check_depth(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::invalid("body", e.to_string()),
         _ => ApiError::Malformed(e.to_string()),
@@ -74,8 +150,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// The authenticated caller, put in the request by the auth middleware.
+/// The same for a bearer token and for a browser session.
 #[derive(Clone)]
 pub struct Auth(pub Principal);
+
+/// The CSRF token of the caller's session, for pages to put in their forms
+/// (`<input type="hidden" name="csrf_token" value="…">`) and scripts to
+/// send as `X-CSRF-Token`. Only session-authenticated requests have one;
+/// extracting it elsewhere answers 401.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CsrfToken>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
+    }
+}
 
 impl Auth {
     /// Refuses with 403 unless the caller's role allows `permission`;
@@ -110,4 +206,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
 pub fn path_id<T: std::str::FromStr>(raw: &str, entity: &str) -> Result<T, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::NotFound(format!("{entity} {raw} not found")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth_exceeds;
+
+    #[test]
+    fn depth_counts_arrays_and_objects_outside_strings() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!json_depth_exceeds(deep(32).as_bytes(), 32));
+        assert!(json_depth_exceeds(deep(33).as_bytes(), 32));
+        assert!(!json_depth_exceeds(
+            br#"{"a": "[[[[[[", "b": {"c": [1]}}"#,
+            3
+        ));
+        assert!(json_depth_exceeds(br#"{"a": {"b": {"c": 1}}}"#, 2));
+        // An escaped quote does not end the string.
+        assert!(!json_depth_exceeds(br#"["\"[[[["]"#, 1));
+    }
 }

@@ -6,12 +6,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod overload;
 pub mod routes;
 pub mod tokens;
 pub mod wire;
@@ -27,6 +29,7 @@ use jaego_core::limits::JSON_BODY_BYTES_MAX;
 use jaego_store::Store;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,14 +42,64 @@ pub struct AppState {
     pub store: Store,
     pub tokens: Arc<tokens::TokenCache>,
     pub metrics: Arc<metrics::Metrics>,
+    pub config: Arc<ServerConfig>,
+    pub overload: Arc<overload::Gate>,
 }
 
 impl AppState {
     pub fn new(store: Store) -> Self {
+        Self::with_config(store, ServerConfig::default())
+    }
+
+    pub fn with_config(store: Store, config: ServerConfig) -> Self {
         AppState {
             store,
             tokens: Arc::default(),
             metrics: metrics::Metrics::new(),
+            overload: Arc::new(overload::Gate::new(
+                config.max_in_flight,
+                config.max_queued,
+                Duration::from_millis(config.queue_wait_ms),
+            )),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// How the server runs, beyond the database: sessions, cookies, client
+/// addresses and load limits. `Default` is what `jaego serve` uses when no
+/// flag says otherwise.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark the session cookie `Secure` (and name it `__Host-jaego_session`):
+    /// set this whenever clients reach jaego over HTTPS.
+    pub cookie_secure: bool,
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_absolute: Duration,
+    /// Take the client address from the last `X-Forwarded-For` entry (set
+    /// only behind a reverse proxy that writes that header).
+    pub trust_forwarded_for: bool,
+    /// Requests served at once; more wait in the queue.
+    pub max_in_flight: usize,
+    /// Requests waiting for a slot; more are refused `503 overloaded`.
+    pub max_queued: usize,
+    /// Longest a queued request waits before it is refused.
+    pub queue_wait_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        use jaego_core::limits::*;
+        ServerConfig {
+            cookie_secure: false,
+            session_idle: Duration::from_secs(SESSION_IDLE_SECS_DEFAULT.unsigned_abs()),
+            session_absolute: Duration::from_secs(SESSION_ABSOLUTE_SECS_DEFAULT.unsigned_abs()),
+            trust_forwarded_for: false,
+            max_in_flight: IN_FLIGHT_REQUESTS_DEFAULT,
+            max_queued: QUEUED_REQUESTS_DEFAULT,
+            queue_wait_ms: QUEUE_WAIT_MS_MAX,
         }
     }
 }
@@ -54,6 +107,22 @@ impl AppState {
 /// How long one request may take before it is answered 503; also bounds
 /// how long a graceful shutdown waits for in-flight requests.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Puts `router` behind authentication (bearer token or session cookie),
+/// the audit log and the CSRF check, in that order from the outside in.
+/// Every `/api/v1` route goes through this; a router of web pages can too.
+pub fn protect(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    router
+        .layer(axum::middleware::from_fn(middleware::csrf))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ))
+}
 
 /// The whole application as a router (tests drive it with `oneshot`).
 pub fn app(state: AppState) -> Router {
@@ -63,19 +132,27 @@ pub fn app(state: AppState) -> Router {
     let (unreplayed, _) = OpenApiRouter::new()
         .nest("/api/v1", routes::unreplayed())
         .split_for_parts();
+    let (sign_in, _) = routes::auth::router().split_for_parts();
     let api = replayable
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
         ))
-        .merge(unreplayed)
+        .merge(unreplayed);
+    let api = protect(api, &state).layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
+    let sign_in = sign_in
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::authenticate,
+            audit::record,
         ))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
     Router::new()
         .merge(api)
+        .merge(sign_in)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            overload::limit,
+        ))
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(
@@ -92,7 +169,9 @@ pub fn app(state: AppState) -> Router {
                 ApiError::Internal("handler panicked".into()).into_response()
             },
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(middleware::MakeRequestIdV7))
         .with_state(state)
 }
 
@@ -104,11 +183,24 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(store, listener, shutdown, ServerConfig::default()).await
+}
+
+/// [`serve`] with a [`ServerConfig`].
+pub async fn serve_with(
+    store: Store,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    config: ServerConfig,
+) -> std::io::Result<()> {
     let jobs = jaego_jobs::Jobs::start(&store);
-    let router = app(AppState::new(store.clone()));
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let router = app(AppState::with_config(store.clone(), config));
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     jobs.stop().await;
     store.close().await;
     result

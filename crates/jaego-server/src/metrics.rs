@@ -30,6 +30,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    shed: Counter,
+    audit_failures: Counter,
 }
 
 impl Metrics {
@@ -45,11 +47,35 @@ impl Metrics {
             "HTTP request latency",
             latency.clone(),
         );
+        let shed = Counter::default();
+        registry.register(
+            "http_requests_shed",
+            "Requests refused 503 overloaded because the queue was full",
+            shed.clone(),
+        );
+        let audit_failures = Counter::default();
+        registry.register(
+            "audit_write_failures",
+            "Answered mutations whose audit entry could not be written",
+            audit_failures.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
             latency,
+            shed,
+            audit_failures,
         })
+    }
+
+    /// Counts a request refused by the overload gate.
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// Counts an audit entry that could not be written.
+    pub fn audit_failed(&self) {
+        self.audit_failures.inc();
     }
 
     pub fn render(&self) -> String {

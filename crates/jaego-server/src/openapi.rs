@@ -19,10 +19,12 @@ use crate::routes;
 )]
 pub struct ApiDoc;
 
-/// The whole document: [`ApiDoc`]'s header and every `/api/v1` route.
+/// The whole document: [`ApiDoc`]'s header, every `/api/v1` route, and
+/// the sign-in routes under `/auth` (which take no bearer token).
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", routes::api().merge(routes::unreplayed()))
+        .merge(routes::auth::router())
         .split_for_parts();
     doc
 }
@@ -51,6 +53,13 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.len() > 20, "only {} paths", paths.len());
         for (path, item) in paths {
+            if path.starts_with("/auth/") {
+                // Sign-in routes: public, cookie-based, no bearer scope.
+                for (method, op) in item.as_object().unwrap() {
+                    assert_eq!(op["security"], serde_json::json!([{}]), "{method} {path}");
+                }
+                continue;
+            }
             assert!(path.starts_with("/api/v1/"), "{path}");
             for (method, op) in item.as_object().unwrap() {
                 let scopes = &op["security"][0]["bearer"];

@@ -77,7 +77,7 @@ pub struct SkuFilter {
 
 /// `text` as a LIKE pattern that matches only itself: `%`, `_` and the
 /// escape character `\` are escaped (with `ESCAPE '\'` in the SQL).
-fn like_literal(text: &str) -> String {
+pub(crate) fn like_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '\\' | '%' | '_') {

@@ -61,6 +61,7 @@ pub(crate) struct Inner {
     /// Takes reads. On SQLite, WAL lets these run beside the writer.
     pub(crate) reader: AnyPool,
     pub(crate) batcher: Option<Batcher>,
+    pub(crate) audit: crate::audit::AuditWriter,
     pub(crate) lookups: crate::lookups::Lookups,
     /// Bumped after every commit that wrote events (see [`crate::events`]).
     pub(crate) events: EventSignal,
@@ -132,12 +133,14 @@ impl Store {
             Engine::Postgres => Some(listen_for_events(url, events.clone()).await?),
             Engine::Sqlite => None,
         };
+        let audit = crate::audit::AuditWriter::spawn(writer.clone());
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,
                 writer,
                 reader,
                 batcher,
+                audit,
                 lookups: Default::default(),
                 events,
                 listener: Mutex::new(listener),

@@ -13,6 +13,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod backup;
 mod batcher;
 pub mod catalog;
 pub mod csv_support;
@@ -29,9 +31,11 @@ pub mod reservations;
 mod rows;
 pub mod schedules;
 pub mod stock_rules;
+pub mod sessions;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod users;
 pub mod verify;
 
 pub use db::{Engine, Store, StoreOptions};

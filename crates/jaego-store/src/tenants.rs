@@ -1,6 +1,6 @@
 //! Tenants and API tokens.
 
-use jaego_core::{Role, TenantId, TokenId};
+use jaego_core::{Role, SessionId, TenantId, TokenId, UserId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -8,19 +8,59 @@ use crate::error::{StoreError, StoreResult};
 use crate::rows::{int, opt_int, parsed, text};
 use crate::{Store, now_us};
 
-/// Who is making a request: resolved from a bearer token.
+/// Who is making a request: resolved from a bearer token or from a
+/// browser session's cookie. Handlers see the same principal either way.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub tenant_id: TenantId,
-    pub token_id: TokenId,
     pub role: Role,
+    /// The token's name, or the user's display name.
     pub name: String,
+    /// How the caller proved who it is.
+    pub credential: Credential,
+}
+
+/// The credential behind a [`Principal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token (`Authorization: Bearer …`).
+    Token(TokenId),
+    /// A user's browser session (the session cookie).
+    Session {
+        user_id: UserId,
+        session_id: SessionId,
+    },
 }
 
 impl Principal {
-    /// How the ledger names this principal as an actor.
+    /// How the ledger and the audit log name this principal as an actor:
+    /// `token:<id>` or `user:<id>`.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.token_id)
+        match self.credential {
+            Credential::Token(id) => format!("token:{id}"),
+            Credential::Session { user_id, .. } => format!("user:{user_id}"),
+        }
+    }
+
+    pub fn token_id(&self) -> Option<TokenId> {
+        match self.credential {
+            Credential::Token(id) => Some(id),
+            Credential::Session { .. } => None,
+        }
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        match self.credential {
+            Credential::Session { user_id, .. } => Some(user_id),
+            Credential::Token(_) => None,
+        }
+    }
+
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::Session { session_id, .. } => Some(session_id),
+            Credential::Token(_) => None,
+        }
     }
 }
 
@@ -130,7 +170,7 @@ impl Store {
             .await?;
         row.map(|r| {
             Ok(Principal {
-                token_id: parsed(&r, "id")?,
+                credential: Credential::Token(parsed(&r, "id")?),
                 tenant_id: parsed(&r, "tenant_id")?,
                 role: parsed(&r, "role")?,
                 name: text(&r, "name")?,

@@ -27,8 +27,32 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage users who sign in to the web UI.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Recompute every balance from the ledger; exit 1 on any mismatch.
     Verify(DatabaseArgs),
+    /// Write a consistent copy of a live SQLite database (PostgreSQL: use pg_dump).
+    Backup {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
+    /// Put a backup in place as the SQLite database. Stop the server first.
+    Restore {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The backup file written by `jaego backup`.
+        #[arg(long)]
+        input: std::path::PathBuf,
+        /// Overwrite an existing database.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Measure throughput, latency, memory and oversell over real HTTP.
     Bench(BenchArgs),
 }
@@ -85,6 +109,58 @@ struct ServeArgs {
     /// Largest database connection pool.
     #[arg(long, env = "JAEGO_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
+    /// Mark the session cookie Secure (and name it __Host-jaego_session).
+    /// Set it whenever browsers reach jaego over HTTPS.
+    #[arg(long, env = "JAEGO_COOKIE_SECURE", default_value_t = false, action = clap::ArgAction::Set)]
+    cookie_secure: bool,
+    /// A session unused this many seconds ends.
+    #[arg(long, env = "JAEGO_SESSION_IDLE_SECS", default_value_t = jaego_core::limits::SESSION_IDLE_SECS_DEFAULT)]
+    session_idle_secs: i64,
+    /// A session ends this many seconds after sign-in, however busy.
+    #[arg(long, env = "JAEGO_SESSION_MAX_SECS", default_value_t = jaego_core::limits::SESSION_ABSOLUTE_SECS_DEFAULT)]
+    session_max_secs: i64,
+    /// Take the client address from the last X-Forwarded-For entry. Only
+    /// behind a reverse proxy that sets that header.
+    #[arg(long, env = "JAEGO_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    trust_forwarded_for: bool,
+    /// Requests served at once; more wait in a queue.
+    #[arg(long, env = "JAEGO_MAX_IN_FLIGHT", default_value_t = jaego_core::limits::IN_FLIGHT_REQUESTS_DEFAULT)]
+    max_in_flight: usize,
+    /// Requests waiting for a slot; more are answered 503 with Retry-After.
+    #[arg(long, env = "JAEGO_MAX_QUEUED", default_value_t = jaego_core::limits::QUEUED_REQUESTS_DEFAULT)]
+    max_queued: usize,
+    /// Longest a queued request waits for a slot, in milliseconds.
+    #[arg(long, env = "JAEGO_QUEUE_WAIT_MS", default_value_t = jaego_core::limits::QUEUE_WAIT_MS_MAX)]
+    queue_wait_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password comes from standard input
+    /// (--password-stdin) or an environment variable (--password-env),
+    /// never from the command line.
+    Create {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Login name (e.g. an e-mail address); stored lowercase.
+        #[arg(long)]
+        login: String,
+        /// Display name; defaults to the login name.
+        #[arg(long)]
+        name: Option<String>,
+        /// owner, manager, staff, integration or display.
+        #[arg(long)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password_env")]
+        password_stdin: bool,
+        /// Read the password from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        /// Tenant id; defaults to the first tenant.
+        #[arg(long)]
+        tenant: Option<jaego_core::TenantId>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,19 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let store = connect(&database.database_url, StoreOptions::default()).await?;
-            let tenant = match tenant {
-                Some(t) => t,
-                None => match store.first_tenant().await? {
-                    Some(t) => t,
-                    None => {
-                        store.bootstrap().await?;
-                        store
-                            .first_tenant()
-                            .await?
-                            .context("no tenant after bootstrap")?
-                    }
-                },
-            };
+            let tenant = tenant_or_first(&store, tenant).await?;
             let limit = jaego_core::limits::TOKEN_NAME_LEN_MAX;
             if name.trim().is_empty() || name.chars().count() > limit {
                 anyhow::bail!("--name must be 1 to {limit} characters");
@@ -166,16 +230,89 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench(args).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    database,
+                    login,
+                    name,
+                    role,
+                    password_stdin,
+                    password_env,
+                    tenant,
+                },
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                line.trim_end_matches(['\n', '\r']).to_string()
+            } else if let Some(var) = password_env {
+                std::env::var(&var)
+                    .with_context(|| format!("the environment variable {var} is not set"))?
+            } else {
+                anyhow::bail!(
+                    "give --password-stdin or --password-env VAR (passwords are never taken from the command line)"
+                );
+            };
+            let store = connect(&database.database_url, StoreOptions::default()).await?;
+            let tenant = tenant_or_first(&store, tenant).await?;
+            let user = store
+                .create_user(
+                    tenant,
+                    &jaego_store::users::NewUser {
+                        name: name.unwrap_or_else(|| login.clone()),
+                        login,
+                        role,
+                        password,
+                    },
+                )
+                .await;
+            store.close().await;
+            let user = user?;
+            println!("{}", user.id);
+            eprintln!(
+                "created {role} user {} ({}) for tenant {tenant}",
+                user.login, user.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { database, output } => {
+            let store = connect(
+                &existing_only(&database.database_url),
+                StoreOptions {
+                    group_commit: false,
+                    ..StoreOptions::default()
+                },
+            )
+            .await?;
+            let done = store.backup_sqlite(&output).await;
+            store.close().await;
+            done?;
+            let migrations = jaego_store::backup::check_sqlite_backup(&output).await?;
+            println!(
+                "ok: backed up to {} ({} bytes, {migrations} migrations)",
+                output.display(),
+                std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore {
+            database,
+            input,
+            replace,
+        } => {
+            let target =
+                jaego_store::backup::restore_sqlite(&input, &database.database_url, replace)
+                    .await?;
+            println!("ok: restored {} to {}", input.display(), target.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify(database) => {
             // Never create a database just to verify it: a mistyped SQLite
             // path must fail, not report an empty ledger as clean.
-            let url = if database.database_url.starts_with("sqlite:")
-                && !database.database_url.contains('?')
-            {
-                format!("{}?mode=rw", database.database_url)
-            } else {
-                database.database_url.clone()
-            };
+            let url = existing_only(&database.database_url);
             let store = connect(
                 &url,
                 StoreOptions {
@@ -241,6 +378,33 @@ async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tenant`, or the first tenant (bootstrapping an empty database).
+async fn tenant_or_first(
+    store: &Store,
+    tenant: Option<jaego_core::TenantId>,
+) -> anyhow::Result<jaego_core::TenantId> {
+    if let Some(t) = tenant {
+        return Ok(t);
+    }
+    if let Some(t) = store.first_tenant().await? {
+        return Ok(t);
+    }
+    store.bootstrap().await?;
+    store
+        .first_tenant()
+        .await?
+        .context("no tenant after bootstrap")
+}
+
+/// A SQLite URL that refuses to create a missing file.
+fn existing_only(url: &str) -> String {
+    if url.starts_with("sqlite:") && !url.contains('?') {
+        format!("{url}?mode=rw")
+    } else {
+        url.to_string()
+    }
+}
+
 async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Store> {
     Store::connect(url, options)
         .await
@@ -285,7 +449,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, engine = store.engine().as_str(), group_commit = args.group_commit, "jaego is serving");
-    jaego_server::serve(store, listener, shutdown_signal()).await?;
+    if args.session_idle_secs < 1 || args.session_max_secs < 1 {
+        anyhow::bail!("--session-idle-secs and --session-max-secs must be at least 1");
+    }
+    let config = jaego_server::ServerConfig {
+        cookie_secure: args.cookie_secure,
+        session_idle: std::time::Duration::from_secs(args.session_idle_secs.unsigned_abs()),
+        session_absolute: std::time::Duration::from_secs(args.session_max_secs.unsigned_abs()),
+        trust_forwarded_for: args.trust_forwarded_for,
+        max_in_flight: args.max_in_flight.max(1),
+        max_queued: args.max_queued,
+        queue_wait_ms: args.queue_wait_ms,
+    };
+    jaego_server::serve_with(store, listener, shutdown_signal(), config).await?;
     tracing::info!("jaego stopped");
     Ok(ExitCode::SUCCESS)
 }

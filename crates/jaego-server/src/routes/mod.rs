@@ -11,6 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::AppState;
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod catalog;
 pub mod csv;
 pub mod labels;
@@ -23,6 +25,7 @@ pub mod sharing;
 pub mod status;
 pub mod stock;
 pub mod table_order;
+pub mod users;
 
 /// Every `/api/v1` route whose writes honour `Idempotency-Key`: all but
 /// [`admin`], whose token creation shows a secret once and must never have
@@ -43,9 +46,14 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 /// The routes mounted outside the idempotency layer (paths relative to
-/// `/api/v1`): token creation (see [`api`]), and the label and barcode
-/// renderings, which change nothing and answer SVG or PDF bytes that a
-/// stored JSON answer could not replay.
+/// `/api/v1`): tokens and users, whose requests carry secrets (a new token,
+/// a password) that must never be stored or replayed; the audit log; and
+/// the label and barcode renderings, which change nothing and answer SVG or
+/// PDF bytes that a stored JSON answer could not replay.
 pub fn unreplayed() -> OpenApiRouter<AppState> {
-    admin::router().merge(labels::rendering())
+    OpenApiRouter::new()
+        .merge(admin::router())
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(labels::rendering())
 }

@@ -40,6 +40,23 @@ pub async fn servers_with(test: &str, options: StoreOptions) -> Vec<TestServer> 
 }
 
 pub async fn start(db: TestDatabase, options: StoreOptions) -> TestServer {
+    start_configured(db, options, jaego_server::ServerConfig::default()).await
+}
+
+/// One server per engine, each with `config`.
+pub async fn servers_configured(test: &str, config: jaego_server::ServerConfig) -> Vec<TestServer> {
+    let mut out = Vec::new();
+    for db in fresh_databases(test).await {
+        out.push(start_configured(db, StoreOptions::default(), config.clone()).await);
+    }
+    out
+}
+
+pub async fn start_configured(
+    db: TestDatabase,
+    options: StoreOptions,
+    config: jaego_server::ServerConfig,
+) -> TestServer {
     let store = Store::connect(&db.url, options).await.expect("connect");
     let owner = store
         .bootstrap()
@@ -52,9 +69,14 @@ pub async fn start(db: TestDatabase, options: StoreOptions) -> TestServer {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(jaego_server::serve(store.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(jaego_server::serve_with(
+        store.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        config,
+    ));
     TestServer {
         engine: db.engine,
         addr,
