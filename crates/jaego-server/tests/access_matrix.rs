@@ -1,0 +1,506 @@
+//! The access-control matrix, generated from the OpenAPI document (which
+//! `utoipa_axum` builds from the same list as the router): every operation
+//! × every role × own/other tenant, plus one call with no credentials.
+//!
+//! Each operation names its permission as its bearer scope; `Role::allows`
+//! says which roles hold it. Expected:
+//!
+//! | caller                          | expected |
+//! |---------------------------------|----------|
+//! | no token                        | 401 |
+//! | role without the permission     | 403, own tenant or other |
+//! | role with it, own tenant        | 2xx |
+//! | role with it, other tenant, the call names the target's resources | 404 |
+//! | role with it, other tenant, the call names nothing (a list, a create) | 2xx, and none of the target tenant's ids in the answer |
+//!
+//! A route added without a fixture in [`prepare`] fails this test with
+//! "no fixture for METHOD PATH": add one that builds a call that succeeds
+//! for an allowed role of the tenant `t` (creating what it needs with
+//! `t.owner`), and say whether the call names `t`'s resources.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TestServer;
+use jaego_core::Role;
+use jaego_core::role::Permission;
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+/// A tenant with a token per role and a few resources to aim at.
+struct Tenant {
+    label: &'static str,
+    owner: String,
+    tokens: BTreeMap<&'static str, String>,
+    sku_id: String,
+    location_id: String,
+    location2_id: String,
+    channel_id: String,
+    product_id: String,
+    spare_token_id: String,
+    user_id: String,
+    session_id: String,
+    /// Every id above: none may show up in another tenant's answers.
+    ids: Vec<String>,
+}
+
+/// One request to make.
+struct Call {
+    path: String,
+    body: Option<Body>,
+    /// The call names resources of the target tenant (in its path, query or
+    /// body), so another tenant must get 404.
+    names_target: bool,
+}
+
+enum Body {
+    Json(Value),
+    Csv(String),
+}
+
+fn call(path: impl Into<String>, body: Option<Value>, names_target: bool) -> Call {
+    Call {
+        path: path.into(),
+        body: body.map(Body::Json),
+        names_target,
+    }
+}
+
+async fn ok(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let r = server.call(method.clone(), path, token, Some(body)).await;
+    assert!(
+        r.status.is_success(),
+        "{}: setup {method} {path}: {} {}",
+        server.engine,
+        r.status,
+        r.text
+    );
+    r.body
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tenant {
+    let post = |path: &'static str, body: Value| {
+        let owner = owner.clone();
+        async move { ok(server, &owner, Method::POST, path, body).await }
+    };
+    let location = post(
+        "/api/v1/locations",
+        json!({"code": "L1", "name": "L1", "kind": "warehouse", "time_zone": "Asia/Seoul"}),
+    )
+    .await;
+    let location2 = post(
+        "/api/v1/locations",
+        json!({"code": "L2", "name": "L2", "kind": "store", "time_zone": "Asia/Seoul"}),
+    )
+    .await;
+    let product = post("/api/v1/products", json!({"code": "P1", "name": "P1"})).await;
+    let sku = post(
+        "/api/v1/skus",
+        json!({"code": "S1", "name": "S1", "product_id": id(&product)}),
+    )
+    .await;
+    let channel = post(
+        "/api/v1/channels",
+        json!({"code": "C1", "name": "C1", "kind": "web", "locations": [id(&location)]}),
+    )
+    .await;
+    post(
+        "/api/v1/movement-types",
+        json!({"code": "gift", "name": "gift", "direction": "out"}),
+    )
+    .await;
+    post("/api/v1/movements", json!({"sku": id(&sku), "location": id(&location), "kind": "receipt", "quantity": 1_000_000})).await;
+    let mut tokens = BTreeMap::new();
+    for role in Role::ALL {
+        let t = post(
+            "/api/v1/tokens",
+            json!({"role": role.as_str(), "name": role.as_str()}),
+        )
+        .await;
+        tokens.insert(role.as_str(), t["token"].as_str().unwrap().to_string());
+    }
+    let spare = post(
+        "/api/v1/tokens",
+        json!({"role": "display", "name": "spare"}),
+    )
+    .await;
+    let login = format!("user-{label}");
+    let user = post(
+        "/api/v1/users",
+        json!({"login": login, "name": label, "role": "staff", "password": "matrix password 1"}),
+    )
+    .await;
+    let session = server
+        .http
+        .post(server.url("/auth/login"))
+        .json(&json!({"login": login, "password": "matrix password 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let mut t = Tenant {
+        label,
+        owner: owner.clone(),
+        tokens,
+        sku_id: id(&sku),
+        location_id: id(&location),
+        location2_id: id(&location2),
+        channel_id: id(&channel),
+        product_id: id(&product),
+        spare_token_id: id(&spare),
+        user_id: id(&user),
+        session_id: session["session_id"].as_str().unwrap().to_string(),
+        ids: Vec::new(),
+    };
+    t.ids = vec![
+        t.sku_id.clone(),
+        t.location_id.clone(),
+        t.location2_id.clone(),
+        t.channel_id.clone(),
+        t.product_id.clone(),
+        t.spare_token_id.clone(),
+        t.user_id.clone(),
+        t.session_id.clone(),
+    ];
+    t
+}
+
+/// A call of `method template` aimed at tenant `t` that an allowed role of
+/// `t` gets a 2xx for. `n` makes codes unique.
+async fn prepare(
+    server: &TestServer,
+    method: &str,
+    template: &str,
+    t: &Tenant,
+    n: usize,
+) -> Option<Call> {
+    let o = &t.owner;
+    let reserve = || async {
+        let r = ok(
+            server,
+            o,
+            Method::POST,
+            "/api/v1/reservations",
+            json!({"location": t.location_id, "lines": [{"sku": t.sku_id, "quantity": 1}]}),
+        )
+        .await;
+        id(&r)
+    };
+    let transfer = || async {
+        let r = ok(server, o, Method::POST, "/api/v1/transfers", json!({"sku": t.sku_id, "from_location": t.location_id, "to_location": t.location2_id, "quantity": 1})).await;
+        id(&r)
+    };
+    Some(match (method, template) {
+        ("get", "/api/v1/audit") => call("/api/v1/audit", None, false),
+        ("get", "/api/v1/balances") => call("/api/v1/balances", None, false),
+        ("post", "/api/v1/channels") => call(
+            "/api/v1/channels",
+            Some(json!({"code": format!("c{n}"), "name": "c", "kind": "web"})),
+            false,
+        ),
+        ("get", "/api/v1/channels") => call("/api/v1/channels", None, false),
+        ("get", "/api/v1/channels/{channel}") => {
+            call(format!("/api/v1/channels/{}", t.channel_id), None, true)
+        }
+        ("put", "/api/v1/channels/{channel}/locations") => call(
+            format!("/api/v1/channels/{}/locations", t.channel_id),
+            Some(json!({"locations": [t.location_id]})),
+            true,
+        ),
+        ("post", "/api/v1/locations") => call(
+            "/api/v1/locations",
+            Some(
+                json!({"code": format!("l{n}"), "name": "l", "kind": "store", "time_zone": "Europe/London"}),
+            ),
+            false,
+        ),
+        ("get", "/api/v1/locations") => call("/api/v1/locations", None, false),
+        ("get", "/api/v1/locations/{location}") => {
+            call(format!("/api/v1/locations/{}", t.location_id), None, true)
+        }
+        ("patch", "/api/v1/locations/{location}") => call(
+            format!("/api/v1/locations/{}", t.location2_id),
+            Some(json!({"policy": "strict"})),
+            true,
+        ),
+        ("get", "/api/v1/locations/{location}/stock.csv") => call(
+            format!("/api/v1/locations/{}/stock.csv", t.location_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/locations/{location}/stock/import") => Call {
+            path: format!("/api/v1/locations/{}/stock/import", t.location2_id),
+            body: Some(Body::Csv("sku_code,counted\nS1,5\n".into())),
+            names_target: true,
+        },
+        ("post", "/api/v1/movement-types") => call(
+            "/api/v1/movement-types",
+            Some(json!({"code": format!("t{n}"), "name": "t", "direction": "in"})),
+            false,
+        ),
+        ("get", "/api/v1/movement-types") => call("/api/v1/movement-types", None, false),
+        ("get", "/api/v1/movements") => call("/api/v1/movements", None, false),
+        ("post", "/api/v1/movements") => call(
+            "/api/v1/movements",
+            Some(
+                json!({"sku": t.sku_id, "location": t.location_id, "kind": "receipt", "quantity": 1}),
+            ),
+            true,
+        ),
+        ("get", "/api/v1/movements/{id}") => {
+            let m = ok(server, o, Method::POST, "/api/v1/movements", json!({"sku": t.sku_id, "location": t.location_id, "kind": "receipt", "quantity": 1})).await;
+            call(format!("/api/v1/movements/{}", id(&m)), None, true)
+        }
+        ("post", "/api/v1/products") => call(
+            "/api/v1/products",
+            Some(json!({"code": format!("p{n}"), "name": "p"})),
+            false,
+        ),
+        ("get", "/api/v1/products") => call("/api/v1/products", None, false),
+        ("get", "/api/v1/products/{id}") => {
+            call(format!("/api/v1/products/{}", t.product_id), None, true)
+        }
+        ("post", "/api/v1/reservations") => call(
+            "/api/v1/reservations",
+            Some(json!({"location": t.location_id, "lines": [{"sku": t.sku_id, "quantity": 1}]})),
+            true,
+        ),
+        ("get", "/api/v1/reservations/{id}") => call(
+            format!("/api/v1/reservations/{}", reserve().await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/reservations/{id}/commit") => call(
+            format!("/api/v1/reservations/{}/commit", reserve().await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/reservations/{id}/release") => call(
+            format!("/api/v1/reservations/{}/release", reserve().await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/skus") => call(
+            "/api/v1/skus",
+            Some(json!({"code": format!("s{n}"), "name": "s"})),
+            false,
+        ),
+        ("get", "/api/v1/skus") => call("/api/v1/skus", None, false),
+        ("get", "/api/v1/skus/export.csv") => call("/api/v1/skus/export.csv", None, false),
+        ("post", "/api/v1/skus/import") => Call {
+            path: "/api/v1/skus/import".into(),
+            body: Some(Body::Csv(format!("code,name\nimp{n},imported\n"))),
+            names_target: false,
+        },
+        ("patch", "/api/v1/skus/{sku}") => call(
+            format!("/api/v1/skus/{}", t.sku_id),
+            Some(json!({"name": "renamed"})),
+            true,
+        ),
+        ("get", "/api/v1/skus/{sku}") => call(format!("/api/v1/skus/{}", t.sku_id), None, true),
+        ("get", "/api/v1/tokens") => call("/api/v1/tokens", None, false),
+        ("post", "/api/v1/tokens") => call(
+            "/api/v1/tokens",
+            Some(json!({"role": "display", "name": "made"})),
+            false,
+        ),
+        ("post", "/api/v1/tokens/{id}/revoke") => call(
+            format!("/api/v1/tokens/{}/revoke", t.spare_token_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/transfers") => call(
+            "/api/v1/transfers",
+            Some(
+                json!({"sku": t.sku_id, "from_location": t.location_id, "to_location": t.location2_id, "quantity": 1}),
+            ),
+            true,
+        ),
+        ("get", "/api/v1/transfers/{id}") => call(
+            format!("/api/v1/transfers/{}", transfer().await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/transfers/{id}/receive") => call(
+            format!("/api/v1/transfers/{}/receive", transfer().await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/users") => call("/api/v1/users", None, false),
+        ("post", "/api/v1/users") => call(
+            "/api/v1/users",
+            Some(
+                json!({"login": format!("u{n}-{}", t.label), "name": "u", "role": "display", "password": "matrix password 2"}),
+            ),
+            false,
+        ),
+        ("get", "/api/v1/users/{id}") => call(format!("/api/v1/users/{}", t.user_id), None, true),
+        ("post", "/api/v1/users/{id}/disable") => {
+            call(format!("/api/v1/users/{}/disable", t.user_id), None, true)
+        }
+        ("post", "/api/v1/users/{id}/enable") => {
+            call(format!("/api/v1/users/{}/enable", t.user_id), None, true)
+        }
+        ("post", "/api/v1/users/{id}/password") => call(
+            format!("/api/v1/users/{}/password", t.user_id),
+            Some(json!({"password": "matrix password 3"})),
+            true,
+        ),
+        ("get", "/api/v1/sessions") => call("/api/v1/sessions", None, false),
+        ("post", "/api/v1/sessions/{id}/revoke") => call(
+            format!("/api/v1/sessions/{}/revoke", t.session_id),
+            None,
+            true,
+        ),
+        _ => return None,
+    })
+}
+
+struct Answer {
+    status: StatusCode,
+    text: String,
+}
+
+async fn send(server: &TestServer, method: &Method, call: &Call, token: Option<&str>) -> Answer {
+    let mut request = server.http.request(method.clone(), server.url(&call.path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request = match &call.body {
+        Some(Body::Json(v)) => request.json(v),
+        Some(Body::Csv(text)) => request
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(text.clone()),
+        None => request,
+    };
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    Answer {
+        status,
+        text: response.text().await.unwrap_or_default(),
+    }
+}
+
+/// Every operation of the document with its permission, sorted.
+fn operations() -> Vec<(String, String, Permission)> {
+    let doc = serde_json::to_value(jaego_server::openapi::document()).unwrap();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(scope) = op["security"][0]["bearer"][0].as_str() else {
+                // The sign-in routes take no token; tests/auth.rs covers them.
+                assert!(
+                    path.starts_with("/auth/"),
+                    "{method} {path} has no bearer scope"
+                );
+                continue;
+            };
+            let permission = Permission::from_scope(scope)
+                .unwrap_or_else(|| panic!("{method} {path}: unknown scope {scope}"));
+            out.push((method.clone(), path.clone(), permission));
+        }
+    }
+    out.sort_by(|x, y| (&x.1, &x.0).cmp(&(&y.1, &y.0)));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_every_role_and_tenant_it_should() {
+    let operations = operations();
+    assert!(
+        operations.len() >= 40,
+        "only {} operations",
+        operations.len()
+    );
+    let mut cells = 0usize;
+    for server in common::servers("access_matrix").await {
+        let engine = server.engine;
+        let a = tenant(&server, "a", server.owner.clone()).await;
+        let b_id = server.store.create_tenant("b").await.unwrap();
+        let b_owner = server
+            .store
+            .create_token(b_id, Role::Owner, "b owner")
+            .await
+            .unwrap()
+            .secret;
+        let b = tenant(&server, "b", b_owner).await;
+        let mut failures = Vec::new();
+        let mut n = 0;
+        for (method_name, template, permission) in &operations {
+            let method = Method::from_bytes(method_name.to_uppercase().as_bytes()).unwrap();
+            let Some(probe) = prepare(&server, method_name, template, &a, n).await else {
+                panic!(
+                    "no fixture for {} {template}: add one to prepare() in tests/access_matrix.rs",
+                    method_name.to_uppercase()
+                );
+            };
+            n += 1;
+            let answer = send(&server, &method, &probe, None).await;
+            cells += 1;
+            if answer.status != StatusCode::UNAUTHORIZED {
+                failures.push(format!(
+                    "{method} {template} with no token: {} {}",
+                    answer.status, answer.text
+                ));
+            }
+            for role in Role::ALL {
+                for (side, caller) in [("own", &a), ("other", &b)] {
+                    n += 1;
+                    let call = prepare(&server, method_name, template, &a, n)
+                        .await
+                        .unwrap();
+                    let token = &caller.tokens[role.as_str()];
+                    let answer = send(&server, &method, &call, Some(token)).await;
+                    cells += 1;
+                    let allowed = role.allows(*permission);
+                    let verdict = match (allowed, side, call.names_target) {
+                        (false, _, _) => (answer.status == StatusCode::FORBIDDEN)
+                            .then_some(())
+                            .ok_or("403"),
+                        (true, "own", _) => answer.status.is_success().then_some(()).ok_or("2xx"),
+                        (true, _, true) => (answer.status == StatusCode::NOT_FOUND)
+                            .then_some(())
+                            .ok_or("404"),
+                        (true, _, false) => {
+                            if !answer.status.is_success() {
+                                Err("2xx")
+                            } else if a.ids.iter().any(|id| answer.text.contains(id.as_str())) {
+                                Err("2xx without the other tenant's ids")
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    };
+                    if let Err(expected) = verdict {
+                        failures.push(format!(
+                            "{method} {template} as {role} of the {side} tenant: expected {expected}, got {} {}",
+                            answer.status,
+                            answer.text.chars().take(300).collect::<String>()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{engine}: {} failing cells:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        server.assert_verified().await;
+        eprintln!(
+            "access matrix on {engine}: {} operations, every cell as expected",
+            operations.len()
+        );
+        server.stop().await;
+    }
+    // The figure docs/RELIABILITY.md reports.
+    eprintln!("access matrix: {cells} cells checked");
+}
