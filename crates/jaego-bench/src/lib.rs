@@ -10,6 +10,7 @@
 
 mod load;
 mod server;
+pub mod torture;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,6 +91,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<ScenarioResult>> 
     let spec = ServerSpec {
         exe: options.jaego_exe.clone(),
         database_url: database_url.clone(),
+        extra_args: Vec::new(),
     };
 
     // Phase 1: group commit on. Seed, measure the ceiling, run each scenario.

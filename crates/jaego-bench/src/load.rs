@@ -220,10 +220,12 @@ impl Figures {
 
 /// A small xorshift generator: each connection gets its own, seeded by its
 /// index, so runs are repeatable and cost nothing to share.
-struct Rng(u64);
+/// A small xorshift generator: the load needs speed and repeatability, not
+/// statistical quality.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

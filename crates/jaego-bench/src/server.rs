@@ -18,6 +18,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ServerSpec {
     pub exe: PathBuf,
     pub database_url: String,
+    /// More `jaego serve` flags (e.g. `--max-in-flight 8`).
+    pub extra_args: Vec<String>,
 }
 
 /// A `jaego serve` child process and a client for it.
@@ -79,6 +81,7 @@ impl Server {
                 "--log-level",
                 &std::env::var("JAEGO_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
             ])
+            .args(&spec.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true)
@@ -124,6 +127,52 @@ impl Server {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// Current resident memory, in MB (from /proc; 0 where unavailable).
+    pub fn rss_mb(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) without waiting.
+    pub async fn terminate(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("kill -TERM {} failed", self.pid);
+        }
+        Ok(())
+    }
+
+    /// Waits for the server to exit (after [`Server::terminate`]); its exit
+    /// status, or an error after `patience`.
+    pub async fn wait_exit(
+        mut self,
+        patience: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        match tokio::time::timeout(patience, self.child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                self.child.kill().await?;
+                bail!("jaego serve did not exit within {patience:?}");
+            }
+        }
     }
 
     /// Stops the server with SIGTERM (a graceful shutdown) and returns its

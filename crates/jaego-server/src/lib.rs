@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
@@ -169,7 +169,14 @@ pub fn app(state: AppState) -> Router {
                 ApiError::Internal("handler panicked".into()).into_response()
             },
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::request_span)
+                // 5xx answers are counted by the metrics and internal errors
+                // are logged where they happen; a line per shed request
+                // under overload would only add load.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(middleware::MakeRequestIdV7))
         .with_state(state)

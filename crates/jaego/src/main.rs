@@ -55,6 +55,8 @@ enum Command {
     },
     /// Measure throughput, latency, memory and oversell over real HTTP.
     Bench(BenchArgs),
+    /// Try hard to break the guarantees: crashes, shutdowns, two instances, overload.
+    Torture(TortureArgs),
 }
 
 #[derive(Args)]
@@ -81,6 +83,32 @@ struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     locations: usize,
     /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct TortureArgs {
+    /// crash (SIGKILL), shutdown (SIGTERM), instances (two servers on one
+    /// PostgreSQL) or overload (more clients than the server admits).
+    mode: String,
+    /// Database for the servers it starts (default: SQLite in a temp dir).
+    /// A PostgreSQL database is filled by the run: give it a fresh one.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Kills, stops or load waves.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Concurrent clients (per wave for overload: wave N has N times as many).
+    #[arg(long, default_value_t = 16)]
+    workers: usize,
+    /// Seed of the random timing and operations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Longest load before each kill or stop (each overload wave's length), in ms.
+    #[arg(long, default_value_t = 1500)]
+    max_load_ms: u64,
+    /// Write the summary as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
 }
@@ -230,6 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench(args).await,
+        Command::Torture(args) => torture(args).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -338,6 +367,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+async fn torture(args: TortureArgs) -> anyhow::Result<ExitCode> {
+    use jaego_bench::torture;
+    if !(1..=1000).contains(&args.rounds) || !(1..=1024).contains(&args.workers) {
+        anyhow::bail!("--rounds must be 1 to 1000 and --workers 1 to 1024");
+    }
+    let options = torture::TortureOptions {
+        jaego_exe: std::env::current_exe()?,
+        database_url: args.database_url,
+        rounds: args.rounds,
+        workers: args.workers,
+        seed: args.seed,
+        max_load_ms: args.max_load_ms.clamp(100, 600_000),
+    };
+    let summary = match args.mode.as_str() {
+        "crash" => torture::crash(&options).await?,
+        "shutdown" => torture::shutdown(&options).await?,
+        "instances" => torture::instances(&options).await?,
+        "overload" => torture::overload(&options).await?,
+        other => {
+            anyhow::bail!("unknown mode {other:?}; expected crash, shutdown, instances or overload")
+        }
+    };
+    for p in summary.problems.iter().take(50) {
+        println!("PROBLEM {p}");
+    }
+    println!("{}", summary.line());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
