@@ -495,6 +495,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Logs go to stderr; stdout carries only the one-time bootstrap token.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal, not in log files and collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log_level).context("--log-level")?,
         )
