@@ -20,13 +20,89 @@ use crate::routes;
 pub struct ApiDoc;
 
 /// The whole document: [`ApiDoc`]'s header, every `/api/v1` route, and
-/// the sign-in routes under `/auth` (which take no bearer token).
+/// the sign-in routes under `/auth` (which take no bearer token), with the
+/// error answers every operation can give (see [`problem_responses`]).
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let (_, mut doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", routes::api().merge(routes::unreplayed()))
         .merge(routes::auth::router())
         .split_for_parts();
+    problem_responses(&mut doc);
     doc
+}
+
+/// The error answers any `/api/v1` operation can give, whatever its
+/// handler documents: they come from the layers every request passes
+/// (authentication, the CSRF check, body limits and parsing, the overload
+/// gate), so they are added here once rather than on every handler.
+const COMMON_ERRORS: [(&str, &str); 8] = [
+    (
+        "400",
+        "`malformed_json`: the body is not JSON, or nests too deep",
+    ),
+    ("401", "`unauthorized`: no valid bearer token or session"),
+    (
+        "403",
+        "`forbidden`: the role may not do this; `csrf_failed`: a session's change without its CSRF token",
+    ),
+    ("404", "`not_found`: no such thing in this tenant"),
+    ("413", "`payload_too_large`"),
+    ("415", "`unsupported_media_type`"),
+    ("422", "`invalid_input`: the fields that were wrong"),
+    (
+        "503",
+        "`overloaded` or `unavailable`: retry after `Retry-After` seconds",
+    ),
+];
+
+/// Makes every error answer of the document `application/problem+json`
+/// (which is what the server sends) and adds [`COMMON_ERRORS`] to every
+/// operation that does not document them itself.
+fn problem_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (status, response) in &mut op.responses.responses {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if (status.starts_with('4') || status.starts_with('5'))
+                    && let Some(content) = response.content.shift_remove("application/json")
+                {
+                    response
+                        .content
+                        .insert("application/problem+json".into(), content);
+                }
+            }
+            for (status, description) in COMMON_ERRORS {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/problem+json", problem())
+                                .build(),
+                        )
+                    });
+            }
+        }
+    }
 }
 
 struct BearerAuth;

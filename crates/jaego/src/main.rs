@@ -308,6 +308,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { database, output } => {
+            if jaego_store::backup::sqlite_file(&database.database_url).is_none() {
+                anyhow::bail!(
+                    "jaego backup copies SQLite databases; back PostgreSQL up with pg_dump (see docs/RELIABILITY.md)"
+                );
+            }
             let store = connect(
                 &existing_only(&database.database_url),
                 StoreOptions {
