@@ -10,7 +10,7 @@
 //! | no token                        | 401 |
 //! | role without the permission     | 403, own tenant or other |
 //! | role with it, own tenant        | 2xx |
-//! | role with it, other tenant, the call names the target's resources | 404 |
+//! | role with it, other tenant, the call names the target's resources | 404 (422 where a route validates names in its body as input: `labels.pdf`) |
 //! | role with it, other tenant, the call names nothing (a list, a create) | 2xx, and none of the target tenant's ids in the answer |
 //!
 //! A route added without a fixture in [`prepare`] fails this test with
@@ -39,6 +39,7 @@ struct Tenant {
     channel_id: String,
     product_id: String,
     spare_token_id: String,
+    template_id: String,
     user_id: String,
     session_id: String,
     /// Every id above: none may show up in another tenant's answers.
@@ -52,6 +53,10 @@ struct Call {
     /// The call names resources of the target tenant (in its path, query or
     /// body), so another tenant must get 404.
     names_target: bool,
+    /// What another tenant gets instead of 404, where the route validates
+    /// the names in its body as input (labels.pdf answers `422
+    /// invalid_input` naming the unknown SKU). Never a 2xx.
+    other_status: StatusCode,
 }
 
 enum Body {
@@ -64,6 +69,7 @@ fn call(path: impl Into<String>, body: Option<Value>, names_target: bool) -> Cal
         path: path.into(),
         body: body.map(Body::Json),
         names_target,
+        other_status: StatusCode::NOT_FOUND,
     }
 }
 
@@ -124,6 +130,11 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         .await;
         tokens.insert(role.as_str(), t["token"].as_str().unwrap().to_string());
     }
+    let template = post(
+        "/api/v1/label-templates",
+        json!({"code": "TPL", "name": "TPL", "size": "roll-50x30"}),
+    )
+    .await;
     let spare = post(
         "/api/v1/tokens",
         json!({"role": "display", "name": "spare"}),
@@ -155,6 +166,7 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         channel_id: id(&channel),
         product_id: id(&product),
         spare_token_id: id(&spare),
+        template_id: id(&template),
         user_id: id(&user),
         session_id: session["session_id"].as_str().unwrap().to_string(),
         ids: Vec::new(),
@@ -166,6 +178,7 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         t.channel_id.clone(),
         t.product_id.clone(),
         t.spare_token_id.clone(),
+        t.template_id.clone(),
         t.user_id.clone(),
         t.session_id.clone(),
     ];
@@ -239,6 +252,7 @@ async fn prepare(
             path: format!("/api/v1/locations/{}/stock/import", t.location2_id),
             body: Some(Body::Csv("sku_code,counted\nS1,5\n".into())),
             names_target: true,
+            other_status: StatusCode::NOT_FOUND,
         },
         ("post", "/api/v1/movement-types") => call(
             "/api/v1/movement-types",
@@ -298,6 +312,7 @@ async fn prepare(
             path: "/api/v1/skus/import".into(),
             body: Some(Body::Csv(format!("code,name\nimp{n},imported\n"))),
             names_target: false,
+            other_status: StatusCode::NOT_FOUND,
         },
         ("patch", "/api/v1/skus/{sku}") => call(
             format!("/api/v1/skus/{}", t.sku_id),
@@ -354,6 +369,56 @@ async fn prepare(
             true,
         ),
         ("get", "/api/v1/sessions") => call("/api/v1/sessions", None, false),
+        ("post", "/api/v1/label-templates") => call(
+            "/api/v1/label-templates",
+            Some(json!({"code": format!("tpl{n}"), "name": "t", "size": "roll-40x20"})),
+            false,
+        ),
+        ("get", "/api/v1/label-templates") => call("/api/v1/label-templates", None, false),
+        ("get", "/api/v1/label-templates/{template}") => call(
+            format!("/api/v1/label-templates/{}", t.template_id),
+            None,
+            true,
+        ),
+        ("patch", "/api/v1/label-templates/{template}") => call(
+            format!("/api/v1/label-templates/{}", t.template_id),
+            Some(json!({"name": "renamed"})),
+            true,
+        ),
+        ("delete", "/api/v1/label-templates/{template}") => {
+            let made = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/label-templates",
+                json!({"code": format!("del{n}"), "name": "d", "size": "roll-40x20"}),
+            )
+            .await;
+            call(format!("/api/v1/label-templates/{}", id(&made)), None, true)
+        }
+        ("get", "/api/v1/skus/{sku}/label.svg") => call(
+            format!("/api/v1/skus/{}/label.svg?template=TPL", t.sku_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/labels.pdf") => Call {
+            other_status: StatusCode::UNPROCESSABLE_ENTITY,
+            ..call(
+                "/api/v1/labels.pdf",
+                Some(json!({"template": "TPL", "items": [{"sku": t.sku_id, "copies": 1}]})),
+                true,
+            )
+        },
+        ("get", "/api/v1/barcode.svg") => call(
+            "/api/v1/barcode.svg?symbology=code128&code=ABC-123",
+            None,
+            false,
+        ),
+        ("get", "/api/v1/barcodes/check") => call(
+            "/api/v1/barcodes/check?symbology=code128&code=ABC-123",
+            None,
+            false,
+        ),
         ("post", "/api/v1/sessions/{id}/revoke") => call(
             format!("/api/v1/sessions/{}/revoke", t.session_id),
             None,
@@ -465,9 +530,13 @@ async fn every_route_refuses_every_role_and_tenant_it_should() {
                             .then_some(())
                             .ok_or("403"),
                         (true, "own", _) => answer.status.is_success().then_some(()).ok_or("2xx"),
-                        (true, _, true) => (answer.status == StatusCode::NOT_FOUND)
+                        (true, _, true) => (answer.status == call.other_status)
                             .then_some(())
-                            .ok_or("404"),
+                            .ok_or(if call.other_status == StatusCode::NOT_FOUND {
+                                "404"
+                            } else {
+                                "the route's refusal of unknown names"
+                            }),
                         (true, _, false) => {
                             if !answer.status.is_success() {
                                 Err("2xx")
