@@ -4,8 +4,9 @@
 //! - `crash`: concurrent reservations, commits, releases and receipts; the
 //!   server is killed with SIGKILL at a random moment, `jaego verify` runs on
 //!   what the crash left, the server restarts, and every request is checked
-//!   against the ledger: every acknowledged request is there, whole; every
-//!   unanswered one is there whole or not at all; nothing is oversold.
+//!   against the ledger: every acknowledged request is there, whole, and in
+//!   the audit log; every unanswered one is there whole or not at all;
+//!   nothing is oversold.
 //! - `shutdown`: the same load, but SIGTERM instead of SIGKILL: the server
 //!   must exit cleanly, every accepted request must be answered, and a
 //!   request that got no answer must not have been applied.
@@ -122,6 +123,8 @@ enum Outcome {
 struct Record {
     op: Op,
     outcome: Outcome,
+    /// The `X-Request-Id` it was sent with, to find its audit entry.
+    request_id: String,
 }
 
 /// The location every run works in, and its SKUs.
@@ -249,7 +252,11 @@ async fn worker(
                 Some(body),
             )
         };
-        let mut request = http.post(format!("{base}{path}")).bearer_auth(&token);
+        let request_id = format!("{tag}-req-{n}");
+        let mut request = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .header("x-request-id", &request_id);
         request = match body {
             Some(b) => request.json(&b),
             None => request,
@@ -274,7 +281,11 @@ async fn worker(
             open.push((id.to_string(), *lines));
         }
         let broken = matches!(outcome, Outcome::Unanswered);
-        records.push(Record { op, outcome });
+        records.push(Record {
+            op,
+            outcome,
+            request_id,
+        });
         if broken {
             // The server is going away; stop rather than pile on.
             break;
@@ -424,8 +435,34 @@ async fn check(
             ));
         }
     }
+    // Every acknowledged change has its audit entry (the answer waited for it).
+    let audited = audited_request_ids(server).await?;
+    for record in records {
+        if matches!(record.outcome, Outcome::Acked(_)) && !audited.contains(&record.request_id) {
+            problems.push(format!(
+                "acknowledged request {} has no audit entry",
+                record.request_id
+            ));
+        }
+    }
     let oversold = check_balances(server, problems).await?;
     Ok((checked, oversold))
+}
+
+/// The request ids of every audit entry of the tenant.
+async fn audited_request_ids(server: &Server) -> anyhow::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    let mut path = "/api/v1/audit?limit=500".to_string();
+    loop {
+        let page = server.get(&path).await?;
+        for e in page["items"].as_array().cloned().unwrap_or_default() {
+            out.insert(e["request_id"].as_str().unwrap_or("").to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("/api/v1/audit?limit=500&after={next}"),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The strict rule on every balance of the location; returns how many
