@@ -734,3 +734,66 @@ async fn deeply_nested_json_is_refused_before_parsing() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_cookies_and_per_address_limits() {
+    let secure = jaego_server::ServerConfig {
+        cookie_secure: true,
+        ..Default::default()
+    };
+    for server in common::servers_configured("auth::secure_cookie", secure).await {
+        create_user(&server, "yoon", "display").await;
+        let r = login_raw(&server, "yoon", PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let set_cookie = r.headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(
+            set_cookie.starts_with("__Host-jaego_session=js_"),
+            "{set_cookie}"
+        );
+        assert!(
+            set_cookie.contains("; Secure") && set_cookie.contains("HttpOnly"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap();
+        let me = reply(
+            server
+                .http
+                .get(server.url("/auth/session"))
+                .header(header::COOKIE, cookie)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+
+        // The address counter is shared by every account tried from it;
+        // counted in the database, so every instance sees the same count.
+        let window_us = 60_000_000;
+        for _ in 0..3 {
+            let counted = server
+                .store
+                .count_login_attempt(&[("addr:192.0.2.7", 3)], window_us)
+                .await
+                .unwrap();
+            assert_eq!(counted, Ok(()), "{}", server.engine);
+        }
+        let counted = server
+            .store
+            .count_login_attempt(&[("login:a", 10), ("addr:192.0.2.7", 3)], window_us)
+            .await
+            .unwrap();
+        assert!(
+            matches!(counted, Err(secs) if (1..=60).contains(&secs)),
+            "{counted:?}"
+        );
+        // Another address is not affected.
+        let counted = server
+            .store
+            .count_login_attempt(&[("addr:192.0.2.8", 3)], window_us)
+            .await
+            .unwrap();
+        assert_eq!(counted, Ok(()));
+        server.stop().await;
+    }
+}
