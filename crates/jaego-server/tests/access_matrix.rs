@@ -40,6 +40,8 @@ struct Tenant {
     product_id: String,
     spare_token_id: String,
     template_id: String,
+    rule_id: String,
+    expected_receipt_id: String,
     user_id: String,
     session_id: String,
     /// Every id above: none may show up in another tenant's answers.
@@ -135,6 +137,24 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         json!({"code": "TPL", "name": "TPL", "size": "roll-50x30"}),
     )
     .await;
+    let rule = post(
+        "/api/v1/low-stock/rules",
+        json!({"sku": id(&sku), "threshold": 5, "actions": ["event"]}),
+    )
+    .await;
+    let expected = post(
+        "/api/v1/expected-receipts",
+        json!({"sku": id(&sku), "location": id(&location), "quantity": 5, "due_on": "2030-01-01"}),
+    )
+    .await;
+    ok(
+        server,
+        &owner,
+        Method::PUT,
+        &format!("/api/v1/table-order/{}/menu/{}", id(&location2), id(&sku)),
+        json!({"initial_count": 1_000_000, "current_count": 1_000_000}),
+    )
+    .await;
     let spare = post(
         "/api/v1/tokens",
         json!({"role": "display", "name": "spare"}),
@@ -167,6 +187,8 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         product_id: id(&product),
         spare_token_id: id(&spare),
         template_id: id(&template),
+        rule_id: id(&rule),
+        expected_receipt_id: id(&expected),
         user_id: id(&user),
         session_id: session["session_id"].as_str().unwrap().to_string(),
         ids: Vec::new(),
@@ -179,6 +201,8 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         t.product_id.clone(),
         t.spare_token_id.clone(),
         t.template_id.clone(),
+        t.rule_id.clone(),
+        t.expected_receipt_id.clone(),
         t.user_id.clone(),
         t.session_id.clone(),
     ];
@@ -369,6 +393,223 @@ async fn prepare(
             true,
         ),
         ("get", "/api/v1/sessions") => call("/api/v1/sessions", None, false),
+        ("post", "/api/v1/low-stock/rules") => {
+            let sku = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/skus",
+                json!({"code": format!("lr{n}"), "name": "r"}),
+            )
+            .await;
+            call(
+                "/api/v1/low-stock/rules",
+                Some(json!({"sku": id(&sku), "threshold": 3, "actions": ["event"]})),
+                true,
+            )
+        }
+        ("get", "/api/v1/low-stock/rules") => call("/api/v1/low-stock/rules", None, false),
+        ("get", "/api/v1/low-stock/rules/{id}") => {
+            call(format!("/api/v1/low-stock/rules/{}", t.rule_id), None, true)
+        }
+        ("delete", "/api/v1/low-stock/rules/{id}") => {
+            let sku = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/skus",
+                json!({"code": format!("ld{n}"), "name": "r"}),
+            )
+            .await;
+            let made = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/low-stock/rules",
+                json!({"sku": id(&sku), "threshold": 2, "actions": ["event"]}),
+            )
+            .await;
+            call(format!("/api/v1/low-stock/rules/{}", id(&made)), None, true)
+        }
+        ("get", "/api/v1/low-stock/alerts") => call("/api/v1/low-stock/alerts", None, false),
+        ("post", "/api/v1/expected-receipts") => call(
+            "/api/v1/expected-receipts",
+            Some(
+                json!({"sku": t.sku_id, "location": t.location_id, "quantity": 2, "due_on": "2030-01-02"}),
+            ),
+            true,
+        ),
+        ("get", "/api/v1/expected-receipts") => call("/api/v1/expected-receipts", None, false),
+        ("get", "/api/v1/expected-receipts/{id}") => call(
+            format!("/api/v1/expected-receipts/{}", t.expected_receipt_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/expected-receipts/{id}/receive") => {
+            let made = ok(server, o, Method::POST, "/api/v1/expected-receipts", json!({"sku": t.sku_id, "location": t.location_id, "quantity": 2, "due_on": "2030-01-03"})).await;
+            call(
+                format!("/api/v1/expected-receipts/{}/receive", id(&made)),
+                Some(json!({"quantity": 1})),
+                true,
+            )
+        }
+        ("post", "/api/v1/expected-receipts/{id}/cancel") => {
+            let made = ok(server, o, Method::POST, "/api/v1/expected-receipts", json!({"sku": t.sku_id, "location": t.location_id, "quantity": 2, "due_on": "2030-01-04"})).await;
+            call(
+                format!("/api/v1/expected-receipts/{}/cancel", id(&made)),
+                None,
+                true,
+            )
+        }
+        ("get", "/api/v1/skus/{sku}/availability") => call(
+            format!("/api/v1/skus/{}/availability", t.sku_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/skus/{sku}/availability-estimate") => call(
+            format!("/api/v1/skus/{}/availability-estimate", t.sku_id),
+            Some(json!({"text": "soon", "date": "2030-01-05"})),
+            true,
+        ),
+        ("delete", "/api/v1/skus/{sku}/availability-estimate") => {
+            ok(
+                server,
+                o,
+                Method::PUT,
+                &format!("/api/v1/skus/{}/availability-estimate", t.sku_id),
+                json!({"text": "soon"}),
+            )
+            .await;
+            call(
+                format!("/api/v1/skus/{}/availability-estimate", t.sku_id),
+                None,
+                true,
+            )
+        }
+        ("get", "/api/v1/sharing") => call("/api/v1/sharing", None, false),
+        ("put", "/api/v1/sharing") => {
+            call("/api/v1/sharing", Some(json!({"enabled": false})), false)
+        }
+        ("get", "/api/v1/channels/{channel}/sharing") => call(
+            format!("/api/v1/channels/{}/sharing", t.channel_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/channels/{channel}/sharing") => call(
+            format!("/api/v1/channels/{}/sharing", t.channel_id),
+            Some(json!({"basis": "available"})),
+            true,
+        ),
+        ("get", "/api/v1/channels/{channel}/figures") => call(
+            format!("/api/v1/channels/{}/figures", t.channel_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/channels/{channel}/figures/{sku}") => {
+            let path = format!("/api/v1/channels/{}/figures/{}", t.channel_id, t.sku_id);
+            ok(server, o, Method::PUT, &path, json!({"figure": 5})).await;
+            call(path, None, true)
+        }
+        ("put", "/api/v1/channels/{channel}/figures/{sku}") => call(
+            format!("/api/v1/channels/{}/figures/{}", t.channel_id, t.sku_id),
+            Some(json!({"figure": 5})),
+            true,
+        ),
+        ("get", "/api/v1/channels/{channel}/exclusions") => call(
+            format!("/api/v1/channels/{}/exclusions", t.channel_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/channels/{channel}/exclusions/{sku}") => call(
+            format!("/api/v1/channels/{}/exclusions/{}", t.channel_id, t.sku_id),
+            None,
+            true,
+        ),
+        ("delete", "/api/v1/channels/{channel}/exclusions/{sku}") => {
+            let path = format!("/api/v1/channels/{}/exclusions/{}", t.channel_id, t.sku_id);
+            let r = server.call(Method::PUT, &path, o, None).await;
+            assert!(r.status.is_success(), "setup PUT {path}: {}", r.text);
+            call(path, None, true)
+        }
+        ("get", "/api/v1/skus/{sku}/status") => {
+            call(format!("/api/v1/skus/{}/status", t.sku_id), None, true)
+        }
+        ("put", "/api/v1/skus/{sku}/status") => call(
+            format!("/api/v1/skus/{}/status", t.sku_id),
+            Some(json!({})),
+            true,
+        ),
+        ("get", "/api/v1/status-push") => call("/api/v1/status-push", None, false),
+        ("put", "/api/v1/status-push") => call(
+            "/api/v1/status-push",
+            Some(json!({"schedule": "minutes 0,30", "time_zone": "Asia/Seoul"})),
+            false,
+        ),
+        ("post", "/api/v1/status-push/run") => call("/api/v1/status-push/run", None, false),
+        ("get", "/api/v1/table-order/{location}/settings") => call(
+            format!("/api/v1/table-order/{}/settings", t.location2_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/table-order/{location}/settings") => call(
+            format!("/api/v1/table-order/{}/settings", t.location2_id),
+            Some(json!({"reset_mode": "to_initial", "show_remaining": true})),
+            true,
+        ),
+        ("get", "/api/v1/table-order/{location}/menu") => call(
+            format!("/api/v1/table-order/{}/menu", t.location2_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/table-order/{location}/menu/{sku}") => call(
+            format!("/api/v1/table-order/{}/menu/{}", t.location2_id, t.sku_id),
+            Some(json!({"initial_count": 1_000_000, "current_count": 1_000_000})),
+            true,
+        ),
+        ("delete", "/api/v1/table-order/{location}/menu/{sku}") => {
+            let sku = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/skus",
+                json!({"code": format!("menu{n}"), "name": "m"}),
+            )
+            .await;
+            ok(
+                server,
+                o,
+                Method::PUT,
+                &format!("/api/v1/table-order/{}/menu/{}", t.location2_id, id(&sku)),
+                json!({}),
+            )
+            .await;
+            call(
+                format!("/api/v1/table-order/{}/menu/{}", t.location2_id, id(&sku)),
+                None,
+                true,
+            )
+        }
+        ("post", "/api/v1/table-order/{location}/track-all") => call(
+            format!("/api/v1/table-order/{}/track-all", t.location2_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/table-order/{location}/reset") => call(
+            format!("/api/v1/table-order/{}/reset", t.location2_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/table-order/{location}/display") => call(
+            format!("/api/v1/table-order/{}/display", t.location2_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/table-order/{location}/orders") => call(
+            format!("/api/v1/table-order/{}/orders", t.location2_id),
+            Some(json!({"lines": [{"sku": t.sku_id, "quantity": 1}], "reference": "table 1"})),
+            true,
+        ),
+
         ("post", "/api/v1/label-templates") => call(
             "/api/v1/label-templates",
             Some(json!({"code": format!("tpl{n}"), "name": "t", "size": "roll-40x20"})),

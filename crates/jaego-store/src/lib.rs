@@ -30,8 +30,8 @@ pub mod places;
 pub mod reservations;
 mod rows;
 pub mod schedules;
-pub mod stock_rules;
 pub mod sessions;
+pub mod stock_rules;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
