@@ -78,4 +78,8 @@ id_type!(
     SessionId,
     /// An entry of the audit log.
     AuditId,
+    /// An outbound webhook endpoint.
+    WebhookId,
+    /// An event parked after its webhook delivery failed too often.
+    DeadLetterId,
 );

@@ -11,6 +11,7 @@ pub mod balance;
 pub mod barcode;
 pub mod catalog;
 pub mod channel_stock;
+pub mod delivery;
 pub mod error;
 pub mod estimate;
 pub mod ids;

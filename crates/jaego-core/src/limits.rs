@@ -122,3 +122,56 @@ pub const IN_FLIGHT_REQUESTS_DEFAULT: usize = 512;
 pub const QUEUED_REQUESTS_DEFAULT: usize = 1_024;
 /// Longest a queued request waits for a slot before it is refused, in milliseconds.
 pub const QUEUE_WAIT_MS_MAX: u64 = 5_000;
+
+/// Most live event streams (`GET /api/v1/events/stream`) one server
+/// instance serves at once; more are refused `503 subscribers_full`.
+pub const EVENT_STREAMS_PER_INSTANCE_MAX: usize = 10_000;
+/// Most live event streams of one tenant on one instance; more are refused
+/// `429 too_many_subscribers`.
+pub const EVENT_STREAMS_PER_TENANT_MAX: usize = 1_000;
+/// Events queued for one live stream before it counts as fallen behind and
+/// continues from the log at its own pace.
+pub const EVENT_STREAM_BUFFER_EVENTS: usize = 1_024;
+/// Seconds between keep-alive frames on an idle event stream.
+pub const EVENT_STREAM_KEEPALIVE_SECS: u64 = 15;
+/// Events read from the log per query when a stream replays or catches up.
+pub const EVENT_REPLAY_PAGE_EVENTS: usize = 500;
+/// Most kind patterns in one event filter (`kinds=`).
+pub const EVENT_FILTER_KINDS_MAX: usize = 20;
+/// Longest kind pattern (`stock.changed`, `reservation.*`), in characters.
+pub const EVENT_KIND_LEN_MAX: usize = 64;
+/// Most webhook endpoints per tenant.
+pub const WEBHOOK_ENDPOINTS_PER_TENANT_MAX: usize = 100;
+/// Longest webhook URL, in characters.
+pub const WEBHOOK_URL_LEN_MAX: usize = 2_000;
+/// Shortest webhook secret a client may choose, in characters.
+pub const WEBHOOK_SECRET_LEN_MIN: usize = 16;
+/// Longest webhook secret a client may choose, in characters.
+pub const WEBHOOK_SECRET_LEN_MAX: usize = 200;
+/// Longest webhook description, in characters.
+pub const WEBHOOK_DESCRIPTION_LEN_MAX: usize = 500;
+/// How long one webhook request may take, connection to last byte of the
+/// answer, in seconds; longer counts as a failed attempt.
+pub const WEBHOOK_TIMEOUT_SECS: u64 = 10;
+/// Consecutive failed attempts at the head of an endpoint's queue before the
+/// event is parked as a dead letter and delivery moves on.
+pub const WEBHOOK_ATTEMPTS_MAX: u32 = 12;
+/// First retry delay of a failed webhook delivery, in milliseconds; it
+/// doubles per attempt, with jitter.
+pub const WEBHOOK_BACKOFF_BASE_MS: u64 = 1_000;
+/// Longest retry delay of a failed webhook delivery, in milliseconds (10 min).
+pub const WEBHOOK_BACKOFF_CAP_MS: u64 = 600_000;
+/// How long an instance's claim on an endpoint (or on the NATS publisher
+/// role) lasts without renewal, in seconds.
+pub const DELIVERY_LEASE_SECS: i64 = 30;
+/// Most endpoints one instance delivers to at once.
+pub const WEBHOOK_WORKERS_PER_INSTANCE_MAX: usize = 64;
+/// Events read and coalesced per round of an endpoint's delivery.
+pub const WEBHOOK_BATCH_EVENTS: usize = 100;
+/// Longest error text kept per delivery attempt, in characters.
+pub const WEBHOOK_ERROR_LEN_MAX: usize = 500;
+/// How long webhook delivery attempts stay in the delivery log, in seconds
+/// (7 days); older ones are purged.
+pub const WEBHOOK_LOG_RETENTION_SECS: i64 = 7 * 24 * 3600;
+/// Events published to NATS per batch (progress is saved after each).
+pub const NATS_BATCH_EVENTS: usize = 500;

@@ -104,6 +104,15 @@ pub enum ApiError {
     RateLimited { retry_after_secs: i64 },
     /// 503 `overloaded`: more requests than the server will queue; `Retry-After: 1`.
     Overloaded,
+    /// 429 `too_many_subscribers`: the tenant has its maximum of live
+    /// event streams on this instance.
+    TooManySubscribers(String),
+    /// 503 `subscribers_full`: this instance serves its maximum of live
+    /// event streams; retry later or on another instance.
+    SubscribersFull(String),
+    /// 410 `resync_required`: the events asked for are no longer (or not
+    /// yet) in the log; reload current state and continue from the latest.
+    ResyncRequired(String),
     /// 503 `unavailable`: transient; retry.
     Unavailable,
     /// 500 `internal`: logged, never detailed to the caller.
@@ -215,6 +224,21 @@ impl ApiError {
                 "overloaded",
                 "The server is busy; retry shortly",
             ),
+            TooManySubscribers(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_subscribers",
+                "Too many live event streams for this tenant",
+            ),
+            SubscribersFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "subscribers_full",
+                "This server has no room for another live event stream",
+            ),
+            ResyncRequired(_) => (
+                StatusCode::GONE,
+                "resync_required",
+                "The events asked for are not in the log; reload current state",
+            ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -238,6 +262,9 @@ impl ApiError {
             | Conflict(d)
             | TooLarge(d)
             | UnsupportedMediaType(d)
+            | TooManySubscribers(d)
+            | SubscribersFull(d)
+            | ResyncRequired(d)
             | Refused { detail: d, .. } => Some(d.clone()),
             Forbidden(action) => Some(format!("this role may not {action}")),
             CsrfFailed => Some(
@@ -286,6 +313,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             ApiError::Overloaded | ApiError::Unavailable => Some(1),
+            ApiError::SubscribersFull(_) | ApiError::TooManySubscribers(_) => Some(5),
             _ => None,
         };
         let problem = self.problem();

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -44,6 +45,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ServerConfig>,
     pub overload: Arc<overload::Gate>,
+    /// The live event streams of this instance.
+    pub hub: Arc<live::hub::Hub>,
+    /// The HTTP client of webhook deliveries (and redeliveries).
+    pub webhooks: Arc<live::webhooks::Sender>,
 }
 
 impl AppState {
@@ -53,6 +58,8 @@ impl AppState {
 
     pub fn with_config(store: Store, config: ServerConfig) -> Self {
         AppState {
+            hub: live::hub::Hub::new(store.clone(), config.live.clone()),
+            webhooks: Arc::new(live::webhooks::Sender::new(&config.live.webhooks)),
             store,
             tokens: Arc::default(),
             metrics: metrics::Metrics::new(),
@@ -87,6 +94,8 @@ pub struct ServerConfig {
     pub max_queued: usize,
     /// Longest a queued request waits before it is refused.
     pub queue_wait_ms: u64,
+    /// Live streams, webhook delivery and NATS publishing.
+    pub live: live::LiveConfig,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +109,7 @@ impl Default for ServerConfig {
             max_in_flight: IN_FLIGHT_REQUESTS_DEFAULT,
             max_queued: QUEUED_REQUESTS_DEFAULT,
             queue_wait_ms: QUEUE_WAIT_MS_MAX,
+            live: live::LiveConfig::default(),
         }
     }
 }
@@ -193,7 +203,9 @@ pub async fn serve(
     serve_with(store, listener, shutdown, ServerConfig::default()).await
 }
 
-/// [`serve`] with a [`ServerConfig`].
+/// [`serve`] with a [`ServerConfig`]. On shutdown, live event streams end
+/// at once (clients resume with `Last-Event-ID`), webhook workers finish
+/// the request in hand and give up their leases.
 pub async fn serve_with(
     store: Store,
     listener: TcpListener,
@@ -201,13 +213,22 @@ pub async fn serve_with(
     config: ServerConfig,
 ) -> std::io::Result<()> {
     let jobs = jaego_jobs::Jobs::start(&store);
-    let router = app(AppState::with_config(store.clone(), config));
+    let state = AppState::with_config(store.clone(), config);
+    let live = live::Live::start(&store, &state.config.live, Arc::clone(&state.webhooks));
+    let hub = Arc::clone(&state.hub);
+    let router = app(state);
     let result = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // Streams never finish by themselves; end them so the graceful
+        // shutdown can complete.
+        hub.close();
+    })
     .await;
+    live.stop().await;
     jobs.stop().await;
     store.close().await;
     result

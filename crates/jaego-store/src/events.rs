@@ -77,6 +77,9 @@ pub mod kinds {
     pub const TABLE_ORDER_ITEM_REMOVED: &str = "table_order.item_removed";
     pub const TABLE_ORDER_RESET: &str = "table_order.reset";
     pub const TABLE_ORDER_ORDERED: &str = "table_order.ordered";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
 }
 
 /// The PostgreSQL notification channel that wakes every instance's
@@ -155,6 +158,68 @@ pub struct EventFilter {
     pub sku_id: Option<SkuId>,
     pub location_id: Option<LocationId>,
     pub channel_id: Option<ChannelId>,
+}
+
+impl EventFilter {
+    /// Whether `event` passes this filter: the same rule as
+    /// [`Store::events_after`] applies in SQL, for readers that filter
+    /// events they already hold (the live-stream dispatcher).
+    pub fn matches(&self, event: &Event) -> bool {
+        self.matches_parts(
+            &event.kind,
+            event.sku_id,
+            event.location_id,
+            event.channel_id,
+        )
+    }
+
+    pub fn matches_parts(
+        &self,
+        kind: &str,
+        sku: Option<SkuId>,
+        location: Option<LocationId>,
+        channel: Option<ChannelId>,
+    ) -> bool {
+        fn same<T: PartialEq>(want: Option<T>, got: Option<T>) -> bool {
+            want.is_none() || want == got
+        }
+        same(self.sku_id, sku)
+            && same(self.location_id, location)
+            && same(self.channel_id, channel)
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| kind_matches(k, kind)))
+    }
+}
+
+/// Whether `kind` matches `pattern`: exactly, or by prefix when the
+/// pattern ends in `.*` (`reservation.*` matches `reservation.created`).
+pub fn kind_matches(pattern: &str, kind: &str) -> bool {
+    match pattern.strip_suffix(".*") {
+        Some(prefix) => kind
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.')),
+        None => pattern == kind,
+    }
+}
+
+/// Checks one kind pattern a client sent: `a.b` or `a.*`, lowercase
+/// letters, digits, `_` and `.`, with `*` only as a whole last segment.
+pub fn valid_kind_pattern(pattern: &str) -> Result<(), String> {
+    use jaego_core::limits::EVENT_KIND_LEN_MAX;
+    if pattern.is_empty() || pattern.chars().count() > EVENT_KIND_LEN_MAX {
+        return Err(format!("must be 1 to {EVENT_KIND_LEN_MAX} characters"));
+    }
+    let body = pattern.strip_suffix(".*").unwrap_or(pattern);
+    let ok = !body.is_empty()
+        && body
+            .split('.')
+            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{pattern:?} is not a kind (`stock.changed`) or a prefix pattern (`reservation.*`)"
+        ))
+    }
 }
 
 /// What a tenant's log holds now.

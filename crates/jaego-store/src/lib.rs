@@ -37,6 +37,7 @@ pub mod tenants;
 pub mod testing;
 pub mod users;
 pub mod verify;
+pub mod webhooks;
 
 pub use db::{Engine, Store, StoreOptions};
 pub use error::{StoreError, StoreResult};

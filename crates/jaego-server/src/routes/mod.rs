@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod csv;
+pub mod events;
 pub mod labels;
 pub mod low_stock;
 pub mod ops;
@@ -26,6 +27,7 @@ pub mod status;
 pub mod stock;
 pub mod table_order;
 pub mod users;
+pub mod webhooks;
 
 /// Every `/api/v1` route whose writes honour `Idempotency-Key`: all but
 /// [`admin`], whose token creation shows a secret once and must never have
@@ -43,17 +45,20 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(low_stock::router())
         .merge(receipts::router())
         .merge(table_order::router())
+        .merge(events::router())
 }
 
 /// The routes mounted outside the idempotency layer (paths relative to
 /// `/api/v1`): tokens and users, whose requests carry secrets (a new token,
-/// a password) that must never be stored or replayed; the audit log; and
+/// a password) that must never be stored or replayed; webhooks, whose
+/// creation and secret rotation show a secret once; the audit log; and
 /// the label and barcode renderings, which change nothing and answer SVG or
 /// PDF bytes that a stored JSON answer could not replay.
 pub fn unreplayed() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(admin::router())
         .merge(users::router())
+        .merge(webhooks::router())
         .merge(audit::router())
         .merge(labels::rendering())
 }
