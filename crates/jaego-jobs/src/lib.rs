@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use jaego_core::limits::{
     EVENT_PURGE_BATCH_MAX, EVENT_RETENTION_SECS, EXPIRY_BATCH_MAX, LOGIN_WINDOW_SECS,
-    SCHEDULE_BATCH_MAX, STOCK_RULES_EVENTS_MAX,
+    SCHEDULE_BATCH_MAX, STOCK_RULES_EVENTS_MAX, WEBHOOK_LOG_RETENTION_SECS,
 };
 use jaego_store::{Store, StoreResult, now_us};
 use tokio::sync::watch;
@@ -102,6 +102,20 @@ pub const JOBS: &[Job] = &[
                 let keep_us = i64::try_from(ENDED_SESSION_KEEP.as_micros()).unwrap_or(i64::MAX);
                 let purged = store.purge_auth(window_us, keep_us).await?;
                 Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+            })
+        },
+    },
+    Job {
+        name: "purge_webhook_log",
+        every: Duration::from_secs(60),
+        batch_max: EVENT_PURGE_BATCH_MAX,
+        run: |store, now| {
+            Box::pin(async move {
+                let before = now - WEBHOOK_LOG_RETENTION_SECS * 1_000_000;
+                let purged = store
+                    .purge_webhook_attempts(before, EVENT_PURGE_BATCH_MAX)
+                    .await?;
+                Ok(purged as usize)
             })
         },
     },

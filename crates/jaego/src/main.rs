@@ -160,6 +160,13 @@ struct ServeArgs {
     /// Longest a queued request waits for a slot, in milliseconds.
     #[arg(long, env = "JAEGO_QUEUE_WAIT_MS", default_value_t = jaego_core::limits::QUEUE_WAIT_MS_MAX)]
     queue_wait_ms: u64,
+    /// Publish every event to NATS JetStream at this URL (e.g.
+    /// `nats://127.0.0.1:4222`). A stream must capture the subjects.
+    #[arg(long, env = "JAEGO_NATS_URL")]
+    nats_url: Option<String>,
+    /// The first token of NATS subjects: `<prefix>.<tenant>.<kind>`.
+    #[arg(long, env = "JAEGO_NATS_SUBJECT_PREFIX", default_value = "jaego")]
+    nats_subject_prefix: String,
 }
 
 #[derive(Subcommand)]
@@ -525,6 +532,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.session_idle_secs < 1 || args.session_max_secs < 1 {
         anyhow::bail!("--session-idle-secs and --session-max-secs must be at least 1");
     }
+    let prefix_ok = !args.nats_subject_prefix.is_empty()
+        && args
+            .nats_subject_prefix
+            .split('.')
+            .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    if !prefix_ok {
+        anyhow::bail!("--nats-subject-prefix must be dot-separated tokens of letters, digits, _ and -");
+    }
     let config = jaego_server::ServerConfig {
         cookie_secure: args.cookie_secure,
         session_idle: std::time::Duration::from_secs(args.session_idle_secs.unsigned_abs()),
@@ -533,7 +548,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_in_flight: args.max_in_flight.max(1),
         max_queued: args.max_queued,
         queue_wait_ms: args.queue_wait_ms,
+        live: jaego_server::live::LiveConfig {
+            nats_url: args.nats_url.filter(|u| !u.trim().is_empty()),
+            nats_subject_prefix: args.nats_subject_prefix,
+            ..jaego_server::live::LiveConfig::default()
+        },
     };
+    if let Some(url) = &config.live.nats_url {
+        tracing::info!(nats = %redact(url), prefix = %config.live.nats_subject_prefix, "publishing events to NATS JetStream");
+    }
     jaego_server::serve_with(store, listener, shutdown_signal(), config).await?;
     tracing::info!("jaego stopped");
     Ok(ExitCode::SUCCESS)

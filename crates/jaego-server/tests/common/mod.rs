@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod sse;
+
 use std::net::SocketAddr;
 
 use jaego_store::testing::{TestDatabase, fresh_databases};
