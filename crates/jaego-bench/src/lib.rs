@@ -11,6 +11,7 @@
 mod load;
 mod server;
 pub mod torture;
+pub mod sse;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -61,7 +61,8 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Scenarios to run: hot-sku, spread, multi-line, mixed, or all.
+    /// Scenarios to run: hot-sku, spread, multi-line, mixed, or all; or
+    /// `sse` alone: stock changes to live event streams.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     scenario: Vec<String>,
     /// Concurrent keep-alive connections.
@@ -85,6 +86,15 @@ struct BenchArgs {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// `sse`: live event streams to open.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// `sse`: stock changes to make, one at a time.
+    #[arg(long, default_value_t = 300)]
+    changes: usize,
+    /// `sse`: milliseconds between stock changes.
+    #[arg(long, default_value_t = 20)]
+    change_interval_ms: u64,
 }
 
 #[derive(Args)]
@@ -419,6 +429,29 @@ async fn torture(args: TortureArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.scenario.iter().any(|s| s == "sse") {
+        if args.scenario.len() > 1 {
+            anyhow::bail!("--scenario sse runs alone");
+        }
+        let options = jaego_bench::sse::SseOptions {
+            subscribers: args.subscribers,
+            changes: args.changes,
+            interval: std::time::Duration::from_millis(args.change_interval_ms),
+            database_url: args.database_url,
+            jaego_exe: std::env::current_exe()?,
+        };
+        let result = jaego_bench::sse::run(&options).await?;
+        print!("{}", jaego_bench::sse::render(&result));
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&result)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        if result.missing > 0 {
+            eprintln!("jaego bench: {} arrivals never came", result.missing);
+            return Ok(ExitCode::FAILURE);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut scenarios = Vec::new();
     for name in &args.scenario {
         if name == "all" {
