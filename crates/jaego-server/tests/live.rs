@@ -24,7 +24,13 @@ async fn receipt(server: &TestServer, sku: &str, location: &str, quantity: i64) 
             json!({"sku": sku, "location": location, "kind": "receipt", "quantity": quantity}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}: {}", server.engine, r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}: {}",
+        server.engine,
+        r.text
+    );
 }
 
 async fn stream(server: &TestServer, query: &str, last_event_id: Option<&str>) -> Sse {
@@ -53,7 +59,8 @@ async fn first(sse: &mut Sse, engine: &str) -> SseEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_resume_with_last_event_id_and_resync_when_the_log_cannot() {
-    for server in servers("streams_resume_with_last_event_id_and_resync_when_the_log_cannot").await {
+    for server in servers("streams_resume_with_last_event_id_and_resync_when_the_log_cannot").await
+    {
         let engine = server.engine;
         server.seed("wh", "A", 0).await;
         let mut live = stream(&server, "?kinds=stock.changed", None).await;
@@ -79,7 +86,11 @@ async fn streams_resume_with_last_event_id_and_resync_when_the_log_cannot() {
         let mut again = stream(&server, "?kinds=stock.changed", Some(&resume)).await;
         let ready = first(&mut again, engine).await;
         assert_eq!(ready.event, "ready", "{engine}");
-        assert_eq!(ready.json()["resume_after"].as_i64(), Some(seen[0].seq()), "{engine}");
+        assert_eq!(
+            ready.json()["resume_after"].as_i64(),
+            Some(seen[0].seq()),
+            "{engine}"
+        );
         let replayed = again.collect("stock.changed", 4, WAIT).await;
         assert_eq!(on_hand(&replayed), [2, 3, 4, 5], "{engine}");
         let seqs: Vec<i64> = replayed.iter().map(SseEvent::seq).collect();
@@ -103,7 +114,12 @@ async fn streams_resume_with_last_event_id_and_resync_when_the_log_cannot() {
             "{engine}"
         );
         drop(by_query);
-        let mut both = stream(&server, "?kinds=stock.changed&last_event_id=0", Some(&third)).await;
+        let mut both = stream(
+            &server,
+            "?kinds=stock.changed&last_event_id=0",
+            Some(&third),
+        )
+        .await;
         assert_eq!(
             on_hand(&both.collect("stock.changed", 1, WAIT).await),
             [4],
@@ -127,7 +143,11 @@ async fn streams_resume_with_last_event_id_and_resync_when_the_log_cannot() {
         assert_eq!(resync.event, "resync", "{engine}");
         assert_eq!(resync.json()["reason"], "beyond_retention", "{engine}");
         let position = resync.seq();
-        assert_eq!(resync.json()["resume_after"].as_i64(), Some(position), "{engine}");
+        assert_eq!(
+            resync.json()["resume_after"].as_i64(),
+            Some(position),
+            "{engine}"
+        );
         receipt(&server, "A", "wh", 1).await;
         let after = late.collect("stock.changed", 1, WAIT).await;
         assert_eq!(on_hand(&after), [7], "{engine}");
@@ -169,7 +189,13 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
         let mut catalog = stream(&server, "?kinds=sku.created,channel.*", None).await;
         let mut mall = stream(&server, "?channel=mall", None).await;
         let mut quiet = stream(&server, "?sku=B&kinds=stock.changed", None).await;
-        for s in [&mut a_at_wh, &mut stock, &mut catalog, &mut mall, &mut quiet] {
+        for s in [
+            &mut a_at_wh,
+            &mut stock,
+            &mut catalog,
+            &mut mall,
+            &mut quiet,
+        ] {
             assert_eq!(first(s, engine).await.event, "ready", "{engine}");
         }
         receipt(&server, "A", "wh", 1).await;
@@ -199,7 +225,10 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
         let channel = catalog.next_within(WAIT).await.unwrap();
         assert_eq!(channel.event, "channel.updated", "{engine}");
         let channel = mall.next_within(WAIT).await.unwrap();
-        assert_eq!(channel.event, "channel.updated", "{engine}: only the channel's events");
+        assert_eq!(
+            channel.event, "channel.updated",
+            "{engine}: only the channel's events"
+        );
         // A filtered stream that matched nothing still moves its id, on a
         // keep-alive, so a reconnect does not ask for a purged position.
         let latest = server.get("/api/v1/events?limit=1").await.body["latest_seq"]
@@ -225,8 +254,17 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
             ("?bogus=1", "query"),
         ] {
             let r = server.get(&format!("/api/v1/events/stream{query}")).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", engine);
-            assert_eq!(r.body["errors"][0]["field"], field, "{engine}: {query}: {}", r.text);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
+            assert_eq!(
+                r.body["errors"][0]["field"], field,
+                "{engine}: {query}: {}",
+                r.text
+            );
         }
         let r = server
             .http
@@ -237,7 +275,12 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
             .await
             .unwrap();
         let r = common::reply(r).await;
-        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", engine);
+        assert_problem(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            engine,
+        );
         let r = server
             .http
             .get(server.url("/api/v1/events/stream"))
@@ -247,7 +290,9 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{engine}");
 
         // The list: same filters, pages that move past skipped events.
-        let r = server.get("/api/v1/events?kinds=stock.changed&sku=A&limit=2").await;
+        let r = server
+            .get("/api/v1/events?kinds=stock.changed&sku=A&limit=2")
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{engine}: {}", r.text);
         let items = r.body["items"].as_array().unwrap();
         assert_eq!(items.len(), 2, "{engine}");
@@ -255,24 +300,41 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
         let next = r.body["next_after"].as_i64().unwrap();
         assert_eq!(Some(next), items[1]["seq"].as_i64(), "{engine}");
         let r = server
-            .get(&format!("/api/v1/events?kinds=stock.changed&sku=A&limit=2&after={next}"))
+            .get(&format!(
+                "/api/v1/events?kinds=stock.changed&sku=A&limit=2&after={next}"
+            ))
             .await;
         let items = r.body["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "{engine}: {}", r.text);
         assert_eq!(items[0]["data"]["on_hand"], 2, "{engine}");
         assert_eq!(r.body["more"], false, "{engine}");
-        assert_eq!(r.body["next_after"].as_i64(), Some(latest), "{engine}: past what the filter skipped");
+        assert_eq!(
+            r.body["next_after"].as_i64(),
+            Some(latest),
+            "{engine}: past what the filter skipped"
+        );
         let r = server
-            .get(&format!("/api/v1/events?kinds=stock.changed&sku=A&after={latest}"))
+            .get(&format!(
+                "/api/v1/events?kinds=stock.changed&sku=A&after={latest}"
+            ))
             .await;
         assert_eq!(r.body["items"], json!([]), "{engine}");
         assert_eq!(r.body["next_after"].as_i64(), Some(latest), "{engine}");
         // Without `after`: from the oldest kept.
         let r = server.get("/api/v1/events?limit=1").await;
-        assert_eq!(r.body["items"][0]["seq"].as_i64(), r.body["oldest_seq"].as_i64(), "{engine}");
+        assert_eq!(
+            r.body["items"][0]["seq"].as_i64(),
+            r.body["oldest_seq"].as_i64(),
+            "{engine}"
+        );
         for query in ["?limit=0", "?limit=501", "?after=-1", "?kinds=a..b"] {
             let r = server.get(&format!("/api/v1/events{query}")).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", engine);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
         }
         server.stop().await;
     }
@@ -342,7 +404,10 @@ async fn shutdown_ends_open_streams() {
             .unwrap_or_else(|_| panic!("{engine}: shutdown waited on an open stream"))
             .unwrap();
         assert!(
-            tokio::time::timeout(WAIT, open.next()).await.unwrap().is_none(),
+            tokio::time::timeout(WAIT, open.next())
+                .await
+                .unwrap()
+                .is_none(),
             "{engine}: the stream ended"
         );
     }
@@ -379,7 +444,10 @@ async fn a_change_through_one_instance_reaches_a_subscriber_of_another() {
     let server = common::start(db, StoreOptions::default()).await;
     server.seed("wh", "A", 0).await;
     let other = second_instance(&url).await;
-    let other_url = format!("http://{}/api/v1/events/stream?kinds=stock.changed", other.addr);
+    let other_url = format!(
+        "http://{}/api/v1/events/stream?kinds=stock.changed",
+        other.addr
+    );
     let mut subscriber = Sse::open(&server.http, &other_url, &server.owner, None)
         .await
         .unwrap();
@@ -407,7 +475,10 @@ async fn a_change_through_one_instance_reaches_a_subscriber_of_another() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(on_hand(&local.collect("stock.changed", 1, WAIT).await), [10]);
+    assert_eq!(
+        on_hand(&local.collect("stock.changed", 1, WAIT).await),
+        [10]
+    );
     drop(subscriber);
     let _ = other.stop.send(());
     tokio::time::timeout(WAIT, other.task)

@@ -41,7 +41,13 @@ async fn receipt(server: &TestServer, sku: &str) {
             json!({"sku": sku, "location": "wh", "kind": "receipt", "quantity": 1}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}: {}", server.engine, r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}: {}",
+        server.engine,
+        r.text
+    );
 }
 
 /// Every message in the stream, oldest first, once it holds `count`.
@@ -80,11 +86,19 @@ fn check(messages: &[jetstream::message::StreamMessage], prefix: &str, latest: i
         .map(|m| serde_json::from_slice(&m.payload).unwrap())
         .collect();
     let seqs: Vec<i64> = bodies.iter().map(|b| b["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=latest).collect::<Vec<_>>(), "{engine}: once each, in order");
+    assert_eq!(
+        seqs,
+        (1..=latest).collect::<Vec<_>>(),
+        "{engine}: once each, in order"
+    );
     for (m, body) in messages.iter().zip(&bodies) {
         let tenant = body["tenant_id"].as_str().unwrap();
         let kind = body["kind"].as_str().unwrap();
-        assert_eq!(m.subject.as_str(), format!("{prefix}.{tenant}.{kind}"), "{engine}");
+        assert_eq!(
+            m.subject.as_str(),
+            format!("{prefix}.{tenant}.{kind}"),
+            "{engine}"
+        );
         assert_eq!(
             m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string()),
             Some(format!("{tenant}:{}", body["seq"])),
@@ -96,10 +110,13 @@ fn check(messages: &[jetstream::message::StreamMessage], prefix: &str, latest: i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_published_to_jetstream_once_in_order_across_restarts() {
     let url = nats_url();
-    let client = match tokio::time::timeout(Duration::from_secs(3), async_nats::connect(&url)).await {
+    let client = match tokio::time::timeout(Duration::from_secs(3), async_nats::connect(&url)).await
+    {
         Ok(Ok(client)) => client,
         _ => {
-            eprintln!("SKIPPED: events_are_published_to_jetstream_once_in_order_across_restarts: no NATS server at {url} (set JAEGO_TEST_NATS_URL)");
+            eprintln!(
+                "SKIPPED: events_are_published_to_jetstream_once_in_order_across_restarts: no NATS server at {url} (set JAEGO_TEST_NATS_URL)"
+            );
             return;
         }
     };
@@ -119,18 +136,27 @@ async fn events_are_published_to_jetstream_once_in_order_across_restarts() {
         })
         .await
         .unwrap();
-        let mut server = common::start_configured(db, StoreOptions::default(), config(&prefix)).await;
+        let mut server =
+            common::start_configured(db, StoreOptions::default(), config(&prefix)).await;
         server.seed("wh", "A", 0).await;
         for _ in 0..3 {
             receipt(&server, "A").await;
         }
         let tenant = server.store.first_tenant().await.unwrap().unwrap();
         let latest = server.store.event_window(tenant).await.unwrap().latest;
-        check(&messages(&js, &name, latest as u64).await, &prefix, latest, engine);
+        check(
+            &messages(&js, &name, latest as u64).await,
+            &prefix,
+            latest,
+            engine,
+        );
 
         // Stop; write events while nothing publishes; start again.
         server.trigger_stop();
-        tokio::time::timeout(WAIT, server.wait_stopped()).await.unwrap().unwrap();
+        tokio::time::timeout(WAIT, server.wait_stopped())
+            .await
+            .unwrap()
+            .unwrap();
         let url = server.database_url().to_string();
         let offline = Store::connect(&url, StoreOptions::default()).await.unwrap();
         let sku = offline.sku_id(tenant, "A").await.unwrap();
@@ -185,7 +211,12 @@ async fn events_are_published_to_jetstream_once_in_order_across_restarts() {
             assert_eq!(r.status(), StatusCode::CREATED, "{engine}");
         }
         let latest = instances[0].3.event_window(tenant).await.unwrap().latest;
-        check(&messages(&js, &name, latest as u64).await, &prefix, latest, engine);
+        check(
+            &messages(&js, &name, latest as u64).await,
+            &prefix,
+            latest,
+            engine,
+        );
         assert_eq!(
             instances[0].3.nats_progress(tenant).await.unwrap(),
             latest,
@@ -193,7 +224,11 @@ async fn events_are_published_to_jetstream_once_in_order_across_restarts() {
         );
         for (_, stop, task, _) in instances {
             let _ = stop.send(());
-            tokio::time::timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+            tokio::time::timeout(WAIT, task)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         }
         js.delete_stream(&name).await.unwrap();
     }

@@ -97,7 +97,12 @@ impl Receiver {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("{what}: not within {WAIT:?}; received {:#?}", self.received()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "{what}: not within {WAIT:?}; received {:#?}",
+                self.received()
+            )
+        })
     }
 }
 
@@ -169,7 +174,13 @@ async fn receipt(server: &TestServer, sku: &str, location: &str, quantity: i64) 
             json!({"sku": sku, "location": location, "kind": "receipt", "quantity": quantity}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}: {}", server.engine, r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}: {}",
+        server.engine,
+        r.text
+    );
 }
 
 async fn sku_id(server: &TestServer, code: &str) -> String {
@@ -179,14 +190,22 @@ async fn sku_id(server: &TestServer, code: &str) -> String {
 
 async fn endpoint(server: &TestServer, body: Value) -> Value {
     let r = server.post("/api/v1/webhooks", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}: {}", server.engine, r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}: {}",
+        server.engine,
+        r.text
+    );
     r.body
 }
 
 /// The stock.changed events at `location` in the log, in order.
 async fn logged(server: &TestServer, location: &str) -> Vec<Value> {
     let r = server
-        .get(&format!("/api/v1/events?kinds=stock.changed&location={location}&limit=500"))
+        .get(&format!(
+            "/api/v1/events?kinds=stock.changed&location={location}&limit=500"
+        ))
         .await;
     r.body["items"].as_array().unwrap().clone()
 }
@@ -230,7 +249,10 @@ async fn deliveries_are_signed_in_order_and_survive_failures_and_delays() {
         )
         .await;
         let secret = created["secret"].as_str().unwrap().to_string();
-        assert!(secret.starts_with("whsec_") && secret.len() == 6 + 64, "{engine}: {secret}");
+        assert!(
+            secret.starts_with("whsec_") && secret.len() == 6 + 64,
+            "{engine}: {secret}"
+        );
         receiver.set(|s| s.secret = secret.clone());
         let id = created["id"].as_str().unwrap().to_string();
         // Distinct balances: nothing to coalesce, so every event must
@@ -245,16 +267,17 @@ async fn deliveries_are_signed_in_order_and_survive_failures_and_delays() {
             .map(|e| e["seq"].as_i64().unwrap())
             .collect();
         assert_eq!(expected.len(), 5, "{engine}");
-        let accepted = receiver
-            .until("all five delivered", |a| a.len() >= 5)
-            .await;
+        let accepted = receiver.until("all five delivered", |a| a.len() >= 5).await;
         assert_eq!(
             accepted.iter().map(|r| r.seq).collect::<Vec<_>>(),
             expected,
             "{engine}: in order, each once, nothing from elsewhere"
         );
         let all = receiver.received();
-        assert!(all.iter().all(|r| r.signed), "{engine}: every signature verifies");
+        assert!(
+            all.iter().all(|r| r.signed),
+            "{engine}: every signature verifies"
+        );
         // Order holds through the failures: no later event was attempted
         // before the head was accepted.
         let attempted: Vec<i64> = all.iter().map(|r| r.seq).collect();
@@ -262,9 +285,17 @@ async fn deliveries_are_signed_in_order_and_survive_failures_and_delays() {
             attempted.windows(2).all(|w| w[0] <= w[1]),
             "{engine}: attempts in order {attempted:?}"
         );
-        assert_eq!(&attempted[..4], &[expected[0]; 4], "{engine}: the head was retried");
+        assert_eq!(
+            &attempted[..4],
+            &[expected[0]; 4],
+            "{engine}: the head was retried"
+        );
         assert_eq!(accepted[0].body["data"]["on_hand"], 1, "{engine}");
-        assert_eq!(accepted[0].body["tenant_id"].as_str().map(str::len), Some(36), "{engine}");
+        assert_eq!(
+            accepted[0].body["tenant_id"].as_str().map(str::len),
+            Some(36),
+            "{engine}"
+        );
         assert_eq!(accepted[4].kind, "stock.changed", "{engine}");
         // The delivery log: every attempt, with its status and error.
         let log = tokio::time::timeout(WAIT, async {
@@ -280,10 +311,19 @@ async fn deliveries_are_signed_in_order_and_survive_failures_and_delays() {
         .unwrap();
         assert_eq!(log[0]["status"], 500, "{engine}: {log:?}");
         assert_eq!(log[0]["attempt"], 1, "{engine}");
-        assert!(log[0]["error"].as_str().unwrap().contains("HTTP 500"), "{engine}");
+        assert!(
+            log[0]["error"].as_str().unwrap().contains("HTTP 500"),
+            "{engine}"
+        );
         assert_eq!(log[1]["attempt"], 2, "{engine}");
         assert_eq!(log[2]["status"], Value::Null, "{engine}: no answer in time");
-        assert!(log[2]["error"].as_str().unwrap().contains("no answer within"), "{engine}: {log:?}");
+        assert!(
+            log[2]["error"]
+                .as_str()
+                .unwrap()
+                .contains("no answer within"),
+            "{engine}: {log:?}"
+        );
         assert_eq!(log[3]["status"], 200, "{engine}");
         assert_eq!(log[3]["attempt"], 4, "{engine}");
         assert_eq!(log[3]["error"], Value::Null, "{engine}");
@@ -345,7 +385,8 @@ async fn a_backlog_coalesces_to_the_latest_figure_per_key() {
         let b = sku_id(&server, "B").await;
         receiver
             .until("B's last figure", |a| {
-                a.iter().any(|r| r.body["sku_id"] == b.as_str() && r.body["data"]["on_hand"] == 3)
+                a.iter()
+                    .any(|r| r.body["sku_id"] == b.as_str() && r.body["data"]["on_hand"] == 3)
             })
             .await;
         // Anything else would have come before it; give stragglers a moment.
@@ -400,16 +441,29 @@ async fn failing_events_are_parked_delivery_moves_on_and_dead_letters_redeliver(
         let id = created["id"].as_str().unwrap().to_string();
         receipt(&server, "X", "wh", 1).await;
         receipt(&server, "Y", "wh", 1).await;
-        let accepted = receiver.until("Y after X was parked", |a| !a.is_empty()).await;
-        assert_eq!(accepted[0].body["sku_id"], Value::String(sku_id(&server, "Y").await), "{engine}");
-        let x_tries = receiver.received().iter().filter(|r| r.body["sku_id"] == x.as_str()).count();
+        let accepted = receiver
+            .until("Y after X was parked", |a| !a.is_empty())
+            .await;
+        assert_eq!(
+            accepted[0].body["sku_id"],
+            Value::String(sku_id(&server, "Y").await),
+            "{engine}"
+        );
+        let x_tries = receiver
+            .received()
+            .iter()
+            .filter(|r| r.body["sku_id"] == x.as_str())
+            .count();
         assert_eq!(x_tries, 3, "{engine}: three attempts, then parked");
         let parked = dead_letters(&server, &id).await;
         assert_eq!(parked.len(), 1, "{engine}: {parked:?}");
         let first = &parked[0];
         assert_eq!(first["state"], "parked", "{engine}");
         assert_eq!(first["attempts"], 3, "{engine}");
-        assert!(first["last_error"].as_str().unwrap().contains("HTTP 500"), "{engine}");
+        assert!(
+            first["last_error"].as_str().unwrap().contains("HTTP 500"),
+            "{engine}"
+        );
         assert_eq!(first["body"]["sku_id"], x.as_str(), "{engine}");
         let first_id = first["id"].as_str().unwrap().to_string();
         let redeliver = format!("/api/v1/webhooks/{id}/dead-letters/{first_id}/redeliver");
@@ -426,7 +480,10 @@ async fn failing_events_are_parked_delivery_moves_on_and_dead_letters_redeliver(
         assert_eq!(r.status, StatusCode::OK, "{engine}: {}", r.text);
         assert_eq!(r.body["attempt"]["status"], 200, "{engine}");
         assert_eq!(r.body["dead_letter"]["state"], "redelivered", "{engine}");
-        assert!(r.body["dead_letter"]["redelivered_at"].as_str().is_some(), "{engine}");
+        assert!(
+            r.body["dead_letter"]["redelivered_at"].as_str().is_some(),
+            "{engine}"
+        );
         let last = receiver.received().last().cloned().unwrap();
         assert!(last.accepted && last.signed, "{engine}");
         assert_eq!(last.body, first["body"], "{engine}");
@@ -466,12 +523,17 @@ async fn failing_events_are_parked_delivery_moves_on_and_dead_letters_redeliver(
             parked[2]["id"].as_str().unwrap()
         );
         let r = server.post(&current, json!({})).await;
-        assert_eq!(r.body["dead_letter"]["state"], "redelivered", "{engine}: {}", r.text);
+        assert_eq!(
+            r.body["dead_letter"]["state"], "redelivered",
+            "{engine}: {}",
+            r.text
+        );
         // Delivery went on all along: a new event is delivered live.
         receipt(&server, "Y", "wh", 1).await;
         receiver
             .until("the next live event", |a| {
-                a.iter().any(|r| r.body["data"]["on_hand"] == 2 && r.body["sku_id"] != x.as_str())
+                a.iter()
+                    .any(|r| r.body["data"]["on_hand"] == 2 && r.body["sku_id"] != x.as_str())
             })
             .await;
         // The log marks redeliveries; a dead letter can be deleted.
@@ -484,7 +546,10 @@ async fn failing_events_are_parked_delivery_moves_on_and_dead_letters_redeliver(
         let r = server
             .call(
                 Method::DELETE,
-                &format!("/api/v1/webhooks/{id}/dead-letters/{}", parked[1]["id"].as_str().unwrap()),
+                &format!(
+                    "/api/v1/webhooks/{id}/dead-letters/{}",
+                    parked[1]["id"].as_str().unwrap()
+                ),
                 &server.owner,
                 None,
             )
@@ -504,28 +569,59 @@ async fn endpoints_are_managed_over_the_api_and_never_show_their_secret_again() 
         let receiver = Receiver::start().await;
         server.seed("wh", "A", 0).await;
         let r = server
-            .post("/api/v1/channels", json!({"code": "mall", "name": "Mall", "kind": "web", "locations": ["wh"]}))
+            .post(
+                "/api/v1/channels",
+                json!({"code": "mall", "name": "Mall", "kind": "web", "locations": ["wh"]}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{engine}: {}", r.text);
         // Bad input is refused, naming the field.
         for (body, field) in [
             (json!({"url": "ftp://x", "kinds": ["stock.changed"]}), "url"),
-            (json!({"url": "not a url", "kinds": ["stock.changed"]}), "url"),
+            (
+                json!({"url": "not a url", "kinds": ["stock.changed"]}),
+                "url",
+            ),
             (json!({"url": receiver.url, "kinds": []}), "kinds"),
             (json!({"url": receiver.url, "kinds": ["Stock"]}), "kinds[0]"),
-            (json!({"url": receiver.url, "kinds": ["stock.changed"], "channel": "nope"}), "channel"),
-            (json!({"url": receiver.url, "kinds": ["stock.changed"], "secret": "short"}), "secret"),
-            (json!({"url": receiver.url, "kinds": ["stock.changed"], "extra": 1}), "extra"),
+            (
+                json!({"url": receiver.url, "kinds": ["stock.changed"], "channel": "nope"}),
+                "channel",
+            ),
+            (
+                json!({"url": receiver.url, "kinds": ["stock.changed"], "secret": "short"}),
+                "secret",
+            ),
+            (
+                json!({"url": receiver.url, "kinds": ["stock.changed"], "extra": 1}),
+                "extra",
+            ),
         ] {
             let r = server.post("/api/v1/webhooks", body.clone()).await;
-            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", engine);
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
             assert!(r.text.contains(field), "{engine}: {body} -> {}", r.text);
         }
         // Only managers and owners.
-        for role in [jaego_core::Role::Staff, jaego_core::Role::Display, jaego_core::Role::Integration] {
+        for role in [
+            jaego_core::Role::Staff,
+            jaego_core::Role::Display,
+            jaego_core::Role::Integration,
+        ] {
             let tenant = server.store.first_tenant().await.unwrap().unwrap();
-            let token = server.store.create_token(tenant, role, "t").await.unwrap().secret;
-            let r = server.call(Method::GET, "/api/v1/webhooks", &token, None).await;
+            let token = server
+                .store
+                .create_token(tenant, role, "t")
+                .await
+                .unwrap()
+                .secret;
+            let r = server
+                .call(Method::GET, "/api/v1/webhooks", &token, None)
+                .await;
             assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", engine);
         }
         // Created paused, for a channel: the secret comes once.
@@ -539,20 +635,34 @@ async fn endpoints_are_managed_over_the_api_and_never_show_their_secret_again() 
         assert!(created["channel_id"].as_str().is_some(), "{engine}");
         let secret = created["secret"].as_str().unwrap().to_string();
         let got = server.get(&format!("/api/v1/webhooks/{id}")).await;
-        assert!(got.body.get("secret").is_none() && !got.text.contains(&secret), "{engine}: {}", got.text);
+        assert!(
+            got.body.get("secret").is_none() && !got.text.contains(&secret),
+            "{engine}: {}",
+            got.text
+        );
         let list = server.get("/api/v1/webhooks").await;
         assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "{engine}");
         assert!(!list.text.contains(&secret), "{engine}");
         let events = server.get("/api/v1/events?kinds=webhook.*").await;
-        assert_eq!(events.body["items"][0]["kind"], "webhook.created", "{engine}");
-        assert!(!events.text.contains(&receiver.url) && !events.text.contains(&secret), "{engine}: {}", events.text);
+        assert_eq!(
+            events.body["items"][0]["kind"], "webhook.created",
+            "{engine}"
+        );
+        assert!(
+            !events.text.contains(&receiver.url) && !events.text.contains(&secret),
+            "{engine}: {}",
+            events.text
+        );
 
         // Paused: nothing goes out. Clearing the channel filter and
         // resuming delivers the backlog that matches.
         receiver.set(|s| s.secret = secret.clone());
         receipt(&server, "A", "wh", 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(receiver.received().is_empty(), "{engine}: a paused endpoint sent");
+        assert!(
+            receiver.received().is_empty(),
+            "{engine}: a paused endpoint sent"
+        );
         let r = server
             .call(
                 Method::PATCH,
@@ -564,7 +674,9 @@ async fn endpoints_are_managed_over_the_api_and_never_show_their_secret_again() 
         assert_eq!(r.status, StatusCode::OK, "{engine}: {}", r.text);
         assert_eq!(r.body["active"], true, "{engine}");
         assert_eq!(r.body["channel_id"], Value::Null, "{engine}");
-        let accepted = receiver.until("the backlog after resuming", |a| !a.is_empty()).await;
+        let accepted = receiver
+            .until("the backlog after resuming", |a| !a.is_empty())
+            .await;
         assert!(accepted[0].signed, "{engine}");
         assert_eq!(accepted[0].body["data"]["on_hand"], 1, "{engine}");
 
@@ -577,11 +689,18 @@ async fn endpoints_are_managed_over_the_api_and_never_show_their_secret_again() 
         assert_ne!(rotated, secret, "{engine}");
         receiver.set(|s| s.secret = rotated.clone());
         receipt(&server, "A", "wh", 1).await;
-        let accepted = receiver.until("a delivery after rotation", |a| a.len() >= 2).await;
+        let accepted = receiver
+            .until("a delivery after rotation", |a| a.len() >= 2)
+            .await;
         assert!(accepted[1].signed, "{engine}: signed with the new secret");
 
         let r = server
-            .call(Method::DELETE, &format!("/api/v1/webhooks/{id}"), &server.owner, None)
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/webhooks/{id}"),
+                &server.owner,
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{engine}: {}", r.text);
         let r = server.get(&format!("/api/v1/webhooks/{id}")).await;
@@ -595,12 +714,15 @@ async fn endpoints_are_managed_over_the_api_and_never_show_their_secret_again() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_deliver_each_event_once_in_order() {
     let Ok(base) = std::env::var(jaego_store::testing::POSTGRES_URL_VAR) else {
-        eprintln!("SKIPPED: two_instances_deliver_each_event_once_in_order needs PostgreSQL (JAEGO_TEST_POSTGRES_URL is not set)");
+        eprintln!(
+            "SKIPPED: two_instances_deliver_each_event_once_in_order needs PostgreSQL (JAEGO_TEST_POSTGRES_URL is not set)"
+        );
         return;
     };
     let db = jaego_store::testing::fresh_postgres(&base).await;
     let url = db.url.clone();
-    let server = common::start_configured(db, jaego_store::StoreOptions::default(), config(5, 20)).await;
+    let server =
+        common::start_configured(db, jaego_store::StoreOptions::default(), config(5, 20)).await;
     let second_store = jaego_store::Store::connect(&url, jaego_store::StoreOptions::default())
         .await
         .unwrap();
@@ -638,6 +760,10 @@ async fn two_instances_deliver_each_event_once_in_order() {
     assert_eq!(all, expected, "each event once, in order, by one instance");
     assert!(accepted.iter().all(|r| r.signed));
     let _ = stop.send(());
-    tokio::time::timeout(WAIT, second).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(WAIT, second)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     server.stop().await;
 }

@@ -210,9 +210,12 @@ pub fn valid_kind_pattern(pattern: &str) -> Result<(), String> {
     }
     let body = pattern.strip_suffix(".*").unwrap_or(pattern);
     let ok = !body.is_empty()
-        && body
-            .split('.')
-            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        && body.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
     if ok {
         Ok(())
     } else {

@@ -202,7 +202,10 @@ pub fn clip_error(text: &str) -> String {
 
 fn validate_url(v: &mut jaego_core::error::Validator, url: &str) {
     if url.chars().count() > WEBHOOK_URL_LEN_MAX {
-        v.push("url", format!("must be at most {WEBHOOK_URL_LEN_MAX} characters"));
+        v.push(
+            "url",
+            format!("must be at most {WEBHOOK_URL_LEN_MAX} characters"),
+        );
     } else if !(url.starts_with("https://") || url.starts_with("http://"))
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
@@ -408,7 +411,11 @@ impl Store {
             ));
         }
         // Its own `webhook.created` is the last event it does not receive.
-        crate::events::append(&mut tx, &[webhook_event(tenant, kinds::WEBHOOK_CREATED, &w)]).await?;
+        crate::events::append(
+            &mut tx,
+            &[webhook_event(tenant, kinds::WEBHOOK_CREATED, &w)],
+        )
+        .await?;
         let latest = int(
             &sqlx::query("SELECT last_seq FROM event_sequences WHERE tenant_id = $1")
                 .bind(tenant.to_string())
@@ -602,8 +609,9 @@ impl Store {
             .await
     }
 
-    /// Active endpoints, across tenants, that `holder` could deliver to now:
-    /// unclaimed, claimed by it, or with an expired lease. Oldest first.
+    /// Active endpoints, across tenants, with work due now that `holder`
+    /// could take: events after their cursor, no retry pending, and a lease
+    /// that is free, expired or `holder`'s. Most overdue first.
     pub async fn claimable_webhooks(
         &self,
         holder: &str,
@@ -611,8 +619,10 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<WebhookId>> {
         sqlx::query(
-            "SELECT id FROM webhook_endpoints WHERE active = 1 \
-             AND (lease_holder IS NULL OR lease_holder = $1 OR lease_expires_at < $2) ORDER BY id LIMIT $3",
+            "SELECT e.id AS id FROM webhook_endpoints e JOIN event_sequences s ON s.tenant_id = e.tenant_id \
+             WHERE e.active = 1 AND s.last_seq > e.cursor_seq AND e.next_attempt_at <= $2 \
+             AND (e.lease_holder IS NULL OR e.lease_holder = $1 OR e.lease_expires_at < $2) \
+             ORDER BY e.next_attempt_at, e.id LIMIT $3",
         )
         .bind(holder)
         .bind(now)

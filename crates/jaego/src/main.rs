@@ -566,12 +566,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--session-idle-secs and --session-max-secs must be at least 1");
     }
     let prefix_ok = !args.nats_subject_prefix.is_empty()
-        && args
-            .nats_subject_prefix
-            .split('.')
-            .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        && args.nats_subject_prefix.split('.').all(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
     if !prefix_ok {
-        anyhow::bail!("--nats-subject-prefix must be dot-separated tokens of letters, digits, _ and -");
+        anyhow::bail!(
+            "--nats-subject-prefix must be dot-separated tokens of letters, digits, _ and -"
+        );
     }
     let config = jaego_server::ServerConfig {
         cookie_secure: args.cookie_secure,

@@ -217,7 +217,12 @@ impl Hub {
 
     /// Joins the fan-out of `tenant`; a tenant new to the hub starts at
     /// `latest` (a log position the caller just read).
-    fn register(self: &Arc<Self>, tenant: TenantId, filter: EventFilter, latest: i64) -> Registration {
+    fn register(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        filter: EventFilter,
+        latest: i64,
+    ) -> Registration {
         self.ensure_dispatcher();
         let (tx, rx) = mpsc::channel(self.config.stream_buffer.max(1));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -311,7 +316,9 @@ impl Hub {
         match after {
             None => stream.pending.push_back(ready(start, &window)),
             Some(after) if after > latest => {
-                stream.pending.push_back(resync("ahead_of_log", after, start, &window));
+                stream
+                    .pending
+                    .push_back(resync("ahead_of_log", after, start, &window));
             }
             Some(after) if missed(after, &window) => {
                 stream
@@ -351,7 +358,9 @@ fn ready(position: i64, window: &EventWindow) -> Bytes {
 /// must reload current state; the stream goes on after `position`.
 fn resync(reason: &str, asked: i64, position: i64, window: &EventWindow) -> Bytes {
     let why = match reason {
-        "ahead_of_log" => "the Last-Event-ID is ahead of this tenant's event log (a restored or different database)",
+        "ahead_of_log" => {
+            "the Last-Event-ID is ahead of this tenant's event log (a restored or different database)"
+        }
         "fell_behind" => "this stream fell so far behind that the events it missed were purged",
         _ => "the events after the Last-Event-ID were purged (older than the retention window)",
     };
@@ -433,7 +442,12 @@ impl Subscription {
         let page = self
             .hub
             .store
-            .events_after(self.tenant, self.last, &self.filter, EVENT_REPLAY_PAGE_EVENTS)
+            .events_after(
+                self.tenant,
+                self.last,
+                &self.filter,
+                EVENT_REPLAY_PAGE_EVENTS,
+            )
             .await?;
         let full = page.len() >= EVENT_REPLAY_PAGE_EVENTS;
         let mut reached = false;
@@ -535,7 +549,12 @@ async fn dispatch(hub: Arc<Hub>) {
             loop {
                 let events = match hub
                     .store
-                    .events_after(tenant, cursor, &EventFilter::default(), EVENT_REPLAY_PAGE_EVENTS)
+                    .events_after(
+                        tenant,
+                        cursor,
+                        &EventFilter::default(),
+                        EVENT_REPLAY_PAGE_EVENTS,
+                    )
                     .await
                 {
                     Ok(events) => events,
@@ -598,7 +617,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_slow_subscriber_catches_up_from_the_log_without_gaps() {
         let db = fresh_sqlite();
-        let store = Store::connect(&db.url, StoreOptions::default()).await.unwrap();
+        let store = Store::connect(&db.url, StoreOptions::default())
+            .await
+            .unwrap();
         let tenant = store.create_tenant("t").await.unwrap();
         let location = store
             .create_location(
@@ -669,7 +690,11 @@ mod tests {
         // Let the dispatcher offer everything (and drop the subscriber).
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                let cursor = hub.lock().feeds.get(&tenant).map(|f| f.cursor.load(Ordering::Acquire));
+                let cursor = hub
+                    .lock()
+                    .feeds
+                    .get(&tenant)
+                    .map(|f| f.cursor.load(Ordering::Acquire));
                 if cursor.is_none_or(|c| c >= latest) {
                     break;
                 }
@@ -679,7 +704,10 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            hub.lock().feeds.get(&tenant).is_none_or(|f| f.subscribers.is_empty()),
+            hub.lock()
+                .feeds
+                .get(&tenant)
+                .is_none_or(|f| f.subscribers.is_empty()),
             "the full subscriber was dropped from the fan-out"
         );
         let mut text = String::new();

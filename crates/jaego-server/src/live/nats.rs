@@ -193,7 +193,10 @@ async fn publish_batch(
             .header("Jaego-Kind", event.kind.as_str());
         let acked = async {
             let ack = context
-                .send_publish(subject(&config.nats_subject_prefix, tenant, &event.kind), publish)
+                .send_publish(
+                    subject(&config.nats_subject_prefix, tenant, &event.kind),
+                    publish,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::time::timeout(ACK_TIMEOUT, ack)

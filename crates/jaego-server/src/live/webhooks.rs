@@ -3,10 +3,14 @@
 //! coalesced when a backlog builds, parked as dead letters after too many
 //! failures.
 //!
-//! Each instance runs a [`Supervisor`] that looks for active endpoints no
-//! other instance holds and claims them (a conditional update on the
-//! endpoint's lease, `Store::claim_webhook`), up to its worker limit. A
-//! worker delivers to one endpoint:
+//! Each instance runs a [`Supervisor`] that, on every commit with events
+//! (and every second), looks for active endpoints with work due that no
+//! other instance holds, and starts a worker for each, up to its limit. A
+//! worker claims its endpoint (a conditional update on the endpoint's
+//! lease, `Store::claim_webhook`) and delivers while there is work; when
+//! the endpoint is caught up or waiting for a retry, the worker gives the
+//! lease up and ends, so idle or failing endpoints hold no worker. A
+//! worker's round:
 //!
 //! 1. renew the lease (the same conditional update; it also returns the
 //!    endpoint's settings as they are now, so edits apply at once);
@@ -81,7 +85,11 @@ impl Sender {
     /// the timeout, is a failure.
     pub async fn send(&self, request: &Request<'_>) -> AttemptOutcome {
         let timestamp = now_us() / 1_000_000;
-        let signed = signature::sign(request.secret.as_bytes(), timestamp, request.body.as_bytes());
+        let signed = signature::sign(
+            request.secret.as_bytes(),
+            timestamp,
+            request.body.as_bytes(),
+        );
         let started = Instant::now();
         let sent = self
             .http
@@ -190,7 +198,9 @@ async fn supervise(
 ) {
     let mut workers: HashMap<WebhookId, JoinHandle<()>> = HashMap::new();
     let tuning = &config.webhooks;
+    let mut signal = store.event_signal();
     loop {
+        signal.borrow_and_update();
         workers.retain(|_, handle| !handle.is_finished());
         if workers.len() < tuning.workers_max {
             let now = now_us();
@@ -217,11 +227,14 @@ async fn supervise(
                         workers.insert(id, tokio::spawn(worker.run()));
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "webhook supervisor: listing endpoints failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook supervisor: listing endpoints failed")
+                }
             }
         }
         tokio::select! {
             () = tokio::time::sleep(tuning.scan_interval) => {}
+            _ = signal.changed() => {}
             _ = stopped.changed() => break,
         }
     }
@@ -242,36 +255,29 @@ struct Worker {
 enum Round {
     /// Go again at once.
     Again,
-    /// Nothing to do until this long has passed or an event arrives.
-    Wait(Duration),
+    /// Caught up, or waiting for a retry: the worker ends, and the
+    /// supervisor starts one again when work is due.
+    Idle,
     /// The lease is gone (or the endpoint paused or deleted).
     Lost,
 }
 
 impl Worker {
+    /// Delivers until the endpoint is caught up, waits for a retry, or is
+    /// lost; then gives the lease up.
     async fn run(mut self) {
-        let mut signal = self.store.event_signal();
         loop {
-            signal.borrow_and_update();
-            let round = match self.round().await {
-                Ok(round) => round,
+            match self.round().await {
+                Ok(Round::Again) => {}
+                Ok(Round::Idle) => break,
+                Ok(Round::Lost) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, endpoint = %self.id, "webhook delivery: a database call failed; retrying");
-                    Round::Wait(Duration::from_secs(1))
+                    tracing::warn!(error = %e, endpoint = %self.id, "webhook delivery: a database call failed; retrying later");
+                    break;
                 }
-            };
-            let wait = match round {
-                Round::Again => continue,
-                Round::Lost => return,
-                Round::Wait(wait) => wait,
-            };
+            }
             if *self.stopped.borrow() {
                 break;
-            }
-            tokio::select! {
-                _ = signal.changed() => {}
-                () = tokio::time::sleep(wait) => {}
-                _ = self.stopped.changed() => break,
             }
         }
         if let Err(e) = self.store.release_webhook(self.id, &self.holder).await {
@@ -286,7 +292,7 @@ impl Worker {
 
     async fn round(&mut self) -> StoreResult<Round> {
         if *self.stopped.borrow() {
-            return Ok(Round::Wait(Duration::ZERO));
+            return Ok(Round::Idle);
         }
         let now = now_us();
         let lease_us = i64::try_from(self.config.lease.as_micros()).unwrap_or(i64::MAX);
@@ -298,8 +304,7 @@ impl Worker {
             return Ok(Round::Lost);
         };
         if endpoint.next_attempt_at > now {
-            let due = Duration::from_micros((endpoint.next_attempt_at - now).unsigned_abs());
-            return Ok(Round::Wait(due.min(self.renew_every())));
+            return Ok(Round::Idle);
         }
         let tenant = endpoint.tenant_id;
         // The log's end before the read: if the read is not a full batch,
@@ -307,7 +312,12 @@ impl Worker {
         let latest = self.store.event_window(tenant).await?.latest;
         let batch = self
             .store
-            .events_after(tenant, endpoint.cursor_seq, &endpoint.filter(), WEBHOOK_BATCH_EVENTS)
+            .events_after(
+                tenant,
+                endpoint.cursor_seq,
+                &endpoint.filter(),
+                WEBHOOK_BATCH_EVENTS,
+            )
             .await?;
         let keys: Vec<EventKey<'_>> = batch
             .iter()
@@ -355,8 +365,11 @@ impl Worker {
                     rand::random::<f64>(),
                 );
                 AfterAttempt::Retry {
-                    next_attempt_at: now_us()
-                        .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX).saturating_mul(1_000)),
+                    next_attempt_at: now_us().saturating_add(
+                        i64::try_from(delay)
+                            .unwrap_or(i64::MAX)
+                            .saturating_mul(1_000),
+                    ),
                 }
             };
             if let Some(error) = &outcome.error {
@@ -392,7 +405,7 @@ impl Worker {
         {
             return Ok(Round::Lost);
         }
-        Ok(Round::Wait(self.renew_every()))
+        Ok(Round::Idle)
     }
 }
 

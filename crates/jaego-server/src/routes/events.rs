@@ -201,7 +201,9 @@ pub async fn list_events(
         Some(after) if missed(after, &window) => {
             return Err(ApiError::ResyncRequired(format!(
                 "the events after {after} were purged (the oldest kept is {}); reload current state and continue after {}",
-                window.oldest.map_or_else(|| "none".into(), |o| o.to_string()),
+                window
+                    .oldest
+                    .map_or_else(|| "none".into(), |o| o.to_string()),
                 window.latest
             )));
         }
@@ -217,9 +219,7 @@ pub async fn list_events(
         Some(last) if more => last.seq,
         // Not full: everything matching up to the log's end is here (and
         // perhaps some committed since the window was read).
-        last => after
-            .max(window.latest)
-            .max(last.map_or(0, |e| e.seq)),
+        last => after.max(window.latest).max(last.map_or(0, |e| e.seq)),
     };
     Ok(Json(EventPage {
         items: events.iter().map(|e| EventBody::new(tenant, e)).collect(),

@@ -241,7 +241,11 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
-fn unknown(field: &'static str, what: &'static str, raw: &str) -> impl FnOnce(StoreError) -> ApiError {
+fn unknown(
+    field: &'static str,
+    what: &'static str,
+    raw: &str,
+) -> impl FnOnce(StoreError) -> ApiError {
     let raw = raw.to_string();
     move |e| match e {
         StoreError::NotFound { .. } => ApiError::invalid(field, format!("no {what} {raw:?}")),
@@ -349,7 +353,9 @@ pub async fn get_webhook(
 ) -> ApiResult<Json<WebhookBody>> {
     let p = auth.require(Permission::WriteCatalog, ACTION)?;
     let id: WebhookId = path_id(&webhook, "webhook")?;
-    Ok(Json((&state.store.get_webhook(p.tenant_id, id).await?).into()))
+    Ok(Json(
+        (&state.store.get_webhook(p.tenant_id, id).await?).into(),
+    ))
 }
 
 #[utoipa::path(patch, path = "/webhooks/{webhook}", tag = "webhooks", security(("bearer" = ["catalog:write"])), params(("webhook" = String, Path, description = "Webhook id")),

@@ -130,7 +130,12 @@ impl Sse {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("only {} of {n} {kind} messages within {within:?}", out.len()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "only {} of {n} {kind} messages within {within:?}",
+                out.len()
+            )
+        });
         out
     }
 }
