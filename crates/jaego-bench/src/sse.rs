@@ -89,9 +89,8 @@ async fn subscribe(
     let mut out = Vec::with_capacity(expected);
     let mut announced = false;
     while out.len() < expected {
-        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            _ => break,
+        let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await else {
+            break;
         };
         let arrived = now_us();
         buffer.push_str(&String::from_utf8_lossy(&chunk));

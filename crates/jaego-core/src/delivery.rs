@@ -5,13 +5,15 @@
 //! the same kind about the same thing makes an earlier one worthless to a
 //! receiver: `stock.changed` carries every figure of one (SKU, location)
 //! balance after the change, `channel.stock` the whole figure a channel
-//! publishes for one SKU. When a backlog builds (a receiver is slow or
+//! publishes for one SKU, `channel.status` the whole product status pushed
+//! to a channel for one SKU. When a backlog builds (a receiver is slow or
 //! down), only the latest event per *coalescing key* is sent:
 //!
 //! | kind | key |
 //! |---|---|
 //! | `stock.changed` | (kind, SKU, location) |
 //! | `channel.stock` | (kind, channel, SKU) |
+//! | `channel.status` | (kind, channel, SKU) |
 //!
 //! Every other kind is sent one by one (an order or a low-stock action is
 //! not superseded by the next one). An event of a coalescable kind that
@@ -44,6 +46,10 @@ pub const COALESCE_RULES: &[CoalesceRule] = &[
     },
     CoalesceRule {
         kind: "channel.stock",
+        key: &[KeyPart::Channel, KeyPart::Sku],
+    },
+    CoalesceRule {
+        kind: "channel.status",
         key: &[KeyPart::Channel, KeyPart::Sku],
     },
 ];

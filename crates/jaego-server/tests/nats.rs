@@ -110,15 +110,13 @@ fn check(messages: &[jetstream::message::StreamMessage], prefix: &str, latest: i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_published_to_jetstream_once_in_order_across_restarts() {
     let url = nats_url();
-    let client = match tokio::time::timeout(Duration::from_secs(3), async_nats::connect(&url)).await
-    {
-        Ok(Ok(client)) => client,
-        _ => {
-            eprintln!(
-                "SKIPPED: events_are_published_to_jetstream_once_in_order_across_restarts: no NATS server at {url} (set JAEGO_TEST_NATS_URL)"
-            );
-            return;
-        }
+    let Ok(Ok(client)) =
+        tokio::time::timeout(Duration::from_secs(3), async_nats::connect(&url)).await
+    else {
+        eprintln!(
+            "SKIPPED: events_are_published_to_jetstream_once_in_order_across_restarts: no NATS server at {url} (set JAEGO_TEST_NATS_URL)"
+        );
+        return;
     };
     let js = jetstream::new(client);
     for db in fresh_databases("events_are_published_to_jetstream").await {

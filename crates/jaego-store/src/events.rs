@@ -180,7 +180,7 @@ impl EventFilter {
         location: Option<LocationId>,
         channel: Option<ChannelId>,
     ) -> bool {
-        fn same<T: PartialEq>(want: Option<T>, got: Option<T>) -> bool {
+        fn same<T: PartialEq + Copy>(want: Option<T>, got: Option<T>) -> bool {
             want.is_none() || want == got
         }
         same(self.sku_id, sku)

@@ -228,7 +228,7 @@ async fn supervise(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "webhook supervisor: listing endpoints failed")
+                    tracing::warn!(error = %e, "webhook supervisor: listing endpoints failed");
                 }
             }
         }
