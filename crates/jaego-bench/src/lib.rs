@@ -10,8 +10,8 @@
 
 mod load;
 mod server;
-pub mod torture;
 pub mod sse;
+pub mod torture;
 
 use std::path::PathBuf;
 use std::time::Duration;

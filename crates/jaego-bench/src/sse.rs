@@ -141,6 +141,7 @@ pub async fn run(options: &SseOptions) -> anyhow::Result<SseResult> {
     let spec = ServerSpec {
         exe: options.jaego_exe.clone(),
         database_url,
+        extra_args: Vec::new(),
     };
     let server = Server::start(&spec, true).await?;
     let run = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();

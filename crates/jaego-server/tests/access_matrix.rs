@@ -44,6 +44,7 @@ struct Tenant {
     expected_receipt_id: String,
     user_id: String,
     session_id: String,
+    webhook_id: String,
     /// Every id above: none may show up in another tenant's answers.
     ids: Vec<String>,
 }
@@ -176,6 +177,13 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         .json::<Value>()
         .await
         .unwrap();
+    // Active, aimed at a closed loopback port, for a kind that never
+    // happens: the server's own delivery has nothing to send it.
+    let webhook = post(
+        "/api/v1/webhooks",
+        json!({"url": "http://127.0.0.1:9/matrix", "kinds": ["matrix.none"]}),
+    )
+    .await;
     let mut t = Tenant {
         label,
         owner: owner.clone(),
@@ -191,6 +199,7 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         expected_receipt_id: id(&expected),
         user_id: id(&user),
         session_id: session["session_id"].as_str().unwrap().to_string(),
+        webhook_id: id(&webhook),
         ids: Vec::new(),
     };
     t.ids = vec![
@@ -205,8 +214,69 @@ async fn tenant(server: &TestServer, label: &'static str, owner: String) -> Tena
         t.expected_receipt_id.clone(),
         t.user_id.clone(),
         t.session_id.clone(),
+        t.webhook_id.clone(),
     ];
     t
+}
+
+/// Parks a dead letter on `webhook` through the store, as the delivery
+/// worker would after too many failures, and returns its id.
+async fn dead_letter(server: &TestServer, owner: &str, webhook: &str) -> String {
+    use jaego_store::webhooks::{AfterAttempt, AttemptOutcome, Parked};
+    let id: jaego_core::WebhookId = webhook.parse().unwrap();
+    let holder = "access-matrix";
+    let endpoint = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let now = jaego_store::now_us();
+            // The server's own worker may hold the endpoint for a moment.
+            if let Some(w) = server
+                .store
+                .claim_webhook(id, holder, now, now + 60_000_000)
+                .await
+                .unwrap()
+            {
+                return w;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the matrix endpoint could be claimed");
+    let outcome = AttemptOutcome {
+        seq: endpoint.cursor_seq,
+        kind: "matrix.test".into(),
+        status: Some(500),
+        latency_us: 1,
+        error: Some("HTTP 500".into()),
+    };
+    let parked = AfterAttempt::Park(Parked {
+        body: "{}".into(),
+        sku_id: None,
+        location_id: None,
+        channel_id: None,
+    });
+    assert!(
+        server
+            .store
+            .record_attempt(&endpoint, holder, &outcome, &parked)
+            .await
+            .unwrap()
+    );
+    server.store.release_webhook(id, holder).await.unwrap();
+    let list = ok(
+        server,
+        owner,
+        Method::GET,
+        &format!("/api/v1/webhooks/{webhook}/dead-letters?limit=500"),
+        Value::Null,
+    )
+    .await;
+    id_of_last(&list)
+}
+
+fn id_of_last(page: &Value) -> String {
+    let items = page["items"].as_array().expect("items");
+    id(items.last().expect("a dead letter"))
 }
 
 /// A call of `method template` aimed at tenant `t` that an allowed role of
@@ -660,6 +730,69 @@ async fn prepare(
             None,
             false,
         ),
+        ("get", "/api/v1/events") => call("/api/v1/events", None, false),
+        ("get", "/api/v1/events/stream") => call("/api/v1/events/stream", None, false),
+        ("post", "/api/v1/webhooks") => call(
+            "/api/v1/webhooks",
+            Some(
+                json!({"url": "http://127.0.0.1:9/made", "kinds": ["stock.changed"], "active": false}),
+            ),
+            false,
+        ),
+        ("get", "/api/v1/webhooks") => call("/api/v1/webhooks", None, false),
+        ("get", "/api/v1/webhooks/{webhook}") => {
+            call(format!("/api/v1/webhooks/{}", t.webhook_id), None, true)
+        }
+        ("patch", "/api/v1/webhooks/{webhook}") => call(
+            format!("/api/v1/webhooks/{}", t.webhook_id),
+            Some(json!({"description": format!("matrix {n}")})),
+            true,
+        ),
+        ("delete", "/api/v1/webhooks/{webhook}") => {
+            let made = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/webhooks",
+                json!({"url": "http://127.0.0.1:9/gone", "kinds": ["stock.changed"], "active": false}),
+            )
+            .await;
+            call(format!("/api/v1/webhooks/{}", id(&made)), None, true)
+        }
+        ("post", "/api/v1/webhooks/{webhook}/rotate-secret") => call(
+            format!("/api/v1/webhooks/{}/rotate-secret", t.webhook_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/webhooks/{webhook}/attempts") => call(
+            format!("/api/v1/webhooks/{}/attempts", t.webhook_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/webhooks/{webhook}/dead-letters") => call(
+            format!("/api/v1/webhooks/{}/dead-letters", t.webhook_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/webhooks/{webhook}/dead-letters/{dead_letter}/redeliver") => {
+            let dead = dead_letter(server, o, &t.webhook_id).await;
+            call(
+                format!(
+                    "/api/v1/webhooks/{}/dead-letters/{dead}/redeliver",
+                    t.webhook_id
+                ),
+                None,
+                true,
+            )
+        }
+        ("delete", "/api/v1/webhooks/{webhook}/dead-letters/{dead_letter}") => {
+            let dead = dead_letter(server, o, &t.webhook_id).await;
+            call(
+                format!("/api/v1/webhooks/{}/dead-letters/{dead}", t.webhook_id),
+                None,
+                true,
+            )
+        }
         ("post", "/api/v1/sessions/{id}/revoke") => call(
             format!("/api/v1/sessions/{}/revoke", t.session_id),
             None,
@@ -688,6 +821,17 @@ async fn send(server: &TestServer, method: &Method, call: &Call, token: Option<&
     };
     let response = request.send().await.expect("request");
     let status = response.status();
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        // A live event stream never ends: its status is the answer.
+        return Answer {
+            status,
+            text: String::new(),
+        };
+    }
     Answer {
         status,
         text: response.text().await.unwrap_or_default(),

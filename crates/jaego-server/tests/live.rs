@@ -170,6 +170,7 @@ async fn streams_and_the_list_filter_by_kind_sku_location_and_channel() {
             keepalive: Duration::from_millis(200),
             ..LiveConfig::default()
         },
+        ..ServerConfig::default()
     };
     for server in servers_configured("streams_and_the_list_filter", config).await {
         let engine = server.engine;
@@ -349,6 +350,7 @@ async fn stream_limits_refuse_with_a_clear_error_and_free_on_disconnect() {
             keepalive: Duration::from_millis(100),
             ..LiveConfig::default()
         },
+        ..ServerConfig::default()
     };
     for server in servers_configured("stream_limits_refuse_with_a_clear_error", config).await {
         let engine = server.engine;

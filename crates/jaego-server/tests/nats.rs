@@ -31,6 +31,7 @@ fn config(prefix: &str) -> ServerConfig {
             nats_subject_prefix: prefix.to_string(),
             ..LiveConfig::default()
         },
+        ..ServerConfig::default()
     }
 }
 

@@ -164,6 +164,7 @@ fn config(attempts_max: u32, backoff_ms: u64) -> ServerConfig {
             },
             ..LiveConfig::default()
         },
+        ..ServerConfig::default()
     }
 }
 
