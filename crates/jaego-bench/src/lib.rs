@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod allocation;
 mod load;
 mod server;
 pub mod sse;

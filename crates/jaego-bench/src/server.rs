@@ -223,7 +223,7 @@ impl Server {
         Ok(r.json().await?)
     }
 
-    async fn post_csv(&self, path: &str, body: String) -> anyhow::Result<()> {
+    pub async fn post_csv(&self, path: &str, body: String) -> anyhow::Result<()> {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -274,6 +274,19 @@ impl Server {
                 self.post_csv(&format!("/api/v1/locations/{location}/stock/import"), csv)
                     .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Sets the counted stock of existing SKUs `codes` at `location`.
+    pub async fn stock(&self, codes: &[String], location: &str, stock: i64) -> anyhow::Result<()> {
+        for chunk in codes.chunks(CSV_CHUNK_ROWS) {
+            let mut csv = String::from("sku_code,counted\n");
+            for code in chunk {
+                csv.push_str(&format!("{code},{stock}\n"));
+            }
+            self.post_csv(&format!("/api/v1/locations/{location}/stock/import"), csv)
+                .await?;
         }
         Ok(())
     }

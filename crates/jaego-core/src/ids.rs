@@ -82,4 +82,14 @@ id_type!(
     WebhookId,
     /// An event parked after its webhook delivery failed too often.
     DeadLetterId,
+    /// A channel order.
+    OrderId,
+    /// A line of an order.
+    OrderLineId,
+    /// An allocation run.
+    AllocationRunId,
+    /// A return of shipped goods.
+    ReturnId,
+    /// An exchange of order lines.
+    ExchangeId,
 );

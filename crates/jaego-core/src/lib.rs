@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod allocation;
 pub mod balance;
 pub mod barcode;
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod ledger;
 pub mod limits;
 pub mod low_stock;
 pub mod movement;
+pub mod order;
 pub mod policy;
 pub mod product_status;
 pub mod quantity;

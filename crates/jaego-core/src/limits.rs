@@ -175,3 +175,28 @@ pub const WEBHOOK_ERROR_LEN_MAX: usize = 500;
 pub const WEBHOOK_LOG_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Events published to NATS per batch (progress is saved after each).
 pub const NATS_BATCH_EVENTS: usize = 500;
+/// Most lines in one order.
+pub const ORDER_LINES_MAX: usize = 200;
+/// Most orders in one collection request (a JSON batch or a webhook).
+pub const ORDERS_PER_REQUEST_MAX: usize = 1_000;
+/// Longest external order number, channel item code or option code, in characters.
+pub const ORDER_NO_LEN_MAX: usize = 100;
+/// Longest free-text field of an order (product name, option text, customer
+/// name, address, note), in characters.
+pub const ORDER_TEXT_LEN_MAX: usize = 500;
+/// Most product-name exclusion patterns per channel.
+pub const EXCLUSIONS_PER_CHANNEL_MAX: usize = 100;
+/// Most remote-area postal ranges a tenant adds to the defaults.
+pub const REMOTE_AREA_RANGES_MAX: usize = 500;
+/// Largest delivery-delay threshold, in days.
+pub const DELAY_DAYS_MAX: i64 = 365;
+/// Most orders named in one allocation run, split, merge or bulk flag change.
+pub const ORDERS_PER_SELECTION_MAX: usize = 10_000;
+/// Most open orders one allocation run considers; the rest wait for the next run.
+pub const ALLOCATION_RUN_ORDERS_MAX: usize = 500_000;
+/// Longest webhook secret of a channel, in bytes.
+pub const WEBHOOK_SECRET_LEN_MAX: usize = 200;
+/// Shortest webhook secret of a channel, in bytes.
+pub const WEBHOOK_SECRET_LEN_MIN: usize = 16;
+/// Largest exchange shipping fee, in minor units of the currency.
+pub const EXCHANGE_FEE_MAX: i64 = 100_000_000;

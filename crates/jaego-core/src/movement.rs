@@ -38,6 +38,10 @@ pub enum MovementKind {
     Expire,
     /// A reservation became an allocation: `reserved −q`, `allocated +q`.
     Commit,
+    /// Stock was allocated to orders: `allocated +q`.
+    Allocate,
+    /// An order's allocation was given back: `allocated −q`.
+    Deallocate,
     /// A merchant-defined type that brings goods in: `on_hand +q`.
     CustomIn,
     /// A merchant-defined type that takes goods out: `on_hand −q`.
@@ -53,7 +57,7 @@ pub enum MovementKind {
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 20] = [
+    pub const ALL: [MovementKind; 22] = [
         MovementKind::Receipt,
         MovementKind::ExpectedReceipt,
         MovementKind::Expect,
@@ -69,6 +73,8 @@ impl MovementKind {
         MovementKind::Release,
         MovementKind::Expire,
         MovementKind::Commit,
+        MovementKind::Allocate,
+        MovementKind::Deallocate,
         MovementKind::CustomIn,
         MovementKind::CustomOut,
         MovementKind::Sale,
@@ -93,6 +99,8 @@ impl MovementKind {
             MovementKind::Release => "release",
             MovementKind::Expire => "expire",
             MovementKind::Commit => "commit",
+            MovementKind::Allocate => "allocate",
+            MovementKind::Deallocate => "deallocate",
             MovementKind::CustomIn => "custom_in",
             MovementKind::CustomOut => "custom_out",
             MovementKind::Sale => "sale",
@@ -146,11 +154,13 @@ impl MovementKind {
                 allocated: q,
                 ..d
             },
+            MovementKind::Allocate => Delta { allocated: q, ..d },
+            MovementKind::Deallocate => Delta { allocated: -q, ..d },
         }
     }
 
     /// Kinds a client may post directly to the ledger (the others are made by
-    /// reservations and transfers).
+    /// reservations, transfers and orders).
     pub fn is_direct(self) -> bool {
         matches!(
             self,
@@ -329,6 +339,29 @@ mod tests {
             (Adjustment, Unlimited, bal(5, 3, 0), -3, Ok(bal(2, 3, 0))),
             (Count, Strict, bal(5, 3, 0), -4, Ok(bal(1, 3, 0))),
             (Shipment, Strict, bal(5, 0, 2), 2, Ok(bal(3, 0, 0))),
+            (Allocate, Strict, bal(5, 3, 0), 2, Ok(bal(5, 3, 2))),
+            (
+                Allocate,
+                Strict,
+                bal(5, 3, 0),
+                3,
+                Err(Refusal::Short {
+                    available: 2,
+                    requested: 3,
+                }),
+            ),
+            (Allocate, Unlimited, bal(5, 3, 0), 3, Ok(bal(5, 3, 3))),
+            (Deallocate, Strict, bal(5, 0, 2), 2, Ok(bal(5, 0, 0))),
+            (
+                Deallocate,
+                Strict,
+                bal(5, 0, 1),
+                2,
+                Err(Refusal::NotAllocated {
+                    allocated: 1,
+                    requested: 2,
+                }),
+            ),
             (
                 Shipment,
                 Strict,

@@ -119,7 +119,18 @@ pub const JOBS: &[Job] = &[
             })
         },
     },
+    Job {
+        name: "auto_link_skus",
+        every: Duration::from_secs(30),
+        batch_max: AUTO_LINK_BATCH_MAX,
+        run: |store, now| {
+            Box::pin(async move { store.run_due_auto_links(now, AUTO_LINK_BATCH_MAX).await })
+        },
+    },
 ];
+
+/// Most channels' auto-link occurrences run per call of the job.
+const AUTO_LINK_BATCH_MAX: usize = 50;
 
 /// The running jobs; [`Jobs::stop`] ends them.
 pub struct Jobs {

@@ -143,6 +143,9 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", routes::unreplayed())
         .split_for_parts();
     let (sign_in, _) = routes::auth::router().split_for_parts();
+    let (hooks, _) = OpenApiRouter::new()
+        .nest("/api/v1", routes::hooks())
+        .split_for_parts();
     let api = replayable
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -150,7 +153,10 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(unreplayed);
     let api = protect(api, &state).layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
+    // Channel order webhooks authenticate by their signature, not a token
+    // or session, so they sit beside the sign-in routes; both are audited.
     let sign_in = sign_in
+        .merge(hooks)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit::record,

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations as
 //! the routers register them (see `routes`).
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, ShortageBody};
@@ -24,7 +24,12 @@ pub struct ApiDoc;
 /// error answers every operation can give (see [`problem_responses`]).
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", routes::api().merge(routes::unreplayed()))
+        .nest(
+            "/api/v1",
+            routes::api()
+                .merge(routes::unreplayed())
+                .merge(routes::hooks()),
+        )
         .merge(routes::auth::router())
         .split_for_parts();
     problem_responses(&mut doc);
@@ -114,6 +119,14 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // Inbound channel webhooks authenticate by an HMAC signature of the
+        // body with the channel's secret (`jaego_core::signature`).
+        components.add_security_scheme(
+            "channel_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                jaego_core::signature::HEADER,
+            ))),
+        );
     }
 }
 
@@ -122,7 +135,9 @@ mod tests {
     use jaego_core::role::Permission;
 
     /// Every operation names exactly one permission as its bearer scope, so
-    /// the access-control tests can tell what each route expects.
+    /// the access-control tests can tell what each route expects; the one
+    /// exception is a channel's signed webhook, which names the
+    /// `channel_signature` scheme instead.
     #[test]
     fn every_operation_names_its_permission() {
         let doc = serde_json::to_value(super::document()).unwrap();
@@ -138,6 +153,13 @@ mod tests {
             }
             assert!(path.starts_with("/api/v1/"), "{path}");
             for (method, op) in item.as_object().unwrap() {
+                if path.starts_with("/api/v1/hooks/") {
+                    assert!(
+                        op["security"][0]["channel_signature"].is_array(),
+                        "{method} {path}"
+                    );
+                    continue;
+                }
                 let scopes = &op["security"][0]["bearer"];
                 let scopes = scopes
                     .as_array()

@@ -80,6 +80,27 @@ pub mod kinds {
     pub const WEBHOOK_CREATED: &str = "webhook.created";
     pub const WEBHOOK_UPDATED: &str = "webhook.updated";
     pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    pub const ORDER_COLLECTED: &str = "order.collected";
+    pub const ORDER_UPDATED: &str = "order.updated";
+    pub const ORDER_ALLOCATED: &str = "order.allocated";
+    pub const ORDER_DEALLOCATED: &str = "order.deallocated";
+    pub const ORDER_SHIPPED: &str = "order.shipped";
+    pub const ORDER_CANCELLED: &str = "order.cancelled";
+    pub const ORDER_EXCHANGED: &str = "order.exchanged";
+    pub const ORDER_EXCHANGE_RESOLVED: &str = "order.exchange_resolved";
+    pub const ORDER_RETURN_REQUESTED: &str = "order.return_requested";
+    pub const ORDER_RETURNED: &str = "order.returned";
+    pub const ORDER_SPLIT: &str = "order.split";
+    pub const ORDER_MERGED: &str = "order.merged";
+    pub const ORDERS_RESET: &str = "orders.reset";
+    pub const ALLOCATION_RUN_COMPLETED: &str = "allocation_run.completed";
+    pub const SKU_LINKED: &str = "sku_link.created";
+    pub const SKU_LINK_REMOVED: &str = "sku_link.removed";
+    pub const ORDER_SETTINGS_UPDATED: &str = "order_settings.updated";
+    pub const CHANNEL_ORDER_SETTINGS_UPDATED: &str = "channel_order_settings.updated";
+    pub const REMOTE_AREA_ADDED: &str = "remote_area.added";
+    pub const REMOTE_AREA_REMOVED: &str = "remote_area.removed";
+    pub const RETURN_REASON_UPDATED: &str = "return_reason.updated";
 }
 
 /// The PostgreSQL notification channel that wakes every instance's

@@ -25,6 +25,7 @@ pub mod idempotency;
 pub mod labels;
 pub mod ledger;
 mod lookups;
+pub mod orders;
 pub mod page;
 pub mod places;
 pub mod reservations;

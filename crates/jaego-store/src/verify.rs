@@ -24,8 +24,9 @@ type Key = (SkuId, LocationId);
 
 impl Store {
     /// Recomputes every balance from its movements, `reserved` from open
-    /// reservation lines and `in_transit` from transfers on their way, and
-    /// lists every disagreement. Empty means the ledger and balances agree.
+    /// reservation lines and `in_transit` from transfers on their way,
+    /// checks that orders' allocations never exceed `allocated`, and lists
+    /// every disagreement. Empty means the ledger and balances agree.
     pub async fn verify(&self) -> StoreResult<Vec<Mismatch>> {
         let mut stored: HashMap<Key, (TenantId, Balance)> = HashMap::new();
         for row in sqlx::query("SELECT tenant_id, sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances")
@@ -62,11 +63,21 @@ impl Store {
         )
         .await?;
 
+        // Orders own part of `allocated` (committed reservations not taken
+        // over by an order own the rest), so theirs may never exceed it.
+        let ordered = sums(
+            self,
+            "SELECT sku_id, location_id, CAST(SUM(quantity) AS BIGINT) AS total \
+             FROM order_allocations GROUP BY sku_id, location_id",
+        )
+        .await?;
+
         let mut keys: Vec<Key> = stored
             .keys()
             .chain(ledger.keys())
             .chain(open.keys())
             .chain(travelling.keys())
+            .chain(ordered.keys())
             .copied()
             .collect();
         keys.sort();
@@ -105,6 +116,17 @@ impl Store {
                 have.in_transit,
                 travelling.get(&key).copied().unwrap_or(0),
             );
+            let by_orders = ordered.get(&key).copied().unwrap_or(0);
+            if by_orders > have.allocated {
+                out.push(Mismatch {
+                    tenant_id: tenant,
+                    sku_id: key.0,
+                    location_id: key.1,
+                    figure: "allocated (at least the orders' allocations)",
+                    stored: have.allocated,
+                    expected: by_orders,
+                });
+            }
         }
         Ok(out)
     }

@@ -62,7 +62,9 @@ enum Command {
 #[derive(Args)]
 struct BenchArgs {
     /// Scenarios to run: hot-sku, spread, multi-line, mixed, or all; or
-    /// `sse` alone: stock changes to live event streams.
+    /// `sse` alone: stock changes to live event streams; or `allocation`
+    /// alone: one allocation run over `--orders` open orders on
+    /// `--catalog-skus` SKUs in `--locations`.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     scenario: Vec<String>,
     /// Concurrent keep-alive connections.
@@ -83,6 +85,12 @@ struct BenchArgs {
     /// Locations the catalog is stocked in.
     #[arg(long, default_value_t = 10)]
     locations: usize,
+    /// Open orders (1-5 lines each) for the allocation scenario.
+    #[arg(long, default_value_t = 100_000)]
+    orders: usize,
+    /// Units of every SKU at every location, for the allocation scenario.
+    #[arg(long, default_value_t = 8)]
+    order_stock: i64,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -452,6 +460,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if args.scenario.iter().any(|s| s == "allocation") {
+        return bench_allocation(args).await;
+    }
     let mut scenarios = Vec::new();
     for name in &args.scenario {
         if name == "all" {
@@ -514,6 +525,35 @@ fn existing_only(url: &str) -> String {
     } else {
         url.to_string()
     }
+async fn bench_allocation(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.scenario.len() != 1 {
+        anyhow::bail!("the allocation scenario runs alone");
+    }
+    let temp = std::env::temp_dir().join(format!("jaego-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&temp)?;
+    let options = jaego_bench::allocation::AllocationOptions {
+        orders: args.orders,
+        skus: args.catalog_skus,
+        locations: args.locations,
+        stock: args.order_stock,
+        database_url: args
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", temp.join("bench.db").display())),
+        jaego_exe: std::env::current_exe()?,
+    };
+    let result = jaego_bench::allocation::run(&options).await;
+    let _ = std::fs::remove_dir_all(&temp);
+    let result = result?;
+    print!("{}", jaego_bench::allocation::render(&result));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&result)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if result.failed {
+        eprintln!("jaego bench: the allocation check FAILED");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Store> {

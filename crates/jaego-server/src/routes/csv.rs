@@ -356,7 +356,7 @@ pub async fn import_stock(
 /// Reads an uploaded CSV body after the caller is known to be allowed:
 /// 415 unless it is `text/csv` (in UTF-8, if a charset is named), 413 past
 /// [`CSV_BODY_BYTES_MAX`].
-async fn csv_body(request: Request) -> ApiResult<Bytes> {
+pub(crate) async fn csv_body(request: Request) -> ApiResult<Bytes> {
     check_content_type(request.headers())?;
     Bytes::from_request(request, &())
         .await
@@ -400,20 +400,20 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
 
 /// One data row of an uploaded file.
 #[derive(Debug)]
-struct Row {
+pub(crate) struct Row {
     /// The physical line it starts on (the header is line 1).
-    line: u64,
+    pub(crate) line: u64,
     record: csv::StringRecord,
 }
 
 /// The data rows of an uploaded file and where each known column is.
 #[derive(Debug)]
-struct Table {
+pub(crate) struct Table {
     columns: HashMap<&'static str, usize>,
     /// The rows with as many fields as the header.
-    rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// The rows without: the first bad rows of the file.
-    bad: BadRows,
+    pub(crate) bad: BadRows,
 }
 
 impl Table {
@@ -422,7 +422,7 @@ impl Table {
     /// A file that fails these is refused at once; a row whose field count
     /// differs from the header's goes to `bad` for the caller to report
     /// with the other bad rows.
-    fn read(body: &[u8], known: &[&'static str], required: &[&str]) -> ApiResult<Table> {
+    pub(crate) fn read(body: &[u8], known: &[&'static str], required: &[&str]) -> ApiResult<Table> {
         if let Err(e) = std::str::from_utf8(body) {
             let line = 1 + body[..e.valid_up_to()]
                 .iter()
@@ -519,7 +519,7 @@ impl Table {
     }
 
     /// The row's value in `column`, or `""` if the file has no such column.
-    fn get<'r>(&self, row: &'r Row, column: &str) -> &'r str {
+    pub(crate) fn get<'r>(&self, row: &'r Row, column: &str) -> &'r str {
         self.columns
             .get(column)
             .and_then(|&i| row.record.get(i))
@@ -563,16 +563,16 @@ impl<'a> Lines<'a> {
 
 /// The problems of an uploaded file, by line.
 #[derive(Debug, Default)]
-struct BadRows {
+pub(crate) struct BadRows {
     by_line: BTreeMap<u64, Vec<String>>,
 }
 
 impl BadRows {
-    fn add(&mut self, line: u64, reason: impl Into<String>) {
+    pub(crate) fn add(&mut self, line: u64, reason: impl Into<String>) {
         self.by_line.entry(line).or_default().push(reason.into());
     }
 
-    fn invalid(&mut self, line: u64, err: InvalidInput) {
+    pub(crate) fn invalid(&mut self, line: u64, err: InvalidInput) {
         for v in err.violations {
             self.add(line, format!("{}: {}", v.field, v.reason));
         }
@@ -580,7 +580,7 @@ impl BadRows {
 
     /// One violation per bad row, in line order, each row's reasons joined;
     /// at most [`CSV_VIOLATIONS_MAX`] of them.
-    fn finish(self) -> ApiResult<()> {
+    pub(crate) fn finish(self) -> ApiResult<()> {
         if self.by_line.is_empty() {
             return Ok(());
         }
@@ -605,7 +605,7 @@ impl BadRows {
 }
 
 /// `true/false`, `1/0`, `y/n` (and `yes/no`), in any case.
-fn parse_flag(raw: &str) -> Option<bool> {
+pub(crate) fn parse_flag(raw: &str) -> Option<bool> {
     match raw.to_ascii_lowercase().as_str() {
         "true" | "1" | "y" | "yes" => Some(true),
         "false" | "0" | "n" | "no" => Some(false),

@@ -19,6 +19,8 @@ pub mod events;
 pub mod labels;
 pub mod low_stock;
 pub mod ops;
+pub mod order_ingest;
+pub mod orders;
 pub mod places;
 pub mod receipts;
 pub mod reservations;
@@ -46,6 +48,14 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(receipts::router())
         .merge(table_order::router())
         .merge(events::router())
+        .merge(orders::router())
+}
+
+/// Routes that authenticate by something other than a bearer token (the
+/// channels' signed order webhooks), mounted outside that layer (paths
+/// relative to `/api/v1`).
+pub fn hooks() -> OpenApiRouter<AppState> {
+    orders::hooks()
 }
 
 /// The routes mounted outside the idempotency layer (paths relative to

@@ -1,0 +1,964 @@
+//! The allocation planner: which open orders get stock, from which
+//! locations, and why the others do not.
+//!
+//! The store reads the open orders and the locked balance figures, hands
+//! them here, and applies the placements this returns. Nothing here reads or
+//! writes anything: the decision is a pure function of its input, which is
+//! what lets the table tests and the property test in this module pin it
+//! down.
+//!
+//! The rules, in the order they apply:
+//! - orders are taken by rank: the priority flag first, then collection
+//!   time, then input order ([`rank`]); held orders are skipped;
+//! - an order is sourced from its channel's linked locations, in priority
+//!   order, preferring the fewest locations: first the location that can
+//!   fill the most of its lines whole, then the next, and only a line that
+//!   no location can fill alone is split across locations;
+//! - the shipment mode decides what counts as enough: `complete` allocates
+//!   an order only if every line can be (all or nothing), `partial`
+//!   allocates what is there now, `consolidated` allocates a customer's
+//!   batch of orders only if all of them can be;
+//! - the basis decides what limits it: `strict` allocates at most what is
+//!   available, `unlimited` allocates regardless and reports the backorder;
+//! - gift lines never hold an order back; under the gift rule `complete`
+//!   they are allocated only with a complete shipment of the order's other
+//!   lines, under `partial` with any shipment.
+
+use crate::ids::{ChannelId, LocationId, SkuId};
+use crate::policy::StockPolicy;
+use std::collections::HashMap;
+
+/// How much of an order must be available before any of it is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ShipmentMode {
+    /// 완배송: every line of the order, or nothing.
+    #[default]
+    Complete,
+    /// 선배송: whatever is available now; the rest waits.
+    Partial,
+    /// 일괄배송: every order of the customer's batch, or none of them.
+    Consolidated,
+}
+
+/// When gift lines get stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GiftRule {
+    /// Only when the order's other lines are all allocated.
+    #[default]
+    Complete,
+    /// Also on partial shipments.
+    Partial,
+}
+
+macro_rules! text_enum {
+    ($ty:ident, $what:literal, $($variant:ident => $text:literal),+) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl ::std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " {:?}; expected one of {}"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+text_enum!(ShipmentMode, "shipment mode", Complete => "complete", Partial => "partial", Consolidated => "consolidated");
+text_enum!(GiftRule, "gift rule", Complete => "complete", Partial => "partial");
+
+/// One line of an order as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLine {
+    /// `None` while the line is not matched to a SKU.
+    pub sku: Option<SkuId>,
+    /// Units still to allocate (ordered − cancelled − shipped − allocated).
+    pub open: i64,
+    pub gift: bool,
+}
+
+/// One order as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOrder {
+    pub channel: ChannelId,
+    pub priority: bool,
+    /// Microseconds since the epoch.
+    pub collected_at: i64,
+    pub hold: bool,
+    /// The customer batch (same customer and address) for `consolidated`.
+    pub batch: Option<String>,
+    pub lines: Vec<PlanLine>,
+}
+
+/// How a channel's orders are allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRules {
+    pub mode: ShipmentMode,
+    pub basis: StockPolicy,
+    pub gift_rule: GiftRule,
+    /// Linked locations, highest priority first.
+    pub locations: Vec<LocationId>,
+}
+
+/// Units of one line from one location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Index of the line in [`PlanOrder::lines`].
+    pub line: usize,
+    pub sku: SkuId,
+    pub location: LocationId,
+    pub quantity: i64,
+    /// Under `unlimited`: units placed beyond what was available.
+    pub backorder: i64,
+}
+
+/// Why an order got nothing (or, for `Short` under `partial`, not all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The order is on shipment hold.
+    Held,
+    /// A line is not matched to a SKU yet.
+    Unmatched,
+    /// Not enough available stock in the channel's locations.
+    Short,
+    /// Another order of the customer's batch cannot ship (or is held).
+    BatchWaiting,
+    /// The channel has no linked locations (or no settings at all).
+    NoLocations,
+}
+
+text_enum!(Reason, "reason", Held => "held", Unmatched => "unmatched", Short => "short", BatchWaiting => "batch_waiting", NoLocations => "no_locations");
+
+/// The decision on one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPlan {
+    /// Index of the order in the input.
+    pub order: usize,
+    pub placements: Vec<Placement>,
+    /// Every non-gift line is now fully allocated (counting what was
+    /// allocated before this run).
+    pub complete: bool,
+    /// Why the order got nothing, or (with placements) why it is not complete.
+    pub reason: Option<Reason>,
+}
+
+/// Available units per (SKU, location): the figures of the locked rows,
+/// lowered as the plan places units.
+pub type Available = HashMap<(SkuId, LocationId), i64>;
+
+/// The order in which orders are allocated: priority first, then the
+/// earliest collected, then input order.
+pub fn rank(orders: &[PlanOrder]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..orders.len()).collect();
+    idx.sort_by_key(|&i| (!orders[i].priority, orders[i].collected_at, i));
+    idx
+}
+
+/// The effective shipment mode of an order's channel in a run.
+fn mode_of(rules: &ChannelRules, run_mode: Option<ShipmentMode>) -> ShipmentMode {
+    run_mode.unwrap_or(rules.mode)
+}
+
+/// Plans `orders` against `available` (lowered by every placement made).
+/// `run_mode` overrides every channel's mode. Returns one plan per order,
+/// in rank order. A channel missing from `channels` has no locations.
+pub fn plan(
+    orders: &[PlanOrder],
+    channels: &HashMap<ChannelId, ChannelRules>,
+    run_mode: Option<ShipmentMode>,
+    available: &mut Available,
+) -> Vec<OrderPlan> {
+    let ranked = rank(orders);
+    // Consolidated batches: their members in rank order.
+    let mut batches: HashMap<(ChannelId, &str), Vec<usize>> = HashMap::new();
+    for &i in &ranked {
+        let o = &orders[i];
+        if let (Some(batch), Some(rules)) = (&o.batch, channels.get(&o.channel))
+            && mode_of(rules, run_mode) == ShipmentMode::Consolidated
+        {
+            batches.entry((o.channel, batch)).or_default().push(i);
+        }
+    }
+    let mut decided: HashMap<usize, OrderPlan> = HashMap::with_capacity(orders.len());
+    let mut out = Vec::with_capacity(orders.len());
+    for &i in &ranked {
+        if let Some(done) = decided.remove(&i) {
+            out.push(done);
+            continue;
+        }
+        let o = &orders[i];
+        let Some(rules) = channels.get(&o.channel).filter(|r| !r.locations.is_empty()) else {
+            out.push(nothing(i, Reason::NoLocations));
+            continue;
+        };
+        if o.hold {
+            out.push(nothing(i, Reason::Held));
+            continue;
+        }
+        let mode = mode_of(rules, run_mode);
+        let members = o
+            .batch
+            .as_deref()
+            .and_then(|b| batches.get(&(o.channel, b)))
+            .filter(|m| mode == ShipmentMode::Consolidated && m.len() > 1);
+        match members {
+            Some(members) => {
+                let members = members.clone();
+                let plans = plan_batch(orders, &members, rules, available);
+                for plan in plans {
+                    if plan.order == i {
+                        out.push(plan);
+                    } else {
+                        decided.insert(plan.order, plan);
+                    }
+                }
+            }
+            None => out.push(plan_one(i, o, rules, mode, available)),
+        }
+    }
+    out
+}
+
+fn nothing(order: usize, reason: Reason) -> OrderPlan {
+    OrderPlan {
+        order,
+        placements: Vec::new(),
+        complete: false,
+        reason: Some(reason),
+    }
+}
+
+/// A tentative set of placements, applied to `available` only if accepted.
+struct Draft<'a> {
+    available: &'a Available,
+    basis: StockPolicy,
+    taken: HashMap<(SkuId, LocationId), i64>,
+    placements: Vec<Placement>,
+}
+
+impl<'a> Draft<'a> {
+    fn new(available: &'a Available, basis: StockPolicy) -> Self {
+        Draft {
+            available,
+            basis,
+            taken: HashMap::new(),
+            placements: Vec::new(),
+        }
+    }
+
+    fn left(&self, key: (SkuId, LocationId)) -> i64 {
+        self.available.get(&key).copied().unwrap_or(0) - self.taken.get(&key).copied().unwrap_or(0)
+    }
+
+    fn take(&mut self, line: usize, sku: SkuId, location: LocationId, quantity: i64) {
+        let left = self.left((sku, location));
+        let backorder = match self.basis {
+            StockPolicy::Strict => 0,
+            StockPolicy::Unlimited => (quantity - left.max(0)).max(0),
+        };
+        *self.taken.entry((sku, location)).or_default() += quantity;
+        self.placements.push(Placement {
+            line,
+            sku,
+            location,
+            quantity,
+            backorder,
+        });
+    }
+
+    /// Places `needs` (line, SKU, units) from `locations`, fewest locations
+    /// first. With `partial`, places what it can; otherwise all or nothing
+    /// (returns false and places nothing). Returns whether every unit was
+    /// placed.
+    fn place(
+        &mut self,
+        needs: &[(usize, SkuId, i64)],
+        locations: &[LocationId],
+        partial: bool,
+    ) -> bool {
+        if needs.is_empty() {
+            return true;
+        }
+        if self.basis == StockPolicy::Unlimited {
+            // Everything can be placed; prefer one location that has it all.
+            let home = locations
+                .iter()
+                .copied()
+                .find(|&l| needs.iter().all(|&(_, s, q)| self.left((s, l)) >= q))
+                .unwrap_or(locations[0]);
+            for &(line, sku, q) in needs {
+                self.take(line, sku, home, q);
+            }
+            return true;
+        }
+        let mark = self.placements.len();
+        let mut remaining: Vec<(usize, SkuId, i64)> = needs.to_vec();
+        let mut chosen: Vec<LocationId> = Vec::new();
+        // Greedy cover: the location that fills the most remaining lines
+        // whole, ties to the higher priority.
+        loop {
+            let mut best: Option<(LocationId, usize)> = None;
+            for &l in locations {
+                let mut fits = 0;
+                let mut used: HashMap<SkuId, i64> = HashMap::new();
+                for &(_, s, q) in &remaining {
+                    let u = used.entry(s).or_default();
+                    if self.left((s, l)) - *u >= q {
+                        *u += q;
+                        fits += 1;
+                    }
+                }
+                if fits > 0 && best.is_none_or(|(_, n)| fits > n) {
+                    best = Some((l, fits));
+                }
+            }
+            let Some((l, _)) = best else { break };
+            chosen.push(l);
+            let mut rest = Vec::with_capacity(remaining.len());
+            for (line, s, q) in remaining {
+                if self.left((s, l)) >= q {
+                    self.take(line, s, l, q);
+                } else {
+                    rest.push((line, s, q));
+                }
+            }
+            remaining = rest;
+            if remaining.is_empty() {
+                return true;
+            }
+        }
+        // What no location can fill alone: split, the chosen locations first.
+        let order: Vec<LocationId> = chosen
+            .iter()
+            .copied()
+            .chain(locations.iter().copied().filter(|l| !chosen.contains(l)))
+            .collect();
+        let mut all = true;
+        for (line, s, q) in remaining {
+            let mut need = q;
+            for &l in &order {
+                let here = self.left((s, l)).min(need);
+                if here > 0 {
+                    self.take(line, s, l, here);
+                    need -= here;
+                }
+                if need == 0 {
+                    break;
+                }
+            }
+            if need > 0 {
+                all = false;
+            }
+        }
+        if !all && !partial {
+            // Undo this call's placements (what `take` added to `taken`).
+            for p in self.placements.drain(mark..) {
+                if let Some(t) = self.taken.get_mut(&(p.sku, p.location)) {
+                    *t -= p.quantity;
+                }
+            }
+        }
+        all
+    }
+
+    fn finish(self) -> (HashMap<(SkuId, LocationId), i64>, Vec<Placement>) {
+        (self.taken, self.placements)
+    }
+}
+
+/// Lowers `available` by what an accepted draft took.
+fn apply(available: &mut Available, taken: HashMap<(SkuId, LocationId), i64>) {
+    for (key, q) in taken {
+        *available.entry(key).or_default() -= q;
+    }
+}
+
+/// The non-gift and gift lines that still need units, and whether a
+/// non-gift line is unmatched.
+fn needs_of(o: &PlanOrder) -> (Vec<(usize, SkuId, i64)>, Vec<(usize, SkuId, i64)>, bool) {
+    let mut main = Vec::new();
+    let mut gifts = Vec::new();
+    let mut unmatched = false;
+    for (i, line) in o.lines.iter().enumerate() {
+        if line.open <= 0 {
+            continue;
+        }
+        match (line.sku, line.gift) {
+            (Some(s), false) => main.push((i, s, line.open)),
+            (Some(s), true) => gifts.push((i, s, line.open)),
+            (None, false) => unmatched = true,
+            (None, true) => {}
+        }
+    }
+    (main, gifts, unmatched)
+}
+
+/// Gift lines, each whole or not at all, wherever they fit.
+fn place_gifts(draft: &mut Draft<'_>, gifts: &[(usize, SkuId, i64)], locations: &[LocationId]) {
+    for &need in gifts {
+        draft.place(&[need], locations, false);
+    }
+}
+
+fn plan_one(
+    i: usize,
+    o: &PlanOrder,
+    rules: &ChannelRules,
+    mode: ShipmentMode,
+    available: &mut Available,
+) -> OrderPlan {
+    let (main, gifts, unmatched) = needs_of(o);
+    let partial = mode == ShipmentMode::Partial;
+    if unmatched && !partial {
+        return nothing(i, Reason::Unmatched);
+    }
+    let mut draft = Draft::new(available, rules.basis);
+    let all = draft.place(&main, &rules.locations, partial);
+    let complete = all && !unmatched;
+    if !all && !partial {
+        return nothing(i, Reason::Short);
+    }
+    let shipping = complete || !draft.placements.is_empty();
+    let gifts_go = match rules.gift_rule {
+        GiftRule::Complete => complete,
+        GiftRule::Partial => shipping || main.is_empty(),
+    };
+    if gifts_go {
+        place_gifts(&mut draft, &gifts, &rules.locations);
+    }
+    let (taken, placements) = draft.finish();
+    apply(available, taken);
+    let reason = if complete {
+        None
+    } else if unmatched {
+        Some(Reason::Unmatched)
+    } else {
+        Some(Reason::Short)
+    };
+    OrderPlan {
+        order: i,
+        placements,
+        complete,
+        reason,
+    }
+}
+
+/// A consolidated batch: every member complete, or none allocated.
+fn plan_batch(
+    orders: &[PlanOrder],
+    members: &[usize],
+    rules: &ChannelRules,
+    available: &mut Available,
+) -> Vec<OrderPlan> {
+    let waiting = |reason_of: &dyn Fn(usize) -> Reason| {
+        members
+            .iter()
+            .map(|&m| nothing(m, reason_of(m)))
+            .collect::<Vec<_>>()
+    };
+    if members.iter().any(|&m| orders[m].hold) {
+        return waiting(&|m| {
+            if orders[m].hold {
+                Reason::Held
+            } else {
+                Reason::BatchWaiting
+            }
+        });
+    }
+    let needs: Vec<_> = members.iter().map(|&m| needs_of(&orders[m])).collect();
+    if let Some(bad) = needs.iter().position(|n| n.2) {
+        let bad = members[bad];
+        return waiting(&|m| {
+            if m == bad {
+                Reason::Unmatched
+            } else {
+                Reason::BatchWaiting
+            }
+        });
+    }
+    let mut draft = Draft::new(available, rules.basis);
+    let mut spans = Vec::with_capacity(members.len());
+    for (k, (main, _, _)) in needs.iter().enumerate() {
+        let start = draft.placements.len();
+        if !draft.place(main, &rules.locations, false) {
+            let short = members[k];
+            return waiting(&|m| {
+                if m == short {
+                    Reason::Short
+                } else {
+                    Reason::BatchWaiting
+                }
+            });
+        }
+        spans.push(start);
+    }
+    // Gifts after every main line, so a gift never takes a unit a member needs.
+    let mut gift_spans = Vec::with_capacity(members.len());
+    for (_, gifts, _) in &needs {
+        let start = draft.placements.len();
+        place_gifts(&mut draft, gifts, &rules.locations);
+        gift_spans.push((start, draft.placements.len()));
+    }
+    let (taken, placements) = draft.finish();
+    apply(available, taken);
+    members
+        .iter()
+        .enumerate()
+        .map(|(k, &m)| {
+            let end = spans.get(k + 1).copied().unwrap_or(gift_spans[0].0);
+            let mut mine: Vec<Placement> = placements[spans[k]..end].to_vec();
+            let (gs, ge) = gift_spans[k];
+            mine.extend_from_slice(&placements[gs..ge]);
+            OrderPlan {
+                order: m,
+                placements: mine,
+                complete: true,
+                reason: None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn sku(n: u128) -> SkuId {
+        SkuId::from_uuid(Uuid::from_u128(n))
+    }
+    fn loc(n: u128) -> LocationId {
+        LocationId::from_uuid(Uuid::from_u128(100 + n))
+    }
+    fn chan() -> ChannelId {
+        ChannelId::from_uuid(Uuid::from_u128(999))
+    }
+
+    fn line(s: u128, open: i64) -> PlanLine {
+        PlanLine {
+            sku: Some(sku(s)),
+            open,
+            gift: false,
+        }
+    }
+    fn gift(s: u128, open: i64) -> PlanLine {
+        PlanLine {
+            gift: true,
+            ..line(s, open)
+        }
+    }
+    fn order(lines: Vec<PlanLine>) -> PlanOrder {
+        PlanOrder {
+            channel: chan(),
+            priority: false,
+            collected_at: 0,
+            hold: false,
+            batch: None,
+            lines,
+        }
+    }
+
+    fn rules(mode: ShipmentMode, locations: &[u128]) -> ChannelRules {
+        ChannelRules {
+            mode,
+            basis: StockPolicy::Strict,
+            gift_rule: GiftRule::Complete,
+            locations: locations.iter().map(|&l| loc(l)).collect(),
+        }
+    }
+
+    /// (sku, location, available)
+    fn stock(rows: &[(u128, u128, i64)]) -> Available {
+        rows.iter()
+            .map(|&(s, l, q)| ((sku(s), loc(l)), q))
+            .collect()
+    }
+
+    /// What an order got, as (line, location, quantity) and its reason, in
+    /// input order of the orders.
+    type Got = Vec<(Vec<(usize, u128, i64)>, Option<Reason>)>;
+
+    fn check(
+        orders: &[PlanOrder],
+        rules: ChannelRules,
+        run: Option<ShipmentMode>,
+        stock_rows: &[(u128, u128, i64)],
+        expected: Got,
+        case: &str,
+    ) {
+        let channels = HashMap::from([(chan(), rules)]);
+        let mut available = stock(stock_rows);
+        let plans = plan(orders, &channels, run, &mut available);
+        let mut got: Vec<Option<(Vec<(usize, u128, i64)>, Option<Reason>)>> =
+            vec![None; orders.len()];
+        for p in plans {
+            let placements = p
+                .placements
+                .iter()
+                .map(|x| (x.line, x.location.as_uuid().as_u128() - 100, x.quantity))
+                .collect();
+            got[p.order] = Some((placements, p.reason));
+        }
+        let got: Got = got.into_iter().map(Option::unwrap).collect();
+        assert_eq!(got, expected, "{case}");
+    }
+
+    #[test]
+    fn modes() {
+        use Reason::*;
+        use ShipmentMode::*;
+        let two_lines = || vec![order(vec![line(1, 2), line(2, 3)])];
+        let cases: Vec<(&str, ShipmentMode, &[(u128, u128, i64)], Got)> = vec![
+            (
+                "complete, enough",
+                Complete,
+                &[(1, 1, 5), (2, 1, 5)],
+                vec![(vec![(0, 1, 2), (1, 1, 3)], None)],
+            ),
+            (
+                "complete, one line short",
+                Complete,
+                &[(1, 1, 5), (2, 1, 2)],
+                vec![(vec![], Some(Short))],
+            ),
+            (
+                "partial, one line short",
+                Partial,
+                &[(1, 1, 5), (2, 1, 2)],
+                vec![(vec![(0, 1, 2), (1, 1, 2)], Some(Short))],
+            ),
+            (
+                "partial, nothing",
+                Partial,
+                &[],
+                vec![(vec![], Some(Short))],
+            ),
+            (
+                "consolidated alone acts complete",
+                Consolidated,
+                &[(1, 1, 5), (2, 1, 2)],
+                vec![(vec![], Some(Short))],
+            ),
+        ];
+        for (case, mode, rows, expected) in cases {
+            check(&two_lines(), rules(mode, &[1]), None, rows, expected, case);
+        }
+        // The run's mode overrides the channel's.
+        check(
+            &two_lines(),
+            rules(Complete, &[1]),
+            Some(Partial),
+            &[(1, 1, 5), (2, 1, 2)],
+            vec![(vec![(0, 1, 2), (1, 1, 2)], Some(Short))],
+            "run override",
+        );
+    }
+
+    #[test]
+    fn consolidated_batches() {
+        use Reason::*;
+        let member = |s: u128, q: i64, batch: &str| PlanOrder {
+            batch: Some(batch.into()),
+            ..order(vec![line(s, q)])
+        };
+        let r = || rules(ShipmentMode::Consolidated, &[1]);
+        // Both fit: both allocated.
+        check(
+            &[member(1, 1, "kim"), member(2, 1, "kim")],
+            r(),
+            None,
+            &[(1, 1, 1), (2, 1, 1)],
+            vec![(vec![(0, 1, 1)], None), (vec![(0, 1, 1)], None)],
+            "batch fits",
+        );
+        // One short: neither, and the other batch still goes.
+        check(
+            &[
+                member(1, 1, "kim"),
+                member(2, 1, "kim"),
+                member(1, 1, "lee"),
+            ],
+            r(),
+            None,
+            &[(1, 1, 1)],
+            vec![
+                (vec![], Some(BatchWaiting)),
+                (vec![], Some(Short)),
+                (vec![(0, 1, 1)], None),
+            ],
+            "batch short",
+        );
+        // A held member holds the batch.
+        let mut held = member(2, 1, "kim");
+        held.hold = true;
+        check(
+            &[member(1, 1, "kim"), held],
+            r(),
+            None,
+            &[(1, 1, 5), (2, 1, 5)],
+            vec![(vec![], Some(BatchWaiting)), (vec![], Some(Held))],
+            "batch held",
+        );
+        // Under partial the batch key means nothing.
+        check(
+            &[member(1, 1, "kim"), member(2, 1, "kim")],
+            rules(ShipmentMode::Partial, &[1]),
+            None,
+            &[(1, 1, 1)],
+            vec![(vec![(0, 1, 1)], None), (vec![], Some(Short))],
+            "batch under partial",
+        );
+    }
+
+    #[test]
+    fn gift_rule() {
+        use Reason::*;
+        // (rule, mode, stock of the main SKU, expected)
+        let cases: Vec<(GiftRule, ShipmentMode, i64, Got)> = vec![
+            (
+                GiftRule::Complete,
+                ShipmentMode::Complete,
+                2,
+                vec![(vec![(0, 1, 2), (1, 1, 1)], None)],
+            ),
+            (
+                GiftRule::Complete,
+                ShipmentMode::Complete,
+                1,
+                vec![(vec![], Some(Short))],
+            ),
+            (
+                GiftRule::Complete,
+                ShipmentMode::Partial,
+                1,
+                vec![(vec![(0, 1, 1)], Some(Short))],
+            ),
+            (
+                GiftRule::Partial,
+                ShipmentMode::Partial,
+                1,
+                vec![(vec![(0, 1, 1), (1, 1, 1)], Some(Short))],
+            ),
+            (
+                GiftRule::Partial,
+                ShipmentMode::Partial,
+                0,
+                vec![(vec![], Some(Short))],
+            ),
+            (
+                GiftRule::Partial,
+                ShipmentMode::Complete,
+                2,
+                vec![(vec![(0, 1, 2), (1, 1, 1)], None)],
+            ),
+        ];
+        for (rule, mode, main_stock, expected) in cases {
+            let mut r = rules(mode, &[1]);
+            r.gift_rule = rule;
+            check(
+                &[order(vec![line(1, 2), gift(9, 1)])],
+                r,
+                None,
+                &[(1, 1, main_stock), (9, 1, 5)],
+                expected,
+                &format!("{rule} {mode} {main_stock}"),
+            );
+        }
+        // A gift that is out of stock never holds the order back.
+        check(
+            &[order(vec![line(1, 1), gift(9, 1)])],
+            rules(ShipmentMode::Complete, &[1]),
+            None,
+            &[(1, 1, 1)],
+            vec![(vec![(0, 1, 1)], None)],
+            "gift short",
+        );
+    }
+
+    #[test]
+    fn priority_and_hold() {
+        use Reason::*;
+        let o = |collected_at: i64, priority: bool, hold: bool| PlanOrder {
+            collected_at,
+            priority,
+            hold,
+            ..order(vec![line(1, 1)])
+        };
+        let r = || rules(ShipmentMode::Complete, &[1]);
+        let one = &[(1, 1, 1)];
+        let cases: Vec<(&str, Vec<PlanOrder>, Got)> = vec![
+            (
+                "earliest first",
+                vec![o(2, false, false), o(1, false, false)],
+                vec![(vec![], Some(Short)), (vec![(0, 1, 1)], None)],
+            ),
+            (
+                "priority beats time",
+                vec![o(1, false, false), o(2, true, false)],
+                vec![(vec![], Some(Short)), (vec![(0, 1, 1)], None)],
+            ),
+            (
+                "ties keep input order",
+                vec![o(1, false, false), o(1, false, false)],
+                vec![(vec![(0, 1, 1)], None), (vec![], Some(Short))],
+            ),
+            (
+                "held is skipped",
+                vec![o(1, true, true), o(2, false, false)],
+                vec![(vec![], Some(Held)), (vec![(0, 1, 1)], None)],
+            ),
+        ];
+        for (case, orders, expected) in cases {
+            check(&orders, r(), None, one, expected, case);
+        }
+    }
+
+    #[test]
+    fn basis() {
+        use Reason::*;
+        let mut unlimited = rules(ShipmentMode::Complete, &[1, 2]);
+        unlimited.basis = StockPolicy::Unlimited;
+        let orders = [order(vec![line(1, 3)])];
+        check(
+            &orders,
+            unlimited.clone(),
+            None,
+            &[(1, 1, 1)],
+            vec![(vec![(0, 1, 3)], None)],
+            "unlimited backorders at the first location",
+        );
+        check(
+            &orders,
+            unlimited.clone(),
+            None,
+            &[(1, 2, 3)],
+            vec![(vec![(0, 2, 3)], None)],
+            "unlimited prefers a location that has it",
+        );
+        check(
+            &orders,
+            rules(ShipmentMode::Complete, &[1, 2]),
+            None,
+            &[(1, 1, 1)],
+            vec![(vec![], Some(Short))],
+            "strict",
+        );
+        let channels = HashMap::from([(chan(), unlimited)]);
+        let mut available = stock(&[(1, 1, 1)]);
+        let plans = plan(&orders, &channels, None, &mut available);
+        assert_eq!(plans[0].placements[0].backorder, 2);
+        assert_eq!(available[&(sku(1), loc(1))], -2);
+    }
+
+    #[test]
+    fn multi_location_sourcing() {
+        use Reason::*;
+        let two = || vec![order(vec![line(1, 2), line(2, 2)])];
+        let cases: Vec<(&str, &[u128], &[(u128, u128, i64)], Got)> = vec![
+            (
+                "one location has everything: the lower priority one",
+                &[1, 2],
+                &[(1, 1, 2), (2, 2, 2), (1, 2, 2)],
+                vec![(vec![(0, 2, 2), (1, 2, 2)], None)],
+            ),
+            (
+                "priority order breaks ties",
+                &[2, 1],
+                &[(1, 1, 2), (2, 1, 2), (1, 2, 2), (2, 2, 2)],
+                vec![(vec![(0, 2, 2), (1, 2, 2)], None)],
+            ),
+            (
+                "each line whole somewhere",
+                &[1, 2],
+                &[(1, 1, 2), (2, 2, 2)],
+                vec![(vec![(0, 1, 2), (1, 2, 2)], None)],
+            ),
+            (
+                "a line split across locations",
+                &[1, 2],
+                &[(1, 1, 1), (1, 2, 1), (2, 2, 2)],
+                vec![(vec![(1, 2, 2), (0, 2, 1), (0, 1, 1)], None)],
+            ),
+            (
+                "an unlinked location is never used",
+                &[1],
+                &[(1, 1, 2), (2, 2, 2)],
+                vec![(vec![], Some(Short))],
+            ),
+            (
+                "no linked location",
+                &[],
+                &[(1, 1, 2)],
+                vec![(vec![], Some(NoLocations))],
+            ),
+        ];
+        for (case, locations, rows, expected) in cases {
+            check(
+                &two(),
+                rules(ShipmentMode::Complete, locations),
+                None,
+                rows,
+                expected,
+                case,
+            );
+        }
+    }
+
+    #[test]
+    fn unmatched_lines() {
+        use Reason::*;
+        let o = || {
+            vec![order(vec![
+                line(1, 1),
+                PlanLine {
+                    sku: None,
+                    open: 1,
+                    gift: false,
+                },
+            ])]
+        };
+        check(
+            &o(),
+            rules(ShipmentMode::Complete, &[1]),
+            None,
+            &[(1, 1, 5)],
+            vec![(vec![], Some(Unmatched))],
+            "complete",
+        );
+        check(
+            &o(),
+            rules(ShipmentMode::Partial, &[1]),
+            None,
+            &[(1, 1, 5)],
+            vec![(vec![(0, 1, 1)], Some(Unmatched))],
+            "partial",
+        );
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in [
+            ShipmentMode::Complete,
+            ShipmentMode::Partial,
+            ShipmentMode::Consolidated,
+        ] {
+            assert_eq!(m.as_str().parse::<ShipmentMode>(), Ok(m));
+        }
+        assert!("some".parse::<GiftRule>().is_err());
+    }
+}

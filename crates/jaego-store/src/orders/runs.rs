@@ -1,0 +1,745 @@
+//! Allocation runs (재고할당): set-based, so a run over a hundred thousand
+//! open orders takes seconds.
+//!
+//! 1. One query reads every eligible order's lines (or a selection's).
+//! 2. The orders are ranked by the core planner's rule (priority, then
+//!    collection time) and cut into chunks of [`RUN_CHUNK_ORDERS`],
+//!    keeping each consolidated customer batch in one chunk.
+//! 3. Each chunk is one transaction: the balance rows of every SKU the
+//!    chunk needs at its channels' locations are created if missing and
+//!    locked (`lock_rows`, which reads their figures), the core planner
+//!    decides on those locked figures, and the placements are applied with
+//!    multi-row statements through the ledger shape (`apply_deltas`
+//!    re-checks `strict` in SQL); the orders' statuses, the run's per-order
+//!    results and the events are written in the same transaction.
+//!
+//! A preview (`dry_run`) plans the same way on figures read without locks
+//! and writes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use jaego_core::allocation::{
+    Available, ChannelRules, OrderPlan, PlanLine, PlanOrder, Reason, ShipmentMode, plan, rank,
+};
+use jaego_core::limits::ALLOCATION_RUN_ORDERS_MAX;
+use jaego_core::order::{LineQty, status_of};
+use jaego_core::{
+    AllocationRunId, ChannelId, LocationId, MovementKind, OrderId, OrderLineId, SkuId, TenantId,
+};
+use futures_util::TryStreamExt;
+use serde_json::json;
+use sqlx::any::AnyRow;
+
+use super::stock::{Ledger, OrderMove, apply_moves_locked};
+use super::{IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many};
+use crate::error::{StoreError, StoreResult};
+use crate::events::{NewEvent, kinds};
+use crate::ledger::{self, Key};
+use crate::page::{Page, PageRequest};
+use crate::rows::{Placeholders, flag, int, opt_parsed, opt_text, parsed, text};
+use crate::{Store, now_us};
+
+/// Orders per run transaction.
+/// Larger chunks mean fewer passes over the balance rows (each chunk reads
+/// every (SKU, location) its orders may draw from) and fewer
+/// `stock.changed` events; smaller ones hold PostgreSQL row locks for less
+/// time.
+pub const RUN_CHUNK_ORDERS: usize = 50_000;
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// Only these orders; `None`: every eligible order.
+    pub orders: Option<Vec<OrderId>>,
+    /// Overrides every channel's shipment mode.
+    pub mode: Option<ShipmentMode>,
+    /// Plan only; change nothing.
+    pub dry_run: bool,
+}
+
+/// Units of one line from one location, as planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPlacement {
+    pub line_id: OrderLineId,
+    pub location_id: LocationId,
+    pub quantity: i64,
+    pub backorder: i64,
+}
+
+/// What a run did (or would do) with one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub order_id: OrderId,
+    /// `allocated`, `partial` or `skipped`.
+    pub outcome: &'static str,
+    pub reason: Option<Reason>,
+    pub units: i64,
+    /// Filled for previews and for the run's own answer; empty when read back.
+    pub placements: Vec<RunPlacement>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AllocationRun {
+    pub id: AllocationRunId,
+    pub mode: Option<ShipmentMode>,
+    pub dry_run: bool,
+    pub considered: i64,
+    pub allocated: i64,
+    pub partial: i64,
+    pub skipped: i64,
+    pub units: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// Per order, in allocation order (previews and fresh runs).
+    pub results: Vec<RunResult>,
+}
+
+/// An order as read for a run.
+struct Candidate {
+    id: OrderId,
+    external_no: String,
+    plan: PlanOrder,
+    lines: Vec<(OrderLineId, LineQty)>,
+}
+
+fn outcome_of(p: &OrderPlan) -> &'static str {
+    if p.placements.is_empty() {
+        "skipped"
+    } else if p.complete {
+        "allocated"
+    } else {
+        "partial"
+    }
+}
+
+impl Store {
+    /// Runs (or previews) an allocation run.
+    pub async fn allocation_run(
+        &self,
+        tenant: TenantId,
+        request: &RunRequest,
+        actor: &str,
+    ) -> StoreResult<AllocationRun> {
+        let started = now_us();
+        let candidates = self
+            .run_candidates(tenant, request.orders.as_deref())
+            .await?;
+        let channels = self.run_channels(tenant, &candidates).await?;
+        // Chunks in rank order, consolidated batches kept together.
+        let plan_orders: Vec<PlanOrder> = candidates.iter().map(|c| c.plan.clone()).collect();
+        let ranked = rank(&plan_orders);
+        let mut members: HashMap<(ChannelId, &str), Vec<usize>> = HashMap::new();
+        for &i in &ranked {
+            let p = &plan_orders[i];
+            if let (Some(b), Some(rules)) = (&p.batch, channels.get(&p.channel))
+                && request.mode.unwrap_or(rules.mode) == ShipmentMode::Consolidated
+            {
+                members.entry((p.channel, b.as_str())).or_default().push(i);
+            }
+        }
+        let mut chunks: Vec<Vec<usize>> = Vec::new();
+        let mut current = Vec::new();
+        let mut placed: HashSet<usize> = HashSet::new();
+        for &i in &ranked {
+            if !placed.insert(i) {
+                continue;
+            }
+            current.push(i);
+            let p = &plan_orders[i];
+            if let Some(batch) = p
+                .batch
+                .as_deref()
+                .and_then(|b| members.get(&(p.channel, b)))
+            {
+                for &m in batch {
+                    if placed.insert(m) {
+                        current.push(m);
+                    }
+                }
+            }
+            if current.len() >= RUN_CHUNK_ORDERS {
+                chunks.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+
+        let id = AllocationRunId::new();
+        let mut run = AllocationRun {
+            id,
+            mode: request.mode,
+            dry_run: request.dry_run,
+            considered: candidates.len() as i64,
+            allocated: 0,
+            partial: 0,
+            skipped: 0,
+            units: 0,
+            started_at: started,
+            finished_at: started,
+            results: Vec::with_capacity(candidates.len()),
+        };
+        if request.dry_run {
+            let keys = keys_of(&candidates, &channels, &ranked);
+            let figures = self.read_available(tenant, &keys).await?;
+            let mut available: Available = keys
+                .iter()
+                .map(|k| (*k, figures.get(k).copied().unwrap_or(0)))
+                .collect();
+            for chunk in &chunks {
+                let orders: Vec<PlanOrder> =
+                    chunk.iter().map(|&i| plan_orders[i].clone()).collect();
+                for p in plan(&orders, &channels, request.mode, &mut available) {
+                    record(&mut run, &candidates[chunk[p.order]], &p);
+                }
+            }
+            run.finished_at = now_us();
+            return Ok(run);
+        }
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO allocation_runs (id, tenant_id, mode, dry_run, considered, allocated, partial, skipped, units, actor, started_at, finished_at) \
+             VALUES ($1, $2, $3, 0, $4, 0, 0, 0, 0, $5, $6, $6)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(request.mode.map(|m| m.as_str()))
+        .bind(run.considered)
+        .bind(actor)
+        .bind(started)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let reference = format!("allocation run {id}");
+        for chunk in &chunks {
+            let now = now_us();
+            let clock = std::time::Instant::now();
+            let mut tx = self.writer().begin().await?;
+            let keys = keys_of(&candidates, &channels, chunk);
+            let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
+            let lock_time = clock.elapsed();
+            let mut available: Available = keys
+                .iter()
+                .map(|k| (*k, locked.get(k).map_or(0, jaego_core::Balance::available)))
+                .collect();
+            let orders: Vec<PlanOrder> = chunk.iter().map(|&i| plan_orders[i].clone()).collect();
+            let plans = plan(&orders, &channels, request.mode, &mut available);
+            let mut moves = Vec::new();
+            let mut status_rows = Vec::new();
+            let mut result_rows = Vec::with_capacity(plans.len());
+            let mut events = Vec::new();
+            for p in &plans {
+                let c = &candidates[chunk[p.order]];
+                let policy = channels[&c.plan.channel].basis;
+                let mut added: HashMap<usize, i64> = HashMap::new();
+                for x in &p.placements {
+                    moves.push(OrderMove {
+                        order: c.id,
+                        line: c.lines[x.line].0,
+                        sku: x.sku,
+                        location: x.location,
+                        quantity: x.quantity,
+                        kind: MovementKind::Allocate,
+                        policy,
+                    });
+                    *added.entry(x.line).or_default() += x.quantity;
+                }
+                let units: i64 = added.values().sum();
+                result_rows.push(vec![
+                    Val::T(id.to_string()),
+                    Val::T(c.id.to_string()),
+                    Val::T(tenant.to_string()),
+                    Val::T(outcome_of(p).to_string()),
+                    Val::OT(p.reason.map(|r| r.as_str().to_string())),
+                    Val::I(units),
+                ]);
+                if !p.placements.is_empty() {
+                    let lines: Vec<LineQty> = c
+                        .lines
+                        .iter()
+                        .enumerate()
+                        .map(|(k, (_, q))| LineQty {
+                            allocated: q.allocated + added.get(&k).copied().unwrap_or(0),
+                            ..*q
+                        })
+                        .collect();
+                    let status = status_of(&lines);
+                    status_rows.push(vec![
+                        Val::T(c.id.to_string()),
+                        Val::T(status.as_str().to_string()),
+                    ]);
+                    events.push(
+                        NewEvent::new(
+                            tenant,
+                            kinds::ORDER_ALLOCATED,
+                            json!({
+                                "id": c.id.to_string(),
+                                "channel_id": c.plan.channel.to_string(),
+                                "external_no": c.external_no,
+                                "status": status.as_str(),
+                                "run_id": id.to_string(),
+                                "complete": p.complete,
+                                "units": units,
+                            }),
+                        )
+                        .channel(c.plan.channel)
+                        .subject(c.id),
+                    );
+                }
+                record(&mut run, c, p);
+            }
+            // A strict placement is always on a row that exists (it had
+            // stock); an unlimited one may be on a row never used before.
+            let mut locked = locked;
+            let missing: Vec<Key> = {
+                let mut m: Vec<Key> = moves.iter().map(|m| (m.sku, m.location)).filter(|k| !locked.contains_key(k)).collect();
+                m.sort();
+                m.dedup();
+                m
+            };
+            if !missing.is_empty() {
+                ledger::ensure_rows(&mut tx, tenant, &missing).await?;
+                locked.extend(ledger::lock_rows(&mut tx, &missing).await?);
+            }
+            let planned = clock.elapsed();
+            apply_moves_locked(
+                &mut tx,
+                tenant,
+                &moves,
+                Ledger::PerRow,
+                &reference,
+                actor,
+                Some(locked),
+            )
+            .await?;
+            let applied = clock.elapsed();
+            update_many(
+                &mut tx,
+                "orders",
+                &format!("status = v.column2, updated_at = {now}"),
+                "orders.id = v.column1",
+                2,
+                status_rows,
+            )
+            .await?;
+            insert_many(
+                &mut tx,
+                "allocation_results (run_id, order_id, tenant_id, outcome, reason, units)",
+                6,
+                result_rows,
+                "",
+            )
+            .await?;
+            let recorded = clock.elapsed();
+            self.commit_with(tx, &events).await?;
+            tracing::debug!(
+                orders = chunk.len(),
+                keys = keys.len(),
+                moves = moves.len(),
+                lock_ms = lock_time.as_millis(),
+                plan_ms = (planned - lock_time).as_millis(),
+                apply_ms = (applied - planned).as_millis(),
+                record_ms = (recorded - applied).as_millis(),
+                commit_ms = (clock.elapsed() - recorded).as_millis(),
+                "allocation run: chunk"
+            );
+        }
+        run.finished_at = now_us();
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "UPDATE allocation_runs SET allocated = $1, partial = $2, skipped = $3, units = $4, finished_at = $5 WHERE id = $6",
+        )
+        .bind(run.allocated)
+        .bind(run.partial)
+        .bind(run.skipped)
+        .bind(run.units)
+        .bind(run.finished_at)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent::new(
+            tenant,
+            kinds::ALLOCATION_RUN_COMPLETED,
+            run_json(&run, actor),
+        )
+        .subject(id);
+        self.commit_with(tx, &[event]).await?;
+        Ok(run)
+    }
+
+    /// A run's summary (without results).
+    pub async fn get_allocation_run(
+        &self,
+        tenant: TenantId,
+        id: AllocationRunId,
+    ) -> StoreResult<AllocationRun> {
+        let row = sqlx::query(
+            "SELECT id, mode, dry_run, considered, allocated, partial, skipped, units, started_at, finished_at \
+             FROM allocation_runs WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| StoreError::not_found("allocation run", id))?;
+        run_from_row(&row)
+    }
+
+    pub async fn list_allocation_runs(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AllocationRun>> {
+        let rows = sqlx::query(
+            "SELECT id, mode, dry_run, considered, allocated, partial, skipped, units, started_at, finished_at \
+             FROM allocation_runs WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(tenant.to_string())
+        .bind(page.cursor())
+        .bind((page.size() + 1) as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let items = rows
+            .iter()
+            .map(run_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.size(), |r| r.id.to_string()))
+    }
+
+    /// A run's per-order results, paged by order id.
+    pub async fn allocation_results(
+        &self,
+        tenant: TenantId,
+        id: AllocationRunId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<RunResult>> {
+        self.get_allocation_run(tenant, id).await?;
+        let rows = sqlx::query(
+            "SELECT order_id, outcome, reason, units FROM allocation_results \
+             WHERE tenant_id = $1 AND run_id = $2 AND order_id > $3 ORDER BY order_id LIMIT $4",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(page.cursor())
+        .bind((page.size() + 1) as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let outcome = match text(r, "outcome")?.as_str() {
+                    "allocated" => "allocated",
+                    "partial" => "partial",
+                    _ => "skipped",
+                };
+                Ok(RunResult {
+                    order_id: parsed(r, "order_id")?,
+                    outcome,
+                    reason: opt_text(r, "reason")?
+                        .map(|t| t.parse().map_err(StoreError::Corrupt))
+                        .transpose()?,
+                    units: int(r, "units")?,
+                    placements: Vec::new(),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.size(), |r| {
+            r.order_id.to_string()
+        }))
+    }
+
+    /// Every eligible order's lines (or the selection's), oldest first.
+    async fn run_candidates(
+        &self,
+        tenant: TenantId,
+        selection: Option<&[OrderId]>,
+    ) -> StoreResult<Vec<Candidate>> {
+        const COLUMNS: &str = "o.id AS id, o.external_no, o.channel_id, o.priority, o.hold, o.batch_key, o.collected_at, \
+            l.id AS line_id, l.sku_id, l.quantity, l.allocated, l.shipped, l.cancelled, l.returned, l.gift";
+        const ELIGIBLE: &str = "o.status IN ('open','partially_allocated','partially_shipped')";
+        let mut conn = self.reader().acquire().await?;
+        let style = Placeholders::of(&conn);
+        // Rows are streamed, not collected: a run over 100,000 orders reads
+        // some 300,000 lines, and holding them all as rows would cost far
+        // more memory than the candidates built from them.
+        let mut out: Vec<Candidate> = Vec::new();
+        match selection {
+            None => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM orders o JOIN order_lines l ON l.order_id = o.id \
+                     WHERE o.tenant_id = $1 AND {ELIGIBLE} ORDER BY o.id, l.line_no"
+                );
+                let mut rows = sqlx::query(&sql).bind(tenant.to_string()).fetch(&mut *conn);
+                while let Some(row) = rows.try_next().await? {
+                    if !push_candidate(&mut out, &row)? {
+                        break;
+                    }
+                }
+            }
+            Some(ids) => {
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM orders o JOIN order_lines l ON l.order_id = o.id \
+                         WHERE o.{TENANT_NO_INDEX} = {} AND {ELIGIBLE} AND o.id IN {} ORDER BY o.id, l.line_no",
+                        first(style),
+                        in_list(style, 1, chunk.len())
+                    );
+                    let mut q = sqlx::query(&sql).bind(tenant.to_string());
+                    for id in chunk {
+                        q = q.bind(id.to_string());
+                    }
+                    let mut rows = q.fetch(&mut *conn);
+                    while let Some(row) = rows.try_next().await? {
+                        if !push_candidate(&mut out, &row)? {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rules of every channel among `candidates`.
+    async fn run_channels(
+        &self,
+        tenant: TenantId,
+        candidates: &[Candidate],
+    ) -> StoreResult<HashMap<ChannelId, ChannelRules>> {
+        let ids: HashSet<ChannelId> = candidates.iter().map(|c| c.plan.channel).collect();
+        let mut out = HashMap::new();
+        let mut conn = self.reader().acquire().await?;
+        for channel in ids {
+            let s = channel_settings_in(&mut conn, tenant, channel).await?;
+            let locations = sqlx::query("SELECT location_id FROM channel_locations WHERE tenant_id = $1 AND channel_id = $2 ORDER BY priority")
+                .bind(tenant.to_string())
+                .bind(channel.to_string())
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| parsed(r, "location_id"))
+                .collect::<StoreResult<Vec<LocationId>>>()?;
+            out.insert(
+                channel,
+                ChannelRules {
+                    mode: s.shipment_mode,
+                    basis: s.basis,
+                    gift_rule: s.gift_rule,
+                    locations,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Available figures of `keys`, read without locks (for previews).
+    async fn read_available(
+        &self,
+        tenant: TenantId,
+        keys: &[Key],
+    ) -> StoreResult<HashMap<Key, i64>> {
+        let mut out = HashMap::with_capacity(keys.len());
+        let skus: Vec<SkuId> = keys
+            .iter()
+            .map(|k| k.0)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut conn = self.reader().acquire().await?;
+        let style = Placeholders::of(&conn);
+        for chunk in skus.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
+                 WHERE {TENANT_NO_INDEX} = {} AND sku_id IN {}",
+                first(style),
+                in_list(style, 1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.to_string());
+            for s in chunk {
+                q = q.bind(s.to_string());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let b = ledger::balance_from_row(&row)?;
+                out.insert(
+                    (parsed(&row, "sku_id")?, parsed(&row, "location_id")?),
+                    b.available(),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Adds a row (one order line) to the candidates; false once the run's
+/// limit of orders is reached.
+fn push_candidate(out: &mut Vec<Candidate>, row: &AnyRow) -> StoreResult<bool> {
+    let id: OrderId = parsed(row, "id")?;
+    if out.last().is_none_or(|c| c.id != id) {
+        if out.len() == ALLOCATION_RUN_ORDERS_MAX {
+            return Ok(false);
+        }
+        let batch = text(row, "batch_key")?;
+        out.push(Candidate {
+            id,
+            external_no: text(row, "external_no")?,
+            plan: PlanOrder {
+                channel: parsed(row, "channel_id")?,
+                priority: flag(row, "priority")?,
+                collected_at: int(row, "collected_at")?,
+                hold: flag(row, "hold")?,
+                batch: if batch.is_empty() { None } else { Some(batch) },
+                lines: Vec::new(),
+            },
+            lines: Vec::new(),
+        });
+    }
+    let c = out.last_mut().expect("pushed above");
+    let q = LineQty {
+        quantity: int(row, "quantity")?,
+        allocated: int(row, "allocated")?,
+        shipped: int(row, "shipped")?,
+        cancelled: int(row, "cancelled")?,
+        returned: int(row, "returned")?,
+    };
+    c.plan.lines.push(PlanLine {
+        sku: opt_parsed::<SkuId>(row, "sku_id")?,
+        open: q.open(),
+        gift: flag(row, "gift")?,
+    });
+    c.lines.push((parsed(row, "line_id")?, q));
+    Ok(true)
+}
+
+/// The figures of the existing balance rows among `keys`, locked until the
+/// transaction ends. On PostgreSQL that is `lock_rows` (row locks). On
+/// SQLite the transaction first takes the database's write lock with a
+/// one-row write to the run's own row, after which nothing else can change
+/// a balance until it commits, so a plain read gives locked figures: the
+/// no-op update `lock_rows` uses would rewrite every row for nothing (1.6 s
+/// for 50,000 rows). A row that does not exist has nothing available;
+/// placements on such rows (basis `unlimited`) are created and locked by
+/// the caller.
+async fn lock_figures(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    run: AllocationRunId,
+    keys: &[Key],
+) -> StoreResult<HashMap<Key, jaego_core::Balance>> {
+    let style = Placeholders::of(tx);
+    if style == Placeholders::Numbered {
+        return ledger::lock_rows(tx, keys).await;
+    }
+    sqlx::query("UPDATE allocation_runs SET finished_at = finished_at WHERE id = $1")
+        .bind(run.to_string())
+        .execute(&mut **tx)
+        .await?;
+    let wanted: std::collections::HashSet<Key> = keys.iter().copied().collect();
+    let skus: Vec<SkuId> = {
+        let mut s: Vec<SkuId> = keys.iter().map(|k| k.0).collect();
+        s.dedup();
+        s
+    };
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in skus.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
+             WHERE {TENANT_NO_INDEX} = {} AND sku_id IN {}",
+            first(style),
+            in_list(style, 1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(tenant.to_string());
+        for s in chunk {
+            q = q.bind(s.to_string());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let key: Key = (parsed(&row, "sku_id")?, parsed(&row, "location_id")?);
+            if wanted.contains(&key) {
+                out.insert(key, ledger::balance_from_row(&row)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every (SKU, linked location) the orders `idx` may draw from.
+fn keys_of(
+    candidates: &[Candidate],
+    channels: &HashMap<ChannelId, ChannelRules>,
+    idx: &[usize],
+) -> Vec<Key> {
+    let mut keys: HashSet<Key> = HashSet::new();
+    for &i in idx {
+        let c = &candidates[i];
+        let Some(rules) = channels.get(&c.plan.channel) else {
+            continue;
+        };
+        for l in &c.plan.lines {
+            if let (Some(sku), true) = (l.sku, l.open > 0) {
+                for &loc in &rules.locations {
+                    keys.insert((sku, loc));
+                }
+            }
+        }
+    }
+    let mut keys: Vec<Key> = keys.into_iter().collect();
+    keys.sort();
+    keys
+}
+
+fn record(run: &mut AllocationRun, c: &Candidate, p: &OrderPlan) {
+    let outcome = outcome_of(p);
+    match outcome {
+        "allocated" => run.allocated += 1,
+        "partial" => run.partial += 1,
+        _ => run.skipped += 1,
+    }
+    let units: i64 = p.placements.iter().map(|x| x.quantity).sum();
+    run.units += units;
+    run.results.push(RunResult {
+        order_id: c.id,
+        outcome,
+        reason: p.reason,
+        units,
+        placements: p
+            .placements
+            .iter()
+            .map(|x| RunPlacement {
+                line_id: c.lines[x.line].0,
+                location_id: x.location,
+                quantity: x.quantity,
+                backorder: x.backorder,
+            })
+            .collect(),
+    });
+}
+
+fn run_json(run: &AllocationRun, actor: &str) -> serde_json::Value {
+    json!({
+        "id": run.id.to_string(),
+        "mode": run.mode.map(|m| m.as_str()),
+        "considered": run.considered,
+        "allocated": run.allocated,
+        "partial": run.partial,
+        "skipped": run.skipped,
+        "units": run.units,
+        "actor": actor,
+    })
+}
+
+fn run_from_row(row: &AnyRow) -> StoreResult<AllocationRun> {
+    Ok(AllocationRun {
+        id: parsed(row, "id")?,
+        mode: opt_text(row, "mode")?
+            .map(|m| m.parse().map_err(StoreError::Corrupt))
+            .transpose()?,
+        dry_run: flag(row, "dry_run")?,
+        considered: int(row, "considered")?,
+        allocated: int(row, "allocated")?,
+        partial: int(row, "partial")?,
+        skipped: int(row, "skipped")?,
+        units: int(row, "units")?,
+        started_at: int(row, "started_at")?,
+        finished_at: int(row, "finished_at")?,
+        results: Vec::new(),
+    })
+}
