@@ -82,6 +82,7 @@ pub async fn run(options: &AllocationOptions) -> anyhow::Result<AllocationResult
     let spec = ServerSpec {
         exe: options.jaego_exe.clone(),
         database_url: options.database_url.clone(),
+        extra_args: Vec::new(),
     };
     let server = Server::start(&spec, true).await?;
     let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
@@ -232,7 +233,7 @@ async fn allocated_total(server: &Server, locations: &[String]) -> anyhow::Resul
             }
             match page["next_cursor"].as_str() {
                 Some(next) => {
-                    path = format!("/api/v1/balances?location={location}&limit=500&after={next}")
+                    path = format!("/api/v1/balances?location={location}&limit=500&after={next}");
                 }
                 None => break,
             }

@@ -157,6 +157,9 @@ pub struct OrderPlan {
     pub reason: Option<Reason>,
 }
 
+/// A line that needs units: (line index, SKU, units).
+type Need = (usize, SkuId, i64);
+
 /// Available units per (SKU, location): the figures of the locked rows,
 /// lowered as the plan places units.
 pub type Available = HashMap<(SkuId, LocationId), i64>;
@@ -285,12 +288,7 @@ impl<'a> Draft<'a> {
     /// first. With `partial`, places what it can; otherwise all or nothing
     /// (returns false and places nothing). Returns whether every unit was
     /// placed.
-    fn place(
-        &mut self,
-        needs: &[(usize, SkuId, i64)],
-        locations: &[LocationId],
-        partial: bool,
-    ) -> bool {
+    fn place(&mut self, needs: &[Need], locations: &[LocationId], partial: bool) -> bool {
         if needs.is_empty() {
             return true;
         }
@@ -307,7 +305,7 @@ impl<'a> Draft<'a> {
             return true;
         }
         let mark = self.placements.len();
-        let mut remaining: Vec<(usize, SkuId, i64)> = needs.to_vec();
+        let mut remaining: Vec<Need> = needs.to_vec();
         let mut chosen: Vec<LocationId> = Vec::new();
         // Greedy cover: the location that fills the most remaining lines
         // whole, ties to the higher priority.
@@ -390,7 +388,7 @@ fn apply(available: &mut Available, taken: HashMap<(SkuId, LocationId), i64>) {
 
 /// The non-gift and gift lines that still need units, and whether a
 /// non-gift line is unmatched.
-fn needs_of(o: &PlanOrder) -> (Vec<(usize, SkuId, i64)>, Vec<(usize, SkuId, i64)>, bool) {
+fn needs_of(o: &PlanOrder) -> (Vec<Need>, Vec<Need>, bool) {
     let mut main = Vec::new();
     let mut gifts = Vec::new();
     let mut unmatched = false;
@@ -409,7 +407,7 @@ fn needs_of(o: &PlanOrder) -> (Vec<(usize, SkuId, i64)>, Vec<(usize, SkuId, i64)
 }
 
 /// Gift lines, each whole or not at all, wherever they fit.
-fn place_gifts(draft: &mut Draft<'_>, gifts: &[(usize, SkuId, i64)], locations: &[LocationId]) {
+fn place_gifts(draft: &mut Draft<'_>, gifts: &[Need], locations: &[LocationId]) {
     for &need in gifts {
         draft.place(&[need], locations, false);
     }
@@ -535,6 +533,11 @@ fn plan_batch(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::type_complexity,
+    clippy::needless_pass_by_value,
+    reason = "tables of cases read best inline"
+)]
 mod tests {
     use super::*;
     use uuid::Uuid;

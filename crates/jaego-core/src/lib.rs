@@ -6,8 +6,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod auth;
 pub mod allocation;
+pub mod auth;
 pub mod balance;
 pub mod barcode;
 pub mod catalog;

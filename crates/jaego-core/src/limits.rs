@@ -194,9 +194,5 @@ pub const DELAY_DAYS_MAX: i64 = 365;
 pub const ORDERS_PER_SELECTION_MAX: usize = 10_000;
 /// Most open orders one allocation run considers; the rest wait for the next run.
 pub const ALLOCATION_RUN_ORDERS_MAX: usize = 500_000;
-/// Longest webhook secret of a channel, in bytes.
-pub const WEBHOOK_SECRET_LEN_MAX: usize = 200;
-/// Shortest webhook secret of a channel, in bytes.
-pub const WEBHOOK_SECRET_LEN_MIN: usize = 16;
 /// Largest exchange shipping fee, in minor units of the currency.
 pub const EXCHANGE_FEE_MAX: i64 = 100_000_000;

@@ -525,6 +525,8 @@ fn existing_only(url: &str) -> String {
     } else {
         url.to_string()
     }
+}
+
 async fn bench_allocation(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.scenario.len() != 1 {
         anyhow::bail!("the allocation scenario runs alone");

@@ -496,7 +496,10 @@ where
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
-        let sql = format!("INSERT INTO {head} VALUES {} {tail}", tuples(style, chunk.len(), width));
+        let sql = format!(
+            "INSERT INTO {head} VALUES {} {tail}",
+            tuples(style, chunk.len(), width)
+        );
         let mut q = sqlx::query(&sql);
         for row in chunk {
             for v in row {
@@ -894,6 +897,14 @@ async fn ensure_auto_link_schedule(
     Ok(())
 }
 
+/// An order's lines resolved again for an update: (line, SKU, pickup
+/// store), the excluded lines, and the order's pickup store.
+type Resolved = (
+    Vec<(NewOrderLine, Option<SkuId>, Option<LocationId>)>,
+    Vec<ExcludedLine>,
+    Option<LocationId>,
+);
+
 /// A resolved line before it is written.
 struct Prepared {
     line: NewOrderLine,
@@ -1188,10 +1199,10 @@ impl Store {
         v.text("name", &reason.name, jaego_core::limits::NAME_LEN_MAX);
         match (reason.restock, reason.location_id) {
             (Restock::Location, None) => {
-                v.push("location", "a restock to a location names the location")
+                v.push("location", "a restock to a location names the location");
             }
             (Restock::Origin | Restock::None, Some(_)) => {
-                v.push("location", "only a restock to a location names one")
+                v.push("location", "only a restock to a location names one");
             }
             _ => {}
         }
@@ -1601,7 +1612,9 @@ impl Store {
              customer_phone, address, postal_code, remote_area, batch_key, pickup_location_id, reservation_id, excluded, \
              ordered_at, collected_at, updated_at)";
         let as_duplicate = |e: StoreError| match e {
-            StoreError::Database(db) => StoreError::from_unique(db, "order number or reservation", "in this request"),
+            StoreError::Database(db) => {
+                StoreError::from_unique(db, "order number or reservation", "in this request")
+            }
             other => other,
         };
         let inserted: HashSet<OrderId> = insert_returning_ids(
@@ -1622,7 +1635,8 @@ impl Store {
             let outcome = if inserted.contains(&id) {
                 Collected::Created
             } else {
-                let (first, max) = existing_number(&mut tx, tenant, channel, &o.external_no).await?;
+                let (first, max) =
+                    existing_number(&mut tx, tenant, channel, &o.external_no).await?;
                 match settings.duplicate_policy {
                     DuplicatePolicy::Ignore => {
                         results.push((Collected::Ignored, first));
@@ -1720,11 +1734,7 @@ impl Store {
         o: &NewOrder,
         lookups: &Lookups,
         settings: &ChannelOrderSettings,
-    ) -> StoreResult<(
-        Vec<(NewOrderLine, Option<SkuId>, Option<LocationId>)>,
-        Vec<ExcludedLine>,
-        Option<LocationId>,
-    )> {
+    ) -> StoreResult<Resolved> {
         let pickup = o
             .pickup_location
             .as_ref()

@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures_util::TryStreamExt;
 use jaego_core::allocation::{
     Available, ChannelRules, OrderPlan, PlanLine, PlanOrder, Reason, ShipmentMode, plan, rank,
 };
@@ -26,12 +27,13 @@ use jaego_core::order::{LineQty, status_of};
 use jaego_core::{
     AllocationRunId, ChannelId, LocationId, MovementKind, OrderId, OrderLineId, SkuId, TenantId,
 };
-use futures_util::TryStreamExt;
 use serde_json::json;
 use sqlx::any::AnyRow;
 
 use super::stock::{Ledger, OrderMove, apply_moves_locked};
-use super::{IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many};
+use super::{
+    IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
@@ -203,7 +205,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
-        .bind(request.mode.map(|m| m.as_str()))
+        .bind(request.mode.map(ShipmentMode::as_str))
         .bind(run.considered)
         .bind(actor)
         .bind(started)
@@ -292,7 +294,11 @@ impl Store {
             // stock); an unlimited one may be on a row never used before.
             let mut locked = locked;
             let missing: Vec<Key> = {
-                let mut m: Vec<Key> = moves.iter().map(|m| (m.sku, m.location)).filter(|k| !locked.contains_key(k)).collect();
+                let mut m: Vec<Key> = moves
+                    .iter()
+                    .map(|m| (m.sku, m.location))
+                    .filter(|k| !locked.contains_key(k))
+                    .collect();
                 m.sort();
                 m.dedup();
                 m
@@ -716,7 +722,7 @@ fn record(run: &mut AllocationRun, c: &Candidate, p: &OrderPlan) {
 fn run_json(run: &AllocationRun, actor: &str) -> serde_json::Value {
     json!({
         "id": run.id.to_string(),
-        "mode": run.mode.map(|m| m.as_str()),
+        "mode": run.mode.map(ShipmentMode::as_str),
         "considered": run.considered,
         "allocated": run.allocated,
         "partial": run.partial,

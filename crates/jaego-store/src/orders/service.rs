@@ -21,8 +21,8 @@ use sqlx::{Any, Transaction};
 
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
-    ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, first, in_list, insert_many, load_orders,
-    order_event, refresh_status, update_many,
+    ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, first, in_list, insert_many,
+    load_orders, order_event, refresh_status, update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
@@ -306,6 +306,10 @@ async fn pending_returns(tx: &mut Transaction<'_, Any>, line: OrderLineId) -> St
     int(&row, "q")
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a private helper of three call sites"
+)]
 async fn insert_return(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
@@ -806,6 +810,10 @@ impl Store {
     /// lines, allocated by the next run like any other. The exchange fee is
     /// recorded, and the order is held until the exchange is resolved when
     /// the settings say so.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a field of the exchange request"
+    )]
     pub async fn exchange_order(
         &self,
         tenant: TenantId,

@@ -146,7 +146,12 @@ pub(crate) async fn apply_moves_locked(
     ledger::insert_movements(tx, &pending).await?;
     let inserted = clock.elapsed();
     write_order_rows(tx, tenant, moves).await?;
-    tracing::debug!(movements = pending.len(), movements_ms = inserted.as_millis(), order_rows_ms = (clock.elapsed() - inserted).as_millis(), "order moves applied");
+    tracing::debug!(
+        movements = pending.len(),
+        movements_ms = inserted.as_millis(),
+        order_rows_ms = (clock.elapsed() - inserted).as_millis(),
+        "order moves applied"
+    );
     Ok(())
 }
 
