@@ -304,6 +304,44 @@ async fn prepare(
         let r = ok(server, o, Method::POST, "/api/v1/transfers", json!({"sku": t.sku_id, "from_location": t.location_id, "to_location": t.location2_id, "quantity": 1})).await;
         id(&r)
     };
+    // An order of `units` of S1 on C1, collected with the owner token.
+    let order_of = |n: usize, tag: &'static str, units: i64| async move {
+        let r = ok(
+            server,
+            o,
+            Method::POST,
+            &format!("/api/v1/channels/{}/orders", t.channel_id),
+            json!({"order_no": format!("{tag}{n}"), "customer": {"name": "k", "address": "a"},
+                   "lines": [{"sku": t.sku_id, "quantity": units}]}),
+        )
+        .await;
+        id(&r["order"])
+    };
+    let order = |n: usize, tag: &'static str| order_of(n, tag, 1);
+    let allocated = |n: usize, tag: &'static str| async move {
+        let o_id = order_of(n, tag, 1).await;
+        ok(
+            server,
+            o,
+            Method::POST,
+            "/api/v1/allocation-runs",
+            json!({"orders": [o_id]}),
+        )
+        .await;
+        o_id
+    };
+    let shipped = |n: usize, tag: &'static str| async move {
+        let o_id = allocated(n, tag).await;
+        ok(
+            server,
+            o,
+            Method::POST,
+            &format!("/api/v1/orders/{o_id}/ship"),
+            json!({"lines": [{"line": 1, "location": t.location_id, "quantity": 1}]}),
+        )
+        .await;
+        o_id
+    };
     Some(match (method, template) {
         ("get", "/api/v1/audit") => call("/api/v1/audit", None, false),
         ("get", "/api/v1/balances") => call("/api/v1/balances", None, false),
@@ -798,6 +836,230 @@ async fn prepare(
             None,
             true,
         ),
+        // Orders (tests/orders.rs covers their behaviour).
+        ("get", "/api/v1/order-settings") => call("/api/v1/order-settings", None, false),
+        ("put", "/api/v1/order-settings") => call(
+            "/api/v1/order-settings",
+            Some(
+                json!({"delay_days": 3, "split_never_merge": true, "exchange_hold": true, "exchange_fee": 0}),
+            ),
+            false,
+        ),
+        ("get", "/api/v1/channels/{channel}/order-settings") => call(
+            format!("/api/v1/channels/{}/order-settings", t.channel_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/channels/{channel}/order-settings") => call(
+            format!("/api/v1/channels/{}/order-settings", t.channel_id),
+            Some(json!({"name_match": false})),
+            true,
+        ),
+        ("get", "/api/v1/remote-areas") => call("/api/v1/remote-areas", None, false),
+        ("post", "/api/v1/remote-areas") => call(
+            "/api/v1/remote-areas",
+            Some(json!({"range": "40200-40240"})),
+            false,
+        ),
+        ("delete", "/api/v1/remote-areas/{id}") => {
+            let r = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/remote-areas",
+                json!({"range": "50000"}),
+            )
+            .await;
+            call(format!("/api/v1/remote-areas/{}", id(&r)), None, true)
+        }
+        ("get", "/api/v1/return-reasons") => call("/api/v1/return-reasons", None, false),
+        ("put", "/api/v1/return-reasons/{code}") => call(
+            format!("/api/v1/return-reasons/r{n}"),
+            Some(json!({"name": "r", "restock": "none"})),
+            false,
+        ),
+        ("get", "/api/v1/channels/{channel}/sku-links") => call(
+            format!("/api/v1/channels/{}/sku-links", t.channel_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/channels/{channel}/sku-links") => call(
+            format!("/api/v1/channels/{}/sku-links", t.channel_id),
+            Some(json!({"item_code": format!("i{n}"), "sku": t.sku_id})),
+            true,
+        ),
+        ("delete", "/api/v1/channels/{channel}/sku-links") => {
+            let path = format!("/api/v1/channels/{}/sku-links", t.channel_id);
+            ok(
+                server,
+                o,
+                Method::POST,
+                &path,
+                json!({"item_code": format!("d{n}"), "sku": t.sku_id}),
+            )
+            .await;
+            call(format!("{path}?item_code=d{n}"), None, true)
+        }
+        ("post", "/api/v1/channels/{channel}/sku-links/auto") => call(
+            format!("/api/v1/channels/{}/sku-links/auto", t.channel_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/unmatched") => call("/api/v1/unmatched", None, false),
+        ("post", "/api/v1/channels/{channel}/orders") => call(
+            format!("/api/v1/channels/{}/orders", t.channel_id),
+            Some(json!({"order_no": format!("p{n}"), "lines": [{"sku": t.sku_id, "quantity": 1}]})),
+            true,
+        ),
+        ("post", "/api/v1/channels/{channel}/orders/batch") => call(
+            format!("/api/v1/channels/{}/orders/batch", t.channel_id),
+            Some(
+                json!({"orders": [{"order_no": format!("b{n}"), "lines": [{"sku": t.sku_id, "quantity": 1}]}]}),
+            ),
+            true,
+        ),
+        ("post", "/api/v1/channels/{channel}/orders/import") => Call {
+            path: format!("/api/v1/channels/{}/orders/import", t.channel_id),
+            body: Some(Body::Csv(format!("order_no,sku,quantity\ncsv{n},S1,1\n"))),
+            names_target: true,
+            other_status: StatusCode::NOT_FOUND,
+        },
+        ("get", "/api/v1/orders") => call("/api/v1/orders", None, false),
+        ("post", "/api/v1/orders/reset") => call(
+            "/api/v1/orders/reset",
+            Some(json!({"confirm": "DELETE ALL ORDERS"})),
+            false,
+        ),
+        ("get", "/api/v1/orders/{order}") => call(
+            format!("/api/v1/orders/{}", order(n, "get").await),
+            None,
+            true,
+        ),
+        ("patch", "/api/v1/orders/{order}") => call(
+            format!("/api/v1/orders/{}", order(n, "patch").await),
+            Some(json!({"flag": true})),
+            true,
+        ),
+        ("get", "/api/v1/orders/{order}/stock") => call(
+            format!("/api/v1/orders/{}/stock", order(n, "stock").await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/products/{product}/stock") => call(
+            format!("/api/v1/products/{}/stock", t.product_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/orders/{order}/deallocate") => call(
+            format!(
+                "/api/v1/orders/{}/deallocate",
+                allocated(n, "dealloc").await
+            ),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/orders/{order}/ship") => call(
+            format!("/api/v1/orders/{}/ship", allocated(n, "ship").await),
+            Some(json!({"lines": [{"line": 1, "location": t.location_id, "quantity": 1}]})),
+            true,
+        ),
+        ("post", "/api/v1/orders/{order}/cancel") => call(
+            format!("/api/v1/orders/{}/cancel", order(n, "cancel").await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/orders/{order}/exchanges") => call(
+            format!("/api/v1/orders/{}/exchanges", order(n, "exch").await),
+            Some(json!({"lines": [{"line": 1, "quantity": 1, "sku": t.sku_id}]})),
+            true,
+        ),
+        ("post", "/api/v1/exchanges/{exchange}/resolve") => {
+            let o_id = order(n, "resolve").await;
+            let r = ok(
+                server,
+                o,
+                Method::POST,
+                &format!("/api/v1/orders/{o_id}/exchanges"),
+                json!({"lines": [{"line": 1, "quantity": 1, "sku": t.sku_id}]}),
+            )
+            .await;
+            call(
+                format!(
+                    "/api/v1/exchanges/{}/resolve",
+                    r["exchange"]["id"].as_str().unwrap()
+                ),
+                None,
+                true,
+            )
+        }
+        ("post", "/api/v1/orders/{order}/returns") => call(
+            format!("/api/v1/orders/{}/returns", shipped(n, "ret").await),
+            Some(json!({"line": 1, "quantity": 1, "reason": "sellable"})),
+            true,
+        ),
+        ("get", "/api/v1/orders/{order}/returns") => call(
+            format!("/api/v1/orders/{}/returns", order(n, "rets").await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/returns/{return}/collect") => {
+            let o_id = shipped(n, "coll").await;
+            let r = ok(
+                server,
+                o,
+                Method::POST,
+                &format!("/api/v1/orders/{o_id}/returns"),
+                json!({"line": 1, "quantity": 1, "reason": "sellable"}),
+            )
+            .await;
+            call(format!("/api/v1/returns/{}/collect", id(&r)), None, true)
+        }
+        ("post", "/api/v1/orders/{order}/split") => call(
+            format!("/api/v1/orders/{}/split", order_of(n, "split", 2).await),
+            Some(json!({"lines": [{"line": 1, "quantity": 1}]})),
+            true,
+        ),
+        ("post", "/api/v1/orders/{order}/merge") => {
+            let first = order(n, "m1").await;
+            let second = order(n, "m2").await;
+            call(
+                format!("/api/v1/orders/{first}/merge"),
+                Some(json!({"orders": [second]})),
+                true,
+            )
+        }
+        ("post", "/api/v1/allocation-runs") => call(
+            "/api/v1/allocation-runs",
+            Some(json!({"dry_run": true})),
+            false,
+        ),
+        ("get", "/api/v1/allocation-runs") => call("/api/v1/allocation-runs", None, false),
+        ("get", "/api/v1/allocation-runs/{run}") => {
+            let r = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/allocation-runs",
+                json!({"results": false}),
+            )
+            .await;
+            call(format!("/api/v1/allocation-runs/{}", id(&r)), None, true)
+        }
+        ("get", "/api/v1/allocation-runs/{run}/results") => {
+            let r = ok(
+                server,
+                o,
+                Method::POST,
+                "/api/v1/allocation-runs",
+                json!({"results": false}),
+            )
+            .await;
+            call(
+                format!("/api/v1/allocation-runs/{}/results", id(&r)),
+                None,
+                true,
+            )
+        }
         _ => return None,
     })
 }
@@ -845,9 +1107,11 @@ fn operations() -> Vec<(String, String, Permission)> {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let Some(scope) = op["security"][0]["bearer"][0].as_str() else {
-                // The sign-in routes take no token; tests/auth.rs covers them.
+                // The sign-in routes take no token (tests/auth.rs covers
+                // them), nor do the channels' signed order webhooks
+                // (tests/orders.rs).
                 assert!(
-                    path.starts_with("/auth/"),
+                    path.starts_with("/auth/") || path.starts_with("/api/v1/hooks/"),
                     "{method} {path} has no bearer scope"
                 );
                 continue;

@@ -68,6 +68,10 @@ fn world() -> &'static World {
                 ),
                 ("/api/v1/skus", r#"{"code":"A-1","name":"A"}"#),
                 (
+                    "/api/v1/channels",
+                    r#"{"code":"MALL","name":"MALL","kind":"web","locations":["WH"]}"#,
+                ),
+                (
                     "/api/v1/locations",
                     r#"{"code":"ST","name":"ST","kind":"store","time_zone":"Asia/Seoul"}"#,
                 ),
@@ -357,8 +361,9 @@ fn json_bodies_survive_any_shape() {
     );
 }
 
-/// Orders from outside: table-order tablets today; channel order ingest
-/// adds its route here when it lands.
+/// Orders from outside: table-order tablets and channel order ingest (one
+/// order, a batch, a CSV file; the signed webhook shares the batch parser,
+/// which `routes::order_ingest` also property-tests on its own).
 #[test]
 fn order_bodies_survive_any_shape() {
     fuzz_endpoint(
@@ -373,6 +378,33 @@ fn order_bodies_survive_any_shape() {
         "POST",
         "/api/v1/table-order/ST/orders",
         "application/json",
+        bytes(),
+    );
+    for path in [
+        "/api/v1/channels/MALL/orders",
+        "/api/v1/channels/MALL/orders/batch",
+    ] {
+        fuzz_endpoint(100, "POST", path, "application/json", any_json());
+    }
+    fuzz_endpoint(
+        150,
+        "POST",
+        "/api/v1/channels/MALL/orders/import",
+        "text/csv",
+        tricky_csv(&[
+            "order_no",
+            "item_code",
+            "sku",
+            "quantity",
+            "gift",
+            "postal_code",
+        ]),
+    );
+    fuzz_endpoint(
+        50,
+        "POST",
+        "/api/v1/channels/MALL/orders/import",
+        "text/csv",
         bytes(),
     );
 }
