@@ -624,8 +624,7 @@ pub struct SkuLinkBody {
     /// `manual`, `code` (identical SKU code) or `name`.
     pub source: String,
     pub created_at: String,
-    /// Waiting lines this link matched now (on creation).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Waiting lines this link matched now (on creation; null in lists).
     pub matched_lines: Option<u64>,
 }
 
@@ -1614,8 +1613,7 @@ pub struct RunResultBody {
     /// Why not (completely): `held`, `unmatched`, `short`, `batch_waiting`, `no_locations`.
     pub reason: Option<String>,
     pub units: i64,
-    /// For previews and the run's own answer.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// For previews and the run's own answer; empty when paged from a stored run.
     pub placements: Vec<PlacementBody>,
 }
 
