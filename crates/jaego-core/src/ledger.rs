@@ -20,7 +20,7 @@ use crate::judge::{self, LineRequest, Outcome, Shortage};
 use crate::limits::{EXPIRY_BATCH_MAX, QUANTITY_MAX, RESERVATION_LINES_MAX};
 use crate::movement::{self, MovementKind, Refusal};
 use crate::policy::StockPolicy;
-use crate::reservation::{ReservationState, Resolution, ResolveError};
+use crate::reservation::{ReservationState, Resolution, ResolveError, hold_delta};
 
 /// What a SKU or location key must be: copied freely, hashed for the judge,
 /// ordered so that [`Ledger::recompute`] and [`Ledger::balances`] are
@@ -32,8 +32,8 @@ impl<T: Copy + Eq + Hash + Ord> LedgerKey for T {}
 /// in the order reservations are granted.
 pub type ReservationNo = usize;
 
-/// One append-only ledger entry. Balances are the sum of these deltas, which
-/// is what [`Ledger::recompute`] checks.
+/// One append-only ledger entry. Balances are the sum of these deltas and of
+/// the reservations' holds, which is what [`Ledger::recompute`] checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Movement<S, L> {
     /// What happened.
@@ -46,7 +46,7 @@ pub struct Movement<S, L> {
     pub quantity: i64,
     /// The change made to the (sku, location) balance.
     pub delta: Delta,
-    /// The reservation this entry reserves, commits, releases or expires.
+    /// The reservation this entry commits, releases or expires.
     pub reservation: Option<ReservationNo>,
 }
 
@@ -62,6 +62,8 @@ pub struct ReservedLine<S, L> {
 }
 
 /// A pending transfer: held pessimistically, then resolved exactly once.
+/// It is a ledger entry of its own: each line adds
+/// [`hold_delta`](crate::reservation::hold_delta) to its balance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation<S, L> {
     /// The lines in request order.
@@ -196,7 +198,8 @@ impl<S: LedgerKey, L: LedgerKey> Ledger<S, L> {
         self.balances.iter().map(|(&k, &b)| (k, b)).collect()
     }
 
-    /// The ledger entries in the order they were made.
+    /// The movements in the order they were made (reservations, the other
+    /// kind of ledger entry, are in [`Ledger::reservations`]).
     pub fn movements(&self) -> &[Movement<S, L>] {
         &self.movements
     }
@@ -206,13 +209,23 @@ impl<S: LedgerKey, L: LedgerKey> Ledger<S, L> {
         &self.reservations
     }
 
-    /// The balances rebuilt from the movements alone. Equal to
-    /// [`Ledger::balances`] at all times; a difference is a bug.
+    /// The balances rebuilt from the ledger alone: every reservation's
+    /// holds plus every movement's delta. Equal to [`Ledger::balances`] at
+    /// all times; a difference is a bug.
     pub fn recompute(&self) -> BTreeMap<(S, L), Balance> {
         let mut sums: BTreeMap<(S, L), Balance> = BTreeMap::new();
-        for m in &self.movements {
-            let b = sums.entry((m.sku, m.location)).or_default();
-            *b = b.apply(&m.delta).expect("ledger sums fit in i64");
+        let holds = self
+            .reservations
+            .iter()
+            .flat_map(|r| r.lines.iter())
+            .map(|l| (l.sku, l.location, hold_delta(l.quantity)));
+        let moves = self
+            .movements
+            .iter()
+            .map(|m| (m.sku, m.location, m.delta));
+        for (sku, location, delta) in holds.chain(moves) {
+            let b = sums.entry((sku, location)).or_default();
+            *b = b.apply(&delta).expect("ledger sums fit in i64");
         }
         sums
     }
@@ -470,7 +483,7 @@ impl<S: LedgerKey, L: LedgerKey> Ledger<S, L> {
         result
     }
 
-    /// A movement made by a reservation; already judged, so it must fit.
+    /// A movement resolving a reservation; already judged, so it must fit.
     fn record(&mut self, kind: MovementKind, line: ReservedLine<S, L>, no: ReservationNo) {
         if line.quantity == 0 {
             return;
@@ -498,8 +511,13 @@ impl<S: LedgerKey, L: LedgerKey> Ledger<S, L> {
                 quantity: l.quantity,
             })
             .collect();
-        for &line in &lines {
-            self.record(MovementKind::Reserve, line, no);
+        // The reservation is the ledger entry; no movement.
+        for line in &lines {
+            let b = self.balances.entry((line.sku, line.location)).or_default();
+            *b = b
+                .apply(&hold_delta(line.quantity))
+                .expect("reservation figures fit in i64");
+            assert!(b.holds_invariants(), "a hold broke a balance: {b:?}");
         }
         self.reservations.push(Reservation {
             committed: vec![0; lines.len()],

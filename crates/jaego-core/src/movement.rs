@@ -30,8 +30,9 @@ pub enum MovementKind {
     TransferDispatched,
     /// A transfer arrived: `in_transit −q`, `on_hand +q`.
     TransferIn,
-    /// A reservation holds stock: `reserved +q`.
-    Reserve,
+    // There is no `reserve` kind: a reservation is itself the ledger entry
+    // that raises `reserved` (a pending transfer; see
+    // `reservation::hold_delta`). The three kinds below resolve it.
     /// A reservation was released: `reserved −q`.
     Release,
     /// A reservation ran out of time: `reserved −q`.
@@ -57,7 +58,7 @@ pub enum MovementKind {
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 22] = [
+    pub const ALL: [MovementKind; 21] = [
         MovementKind::Receipt,
         MovementKind::ExpectedReceipt,
         MovementKind::Expect,
@@ -69,7 +70,6 @@ impl MovementKind {
         MovementKind::TransferOut,
         MovementKind::TransferDispatched,
         MovementKind::TransferIn,
-        MovementKind::Reserve,
         MovementKind::Release,
         MovementKind::Expire,
         MovementKind::Commit,
@@ -95,7 +95,6 @@ impl MovementKind {
             MovementKind::TransferOut => "transfer_out",
             MovementKind::TransferDispatched => "transfer_dispatched",
             MovementKind::TransferIn => "transfer_in",
-            MovementKind::Reserve => "reserve",
             MovementKind::Release => "release",
             MovementKind::Expire => "expire",
             MovementKind::Commit => "commit",
@@ -147,7 +146,6 @@ impl MovementKind {
                 in_transit: -q,
                 ..d
             },
-            MovementKind::Reserve => Delta { reserved: q, ..d },
             MovementKind::Release | MovementKind::Expire => Delta { reserved: -q, ..d },
             MovementKind::Commit => Delta {
                 reserved: -q,

@@ -1,8 +1,27 @@
 //! Reservations are pending transfers: made pessimistically, then resolved
 //! exactly once by commit, release or expiry.
+//!
+//! A reservation is itself a ledger entry: each of its lines adds
+//! [`hold_delta`] (`reserved +q`) to its balance, and there is no movement
+//! for it. Its resolution is: a `commit` movement (`reserved −q`,
+//! `allocated +q`) and a `release` or `expire` movement (`reserved −q`) for
+//! what was not committed. So a balance is the sum of its movements' deltas
+//! plus the holds of every reservation ever granted on it, and `reserved`
+//! equals the lines of the reservations still open.
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::balance::Delta;
+
+/// What a reservation line of `quantity` units adds to its balance while
+/// the reservation exists: `reserved +quantity`.
+pub fn hold_delta(quantity: i64) -> Delta {
+    Delta {
+        reserved: quantity,
+        ..Delta::default()
+    }
+}
 
 /// Where a reservation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -342,15 +342,15 @@ impl Run {
                         Got::Moved(Err(LedgerError::IdempotencyMismatch)),
                     ),
                 };
-                let before = (self.ledger.balances(), self.ledger.movements().len());
+                let entries = |l: &Ledger<u8, u8>| {
+                    (l.balances(), l.movements().len(), l.reservations().len())
+                };
+                let before = entries(&self.ledger);
                 assert_eq!(
                     send(&mut self.ledger, &again, Some(&key), self.now),
                     expected
                 );
-                assert_eq!(
-                    (self.ledger.balances(), self.ledger.movements().len()),
-                    before
-                );
+                assert_eq!(entries(&self.ledger), before);
             }
             Op::Replay(_) | Op::Misuse(_) => {}
         }

@@ -51,6 +51,8 @@ async fn flash_sale(server: common::TestServer) {
         .expect("sku id")
         .to_string();
 
+    let seeded = server.all_movements(&server.owner).await.len();
+
     // One pooled client shared by every task; all requests are in flight
     // together, released by one barrier so none gets a head start.
     let client = reqwest::Client::builder()
@@ -140,14 +142,26 @@ async fn flash_sale(server: common::TestServer) {
         (Some(STOCK), Some(STOCK), Some(0)),
         "{engine}: {b}"
     );
-    // One reserve movement per granted reservation, none for the short ones.
-    let reserves = server
-        .all_movements(&server.owner)
-        .await
-        .into_iter()
-        .filter(|m| m["kind"] == "reserve")
-        .count();
-    assert_eq!(reserves, STOCK as usize, "{engine}: reserve movements");
+    // Every granted reservation holds its unit (it is the ledger entry of
+    // the hold); a short request wrote nothing, not even a movement.
+    for id in &granted {
+        let r = server
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/reservations/{id}"),
+                &server.owner,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["state"].as_str(), r.body["lines"][0]["quantity"].as_i64()),
+            (StatusCode::OK, Some("open"), Some(1)),
+            "{engine}: {}",
+            r.text
+        );
+    }
+    let movements = server.all_movements(&server.owner).await;
+    assert_eq!(movements.len(), seeded, "{engine}: {movements:?}");
     server.assert_verified().await;
     server.stop().await;
 }

@@ -1,5 +1,6 @@
-//! The group-commit worker: one task that drains every reservation request
-//! waiting in its queue and applies them in one transaction.
+//! The group-commit worker: one task that drains every reservation request,
+//! commit and release waiting in its queue and applies them in one
+//! transaction ([`crate::batch`]).
 //!
 //! There is no timer: the worker takes whatever arrived while the previous
 //! transaction was committing. Under no load a batch is one request and adds
@@ -12,20 +13,21 @@ use tokio::sync::{mpsc, oneshot};
 use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventSignal;
-use crate::reservations::{Reservation, ReserveRequest, execute_batch};
+use crate::batch::{Job, execute_batch};
+use crate::reservations::Reservation;
 
 /// Most requests waiting for the worker; beyond this, callers wait to enqueue.
 const QUEUE_DEPTH_MAX: usize = 8_192;
 
-struct Job {
-    request: ReserveRequest,
+struct Work {
+    job: Job,
     reply: oneshot::Sender<StoreResult<Reservation>>,
 }
 
 /// The handle to the worker. When the last handle drops, the worker finishes
 /// the batch in hand and stops.
 pub(crate) struct Batcher {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Work>,
 }
 
 impl Batcher {
@@ -65,18 +67,18 @@ impl Batcher {
         Batcher { queue }
     }
 
-    pub(crate) async fn submit(&self, request: ReserveRequest) -> StoreResult<Reservation> {
+    pub(crate) async fn submit(&self, job: Job) -> StoreResult<Reservation> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { request, reply })
+            .send(Work { job, reply })
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 }
 
-async fn run(engine: Engine, pool: AnyPool, events: EventSignal, mut jobs: mpsc::Receiver<Job>) {
-    let mut carry: Option<Job> = None;
+async fn run(engine: Engine, pool: AnyPool, events: EventSignal, mut jobs: mpsc::Receiver<Work>) {
+    let mut carry: Option<Work> = None;
     loop {
         let first = match carry.take() {
             Some(job) => job,
@@ -85,22 +87,22 @@ async fn run(engine: Engine, pool: AnyPool, events: EventSignal, mut jobs: mpsc:
                 None => break,
             },
         };
-        let mut lines = first.request.lines.len();
+        let mut lines = first.job.lines();
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_REQUESTS_MAX {
-            let Ok(job) = jobs.try_recv() else { break };
-            if lines + job.request.lines.len() > GROUP_COMMIT_LINES_MAX {
-                carry = Some(job);
+            let Ok(work) = jobs.try_recv() else { break };
+            if lines + work.job.lines() > GROUP_COMMIT_LINES_MAX {
+                carry = Some(work);
                 break;
             }
-            lines += job.request.lines.len();
-            batch.push(job);
+            lines += work.job.lines();
+            batch.push(work);
         }
         let (requests, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|j| (j.request, j.reply)).unzip();
+            batch.into_iter().map(|w| (w.job, w.reply)).unzip();
         let size = requests.len();
         let started = std::time::Instant::now();
-        let results = execute_batch(&pool, requests).await;
+        let results = execute_batch(&pool, engine, requests).await;
         events.bump();
         tracing::debug!(
             engine = engine.as_str(),

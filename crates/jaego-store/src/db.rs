@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::PgListener;
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::task::JoinHandle;
 
 use crate::batcher::Batcher;
@@ -177,9 +177,31 @@ impl Store {
         &self.inner.writer
     }
 
+    /// A write transaction that holds the write lock from its first
+    /// statement (see [`begin_write`]).
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        begin_write(&self.inner.writer, self.inner.engine).await
+    }
+
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.inner.reader
     }
+}
+
+/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+/// database's one write lock is taken at once, so every read inside the
+/// transaction is a read of rows no other writer can change before commit
+/// (which is how [`crate::ledger::lock_rows`] locks on SQLite). On
+/// PostgreSQL a plain `BEGIN`: rows are locked one by one as statements
+/// touch them.
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    engine: Engine,
+) -> StoreResult<Transaction<'static, Any>> {
+    Ok(match engine {
+        Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Engine::Postgres => pool.begin().await?,
+    })
 }
 
 /// Listens for `NOTIFY jaego_events` on a connection of its own and bumps

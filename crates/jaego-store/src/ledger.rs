@@ -207,7 +207,7 @@ impl Store {
             );
         }
         let key = (new.sku_id, new.location_id);
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let policy = location_policy(&mut tx, tenant, new.location_id).await?;
         ensure_sku(&mut tx, tenant, new.sku_id).await?;
         ensure_rows(&mut tx, tenant, &[key]).await?;
@@ -391,7 +391,7 @@ impl Store {
         reason: &str,
         actor: &str,
     ) -> StoreResult<usize> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         location_policy(&mut tx, tenant, location).await?;
         let keys: Vec<Key> = counts.iter().map(|&(sku, _)| (sku, location)).collect();
         ensure_rows(&mut tx, tenant, &keys).await?;
@@ -439,7 +439,7 @@ impl Store {
         let now = now_us();
         let source = (new.sku_id, new.from_location_id);
         let destination = (new.sku_id, new.to_location_id);
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let policy = location_policy(&mut tx, tenant, new.from_location_id).await?;
         location_policy(&mut tx, tenant, new.to_location_id).await?;
         ensure_sku(&mut tx, tenant, new.sku_id).await?;
@@ -524,7 +524,7 @@ impl Store {
     ) -> StoreResult<Transfer> {
         let transfer = self.get_transfer(tenant, id).await?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query("UPDATE transfers SET state = 'received', received_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'in_transit'")
             .bind(now)
             .bind(tenant.to_string())
@@ -719,8 +719,13 @@ pub(crate) async fn ensure_tenant_rows(
 }
 
 /// Locks the rows of `keys` until the transaction ends and returns their
-/// figures, in one statement: a no-op UPDATE takes the row locks on
-/// PostgreSQL (SQLite already holds its single write lock).
+/// figures, in one statement. On PostgreSQL a no-op `UPDATE … RETURNING`
+/// takes the row locks (`SELECT … FOR UPDATE` is not SQL that SQLite runs).
+/// On SQLite a plain `SELECT`: the transaction holds the database's one
+/// write lock from its start ([`crate::db::begin_write`]), so no other
+/// writer can change the rows before commit. (In a deferred transaction a
+/// write after this read fails with `SQLITE_BUSY_SNAPSHOT` if another
+/// process wrote in between: an error, never a stale grant.)
 pub(crate) async fn lock_rows(
     tx: &mut Transaction<'_, Any>,
     keys: &[Key],
@@ -730,15 +735,14 @@ pub(crate) async fn lock_rows(
         let rows = padded(chunk.len());
         let style = Placeholders::of(tx);
         let values = tuples(style, rows, 2);
-        // The no-op update is written per engine, each the form its planner
-        // serves by primary-key lookups: SQLite plans a row-value `IN` list
-        // as a scan of the whole table, and PostgreSQL, on a table without
-        // statistics yet, plans `UPDATE … FROM (VALUES …)` as one.
+        // Each form is the one its planner serves by primary-key lookups:
+        // SQLite plans a row-value `IN` list as a scan of the whole table,
+        // and PostgreSQL, on a table without statistics yet, plans
+        // `UPDATE … FROM (VALUES …)` as one.
         let sql = match style {
             Placeholders::Anonymous => format!(
-                "UPDATE balances SET on_hand = on_hand FROM (VALUES {values}) AS v \
-                 WHERE balances.sku_id = v.column1 AND balances.location_id = v.column2 \
-                 RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock"
+                "SELECT b.sku_id, b.location_id, b.on_hand, b.reserved, b.allocated, b.incoming, b.in_transit, b.safety_stock \
+                 FROM (VALUES {values}) AS v JOIN balances b ON b.sku_id = v.column1 AND b.location_id = v.column2"
             ),
             Placeholders::Numbered => format!(
                 "UPDATE balances SET on_hand = on_hand WHERE (sku_id, location_id) IN (VALUES {values}) \
@@ -762,6 +766,28 @@ pub(crate) async fn lock_rows(
     Ok(out)
 }
 
+/// [`ensure_tenant_rows`] then [`lock_rows`], in one statement when every
+/// row exists already (the usual case): locks what exists, then creates and
+/// locks only the missing rows.
+pub(crate) async fn lock_or_create_rows(
+    tx: &mut Transaction<'_, Any>,
+    keys: &[(TenantId, Key)],
+) -> StoreResult<HashMap<Key, Balance>> {
+    let all: Vec<Key> = keys.iter().map(|&(_, k)| k).collect();
+    let mut rows = lock_rows(tx, &all).await?;
+    let missing: Vec<(TenantId, Key)> = keys
+        .iter()
+        .filter(|(_, k)| !rows.contains_key(k))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        ensure_tenant_rows(tx, &missing).await?;
+        let keys: Vec<Key> = missing.iter().map(|&(_, k)| k).collect();
+        rows.extend(lock_rows(tx, &keys).await?);
+    }
+    Ok(rows)
+}
+
 /// Adds each row's delta in one statement and writes each changed row's
 /// `stock.changed` event with its figures after the change, in the same
 /// transaction: no balance changes without its event. Rows marked `strict`
@@ -772,8 +798,20 @@ pub(crate) async fn apply_deltas(
     tx: &mut Transaction<'_, Any>,
     rows: &[(Key, Delta, bool)],
 ) -> StoreResult<()> {
-    let now = now_us();
     let mut changed = Vec::with_capacity(rows.len());
+    apply_deltas_into(tx, rows, &mut changed).await?;
+    events::append(tx, &changed).await
+}
+
+/// [`apply_deltas`], leaving the `stock.changed` events in `changed` for the
+/// caller to append with its own in the same transaction (one sequence
+/// update for all of them). The caller must append them.
+pub(crate) async fn apply_deltas_into(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[(Key, Delta, bool)],
+    changed: &mut Vec<NewEvent>,
+) -> StoreResult<()> {
+    let now = now_us();
     for chunk in rows.chunks(1_024) {
         let padded_rows = padded(chunk.len());
         let sql = format!(
@@ -824,7 +862,7 @@ pub(crate) async fn apply_deltas(
             ));
         }
     }
-    events::append(tx, &changed).await
+    Ok(())
 }
 
 /// Appends movements with multi-row inserts; returns their ids in order.

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod backup;
+mod batch;
 mod batcher;
 pub mod catalog;
 pub mod csv_support;

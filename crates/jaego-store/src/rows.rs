@@ -81,6 +81,13 @@ impl Placeholders {
 /// `($1, $2), ($3, $4), …` or `(?, ?), (?, ?), …`: `rows` tuples of `width`
 /// placeholders. The statement must have no other placeholders.
 pub(crate) fn tuples(style: Placeholders, rows: usize, width: usize) -> String {
+    tuples_after(style, 0, rows, width)
+}
+
+/// [`tuples`] for a statement whose first `before` placeholders come before
+/// the list (numbered ones then start at `$before+1`; anonymous ones bind
+/// in text order, so those must also come first in the text).
+pub(crate) fn tuples_after(style: Placeholders, before: usize, rows: usize, width: usize) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for r in 0..rows {
         if r > 0 {
@@ -94,7 +101,7 @@ pub(crate) fn tuples(style: Placeholders, rows: usize, width: usize) -> String {
             match style {
                 Placeholders::Numbered => {
                     out.push('$');
-                    out.push_str(&(r * width + c + 1).to_string());
+                    out.push_str(&(before + r * width + c + 1).to_string());
                 }
                 Placeholders::Anonymous => out.push('?'),
             }
@@ -149,11 +156,12 @@ impl Arg {
 
 #[cfg(test)]
 mod tests {
-    use super::{Placeholders, tuples};
+    use super::{Placeholders, tuples, tuples_after};
 
     #[test]
     fn tuples_write_placeholders() {
         assert_eq!(tuples(Placeholders::Numbered, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(tuples(Placeholders::Anonymous, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(tuples_after(Placeholders::Numbered, 1, 2, 1), "($2), ($3)");
     }
 }

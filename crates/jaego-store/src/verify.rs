@@ -23,10 +23,13 @@ pub struct Mismatch {
 type Key = (SkuId, LocationId);
 
 impl Store {
-    /// Recomputes every balance from its movements, `reserved` from open
-    /// reservation lines and `in_transit` from transfers on their way,
-    /// checks that orders' allocations never exceed `allocated`, and lists
-    /// every disagreement. Empty means the ledger and balances agree.
+    /// Recomputes every balance from the ledger (its movements, plus the
+    /// holds of every reservation ever made on it: a reservation is the
+    /// ledger entry that raises `reserved`), checks `reserved` against the
+    /// open reservations' lines and `in_transit` against the transfers on
+    /// their way, checks that orders' allocations never exceed `allocated`,
+    /// and lists every disagreement. Empty means the ledger and balances
+    /// agree.
     pub async fn verify(&self) -> StoreResult<Vec<Mismatch>> {
         let mut stored: HashMap<Key, (TenantId, Balance)> = HashMap::new();
         for row in sqlx::query("SELECT tenant_id, sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances")
@@ -48,6 +51,17 @@ impl Store {
         {
             let balance = figures(&row)?;
             ledger.insert((parsed(&row, "sku_id")?, parsed(&row, "location_id")?), balance);
+        }
+        // Reservations are the other kind of ledger entry: each line holds
+        // `reserved +quantity`, and its resolution movements take it off.
+        let held = sums(
+            self,
+            "SELECT sku_id, location_id, CAST(SUM(quantity) AS BIGINT) AS total \
+             FROM reservation_lines GROUP BY sku_id, location_id",
+        )
+        .await?;
+        for (key, total) in &held {
+            ledger.entry(*key).or_default().reserved += total;
         }
         let open = sums(
             self,

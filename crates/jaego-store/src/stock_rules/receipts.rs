@@ -220,7 +220,7 @@ impl Store {
     ) -> StoreResult<ExpectedReceipt> {
         Qty::parse("quantity", new.quantity)?;
         let id = ExpectedReceiptId::new();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_sku(&mut tx, tenant, new.sku_id).await?;
         sqlx::query(
             "INSERT INTO expected_receipts (id, tenant_id, sku_id, location_id, quantity, received, due_on, reference, state, created_at) \
@@ -360,7 +360,7 @@ impl Store {
             Some(q) => Qty::parse("quantity", q)?.get(),
             None => current.open_quantity(),
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
             "UPDATE expected_receipts SET received = received + $1, \
                state = CASE WHEN received + $1 = quantity THEN 'received' ELSE state END, \
@@ -425,7 +425,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<ExpectedReceipt> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
             "UPDATE expected_receipts SET state = 'cancelled', closed_at = $1 \
              WHERE tenant_id = $2 AND id = $3 AND state = 'open' \
@@ -483,7 +483,7 @@ impl Store {
         if let Some(m) = merchant {
             m.validate()?;
         }
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_sku(&mut tx, tenant, sku).await?;
         match merchant {
             Some(m) => {

@@ -233,7 +233,7 @@ impl Store {
     ) -> StoreResult<TableOrderSettings> {
         let place = self.find_location(tenant, &location.to_string()).await?;
         require_store(&place)?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO table_order_settings (tenant_id, location_id, reset_mode, show_remaining, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (location_id) DO UPDATE SET reset_mode = excluded.reset_mode, \
@@ -320,7 +320,7 @@ impl Store {
         require_store(&place)?;
         let mut catalog = self.get_sku(tenant, sku).await?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(
             "SELECT initial_count FROM table_order_items WHERE tenant_id = $1 AND location_id = $2 AND sku_id = $3",
         )
@@ -442,7 +442,7 @@ impl Store {
         location: LocationId,
         sku: SkuId,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "DELETE FROM table_order_items WHERE tenant_id = $1 AND location_id = $2 AND sku_id = $3",
         )
@@ -489,7 +489,7 @@ impl Store {
             skus.push(self.get_sku(tenant, id).await?);
         }
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut events = Vec::new();
         for mut sku in skus {
             let done = sqlx::query(
@@ -519,7 +519,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<ResetReport> {
         let settings = self.table_order_settings(tenant, location).await?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (report, events) = reset_in(
             &mut tx,
             tenant,
@@ -558,7 +558,7 @@ impl Store {
             .map(|r| parsed::<ResetMode>(&r, "reset_mode"))
             .transpose()?
             .unwrap_or_default();
-            let mut tx = self.writer().begin().await?;
+            let mut tx = self.begin_write().await?;
             if !schedules::advance(&mut tx, &schedule, now).await? {
                 continue;
             }
@@ -614,7 +614,7 @@ impl Store {
             })?);
         }
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let policy = location_policy(&mut tx, tenant, location).await?;
         let mut sql = Sql::new("SELECT id, code, name, tracked FROM skus WHERE tenant_id = ");
         let t = sql.text(tenant);
