@@ -4,10 +4,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use serde_json::Value;
 
-use crate::server::Server;
+use crate::server::{Server, own_cpu_seconds};
 
 /// What each request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +186,11 @@ async fn balances(server: &Server, location: &str) -> anyhow::Result<Vec<Value>>
 #[derive(Debug, Default)]
 pub struct Figures {
     pub elapsed: Duration,
+    /// CPU time the server spent during the phase (`None` if it does not
+    /// publish its CPU time).
+    pub server_cpu_s: Option<f64>,
+    /// CPU time this load generator spent during the phase.
+    pub client_cpu_s: f64,
     pub latencies_us: Vec<u32>,
     pub ops: u64,
     pub granted: u64,
@@ -196,6 +203,17 @@ pub struct Figures {
 impl Figures {
     pub fn ops_per_s(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU time per request, in microseconds.
+    pub fn server_cpu_us_per_op(&self) -> Option<f64> {
+        self.server_cpu_s
+            .map(|s| s * 1e6 / (self.ops.max(1) as f64))
+    }
+
+    /// Load-generator CPU time per request, in microseconds.
+    pub fn client_cpu_us_per_op(&self) -> f64 {
+        self.client_cpu_s * 1e6 / (self.ops.max(1) as f64)
     }
 
     /// Latency at `q` (0..1) in milliseconds; `latencies_us` is sorted.
@@ -233,33 +251,31 @@ impl Rng {
     }
 }
 
-/// Drives `phase` with `connections` concurrent request loops for `duration`.
+/// Drives `phase` with `connections` concurrent request loops for `duration`,
+/// and measures the CPU time the server and this load generator spent.
 pub async fn drive(
     server: &Server,
     phase: &Phase,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
+    let server_before = server.process().await;
+    let client_before = own_cpu_seconds();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
     for c in 0..connections {
-        let http = server.http.clone();
-        let base = server.base.clone();
-        let token = server.token.clone();
+        let connection = Connection {
+            http: server.http.clone(),
+            base: server.base.clone(),
+            auth: HeaderValue::from_str(&format!("Bearer {}", server.token))?,
+            location: phase.location.clone(),
+            skus: phase.skus.clone(),
+            rng: Rng(0x9E37_79B9_7F4A_7C15 ^ ((c as u64 + 1) * 0x1000_0001)),
+        };
         let scenario = phase.scenario;
         let ceiling = phase.ceiling;
-        let location = phase.location.clone();
-        let skus = phase.skus.clone();
         tasks.push(tokio::spawn(async move {
-            let connection = Connection {
-                http,
-                base,
-                token,
-                location,
-                skus,
-                rng: Rng(0x9E37_79B9_7F4A_7C15 ^ ((c as u64 + 1) * 0x1000_0001)),
-            };
             connection.run(scenario, ceiling, deadline).await
         }));
     }
@@ -268,6 +284,11 @@ pub async fn drive(
         total.merge(task.await??);
     }
     total.elapsed = started.elapsed();
+    total.client_cpu_s = own_cpu_seconds() - client_before;
+    total.server_cpu_s = match (server_before, server.process().await) {
+        (Some(before), Some(after)) => Some(after.cpu_seconds - before.cpu_seconds),
+        _ => None,
+    };
     total.latencies_us.sort_unstable();
     if total.ops == 0 {
         bail!("no request completed");
@@ -275,19 +296,36 @@ pub async fn drive(
     Ok(total)
 }
 
+/// One keep-alive request loop. It does what a real client must and no
+/// more, the same way for the ceiling and for the scenarios: build the
+/// request, send it, read the whole answer, and look at the status (and,
+/// where it needs them, one or two fields of the body).
 struct Connection {
     http: reqwest::Client,
     base: String,
-    token: String,
+    auth: HeaderValue,
     location: String,
     skus: Vec<String>,
     rng: Rng,
 }
 
 enum Answer {
-    Granted(Value),
+    /// Done; with the created reservation's id when asked for it.
+    Granted(Option<String>),
     Short,
     Error,
+}
+
+/// The fields of a reservation answer the load needs.
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// The field of a problem answer the load needs.
+#[derive(Deserialize)]
+struct ProblemCode {
+    code: String,
 }
 
 impl Connection {
@@ -298,7 +336,10 @@ impl Connection {
         deadline: Instant,
     ) -> anyhow::Result<Figures> {
         let mut f = Figures::default();
-        let reserve_url = format!("{}/api/v1/reservations", self.base);
+        let healthz = Url::parse(&format!("{}/healthz", self.base))?;
+        let reserve_url = Url::parse(&format!("{}/api/v1/reservations", self.base))?;
+        let movements_url = Url::parse(&format!("{}/api/v1/movements", self.base))?;
+        let location = serde_json::to_string(&self.location)?;
         let mut op: u64 = 0;
         while Instant::now() < deadline {
             op += 1;
@@ -306,7 +347,7 @@ impl Connection {
                 let t = Instant::now();
                 // Read the body: a response dropped unread closes its
                 // connection, and the ceiling would measure reconnects.
-                let ok = match self.http.get(format!("{}/healthz", self.base)).send().await {
+                let ok = match self.http.get(healthz.clone()).send().await {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -314,12 +355,13 @@ impl Connection {
                 continue;
             }
             if scenario == Scenario::Mixed && op.is_multiple_of(20) {
-                let sku = self.skus[self.rng.below(self.skus.len())].clone();
-                let body = json!({"sku": sku, "location": self.location, "kind": "receipt", "quantity": 20});
+                let sku = &self.skus[self.rng.below(self.skus.len())];
+                let body = format!(
+                    r#"{{"sku":{},"location":{location},"kind":"receipt","quantity":20}}"#,
+                    serde_json::to_string(sku)?
+                );
                 let t = Instant::now();
-                let answer = self
-                    .send(&format!("{}/api/v1/movements", self.base), &body)
-                    .await;
+                let answer = self.send(movements_url.clone(), body, false).await;
                 f.record(
                     t,
                     if matches!(answer, Answer::Granted(_)) {
@@ -330,11 +372,9 @@ impl Connection {
                 );
                 continue;
             }
-            let lines: Vec<Value> = match scenario {
-                Scenario::HotSku => vec![json!({"sku": self.skus[0], "quantity": 1})],
-                Scenario::Spread | Scenario::Mixed => {
-                    vec![json!({"sku": self.skus[self.rng.below(self.skus.len())], "quantity": 1})]
-                }
+            let picked: Vec<usize> = match scenario {
+                Scenario::HotSku => vec![0],
+                Scenario::Spread | Scenario::Mixed => vec![self.rng.below(self.skus.len())],
                 Scenario::MultiLine => {
                     let mut picked: Vec<usize> = Vec::with_capacity(3);
                     while picked.len() < 3 {
@@ -344,25 +384,33 @@ impl Connection {
                         }
                     }
                     picked
-                        .into_iter()
-                        .map(|i| json!({"sku": self.skus[i], "quantity": 1}))
-                        .collect()
                 }
             };
-            let units = lines.len() as u64;
-            let body = json!({"location": self.location, "lines": lines, "ttl_secs": 3600});
+            let mut lines = String::new();
+            for i in &picked {
+                if !lines.is_empty() {
+                    lines.push(',');
+                }
+                lines.push_str(&format!(
+                    r#"{{"sku":{},"quantity":1}}"#,
+                    serde_json::to_string(&self.skus[*i])?
+                ));
+            }
+            let units = picked.len() as u64;
+            let body =
+                format!(r#"{{"location":{location},"lines":[{lines}],"ttl_secs":3600}}"#);
             let t = Instant::now();
-            match self.send(&reserve_url, &body).await {
-                Answer::Granted(reservation) => {
+            let mixed = scenario == Scenario::Mixed;
+            match self.send(reserve_url.clone(), body, mixed).await {
+                Answer::Granted(id) => {
                     f.record(t, Outcome::Granted(units));
-                    if scenario == Scenario::Mixed {
-                        let id = reservation["id"].as_str().unwrap_or_default().to_string();
+                    if mixed {
+                        let id = id.unwrap_or_default();
                         let commit = self.rng.below(2) == 0;
                         let action = if commit { "commit" } else { "release" };
+                        let url = Url::parse(&format!("{reserve_url}/{id}/{action}"))?;
                         let t = Instant::now();
-                        let answer = self
-                            .send(&format!("{reserve_url}/{id}/{action}"), &json!({}))
-                            .await;
+                        let answer = self.send(url, "{}".to_string(), false).await;
                         if matches!(answer, Answer::Granted(_)) && commit {
                             f.committed_units += units;
                         }
@@ -383,22 +431,35 @@ impl Connection {
         Ok(f)
     }
 
-    async fn send(&self, url: &str, body: &Value) -> Answer {
+    async fn send(&self, url: Url, body: String, want_id: bool) -> Answer {
         let Ok(response) = self
             .http
             .post(url)
-            .bearer_auth(&self.token)
-            .json(body)
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
             .send()
             .await
         else {
             return Answer::Error;
         };
         let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
+        let Ok(bytes) = response.bytes().await else {
+            return Answer::Error;
+        };
         match status {
-            StatusCode::OK | StatusCode::CREATED => Answer::Granted(value),
-            StatusCode::CONFLICT if value["code"] == "insufficient_stock" => Answer::Short,
+            StatusCode::OK | StatusCode::CREATED => Answer::Granted(
+                want_id
+                    .then(|| serde_json::from_slice::<Created>(&bytes).ok())
+                    .flatten()
+                    .map(|c| c.id),
+            ),
+            StatusCode::CONFLICT
+                if serde_json::from_slice::<ProblemCode>(&bytes)
+                    .is_ok_and(|p| p.code == "insufficient_stock") =>
+            {
+                Answer::Short
+            }
             _ => Answer::Error,
         }
     }

@@ -1,4 +1,5 @@
-//! Starting, seeding and stopping the jaego servers under test.
+//! Starting (or attaching to), seeding and stopping the jaego servers under
+//! test, and reading their CPU time and memory.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -22,10 +23,12 @@ pub struct ServerSpec {
     pub extra_args: Vec<String>,
 }
 
-/// A `jaego serve` child process and a client for it.
+/// A jaego server under test and a client for it: a `jaego serve` child
+/// process the bench started, or a running server it was pointed at.
 pub struct Server {
-    child: Child,
-    pid: u32,
+    /// `None` for a server the bench did not start.
+    child: Option<Child>,
+    pid: Option<u32>,
     pub base: String,
     pub token: String,
     pub http: reqwest::Client,
@@ -88,27 +91,48 @@ impl Server {
             .spawn()
             .context("starting jaego serve")?;
         let pid = child.id().context("server pid")?;
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(2048)
-            .build()?;
         let server = Server {
-            child,
-            pid,
+            child: Some(child),
+            pid: Some(pid),
             base: format!("http://127.0.0.1:{port}"),
             token,
-            http,
+            http: client()?,
         };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// A running server at `base` (e.g. `http://127.0.0.1:8080`), driven
+    /// with `token`, which must be allowed to create SKUs, locations and
+    /// stock in its tenant (owner or manager).
+    pub async fn attach(base: &str, token: &str) -> anyhow::Result<Server> {
+        let server = Server {
+            child: None,
+            pid: None,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http: client()?,
+        };
+        server.wait_ready().await?;
+        // Fail now, not after seeding half the catalog, if the token is wrong.
+        server
+            .get("/api/v1/locations?limit=1")
+            .await
+            .context("the token cannot read this server's locations")?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            if let Ok(r) = server
+            if let Ok(r) = self
                 .http
-                .get(format!("{}/readyz", server.base))
+                .get(format!("{}/readyz", self.base))
                 .send()
                 .await
                 && r.status().is_success()
             {
-                return Ok(server);
+                return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {
                 bail!("jaego serve did not become ready within {READY_TIMEOUT:?}");
@@ -117,22 +141,35 @@ impl Server {
         }
     }
 
-    /// Peak resident memory so far, in MB (from /proc; 0 where unavailable).
-    pub fn peak_rss_mb(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+    /// The server's own CPU time and peak memory, from its `/metrics`
+    /// (the same way for a server the bench started and one it did not);
+    /// `None` if the server does not publish them (not Linux, or an older
+    /// jaego).
+    pub async fn process(&self) -> Option<Process> {
+        let r = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok()?;
+        let text = r.text().await.ok()?;
+        let value = |name: &str| -> Option<f64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Process {
+            cpu_seconds: value("jaego_process_cpu_seconds_total")?,
+            peak_rss_mb: value("jaego_process_resident_memory_peak_bytes")? / 1e6,
+        })
     }
 
     /// Current resident memory, in MB (from /proc; 0 where unavailable).
     pub fn rss_mb(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let Some(pid) = self.pid else { return 0.0 };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -142,20 +179,22 @@ impl Server {
     }
 
     /// Kills the server with SIGKILL, as a crash would, and waits for it.
-    pub async fn kill(mut self) -> anyhow::Result<()> {
-        self.child.start_kill()?;
-        self.child.wait().await?;
+    pub async fn kill(self) -> anyhow::Result<()> {
+        let mut child = self.child.context("not a server the bench started")?;
+        child.start_kill()?;
+        child.wait().await?;
         Ok(())
     }
 
     /// Sends SIGTERM (a graceful shutdown) without waiting.
     pub async fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.pid.context("not a server the bench started")?;
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status()
             .await?;
         if !status.success() {
-            bail!("kill -TERM {} failed", self.pid);
+            bail!("kill -TERM {pid} failed");
         }
         Ok(())
     }
@@ -163,27 +202,31 @@ impl Server {
     /// Waits for the server to exit (after [`Server::terminate`]); its exit
     /// status, or an error after `patience`.
     pub async fn wait_exit(
-        mut self,
+        self,
         patience: Duration,
     ) -> anyhow::Result<std::process::ExitStatus> {
-        match tokio::time::timeout(patience, self.child.wait()).await {
+        let mut child = self.child.context("not a server the bench started")?;
+        match tokio::time::timeout(patience, child.wait()).await {
             Ok(status) => Ok(status?),
             Err(_) => {
-                self.child.kill().await?;
+                child.kill().await?;
                 bail!("jaego serve did not exit within {patience:?}");
             }
         }
     }
 
-    /// Stops the server with SIGTERM (a graceful shutdown) and returns its
-    /// peak memory in MB.
-    pub async fn stop(mut self) -> anyhow::Result<f64> {
-        let rss = self.peak_rss_mb();
+    /// Stops a server the bench started with SIGTERM (a graceful shutdown);
+    /// leaves a server it attached to running.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child else {
+            return Ok(());
+        };
+        let pid = child.id().context("server pid")?;
         let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status()
             .await;
-        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+        match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
             Ok(status) => {
                 let status = status?;
                 if !status.success() {
@@ -191,11 +234,11 @@ impl Server {
                 }
             }
             Err(_) => {
-                self.child.kill().await?;
+                child.kill().await?;
                 bail!("jaego serve did not stop within 30 s of SIGTERM");
             }
         }
-        Ok(rss)
+        Ok(())
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(StatusCode, Value)> {
@@ -322,6 +365,41 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// A server's CPU time so far and its peak memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub cpu_seconds: f64,
+    /// Megabytes of 10^6 bytes.
+    pub peak_rss_mb: f64,
+}
+
+/// This process's (the load generator's) CPU time so far, in seconds; 0 if
+/// unknown (not Linux).
+pub fn own_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // utime and stime are the 12th and 13th fields after the command name,
+    // in clock ticks of 1/100 s.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => 0.0,
+    }
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(2048)
+        .build()?)
 }
 
 /// Runs `jaego verify`; `None` if clean, else what it printed.

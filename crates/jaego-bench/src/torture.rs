@@ -105,7 +105,12 @@ impl Summary {
 /// What one request tried.
 #[derive(Debug, Clone)]
 enum Op {
-    Reserve { reference: String, lines: usize },
+    /// `units`: the quantities of its lines, summed.
+    Reserve {
+        reference: String,
+        lines: usize,
+        units: i64,
+    },
     Commit { reservation: String, lines: usize },
     Release { reservation: String, lines: usize },
     Receipt { reference: String },
@@ -223,14 +228,19 @@ async fn worker(
                     chosen.push(sku);
                 }
             }
+            let quantities: Vec<i64> = chosen.iter().map(|_| 1 + rng.below(3) as i64).collect();
             let body = json!({
                 "location": LOCATION,
                 "reference": reference,
                 "ttl_secs": 3600,
-                "lines": chosen.iter().map(|s| json!({"sku": s, "quantity": 1 + rng.below(3)})).collect::<Vec<_>>(),
+                "lines": chosen.iter().zip(&quantities).map(|(s, q)| json!({"sku": s, "quantity": q})).collect::<Vec<_>>(),
             });
             (
-                Op::Reserve { reference, lines },
+                Op::Reserve {
+                    reference,
+                    lines,
+                    units: quantities.iter().sum(),
+                },
                 "/api/v1/reservations".to_string(),
                 Some(body),
             )
@@ -369,15 +379,53 @@ async fn check(
             .copied()
             .unwrap_or(0)
     };
+    // A reservation is the ledger entry of its hold (there is no movement
+    // for it): read every acknowledged one back by its id.
+    let mut held: HashMap<String, Value> = HashMap::new();
+    for record in records {
+        if let (Op::Reserve { .. }, Outcome::Acked(body)) = (&record.op, &record.outcome)
+            && let Some(id) = body["id"].as_str()
+        {
+            let r = server
+                .get(&format!("/api/v1/reservations/{id}"))
+                .await
+                .with_context(|| format!("reading back acknowledged reservation {id}"))?;
+            held.insert(id.to_string(), r);
+        }
+    }
+    let lines_of = |id: &str| {
+        held.get(id)
+            .and_then(|r| r["lines"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
     let mut checked = 0;
+    // Units held by reservations whose request got no answer (or an error),
+    // at most: they may have been applied whole.
+    let mut unanswered_units = 0;
     for record in records {
         checked += 1;
+        if let (Op::Reserve { units, .. }, Outcome::Unanswered | Outcome::Refused(500..)) =
+            (&record.op, &record.outcome)
+        {
+            unanswered_units += units;
+        }
         let (what, found, whole) = match &record.op {
-            Op::Reserve { reference, lines } => (
-                format!("reserve {reference}"),
-                count_ref(reference, "reserve"),
-                *lines,
-            ),
+            Op::Reserve {
+                reference, lines, ..
+            } => {
+                // Found only through its answer's id; requests without one
+                // are covered by the check of `reserved` below.
+                let found = match &record.outcome {
+                    Outcome::Acked(body) => body["id"]
+                        .as_str()
+                        .and_then(|id| held.get(id))
+                        .filter(|r| r["reference"] == reference.as_str())
+                        .and_then(|r| r["lines"].as_array().map(Vec::len))
+                        .unwrap_or(0),
+                    _ => 0,
+                };
+                (format!("reserve {reference}"), found, *lines)
+            }
             Op::Commit { reservation, lines } => (
                 format!("commit {reservation}"),
                 count_res(reservation, "commit"),
@@ -411,29 +459,54 @@ async fn check(
         };
         if !fine {
             problems.push(format!(
-                "{what}: {:?} but the ledger has {found} of {whole} movements",
+                "{what}: {:?} but the ledger has {found} of {whole} entries",
                 record.outcome
             ));
         }
     }
-    // A reservation is resolved at most once, and never half.
+    // A reservation is resolved at most once, and never half: one kind of
+    // resolution movement, one per line.
     let mut resolutions: HashMap<&str, Vec<(&str, usize)>> = HashMap::new();
     for ((reservation, kind), n) in &by_reservation {
-        if kind != "reserve" {
-            resolutions
-                .entry(reservation.as_str())
-                .or_default()
-                .push((kind.as_str(), *n));
-        }
+        resolutions
+            .entry(reservation.as_str())
+            .or_default()
+            .push((kind.as_str(), *n));
     }
     for (reservation, kinds) in &resolutions {
-        let reserved = count_res(reservation, "reserve");
-        let kinds: Vec<_> = kinds.iter().filter(|(k, _)| *k != "reserve").collect();
-        if kinds.len() > 1 || kinds.iter().any(|(_, n)| *n != reserved) {
+        let lines = lines_of(reservation);
+        if kinds.len() > 1 || kinds.iter().any(|(_, n)| *n != lines) {
             problems.push(format!(
-                "reservation {reservation}: {reserved} reserve movements but resolutions {kinds:?}"
+                "reservation {reservation}: {lines} lines but resolutions {kinds:?}"
             ));
         }
+    }
+    // `reserved` at the location is exactly the open reservations' units:
+    // the acknowledged ones still open, plus (after a crash) any whose
+    // answer was lost; after a graceful stop, none of those.
+    let open_units: i64 = held
+        .values()
+        .filter(|r| r["state"] == "open")
+        .flat_map(|r| r["lines"].as_array().cloned().unwrap_or_default())
+        .map(|l| l["quantity"].as_i64().unwrap_or(0))
+        .sum();
+    let page = server
+        .get(&format!("/api/v1/balances?location={LOCATION}&limit=500"))
+        .await?;
+    let reserved: i64 = page["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|b| b["reserved"].as_i64().unwrap_or(0))
+        .sum();
+    let extra = reserved - open_units;
+    let allowed = if strict_unanswered { 0 } else { unanswered_units };
+    if !(0..=allowed).contains(&extra) {
+        problems.push(format!(
+            "reserved {reserved} at {LOCATION}, but the acknowledged open reservations hold {open_units} \
+             (and unanswered ones at most {allowed})"
+        ));
     }
     // Every acknowledged change has its audit entry (the answer waited for it).
     let audited = audited_request_ids(server).await?;

@@ -1,4 +1,6 @@
-//! Prometheus metrics: request counts and latencies per route and status.
+//! Prometheus metrics: request counts and latencies per route and status,
+//! and the process's CPU time and memory (read from `/proc` on each scrape,
+//! on Linux; absent elsewhere).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -6,7 +8,10 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -59,6 +64,7 @@ impl Metrics {
             "Answered mutations whose audit entry could not be written",
             audit_failures.clone(),
         );
+        registry.register_collector(Box::new(ProcessCollector));
         Arc::new(Metrics {
             registry,
             requests,
@@ -85,6 +91,79 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The process's own figures, read from `/proc/self` on every scrape:
+/// `jaego_process_cpu_seconds` (user + system), `jaego_process_resident_memory_bytes`
+/// and `jaego_process_resident_memory_peak_bytes` (the high-water mark). `jaego
+/// bench` reads them to report the server's CPU per request and its peak
+/// memory, also for a server it did not start.
+#[derive(Debug)]
+struct ProcessCollector;
+
+/// Clock ticks per second of `/proc/self/stat`'s CPU times (`USER_HZ`, 100
+/// on every Linux architecture jaego runs on).
+const USER_HZ: f64 = 100.0;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(figures) = process_figures() else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(figures.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "CPU time used by the process (user and system)",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        for (name, help, bytes) in [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory of the process",
+                figures.rss_bytes,
+            ),
+            (
+                "process_resident_memory_peak_bytes",
+                "Highest resident memory of the process since it started",
+                figures.peak_rss_bytes,
+            ),
+        ] {
+            let gauge = ConstGauge::new(bytes);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+struct ProcessFigures {
+    cpu_seconds: f64,
+    rss_bytes: i64,
+    peak_rss_bytes: i64,
+}
+
+fn process_figures() -> Option<ProcessFigures> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold
+    // spaces): utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |name: &str| -> Option<i64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some(ProcessFigures {
+        cpu_seconds: ticks as f64 / USER_HZ,
+        rss_bytes: kib("VmRSS:")? * 1024,
+        peak_rss_bytes: kib("VmHWM:")? * 1024,
+    })
 }
 
 /// Counts and times every request by its route template (never its raw

@@ -1729,6 +1729,24 @@ async fn health_metrics_and_openapi() {
             !r.text.contains("/api/v1/skus/TS-M"),
             "{engine}: raw paths leak into labels"
         );
+        // The process's own figures, which `jaego bench` reads (Linux only).
+        if cfg!(target_os = "linux") {
+            for name in [
+                "jaego_process_cpu_seconds_total ",
+                "jaego_process_resident_memory_bytes ",
+                "jaego_process_resident_memory_peak_bytes ",
+            ] {
+                let value: f64 = r
+                    .text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("{engine}: no {name} in {}", r.text))
+                    .trim()
+                    .parse()
+                    .expect("a number");
+                assert!(value > 0.0, "{engine}: {name} {value}");
+            }
+        }
         let r = get("/api/openapi.json").await;
         assert_eq!(r.status, StatusCode::OK, "{engine}");
         assert!(

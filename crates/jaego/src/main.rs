@@ -73,9 +73,19 @@ struct BenchArgs {
     /// Measured seconds per phase.
     #[arg(long, default_value_t = 10.0)]
     duration_secs: f64,
-    /// Database for the servers the bench starts (default: SQLite in a temp dir).
+    /// Database for the servers the bench starts (default: SQLite in a temp
+    /// dir). With --target: the database that server uses, so that `jaego
+    /// verify` can check it afterwards (optional).
     #[arg(long)]
     database_url: Option<String>,
+    /// Drive this running server (e.g. http://127.0.0.1:8080) instead of
+    /// starting servers. The unbatched figures cannot be measured this way.
+    #[arg(long, requires = "token")]
+    target: Option<String>,
+    /// With --target: a token of the tenant to put the bench data in, allowed
+    /// to create locations, SKUs and stock (owner or manager).
+    #[arg(long, env = "JAEGO_BENCH_TOKEN", requires = "target")]
+    token: Option<String>,
     /// Units of the hot SKU.
     #[arg(long, default_value_t = 100_000)]
     hot_stock: i64,
@@ -482,6 +492,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         connections: args.connections,
         duration: std::time::Duration::from_secs_f64(args.duration_secs),
         database_url: args.database_url,
+        target: args
+            .target
+            .zip(args.token)
+            .map(|(url, token)| jaego_bench::Target { url, token }),
         jaego_exe: std::env::current_exe()?,
         hot_stock: args.hot_stock,
         catalog_skus: args.catalog_skus,
