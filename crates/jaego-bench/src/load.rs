@@ -397,8 +397,7 @@ impl Connection {
                 ));
             }
             let units = picked.len() as u64;
-            let body =
-                format!(r#"{{"location":{location},"lines":[{lines}],"ttl_secs":3600}}"#);
+            let body = format!(r#"{{"location":{location},"lines":[{lines}],"ttl_secs":3600}}"#);
             let t = Instant::now();
             let mixed = scenario == Scenario::Mixed;
             match self.send(reserve_url.clone(), body, mixed).await {

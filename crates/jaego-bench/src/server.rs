@@ -125,11 +125,7 @@ impl Server {
     async fn wait_ready(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
                 && r.status().is_success()
             {
                 return Ok(());

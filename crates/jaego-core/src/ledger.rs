@@ -219,10 +219,7 @@ impl<S: LedgerKey, L: LedgerKey> Ledger<S, L> {
             .iter()
             .flat_map(|r| r.lines.iter())
             .map(|l| (l.sku, l.location, hold_delta(l.quantity)));
-        let moves = self
-            .movements
-            .iter()
-            .map(|m| (m.sku, m.location, m.delta));
+        let moves = self.movements.iter().map(|m| (m.sku, m.location, m.delta));
         for (sku, location, delta) in holds.chain(moves) {
             let b = sums.entry((sku, location)).or_default();
             *b = b.apply(&delta).expect("ledger sums fit in i64");

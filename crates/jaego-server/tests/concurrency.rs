@@ -154,7 +154,11 @@ async fn flash_sale(server: common::TestServer) {
             )
             .await;
         assert_eq!(
-            (r.status, r.body["state"].as_str(), r.body["lines"][0]["quantity"].as_i64()),
+            (
+                r.status,
+                r.body["state"].as_str(),
+                r.body["lines"][0]["quantity"].as_i64()
+            ),
             (StatusCode::OK, Some("open"), Some(1)),
             "{engine}: {}",
             r.text

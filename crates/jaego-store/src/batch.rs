@@ -47,8 +47,7 @@ use crate::ledger::{
 };
 use crate::now_us;
 use crate::reservations::{
-    Reservation, ReservationLine, ReserveRequest, ResolveRequest, reservation_event,
-    resolve_error,
+    Reservation, ReservationLine, ReserveRequest, ResolveRequest, reservation_event, resolve_error,
 };
 use crate::rows::{Placeholders, int, opt_int, opt_parsed, padded, parsed, tuples, tuples_after};
 
@@ -496,9 +495,9 @@ impl RowChanges {
         match self.index.get(&key) {
             Some(&i) => {
                 let (_, total, guard) = &mut self.rows[i];
-                *total = total
-                    .checked_add(&delta)
-                    .ok_or_else(|| StoreError::Conflict("a balance figure would overflow".into()))?;
+                *total = total.checked_add(&delta).ok_or_else(|| {
+                    StoreError::Conflict("a balance figure would overflow".into())
+                })?;
                 *guard |= strict;
             }
             None => {
@@ -592,7 +591,11 @@ async fn record_committed(
     let mut partial = Vec::new();
     for (_, r, _) in claimed {
         let lines = &r.reservation.lines;
-        if lines.iter().zip(&r.committed).all(|(l, &c)| c == l.quantity) {
+        if lines
+            .iter()
+            .zip(&r.committed)
+            .all(|(l, &c)| c == l.quantity)
+        {
             full.push(r.reservation.id);
         } else if r.committed.iter().all(|&c| c == 0) {
             none.push(r.reservation.id);
@@ -834,5 +837,4 @@ mod tests {
         assert!(changes.rows[0].2, "a strict grant guards the row");
         assert!(!changes.rows[1].2);
     }
-
 }

@@ -10,10 +10,10 @@ use jaego_core::limits::{GROUP_COMMIT_LINES_MAX, GROUP_COMMIT_REQUESTS_MAX};
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::{Job, execute_batch};
 use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventSignal;
-use crate::batch::{Job, execute_batch};
 use crate::reservations::Reservation;
 
 /// Most requests waiting for the worker; beyond this, callers wait to enqueue.

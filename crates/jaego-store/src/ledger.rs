@@ -719,8 +719,9 @@ pub(crate) async fn ensure_tenant_rows(
 }
 
 /// Locks the rows of `keys` until the transaction ends and returns their
-/// figures, in one statement. On PostgreSQL a no-op `UPDATE … RETURNING`
-/// takes the row locks (`SELECT … FOR UPDATE` is not SQL that SQLite runs).
+/// figures, in one statement. On PostgreSQL `SELECT … ORDER BY … FOR
+/// UPDATE`: every transaction locks its rows in key order, so two
+/// transactions that need some of the same rows cannot deadlock over them.
 /// On SQLite a plain `SELECT`: the transaction holds the database's one
 /// write lock from its start ([`crate::db::begin_write`]), so no other
 /// writer can change the rows before commit. (In a deferred transaction a
@@ -731,22 +732,27 @@ pub(crate) async fn lock_rows(
     keys: &[Key],
 ) -> StoreResult<HashMap<Key, Balance>> {
     let mut out = HashMap::with_capacity(keys.len());
+    // Chunks in key order too, so the order holds across statements.
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
     for chunk in keys.chunks(2_048) {
         let rows = padded(chunk.len());
         let style = Placeholders::of(tx);
         let values = tuples(style, rows, 2);
         // Each form is the one its planner serves by primary-key lookups:
         // SQLite plans a row-value `IN` list as a scan of the whole table,
-        // and PostgreSQL, on a table without statistics yet, plans
-        // `UPDATE … FROM (VALUES …)` as one.
+        // and PostgreSQL, on a table without statistics yet, plans a join
+        // with `(VALUES …)` as one.
         let sql = match style {
             Placeholders::Anonymous => format!(
                 "SELECT b.sku_id, b.location_id, b.on_hand, b.reserved, b.allocated, b.incoming, b.in_transit, b.safety_stock \
                  FROM (VALUES {values}) AS v JOIN balances b ON b.sku_id = v.column1 AND b.location_id = v.column2"
             ),
             Placeholders::Numbered => format!(
-                "UPDATE balances SET on_hand = on_hand WHERE (sku_id, location_id) IN (VALUES {values}) \
-                 RETURNING sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock"
+                "SELECT sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock \
+                 FROM balances WHERE (sku_id, location_id) IN (VALUES {values}) \
+                 ORDER BY sku_id, location_id FOR UPDATE"
             ),
         };
         let mut query = sqlx::query(&sql);
@@ -775,11 +781,13 @@ pub(crate) async fn lock_or_create_rows(
 ) -> StoreResult<HashMap<Key, Balance>> {
     let all: Vec<Key> = keys.iter().map(|&(_, k)| k).collect();
     let mut rows = lock_rows(tx, &all).await?;
-    let missing: Vec<(TenantId, Key)> = keys
+    let mut missing: Vec<(TenantId, Key)> = keys
         .iter()
         .filter(|(_, k)| !rows.contains_key(k))
         .copied()
         .collect();
+    // Created in key order, like the locks.
+    missing.sort_unstable_by_key(|&(_, key)| key);
     if !missing.is_empty() {
         ensure_tenant_rows(tx, &missing).await?;
         let keys: Vec<Key> = missing.iter().map(|&(_, k)| k).collect();

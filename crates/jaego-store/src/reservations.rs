@@ -21,8 +21,8 @@ use jaego_core::judge::LineRequest;
 use jaego_core::limits::{EXPIRY_BATCH_MAX, RESERVATION_LINES_MAX, RESERVATION_TTL_SECS_MAX};
 use jaego_core::reservation::{Resolution, ResolveError};
 use jaego_core::{
-    ChannelId, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState,
-    SkuId, StockPolicy, TenantId,
+    ChannelId, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState, SkuId,
+    StockPolicy, TenantId,
 };
 use serde_json::json;
 

@@ -87,7 +87,12 @@ pub(crate) fn tuples(style: Placeholders, rows: usize, width: usize) -> String {
 /// [`tuples`] for a statement whose first `before` placeholders come before
 /// the list (numbered ones then start at `$before+1`; anonymous ones bind
 /// in text order, so those must also come first in the text).
-pub(crate) fn tuples_after(style: Placeholders, before: usize, rows: usize, width: usize) -> String {
+pub(crate) fn tuples_after(
+    style: Placeholders,
+    before: usize,
+    rows: usize,
+    width: usize,
+) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for r in 0..rows {
         if r > 0 {

@@ -664,3 +664,432 @@ async fn idempotency_keys() {
         );
     }
 }
+
+/// Opens `url` with group commit on or off.
+async fn open(url: &str, group_commit: bool) -> Store {
+    Store::connect(
+        url,
+        StoreOptions {
+            group_commit,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Commits and releases that arrive together share a batch with new
+/// reservations, and each is still answered on its own: two resolutions of
+/// one reservation racing (exactly one wins, the other is told what
+/// happened), full and partial commits, releases whose units new
+/// reservations in the same flood may take, and a commit after the
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_resolutions_answer_each_on_its_own() {
+    use jaego_core::ReservationState::{Committed, Expired, Open, Released};
+    for group_commit in [true, false] {
+        for db in fresh_databases("batched_resolutions_answer_each_on_its_own").await {
+            let e = format!("{} group_commit={group_commit}", db.engine);
+            let store = open(&db.url, group_commit).await;
+            let tenant = store.create_tenant("a").await.unwrap();
+            let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
+            let a = store.create_sku(tenant, &sku("A", &[])).await.unwrap();
+            let b = store.create_sku(tenant, &sku("B", &[])).await.unwrap();
+            for s in [&a, &b] {
+                store
+                    .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 40))
+                    .await
+                    .unwrap();
+            }
+            // 20 reservations of 2 A + 1 B: every unit of A is held.
+            let mut held = Vec::new();
+            for _ in 0..20 {
+                held.push(
+                    reserve(
+                        &store,
+                        tenant,
+                        &reserve_at("WH", &[("A", 2), ("B", 1)], 600),
+                    )
+                    .await
+                    .unwrap(),
+                );
+            }
+            let late = reserve(&store, tenant, &reserve_at("WH", &[("B", 1)], 1))
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+            // Everything at once: per held reservation i, i % 4 picks
+            // 0 commit all, 1 commit line 1 partly, 2 release, 3 commit and
+            // release racing; plus a commit of the late one and 20 new
+            // reservations of 2 A, which only released units can serve.
+            let mut tasks = Vec::new();
+            for (i, r) in held.iter().enumerate() {
+                let plans: Vec<Option<Option<Vec<(i64, i64)>>>> = match i % 4 {
+                    0 => vec![Some(None)],
+                    1 => vec![Some(Some(vec![(1, 1)]))],
+                    2 => vec![None],
+                    _ => vec![Some(None), None],
+                };
+                for plan in plans {
+                    let store = store.clone();
+                    let id = r.id;
+                    tasks.push(tokio::spawn(async move {
+                        let answer = match &plan {
+                            Some(lines) => {
+                                store
+                                    .commit_reservation(tenant, id, lines.as_deref(), "t")
+                                    .await
+                            }
+                            None => store.release_reservation(tenant, id, "t").await,
+                        };
+                        (Some((i, plan.is_some())), answer)
+                    }));
+                }
+            }
+            {
+                let store = store.clone();
+                let id = late.id;
+                tasks.push(tokio::spawn(async move {
+                    (None, store.commit_reservation(tenant, id, None, "t").await)
+                }));
+            }
+            for _ in 0..20 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    (
+                        None,
+                        reserve(&store, tenant, &reserve_at("WH", &[("A", 2)], 600)).await,
+                    )
+                }));
+            }
+
+            let mut winners: std::collections::HashMap<usize, jaego_core::ReservationState> =
+                Default::default();
+            let mut losers = Vec::new();
+            let (mut new_granted, mut new_short) = (0, 0);
+            for task in tasks {
+                match task.await.unwrap() {
+                    (Some((i, _)), Ok(r)) => {
+                        assert!(
+                            winners.insert(i, r.state).is_none(),
+                            "{e}: two resolutions of reservation {i} succeeded"
+                        );
+                        let expected: Vec<Option<i64>> = match (i % 4, r.state) {
+                            (0 | 3, Committed) => vec![Some(2), Some(1)],
+                            (1, Committed) => vec![Some(1), Some(0)],
+                            (2 | 3, Released) => vec![Some(0), Some(0)],
+                            other => panic!("{e}: reservation {i} ended {other:?}"),
+                        };
+                        let got: Vec<Option<i64>> = r.lines.iter().map(|l| l.committed).collect();
+                        assert_eq!(got, expected, "{e}: reservation {i}");
+                    }
+                    (Some((i, _)), Err(StoreError::AlreadyResolved(state))) => {
+                        losers.push((i, state));
+                    }
+                    (None, Err(StoreError::Expired)) => {}
+                    (None, Ok(r)) if r.state == Open => new_granted += 1,
+                    (None, Err(StoreError::Shortage(_))) => new_short += 1,
+                    other => panic!("{e}: unexpected {other:?}"),
+                }
+            }
+            assert_eq!(winners.len(), 20, "{e}: every reservation resolved once");
+            assert_eq!(losers.len(), 5, "{e}: one loser per race");
+            for (i, state) in losers {
+                assert_eq!(
+                    Some(&state),
+                    winners.get(&i),
+                    "{e}: the loser is told the winner's state"
+                );
+            }
+            assert_eq!(new_granted + new_short, 20, "{e}");
+
+            // Each reservation's stored lines say what its answer said.
+            for (i, r) in held.iter().enumerate() {
+                let stored = store.get_reservation(tenant, r.id).await.unwrap();
+                assert_eq!(Some(&stored.state), winners.get(&i), "{e}: reservation {i}");
+            }
+            assert_eq!(
+                store.get_reservation(tenant, late.id).await.unwrap().state,
+                Open,
+                "{e}: a refused late commit leaves it for the expiry job"
+            );
+            assert_eq!(
+                store.expire_due(jaego_store::now_us(), 100).await.unwrap(),
+                1,
+                "{e}"
+            );
+            assert_eq!(
+                store.get_reservation(tenant, late.id).await.unwrap().state,
+                Expired,
+                "{e}"
+            );
+
+            // Units of A: 40 on hand; allocated is what the commits took,
+            // reserved what the new reservations hold; never more than 40.
+            let committed_a: i64 = winners
+                .iter()
+                .map(|(i, s)| match (i % 4, s) {
+                    (0 | 3, Committed) => 2,
+                    (1, Committed) => 1,
+                    _ => 0,
+                })
+                .sum();
+            let ba = store.balance(tenant, a.id, wh.id).await.unwrap();
+            assert_eq!(
+                (ba.allocated, ba.reserved),
+                (committed_a, 2 * new_granted),
+                "{e}: {ba:?}"
+            );
+            assert!(ba.available() >= 0, "{e}: oversold {ba:?}");
+            assert!(
+                new_granted as i64 * 2 <= 40 - committed_a,
+                "{e}: granted more than the released units"
+            );
+            let bb = store.balance(tenant, b.id, wh.id).await.unwrap();
+            assert_eq!(bb.reserved, 0, "{e}: {bb:?}");
+            assert_verified(&store, &e).await;
+        }
+    }
+}
+
+/// Commits race the expiry job, from two store instances on one database:
+/// each reservation is resolved exactly once, a commit that loses is told
+/// the reservation expired, and the ledger agrees with the balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_racing_expiry_resolve_once() {
+    for db in fresh_databases("commits_racing_expiry_resolve_once").await {
+        let e = db.engine;
+        let store = open(&db.url, true).await;
+        let other = open(&db.url, true).await;
+        let tenant = store.create_tenant("a").await.unwrap();
+        let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
+        let s = store.create_sku(tenant, &sku("S", &[])).await.unwrap();
+        store
+            .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 300))
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        for _ in 0..300 {
+            held.push(
+                reserve(&store, tenant, &reserve_at("WH", &[("S", 1)], 600))
+                    .await
+                    .unwrap(),
+            );
+        }
+        // The expiry job of the other instance runs with a clock past every
+        // deadline while this instance commits them (its own clock is
+        // before the deadlines, so core lets every commit through to the
+        // claim).
+        let deadline = held.iter().map(|r| r.expires_at).max().unwrap();
+        let expiry = {
+            let other = other.clone();
+            tokio::spawn(async move {
+                let mut expired = 0;
+                loop {
+                    let n = other.expire_due(deadline, 7).await.unwrap();
+                    expired += n;
+                    if n == 0 {
+                        return expired;
+                    }
+                }
+            })
+        };
+        let mut commits = Vec::new();
+        for r in &held {
+            let store = store.clone();
+            let id = r.id;
+            commits.push(tokio::spawn(async move {
+                store.commit_reservation(tenant, id, None, "t").await
+            }));
+        }
+        let mut committed = 0;
+        for c in commits {
+            match c.await.unwrap() {
+                Ok(r) => {
+                    assert_eq!(r.state, jaego_core::ReservationState::Committed, "{e}");
+                    committed += 1;
+                }
+                Err(StoreError::AlreadyResolved(jaego_core::ReservationState::Expired)) => {}
+                Err(other) => panic!("{e}: unexpected {other:?}"),
+            }
+        }
+        let expired = expiry.await.unwrap();
+        // The expiry loop may stop while commits are still queued; what
+        // neither took is still open and expires now.
+        let rest = other.expire_due(deadline, 500).await.unwrap();
+        assert_eq!(
+            committed + expired + rest,
+            300,
+            "{e}: each resolved exactly once"
+        );
+        let b = store.balance(tenant, s.id, wh.id).await.unwrap();
+        assert_eq!(
+            (b.on_hand, b.reserved, b.allocated),
+            (300, 0, committed as i64),
+            "{e}"
+        );
+        let committed_movements = store
+            .list_movements(
+                tenant,
+                &MovementFilter {
+                    kind: Some(MovementKind::Commit),
+                    ..MovementFilter::default()
+                },
+                &PageRequest {
+                    after: None,
+                    limit: Some(500),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(committed_movements.items.len(), committed, "{e}");
+        assert_verified(&store, e).await;
+    }
+}
+
+/// Random reservations, commits, releases and receipts from many tasks at
+/// once, with group commit on and off: no row ever holds more reserved and
+/// allocated units than it has, every granted unit is accounted for by the
+/// answers the clients got, and the ledger agrees with the balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_concurrent_load_never_grants_more_than_stock() {
+    const TASKS: u64 = 24;
+    const STEPS: usize = 25;
+    const SKUS: usize = 4;
+    for group_commit in [true, false] {
+        for db in fresh_databases("random_concurrent_load_never_grants_more_than_stock").await {
+            let e = format!("{} group_commit={group_commit}", db.engine);
+            let store = open(&db.url, group_commit).await;
+            let tenant = store.create_tenant("a").await.unwrap();
+            let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
+            let mut skus = Vec::new();
+            for i in 0..SKUS {
+                let s = store
+                    .create_sku(tenant, &sku(&format!("S{i}"), &[]))
+                    .await
+                    .unwrap();
+                store
+                    .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 10))
+                    .await
+                    .unwrap();
+                skus.push(s.id);
+            }
+            let mut tasks = Vec::new();
+            for t in 0..TASKS {
+                let store = store.clone();
+                let skus = skus.clone();
+                tasks.push(tokio::spawn(async move {
+                    // xorshift, seeded per task: repeatable.
+                    let mut x = 0x2545_F491_4F6C_DD1D ^ (t + 1).wrapping_mul(0x9E37_79B9);
+                    let mut next = move |n: u64| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x % n
+                    };
+                    // Per SKU index: units this task got granted, committed,
+                    // and received.
+                    let mut granted = [0i64; SKUS];
+                    let mut committed = [0i64; SKUS];
+                    let mut received = [0i64; SKUS];
+                    let mut open = Vec::new();
+                    for _ in 0..STEPS {
+                        match next(10) {
+                            0..=4 => {
+                                let lines: Vec<(String, i64)> = (0..1 + next(3))
+                                    .map(|_| {
+                                        (format!("S{}", next(SKUS as u64)), 1 + next(3) as i64)
+                                    })
+                                    .collect();
+                                let input = ReserveInput {
+                                    source: Source::Location("WH".into()),
+                                    lines,
+                                    ttl_secs: 600,
+                                    reference: String::new(),
+                                    actor: "t".into(),
+                                };
+                                match reserve(&store, tenant, &input).await {
+                                    Ok(r) => {
+                                        for l in &r.lines {
+                                            let i =
+                                                skus.iter().position(|s| *s == l.sku_id).unwrap();
+                                            granted[i] += l.quantity;
+                                        }
+                                        open.push(r);
+                                    }
+                                    Err(StoreError::Shortage(_)) => {}
+                                    Err(other) => panic!("reserve: {other:?}"),
+                                }
+                            }
+                            5..=6 if !open.is_empty() => {
+                                let r = open.swap_remove(next(open.len() as u64) as usize);
+                                let done = store
+                                    .commit_reservation(tenant, r.id, None, "t")
+                                    .await
+                                    .unwrap();
+                                for l in &done.lines {
+                                    let i = skus.iter().position(|s| *s == l.sku_id).unwrap();
+                                    committed[i] += l.committed.unwrap();
+                                }
+                            }
+                            7..=8 if !open.is_empty() => {
+                                let r = open.swap_remove(next(open.len() as u64) as usize);
+                                store.release_reservation(tenant, r.id, "t").await.unwrap();
+                            }
+                            _ => {
+                                let i = next(SKUS as u64) as usize;
+                                store
+                                    .record_movement(
+                                        tenant,
+                                        &movement(skus[i], wh.id, MovementKind::Receipt, 2),
+                                    )
+                                    .await
+                                    .unwrap();
+                                received[i] += 2;
+                            }
+                        }
+                    }
+                    let mut still = [0i64; SKUS];
+                    for r in &open {
+                        for l in &r.lines {
+                            let i = skus.iter().position(|s| *s == l.sku_id).unwrap();
+                            still[i] += l.quantity;
+                        }
+                    }
+                    (granted, committed, received, still)
+                }));
+            }
+            let mut committed = [0i64; SKUS];
+            let mut received = [10i64; SKUS];
+            let mut still = [0i64; SKUS];
+            let mut granted = [0i64; SKUS];
+            for task in tasks {
+                let (g, c, r, s) = task.await.unwrap();
+                for i in 0..SKUS {
+                    granted[i] += g[i];
+                    committed[i] += c[i];
+                    received[i] += r[i];
+                    still[i] += s[i];
+                }
+            }
+            for (i, s) in skus.iter().enumerate() {
+                let b = store.balance(tenant, *s, wh.id).await.unwrap();
+                assert_eq!(
+                    (b.on_hand, b.reserved, b.allocated),
+                    (received[i], still[i], committed[i]),
+                    "{e}: S{i}"
+                );
+                assert!(
+                    b.reserved + b.allocated <= b.on_hand,
+                    "{e}: S{i} oversold: {b:?}"
+                );
+                assert!(
+                    granted[i] > 0,
+                    "{e}: S{i} never granted; the load is too small"
+                );
+            }
+            assert_verified(&store, &e).await;
+        }
+    }
+}
