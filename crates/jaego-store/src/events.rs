@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jaego_core::{Balance, ChannelId, LocationId, SkuId, TenantId};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use tokio::sync::watch;
@@ -107,6 +107,15 @@ pub mod kinds {
 /// dispatchers when events commit.
 pub const NOTIFY_CHANNEL: &str = "jaego_events";
 
+/// An event's JSON body.
+#[derive(Debug, Clone)]
+pub enum EventData {
+    Json(Value),
+    /// Already serialized (the hot paths write their bodies from typed
+    /// structs, without building a `Value` tree).
+    Text(String),
+}
+
 /// An event about to be written.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -118,11 +127,25 @@ pub struct NewEvent {
     /// The id of the thing the event is about (a reservation, an order, a
     /// pickup), for filtering and for readers' convenience.
     pub subject_id: Option<String>,
-    pub data: Value,
+    pub data: EventData,
 }
 
 impl NewEvent {
     pub fn new(tenant: TenantId, kind: &'static str, data: Value) -> Self {
+        Self::with_data(tenant, kind, EventData::Json(data))
+    }
+
+    /// An event whose body `data` is serialized from a typed struct.
+    pub(crate) fn serialized(
+        tenant: TenantId,
+        kind: &'static str,
+        data: &impl serde::Serialize,
+    ) -> Self {
+        let text = serde_json::to_string(data).expect("event bodies serialize");
+        Self::with_data(tenant, kind, EventData::Text(text))
+    }
+
+    fn with_data(tenant: TenantId, kind: &'static str, data: EventData) -> Self {
         NewEvent {
             tenant,
             kind,
@@ -339,9 +362,12 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, events: &[NewEvent]) -
                 .bind(event.sku_id.map(|s| s.to_string()))
                 .bind(event.location_id.map(|l| l.to_string()))
                 .bind(event.channel_id.map(|c| c.to_string()))
-                .bind(event.subject_id.clone())
-                .bind(event.data.to_string())
-                .bind(now);
+                .bind(event.subject_id.clone());
+            query = match &event.data {
+                EventData::Json(value) => query.bind(value.to_string()),
+                EventData::Text(text) => query.bind(text.as_str()),
+            }
+            .bind(now);
             *seq += 1;
         }
         query.execute(&mut **tx).await?;
@@ -357,23 +383,33 @@ pub(crate) fn stock_changed(
     location: LocationId,
     balance: &Balance,
 ) -> NewEvent {
-    NewEvent::new(
-        tenant,
-        kinds::STOCK_CHANGED,
-        json!({
-            "sku_id": sku.to_string(),
-            "location_id": location.to_string(),
-            "on_hand": balance.on_hand,
-            "reserved": balance.reserved,
-            "allocated": balance.allocated,
-            "incoming": balance.incoming,
-            "in_transit": balance.in_transit,
-            "safety_stock": balance.safety_stock,
-            "available": balance.available(),
-        }),
-    )
-    .sku(sku)
-    .location(location)
+    // Fields in alphabetical order, as a `json!` object writes them.
+    #[derive(serde::Serialize)]
+    struct Body {
+        allocated: i64,
+        available: i64,
+        in_transit: i64,
+        incoming: i64,
+        location_id: String,
+        on_hand: i64,
+        reserved: i64,
+        safety_stock: i64,
+        sku_id: String,
+    }
+    let body = Body {
+        allocated: balance.allocated,
+        available: balance.available(),
+        in_transit: balance.in_transit,
+        incoming: balance.incoming,
+        location_id: location.to_string(),
+        on_hand: balance.on_hand,
+        reserved: balance.reserved,
+        safety_stock: balance.safety_stock,
+        sku_id: sku.to_string(),
+    };
+    NewEvent::serialized(tenant, kinds::STOCK_CHANGED, &body)
+        .sku(sku)
+        .location(location)
 }
 
 /// A time in an event body: RFC 3339 in UTC, as on the rest of the API.

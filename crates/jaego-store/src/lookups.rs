@@ -14,15 +14,22 @@ use jaego_core::{LocationId, SkuId, TenantId};
 /// Most remembered entries per map; the map is emptied when full.
 const ENTRIES_MAX: usize = 200_000;
 
-/// A tenant's name for something: an id or a code, as the caller wrote it.
-type Name = (TenantId, String);
+/// Names to ids of one kind per tenant, bounded by [`ENTRIES_MAX`]. Keyed
+/// by tenant, then by the name as the caller wrote it (an id or a code), so
+/// a lookup borrows the name instead of copying it.
+pub(crate) struct Ids<T>(Mutex<Entries<T>>);
 
-/// Names to ids of one kind, bounded by [`ENTRIES_MAX`].
-pub(crate) struct Ids<T>(Mutex<HashMap<Name, T>>);
+struct Entries<T> {
+    count: usize,
+    by_tenant: HashMap<TenantId, HashMap<String, T>>,
+}
 
 impl<T> Default for Ids<T> {
     fn default() -> Self {
-        Ids(Mutex::default())
+        Ids(Mutex::new(Entries {
+            count: 0,
+            by_tenant: HashMap::new(),
+        }))
     }
 }
 
@@ -31,16 +38,25 @@ impl<T: Copy> Ids<T> {
         self.0
             .lock()
             .expect("lookups lock")
-            .get(&(tenant, key.to_string()))
+            .by_tenant
+            .get(&tenant)?
+            .get(key)
             .copied()
     }
 
     pub(crate) fn remember(&self, tenant: TenantId, key: &str, id: T) {
-        let mut map = self.0.lock().expect("lookups lock");
-        if map.len() >= ENTRIES_MAX {
-            map.clear();
+        let mut entries = self.0.lock().expect("lookups lock");
+        if entries.count >= ENTRIES_MAX {
+            entries.by_tenant.clear();
+            entries.count = 0;
         }
-        map.insert((tenant, key.to_string()), id);
+        let added = entries
+            .by_tenant
+            .entry(tenant)
+            .or_default()
+            .insert(key.to_string(), id)
+            .is_none();
+        entries.count += usize::from(added);
     }
 }
 

@@ -24,7 +24,6 @@ use jaego_core::{
     ChannelId, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState, SkuId,
     StockPolicy, TenantId,
 };
-use serde_json::json;
 
 use crate::batch::{self, Job, execute_batch};
 use crate::error::{StoreError, StoreResult};
@@ -104,26 +103,45 @@ pub struct ReservationLine {
 
 /// The event of a reservation reaching `state` (`kind` names it).
 pub(crate) fn reservation_event(tenant: TenantId, kind: &'static str, r: &Reservation) -> NewEvent {
-    let mut event = NewEvent::new(
-        tenant,
-        kind,
-        json!({
-            "id": r.id.to_string(),
-            "state": r.state.as_str(),
-            "channel_id": r.channel_id.map(|c| c.to_string()),
-            "reference": r.reference,
-            "expires_at": events::time_text(r.expires_at),
-            "resolved_at": r.resolved_at.map(events::time_text),
-            "lines": r.lines.iter().map(|l| json!({
-                "line": l.line_no,
-                "sku_id": l.sku_id.to_string(),
-                "location_id": l.location_id.to_string(),
-                "quantity": l.quantity,
-                "committed": l.committed,
-            })).collect::<Vec<_>>(),
-        }),
-    )
-    .subject(r.id);
+    // Fields in alphabetical order, as a `json!` object writes them.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        channel_id: Option<String>,
+        expires_at: String,
+        id: String,
+        lines: Vec<Line>,
+        reference: &'a str,
+        resolved_at: Option<String>,
+        state: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct Line {
+        committed: Option<i64>,
+        line: i64,
+        location_id: String,
+        quantity: i64,
+        sku_id: String,
+    }
+    let body = Body {
+        channel_id: r.channel_id.map(|c| c.to_string()),
+        expires_at: events::time_text(r.expires_at),
+        id: r.id.to_string(),
+        lines: r
+            .lines
+            .iter()
+            .map(|l| Line {
+                committed: l.committed,
+                line: l.line_no,
+                location_id: l.location_id.to_string(),
+                quantity: l.quantity,
+                sku_id: l.sku_id.to_string(),
+            })
+            .collect(),
+        reference: &r.reference,
+        resolved_at: r.resolved_at.map(events::time_text),
+        state: r.state.as_str(),
+    };
+    let mut event = NewEvent::serialized(tenant, kind, &body).subject(r.id);
     if let Some(channel) = r.channel_id {
         event = event.channel(channel);
     }
@@ -163,7 +181,10 @@ impl Store {
             .into());
         }
         for (i, (_, q)) in input.lines.iter().enumerate() {
-            Qty::parse(&format!("lines[{i}].quantity"), *q)?;
+            // The field name is built only for a bad quantity (hot path).
+            if Qty::parse("", *q).is_err() {
+                Qty::parse(&format!("lines[{i}].quantity"), *q)?;
+            }
         }
         // Only ids are resolved here; the policies are read inside the
         // batch's transaction (`current_policies`), so a change of policy is
@@ -469,4 +490,91 @@ fn plan_commit(lines: &[ReservationLine], commit: Option<&[(i64, i64)]>) -> Stor
         planned[index] = quantity;
     }
     Ok(planned)
+}
+
+#[cfg(test)]
+mod tests {
+    use jaego_core::Balance;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::events::EventData;
+
+    fn body(event: &NewEvent) -> Value {
+        match &event.data {
+            EventData::Text(text) => serde_json::from_str(text).unwrap(),
+            EventData::Json(value) => value.clone(),
+        }
+    }
+
+    /// The hot paths write event bodies from typed structs; they must be the
+    /// documented shapes (docs/events.md), field for field.
+    #[test]
+    fn typed_event_bodies_have_the_documented_shape() {
+        let tenant = TenantId::new();
+        let (sku, location, channel) = (SkuId::new(), LocationId::new(), ChannelId::new());
+        let r = Reservation {
+            id: ReservationId::new(),
+            channel_id: Some(channel),
+            state: ReservationState::Committed,
+            reference: "cart \"7\"".into(),
+            actor: "t".into(),
+            expires_at: 1_700_000_000_000_000,
+            created_at: 1_699_999_000_000_000,
+            resolved_at: Some(1_699_999_500_000_000),
+            lines: vec![ReservationLine {
+                line_no: 1,
+                sku_id: sku,
+                location_id: location,
+                quantity: 3,
+                committed: Some(2),
+            }],
+        };
+        let event = reservation_event(tenant, kinds::RESERVATION_COMMITTED, &r);
+        assert_eq!(
+            body(&event),
+            json!({
+                "id": r.id.to_string(),
+                "state": "committed",
+                "channel_id": channel.to_string(),
+                "reference": "cart \"7\"",
+                "expires_at": events::time_text(r.expires_at),
+                "resolved_at": events::time_text(1_699_999_500_000_000),
+                "lines": [{
+                    "line": 1,
+                    "sku_id": sku.to_string(),
+                    "location_id": location.to_string(),
+                    "quantity": 3,
+                    "committed": 2,
+                }],
+            })
+        );
+        assert_eq!(
+            (event.sku_id, event.location_id, event.channel_id),
+            (Some(sku), Some(location), Some(channel))
+        );
+        let balance = Balance {
+            on_hand: 10,
+            reserved: 3,
+            allocated: 2,
+            incoming: 1,
+            in_transit: 4,
+            safety_stock: 1,
+        };
+        let changed = events::stock_changed(tenant, sku, location, &balance);
+        assert_eq!(
+            body(&changed),
+            json!({
+                "sku_id": sku.to_string(),
+                "location_id": location.to_string(),
+                "on_hand": 10,
+                "reserved": 3,
+                "allocated": 2,
+                "incoming": 1,
+                "in_transit": 4,
+                "safety_stock": 1,
+                "available": 4,
+            })
+        );
+    }
 }
