@@ -197,10 +197,7 @@ impl Server {
 
     /// Waits for the server to exit (after [`Server::terminate`]); its exit
     /// status, or an error after `patience`.
-    pub async fn wait_exit(
-        self,
-        patience: Duration,
-    ) -> anyhow::Result<std::process::ExitStatus> {
+    pub async fn wait_exit(self, patience: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let mut child = self.child.context("not a server the bench started")?;
         match tokio::time::timeout(patience, child.wait()).await {
             Ok(status) => Ok(status?),

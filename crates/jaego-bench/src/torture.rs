@@ -111,9 +111,17 @@ enum Op {
         lines: usize,
         units: i64,
     },
-    Commit { reservation: String, lines: usize },
-    Release { reservation: String, lines: usize },
-    Receipt { reference: String },
+    Commit {
+        reservation: String,
+        lines: usize,
+    },
+    Release {
+        reservation: String,
+        lines: usize,
+    },
+    Receipt {
+        reference: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -501,7 +509,11 @@ async fn check(
         .map(|b| b["reserved"].as_i64().unwrap_or(0))
         .sum();
     let extra = reserved - open_units;
-    let allowed = if strict_unanswered { 0 } else { unanswered_units };
+    let allowed = if strict_unanswered {
+        0
+    } else {
+        unanswered_units
+    };
     if !(0..=allowed).contains(&extra) {
         problems.push(format!(
             "reserved {reserved} at {LOCATION}, but the acknowledged open reservations hold {open_units} \

@@ -107,15 +107,6 @@ pub mod kinds {
 /// dispatchers when events commit.
 pub const NOTIFY_CHANNEL: &str = "jaego_events";
 
-/// An event's JSON body.
-#[derive(Debug, Clone)]
-pub enum EventData {
-    Json(Value),
-    /// Already serialized (the hot paths write their bodies from typed
-    /// structs, without building a `Value` tree).
-    Text(String),
-}
-
 /// An event about to be written.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -127,12 +118,16 @@ pub struct NewEvent {
     /// The id of the thing the event is about (a reservation, an order, a
     /// pickup), for filtering and for readers' convenience.
     pub subject_id: Option<String>,
-    pub data: EventData,
+    /// The JSON body (`Null` when `text` holds it).
+    pub data: Value,
+    /// The body already serialized: the hot paths write theirs from typed
+    /// structs, without building a `Value` tree. Written instead of `data`.
+    text: Option<String>,
 }
 
 impl NewEvent {
     pub fn new(tenant: TenantId, kind: &'static str, data: Value) -> Self {
-        Self::with_data(tenant, kind, EventData::Json(data))
+        Self::with_data(tenant, kind, data, None)
     }
 
     /// An event whose body `data` is serialized from a typed struct.
@@ -142,10 +137,10 @@ impl NewEvent {
         data: &impl serde::Serialize,
     ) -> Self {
         let text = serde_json::to_string(data).expect("event bodies serialize");
-        Self::with_data(tenant, kind, EventData::Text(text))
+        Self::with_data(tenant, kind, Value::Null, Some(text))
     }
 
-    fn with_data(tenant: TenantId, kind: &'static str, data: EventData) -> Self {
+    fn with_data(tenant: TenantId, kind: &'static str, data: Value, text: Option<String>) -> Self {
         NewEvent {
             tenant,
             kind,
@@ -154,6 +149,15 @@ impl NewEvent {
             channel_id: None,
             subject_id: None,
             data,
+            text,
+        }
+    }
+
+    /// The body as it is written.
+    pub(crate) fn body(&self) -> std::borrow::Cow<'_, str> {
+        match &self.text {
+            Some(text) => text.as_str().into(),
+            None => self.data.to_string().into(),
         }
     }
 
@@ -363,9 +367,9 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, events: &[NewEvent]) -
                 .bind(event.location_id.map(|l| l.to_string()))
                 .bind(event.channel_id.map(|c| c.to_string()))
                 .bind(event.subject_id.clone());
-            query = match &event.data {
-                EventData::Json(value) => query.bind(value.to_string()),
-                EventData::Text(text) => query.bind(text.as_str()),
+            query = match event.body() {
+                std::borrow::Cow::Borrowed(text) => query.bind(text),
+                std::borrow::Cow::Owned(text) => query.bind(text),
             }
             .bind(now);
             *seq += 1;

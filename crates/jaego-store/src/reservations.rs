@@ -498,13 +498,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::events::EventData;
 
     fn body(event: &NewEvent) -> Value {
-        match &event.data {
-            EventData::Text(text) => serde_json::from_str(text).unwrap(),
-            EventData::Json(value) => value.clone(),
-        }
+        serde_json::from_str(&event.body()).unwrap()
     }
 
     /// The hot paths write event bodies from typed structs; they must be the

@@ -725,7 +725,9 @@ async fn batched_resolutions_answer_each_on_its_own() {
             // reservations of 2 A, which only released units can serve.
             let mut tasks = Vec::new();
             for (i, r) in held.iter().enumerate() {
-                let plans: Vec<Option<Option<Vec<(i64, i64)>>>> = match i % 4 {
+                // Some(lines): a commit (None: of every line); None: a release.
+                type Plan = Option<Option<Vec<(i64, i64)>>>;
+                let plans: Vec<Plan> = match i % 4 {
                     0 => vec![Some(None)],
                     1 => vec![Some(Some(vec![(1, 1)]))],
                     2 => vec![None],
@@ -843,7 +845,7 @@ async fn batched_resolutions_answer_each_on_its_own() {
             );
             assert!(ba.available() >= 0, "{e}: oversold {ba:?}");
             assert!(
-                new_granted as i64 * 2 <= 40 - committed_a,
+                new_granted * 2 <= 40 - committed_a,
                 "{e}: granted more than the released units"
             );
             let bb = store.balance(tenant, b.id, wh.id).await.unwrap();
