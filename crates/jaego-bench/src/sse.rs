@@ -230,7 +230,7 @@ pub async fn run(options: &SseOptions) -> anyhow::Result<SseResult> {
             }
         }
     }
-    let _ = server.stop().await?;
+    server.stop().await?;
     latencies.sort_unstable();
     from_request.sort_unstable();
     writes.sort_unstable();
