@@ -168,7 +168,8 @@ pub async fn run(options: &AllocationOptions) -> anyhow::Result<AllocationResult
     if status != StatusCode::CREATED {
         bail!("the allocation run failed: {status} {run}");
     }
-    let peak_rss_mb = server.peak_rss_mb();
+    // From the server's own /metrics, as every other bench phase reads it.
+    let peak_rss_mb = server.process().await.map_or(0.0, |p| p.peak_rss_mb);
     let mut problems = Vec::new();
     let considered = run["considered"].as_u64().unwrap_or(0) as usize;
     if considered != options.orders {
