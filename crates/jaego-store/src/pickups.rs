@@ -1,0 +1,1645 @@
+//! Store pickup (click and collect, seed 001): requests made from online
+//! order lines with a pickup store, their receipts printed on each store's
+//! schedule, reception and completion by barcode scans, unavailable,
+//! cancelled and expired requests, and the history.
+//!
+//! **Requests.** The pickup intake ([`Store::pickup_intake`], a job every
+//! two seconds) turns every matched order line with a pickup store into an
+//! item of a request at that store, one request per (order, store), once
+//! per (line, store); allocation runs leave such lines alone. It also
+//! takes in cancellations made on the order since (a partial cancellation
+//! cancels units of the item; cancelling every unit cancels the request).
+//!
+//! **Holding.** A request's units are held in the hanger from reception
+//! on as the order's allocation at the store: reception writes `allocate`
+//! movements there, so held units count in the store's `allocated` and not
+//! in `available` (never sellable), and `jaego verify` accounts for them
+//! like any order allocation. Completion ships them (`shipment`: on hand
+//! and allocated drop); cancellation and expiry give them back
+//! (`deallocate`: sellable again).
+//!
+//! **Every transition** runs in one write transaction: the request's row
+//! is locked (a no-op `UPDATE`, which on PostgreSQL takes the row lock and
+//! on SQLite runs under `BEGIN IMMEDIATE`), loaded, judged by
+//! `jaego_core::pickup::apply`, and the new state, the stock moves and the
+//! `pickup.*` events are written together. A refused action is answered
+//! before anything is written.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jaego_core::catalog::LocationKind;
+use jaego_core::limits::{PAGE_SIZE_MAX, SCHEDULE_BATCH_MAX};
+use jaego_core::pickup::{
+    self, Action, Effect, ItemState, PICKUP_DEADLINE_HOURS_DEFAULT, PickupState, PickupStatus,
+};
+use jaego_core::schedule::{MinuteSet, Spec};
+use jaego_core::{
+    ChannelId, InvalidInput, LocationId, MovementKind, OrderId, OrderLineId, PickupId,
+    PickupItemId, PickupPrintRunId, SkuId, StockPolicy, TenantId,
+};
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use crate::error::{StoreError, StoreResult};
+use crate::events::{NewEvent, kinds};
+use crate::ledger::location_policy;
+use crate::orders::stock::{Ledger, OrderMove, apply_moves};
+use crate::orders::{load_orders, order_event, refresh_status};
+use crate::page::{Page, PageRequest};
+use crate::places::Location;
+use crate::rows::{flag, int, opt_int, parsed, text};
+use crate::schedules;
+use crate::{Store, now_us};
+
+/// The schedule job of pickup receipt printing (scope: the store's
+/// location id).
+pub const PICKUP_PRINT_JOB: &str = "pickup_print";
+/// Most order lines the intake turns into requests per call.
+pub const PICKUP_INTAKE_BATCH_MAX: usize = 500;
+/// Most requests the expiry job expires per call.
+pub const PICKUP_EXPIRY_BATCH_MAX: usize = 100;
+/// The reason recorded when every unit of a request was cancelled online.
+pub const ORDER_CANCELLED_REASON: &str = "order cancelled";
+
+/// Longest scanned code, in bytes.
+pub const SCAN_LEN_MAX: usize = 128;
+
+const MICROS_PER_HOUR: i64 = 3_600 * 1_000_000;
+
+/// A store's pickup settings and where its printing stands.
+#[derive(Debug, Clone)]
+pub struct PickupSettings {
+    pub location_id: LocationId,
+    pub location_code: String,
+    pub location_name: String,
+    pub time_zone: String,
+    /// Minutes of each hour at which receipts print; `None`: manual only.
+    pub print_minutes: Option<MinuteSet>,
+    /// A partial cancellation prints every cancelled unit of the request,
+    /// not only the ones cancelled since the last print.
+    pub print_whole_on_cancel: bool,
+    pub deadline_hours: i64,
+    pub next_print_at: Option<i64>,
+    /// When receipts last printed (the last print run).
+    pub last_print_at: Option<i64>,
+    /// Receipts waiting for the next print (new requests and cancellations).
+    pub pending_prints: i64,
+    /// Units held in the hanger (every `received` request's units).
+    pub held_units: i64,
+    /// Expired requests the store has not yet been asked to print.
+    pub expired_unprompted: i64,
+}
+
+/// One order line's units in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickupItem {
+    pub id: PickupItemId,
+    pub item_no: i64,
+    pub line_id: OrderLineId,
+    pub sku_id: SkuId,
+    pub sku_code: String,
+    pub sku_name: String,
+    pub quantity: i64,
+    pub cancelled: i64,
+    pub received_scans: i64,
+    pub completion_scans: i64,
+    cancel_printed: i64,
+    line_cancelled_seen: i64,
+}
+
+impl PickupItem {
+    /// Units the customer still gets.
+    pub fn units(&self) -> i64 {
+        self.quantity - self.cancelled
+    }
+}
+
+/// A pickup request with its items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pickup {
+    pub id: PickupId,
+    pub tenant: TenantId,
+    pub location_id: LocationId,
+    pub location_code: String,
+    pub location_name: String,
+    pub order_id: OrderId,
+    pub channel_id: ChannelId,
+    pub external_no: String,
+    pub customer_name: String,
+    pub customer_phone: String,
+    pub receipt_code: String,
+    pub status: PickupStatus,
+    pub reason: String,
+    pub slip_scanned: bool,
+    pub receipt_scanned: bool,
+    pub requested_at: i64,
+    pub received_at: Option<i64>,
+    pub deadline_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub printed_at: Option<i64>,
+    pub items: Vec<PickupItem>,
+}
+
+impl Pickup {
+    /// The request as the rules see it.
+    pub fn state(&self) -> PickupState {
+        PickupState {
+            status: self.status,
+            slip_scanned: self.slip_scanned,
+            receipt_scanned: self.receipt_scanned,
+            items: self
+                .items
+                .iter()
+                .map(|i| ItemState {
+                    quantity: i.quantity,
+                    cancelled: i.cancelled,
+                    received_scans: i.received_scans,
+                    completion_scans: i.completion_scans,
+                })
+                .collect(),
+        }
+    }
+
+    /// Units held in the hanger.
+    pub fn held_units(&self) -> i64 {
+        self.state().held().iter().sum()
+    }
+}
+
+/// Which requests a history query wants; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct PickupFilter {
+    pub location: Option<LocationId>,
+    pub status: Option<PickupStatus>,
+    /// Requested at or after (microseconds).
+    pub from: Option<i64>,
+    /// Requested before (microseconds).
+    pub to: Option<i64>,
+    /// Part of the customer's name or phone number, any case.
+    pub customer: Option<String>,
+    /// The order's number, exactly.
+    pub order_no: Option<String>,
+}
+
+/// What a scan was taken as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanned {
+    Item,
+    Slip,
+    Receipt,
+}
+
+impl Scanned {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scanned::Item => "item",
+            Scanned::Slip => "slip",
+            Scanned::Receipt => "receipt",
+        }
+    }
+}
+
+/// The answer to a scan: the request after it, what was scanned, and how
+/// many units are still to scan in this phase.
+#[derive(Debug, Clone)]
+pub struct ScanOutcome {
+    pub pickup: Pickup,
+    pub scanned: Scanned,
+    pub sku_code: Option<String>,
+    pub remaining: i64,
+}
+
+/// Why a print run printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintCause {
+    Schedule,
+    Manual,
+    Expired,
+}
+
+impl PrintCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrintCause::Schedule => "schedule",
+            PrintCause::Manual => "manual",
+            PrintCause::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> StoreResult<PrintCause> {
+        match s {
+            "schedule" => Ok(PrintCause::Schedule),
+            "manual" => Ok(PrintCause::Manual),
+            "expired" => Ok(PrintCause::Expired),
+            other => Err(StoreError::Corrupt(format!("print cause {other:?}"))),
+        }
+    }
+}
+
+/// What a printed receipt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    /// A new request (접수증).
+    New,
+    /// Units cancelled online (취소 접수증).
+    Cancellation,
+    /// Past the deadline (기한종료).
+    Expired,
+}
+
+impl ReceiptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptKind::New => "new",
+            ReceiptKind::Cancellation => "cancellation",
+            ReceiptKind::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> StoreResult<ReceiptKind> {
+        match s {
+            "new" => Ok(ReceiptKind::New),
+            "cancellation" => Ok(ReceiptKind::Cancellation),
+            "expired" => Ok(ReceiptKind::Expired),
+            other => Err(StoreError::Corrupt(format!("receipt kind {other:?}"))),
+        }
+    }
+}
+
+/// One receipt of a print run: the request and the units it lists.
+#[derive(Debug, Clone)]
+pub struct PrintEntry {
+    pub kind: ReceiptKind,
+    pub pickup: Pickup,
+    /// (item id, units) in item order.
+    pub items: Vec<(PickupItemId, i64)>,
+}
+
+/// One print of receipts at a store.
+#[derive(Debug, Clone)]
+pub struct PrintRun {
+    pub id: PickupPrintRunId,
+    pub location_id: LocationId,
+    pub cause: PrintCause,
+    pub actor: String,
+    pub created_at: i64,
+    pub entries: Vec<PrintEntry>,
+}
+
+/// A receipt code: `P` and 12 digits from the id's random bits.
+fn receipt_code(id: PickupId) -> String {
+    let bytes = id.as_uuid().as_bytes()[8..].try_into().unwrap_or([0u8; 8]);
+    format!("P{:012}", u64::from_be_bytes(bytes) % 1_000_000_000_000)
+}
+
+fn require_store(location: &Location) -> StoreResult<()> {
+    if location.kind != LocationKind::Store {
+        return Err(InvalidInput::one(
+            "location",
+            format!(
+                "{:?} is a {}; pickups are made at stores",
+                location.code,
+                location.kind.as_str()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn refused(r: &pickup::Refusal) -> StoreError {
+    StoreError::refused(r.code(), r.to_string())
+}
+
+const PICKUP_COLUMNS: &str = "p.id, p.tenant_id, p.location_id, loc.code AS location_code, loc.name AS location_name, \
+     p.order_id, o.channel_id, o.external_no, o.customer_name, o.customer_phone, p.receipt_code, p.status, \
+     p.reason, p.slip_scanned, p.receipt_scanned, p.requested_at, p.received_at, p.deadline_at, p.closed_at, p.printed_at";
+
+const PICKUP_FROM: &str =
+    "pickups p JOIN orders o ON o.id = p.order_id JOIN locations loc ON loc.id = p.location_id";
+
+fn pickup_from_row(row: &AnyRow) -> StoreResult<Pickup> {
+    Ok(Pickup {
+        id: parsed(row, "id")?,
+        tenant: parsed(row, "tenant_id")?,
+        location_id: parsed(row, "location_id")?,
+        location_code: text(row, "location_code")?,
+        location_name: text(row, "location_name")?,
+        order_id: parsed(row, "order_id")?,
+        channel_id: parsed(row, "channel_id")?,
+        external_no: text(row, "external_no")?,
+        customer_name: text(row, "customer_name")?,
+        customer_phone: text(row, "customer_phone")?,
+        receipt_code: text(row, "receipt_code")?,
+        status: text(row, "status")?.parse().map_err(StoreError::Corrupt)?,
+        reason: text(row, "reason")?,
+        slip_scanned: flag(row, "slip_scanned")?,
+        receipt_scanned: flag(row, "receipt_scanned")?,
+        requested_at: int(row, "requested_at")?,
+        received_at: opt_int(row, "received_at")?,
+        deadline_at: opt_int(row, "deadline_at")?,
+        closed_at: opt_int(row, "closed_at")?,
+        printed_at: opt_int(row, "printed_at")?,
+        items: Vec::new(),
+    })
+}
+
+/// Fills in the items of `pickups`, read in `conn`.
+async fn with_items(
+    conn: &mut AnyConnection,
+    mut pickups: Vec<Pickup>,
+) -> StoreResult<Vec<Pickup>> {
+    for p in &mut pickups {
+        let rows = sqlx::query(
+            "SELECT i.id, i.item_no, i.line_id, i.sku_id, s.code AS sku_code, s.name AS sku_name, i.quantity, \
+             i.cancelled, i.received_scans, i.completion_scans, i.cancel_printed, i.line_cancelled_seen \
+             FROM pickup_items i JOIN skus s ON s.id = i.sku_id WHERE i.pickup_id = $1 ORDER BY i.item_no",
+        )
+        .bind(p.id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        p.items = rows
+            .iter()
+            .map(|r| {
+                Ok(PickupItem {
+                    id: parsed(r, "id")?,
+                    item_no: int(r, "item_no")?,
+                    line_id: parsed(r, "line_id")?,
+                    sku_id: parsed(r, "sku_id")?,
+                    sku_code: text(r, "sku_code")?,
+                    sku_name: text(r, "sku_name")?,
+                    quantity: int(r, "quantity")?,
+                    cancelled: int(r, "cancelled")?,
+                    received_scans: int(r, "received_scans")?,
+                    completion_scans: int(r, "completion_scans")?,
+                    cancel_printed: int(r, "cancel_printed")?,
+                    line_cancelled_seen: int(r, "line_cancelled_seen")?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        if !p.state().holds_invariants() {
+            return Err(StoreError::Corrupt(format!(
+                "pickup {} breaks its invariants",
+                p.id
+            )));
+        }
+    }
+    Ok(pickups)
+}
+
+/// One request of the tenant by id or receipt code, read in `conn`.
+async fn find_in(conn: &mut AnyConnection, tenant: TenantId, key: &str) -> StoreResult<Pickup> {
+    let column = if key.parse::<PickupId>().is_ok() {
+        "p.id"
+    } else {
+        "p.receipt_code"
+    };
+    let sql = format!(
+        "SELECT {PICKUP_COLUMNS} FROM {PICKUP_FROM} WHERE p.tenant_id = $1 AND {column} = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(tenant.to_string())
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("pickup", key))?;
+    let p = pickup_from_row(&row)?;
+    Ok(with_items(conn, vec![p]).await?.remove(0))
+}
+
+/// Locks a request's row for the transaction and reads it.
+async fn lock_pickup(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    key: &str,
+) -> StoreResult<Pickup> {
+    let column = if key.parse::<PickupId>().is_ok() {
+        "id"
+    } else {
+        "receipt_code"
+    };
+    sqlx::query(&format!(
+        "UPDATE pickups SET updated_at = updated_at WHERE tenant_id = $1 AND {column} = $2"
+    ))
+    .bind(tenant.to_string())
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    find_in(tx, tenant, key).await
+}
+
+/// The body of every `pickup.*` event.
+fn pickup_event(kind: &'static str, p: &Pickup, extra: Value) -> NewEvent {
+    let mut data = json!({
+        "id": p.id.to_string(),
+        "order_id": p.order_id.to_string(),
+        "external_no": p.external_no,
+        "location_id": p.location_id.to_string(),
+        "receipt_code": p.receipt_code,
+        "status": p.status.as_str(),
+        "reason": p.reason,
+        "items": p.items.iter().map(|i| json!({
+            "line_id": i.line_id.to_string(),
+            "sku_id": i.sku_id.to_string(),
+            "quantity": i.quantity,
+            "cancelled": i.cancelled,
+        })).collect::<Vec<_>>(),
+    });
+    if let (Some(map), Value::Object(more)) = (data.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    NewEvent::new(p.tenant, kind, data)
+        .location(p.location_id)
+        .channel(p.channel_id)
+        .subject(p.id)
+}
+
+/// A line about to become a request item: (line id, SKU id, units, the
+/// line's cancelled units now).
+type NewItem = (String, String, i64, i64);
+
+/// Stock moves for `units` per item of `p` at its store.
+fn moves(p: &Pickup, units: &[i64], kind: MovementKind, policy: StockPolicy) -> Vec<OrderMove> {
+    p.items
+        .iter()
+        .zip(units)
+        .filter(|(_, u)| **u > 0)
+        .map(|(i, &u)| OrderMove {
+            order: p.order_id,
+            line: i.line_id,
+            sku: i.sku_id,
+            location: p.location_id,
+            quantity: u,
+            kind,
+            policy,
+        })
+        .collect()
+}
+
+/// Writes what changed in a request's state (status, scans, cancellations).
+async fn write_state(
+    tx: &mut Transaction<'_, Any>,
+    p: &Pickup,
+    after: &PickupState,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE pickups SET status = $1, slip_scanned = $2, receipt_scanned = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(after.status.as_str())
+    .bind(i64::from(after.slip_scanned))
+    .bind(i64::from(after.receipt_scanned))
+    .bind(now)
+    .bind(p.id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    for (item, state) in p.items.iter().zip(&after.items) {
+        if (item.cancelled, item.received_scans, item.completion_scans)
+            != (
+                state.cancelled,
+                state.received_scans,
+                state.completion_scans,
+            )
+        {
+            sqlx::query(
+                "UPDATE pickup_items SET cancelled = $1, received_scans = $2, completion_scans = $3 WHERE id = $4",
+            )
+            .bind(state.cancelled)
+            .bind(state.received_scans)
+            .bind(state.completion_scans)
+            .bind(item.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a judged effect on stock in the caller's transaction, and the
+/// status stamps that go with it. Returns the order events it wrote.
+async fn apply_effect(
+    tx: &mut Transaction<'_, Any>,
+    p: &Pickup,
+    effect: Option<&Effect>,
+    after: &PickupState,
+    actor: &str,
+    now: i64,
+) -> StoreResult<Vec<NewEvent>> {
+    let tenant = p.tenant;
+    let reference = format!("pickup {}", p.receipt_code);
+    let mut events = Vec::new();
+    match effect {
+        Some(Effect::Hold(units)) => {
+            // The units must not be allocated elsewhere: reception is the
+            // line's allocation, at the store.
+            for (item, &u) in p.items.iter().zip(units) {
+                if u == 0 {
+                    continue;
+                }
+                let row = sqlx::query(
+                    "SELECT line_no, quantity - allocated - shipped - cancelled AS open FROM order_lines WHERE id = $1",
+                )
+                .bind(item.line_id.to_string())
+                .fetch_one(&mut **tx)
+                .await?;
+                let open = int(&row, "open")?;
+                if open < u {
+                    return Err(StoreError::refused(
+                        "pickup_line_allocated",
+                        format!(
+                            "order line {} has {open} units not yet allocated or shipped; the pickup holds {u}. Deallocate the line first",
+                            int(&row, "line_no")?
+                        ),
+                    ));
+                }
+            }
+            let policy = location_policy(tx, tenant, p.location_id).await?;
+            let m = moves(p, units, MovementKind::Allocate, policy);
+            apply_moves(tx, tenant, &m, Ledger::PerLine, &reference, actor).await?;
+            let hours =
+                sqlx::query("SELECT deadline_hours FROM pickup_settings WHERE location_id = $1")
+                    .bind(p.location_id.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| int(&r, "deadline_hours"))
+                    .transpose()?
+                    .unwrap_or(PICKUP_DEADLINE_HOURS_DEFAULT);
+            sqlx::query("UPDATE pickups SET received_at = $1, deadline_at = $2 WHERE id = $3")
+                .bind(now)
+                .bind(now + hours * MICROS_PER_HOUR)
+                .bind(p.id.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Some(Effect::Ship(units)) => {
+            let m = moves(p, units, MovementKind::Shipment, StockPolicy::Unlimited);
+            apply_moves(tx, tenant, &m, Ledger::PerLine, &reference, actor).await?;
+            let order = load_orders(tx, tenant, &[p.order_id])
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::not_found("order", p.order_id))?;
+            let shipped: Vec<_> = m
+                .iter()
+                .map(|m| json!({"line_id": m.line.to_string(), "location_id": m.location.to_string(), "quantity": m.quantity}))
+                .collect();
+            refresh_status(tx, tenant, &[p.order_id], now).await?;
+            let order = load_orders(tx, tenant, &[order.id])
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::not_found("order", p.order_id))?;
+            events.push(order_event(
+                tenant,
+                kinds::ORDER_SHIPPED,
+                &order,
+                json!({"shipped": shipped, "reference": reference, "actor": actor, "pickup_id": p.id.to_string()}),
+            ));
+        }
+        Some(Effect::Release(units)) => {
+            let m = moves(p, units, MovementKind::Deallocate, StockPolicy::Unlimited);
+            apply_moves(tx, tenant, &m, Ledger::PerLine, &reference, actor).await?;
+        }
+        None => {}
+    }
+    if matches!(effect, Some(Effect::Hold(_) | Effect::Release(_))) {
+        refresh_status(tx, tenant, &[p.order_id], now).await?;
+    }
+    if after.status.is_final() && !p.status.is_final() {
+        sqlx::query("UPDATE pickups SET closed_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(p.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(events)
+}
+
+/// The event kind of a status reached by a transition.
+fn status_event(status: PickupStatus) -> Option<&'static str> {
+    match status {
+        PickupStatus::Requested => None,
+        PickupStatus::Received => Some(kinds::PICKUP_RECEIVED),
+        PickupStatus::Completed => Some(kinds::PICKUP_COMPLETED),
+        PickupStatus::Unavailable => Some(kinds::PICKUP_UNAVAILABLE),
+        PickupStatus::Cancelled => Some(kinds::PICKUP_CANCELLED),
+        PickupStatus::Expired => Some(kinds::PICKUP_EXPIRED),
+    }
+}
+
+impl Store {
+    /// The store location `key` (id or code), refused if it is not a store.
+    async fn pickup_store(&self, tenant: TenantId, key: &str) -> StoreResult<Location> {
+        let location = self.find_location(tenant, key).await?;
+        require_store(&location)?;
+        Ok(location)
+    }
+
+    /// A store's pickup settings and where its printing stands.
+    pub async fn pickup_settings(
+        &self,
+        tenant: TenantId,
+        location: &str,
+    ) -> StoreResult<PickupSettings> {
+        let loc = self.pickup_store(tenant, location).await?;
+        let id = loc.id.to_string();
+        let mut conn = self.reader().acquire().await?;
+        let row = sqlx::query(
+            "SELECT print_whole_on_cancel, deadline_hours FROM pickup_settings WHERE tenant_id = $1 AND location_id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(&id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let (whole, hours) = match row {
+            Some(r) => (
+                flag(&r, "print_whole_on_cancel")?,
+                int(&r, "deadline_hours")?,
+            ),
+            None => (false, PICKUP_DEADLINE_HOURS_DEFAULT),
+        };
+        let schedule = self.schedule(tenant, PICKUP_PRINT_JOB, &id).await?;
+        let minutes = match schedule.as_ref().and_then(|s| s.spec) {
+            Some(Spec::MinutesPast(set)) => Some(set),
+            _ => None,
+        };
+        let one = |sql: &'static str| sqlx::query(sql).bind(tenant.to_string()).bind(id.clone());
+        let last_print_at = one(
+            "SELECT MAX(created_at) AS at FROM pickup_print_runs WHERE tenant_id = $1 AND location_id = $2",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| opt_int(&r, "at"))??;
+        let unprinted = one(
+            "SELECT COUNT(*) AS n FROM pickups WHERE tenant_id = $1 AND location_id = $2 AND printed_at IS NULL AND status <> 'cancelled'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| int(&r, "n"))??;
+        let cancellations = one(
+            "SELECT COUNT(DISTINCT i.pickup_id) AS n FROM pickup_items i JOIN pickups p ON p.id = i.pickup_id \
+             WHERE p.tenant_id = $1 AND p.location_id = $2 AND p.printed_at IS NOT NULL AND i.cancelled > i.cancel_printed",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| int(&r, "n"))??;
+        let held = one(
+            "SELECT CAST(COALESCE(SUM(i.quantity - i.cancelled), 0) AS BIGINT) AS n FROM pickup_items i JOIN pickups p ON p.id = i.pickup_id \
+             WHERE p.tenant_id = $1 AND p.location_id = $2 AND p.status = 'received'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| int(&r, "n"))??;
+        let expired = one(
+            "SELECT COUNT(*) AS n FROM pickups WHERE tenant_id = $1 AND location_id = $2 AND expired_prompt = 1",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map(|r| int(&r, "n"))??;
+        Ok(PickupSettings {
+            location_id: loc.id,
+            location_code: loc.code,
+            location_name: loc.name,
+            time_zone: loc.time_zone,
+            print_minutes: minutes,
+            print_whole_on_cancel: whole,
+            deadline_hours: hours,
+            next_print_at: schedule.as_ref().and_then(|s| s.next_run_at),
+            last_print_at,
+            pending_prints: unprinted + cancellations,
+            held_units: held,
+            expired_unprompted: expired,
+        })
+    }
+
+    /// Sets a store's pickup settings; the print schedule runs at
+    /// `print_minutes` of every hour in the store's time zone (`None`:
+    /// manual printing only). A new deadline applies to requests received
+    /// from now on.
+    pub async fn set_pickup_settings(
+        &self,
+        tenant: TenantId,
+        location: &str,
+        print_minutes: Option<MinuteSet>,
+        print_whole_on_cancel: bool,
+        deadline_hours: i64,
+        now: i64,
+    ) -> StoreResult<PickupSettings> {
+        pickup::check_deadline_hours(deadline_hours)?;
+        let loc = self.pickup_store(tenant, location).await?;
+        let id = loc.id.to_string();
+        self.set_schedule(
+            tenant,
+            PICKUP_PRINT_JOB,
+            &id,
+            print_minutes.map(Spec::MinutesPast),
+            &loc.time_zone,
+            now,
+        )
+        .await?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO pickup_settings (location_id, tenant_id, print_whole_on_cancel, deadline_hours, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (location_id) DO UPDATE SET \
+             print_whole_on_cancel = excluded.print_whole_on_cancel, deadline_hours = excluded.deadline_hours, updated_at = excluded.updated_at",
+        )
+        .bind(&id)
+        .bind(tenant.to_string())
+        .bind(i64::from(print_whole_on_cancel))
+        .bind(deadline_hours)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent::new(
+            tenant,
+            kinds::PICKUP_SETTINGS_UPDATED,
+            json!({
+                "location_id": id,
+                "print_minutes": print_minutes.map(|m| m.minutes().collect::<Vec<_>>()),
+                "print_whole_on_cancel": print_whole_on_cancel,
+                "deadline_hours": deadline_hours,
+            }),
+        )
+        .location(loc.id);
+        self.commit_with(tx, &[event]).await?;
+        self.pickup_settings(tenant, &id).await
+    }
+
+    /// One request by id or receipt code (what the receipt's barcode
+    /// carries).
+    pub async fn pickup(&self, tenant: TenantId, key: &str) -> StoreResult<Pickup> {
+        let mut conn = self.reader().acquire().await?;
+        find_in(&mut conn, tenant, key).await
+    }
+
+    /// Requests matching `filter`, oldest first, a page at a time.
+    pub async fn pickups(
+        &self,
+        tenant: TenantId,
+        filter: &PickupFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Pickup>> {
+        let size = page.size().min(PAGE_SIZE_MAX);
+        let mut binds: Vec<Value> = vec![json!(tenant.to_string()), json!(page.cursor())];
+        let mut sql = format!(
+            "SELECT {PICKUP_COLUMNS} FROM {PICKUP_FROM} WHERE p.tenant_id = $1 AND p.id > $2"
+        );
+        let mut push = |cond: &str, v: Value, sql: &mut String| {
+            binds.push(v);
+            sql.push_str(&cond.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(l) = filter.location {
+            push(" AND p.location_id = ?", json!(l.to_string()), &mut sql);
+        }
+        if let Some(s) = filter.status {
+            push(" AND p.status = ?", json!(s.as_str()), &mut sql);
+        }
+        if let Some(f) = filter.from {
+            push(" AND p.requested_at >= ?", json!(f), &mut sql);
+        }
+        if let Some(t) = filter.to {
+            push(" AND p.requested_at < ?", json!(t), &mut sql);
+        }
+        if let Some(c) = &filter.customer {
+            let pattern = format!("%{}%", c.to_lowercase());
+            push(
+                " AND (LOWER(o.customer_name) LIKE ? OR o.customer_phone LIKE ?)",
+                json!(pattern),
+                &mut sql,
+            );
+        }
+        if let Some(n) = &filter.order_no {
+            push(" AND o.external_no = ?", json!(n), &mut sql);
+        }
+        binds.push(json!(size as i64 + 1));
+        sql.push_str(&format!(" ORDER BY p.id LIMIT ${}", binds.len()));
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = match b {
+                Value::Number(n) => q.bind(n.as_i64().unwrap_or_default()),
+                Value::String(s) => q.bind(s),
+                _ => q,
+            };
+        }
+        let mut conn = self.reader().acquire().await?;
+        let rows = q.fetch_all(&mut *conn).await?;
+        let list = rows
+            .iter()
+            .map(pickup_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let list = with_items(&mut conn, list).await?;
+        Ok(Page::from_rows(list, size, |p| p.id.to_string()))
+    }
+
+    /// Turns new pickup lines into requests and takes in cancellations made
+    /// on their orders since. Returns how many requests it made or changed.
+    pub async fn pickup_intake(&self, now: i64) -> StoreResult<usize> {
+        let made = self.make_requests(now).await?;
+        let changed = self.take_in_cancellations(now).await?;
+        Ok(made + changed)
+    }
+
+    async fn make_requests(&self, now: i64) -> StoreResult<usize> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.tenant_id, l.order_id, l.pickup_location_id, l.sku_id, l.quantity - l.cancelled - l.shipped AS units, l.cancelled \
+             FROM order_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE l.pickup_location_id IS NOT NULL AND l.sku_id IS NOT NULL \
+             AND o.status IN ('open','partially_allocated','allocated','partially_shipped') \
+             AND l.quantity - l.cancelled - l.shipped > 0 \
+             AND NOT EXISTS (SELECT 1 FROM pickup_items i WHERE i.line_id = l.id AND i.location_id = l.pickup_location_id) \
+             ORDER BY l.order_id, l.line_no LIMIT $1",
+        )
+        .bind(PICKUP_INTAKE_BATCH_MAX as i64 + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let full = rows.len() > PICKUP_INTAKE_BATCH_MAX;
+        // (tenant, order, store) → lines, in order.
+        let mut groups: BTreeMap<(String, String, String), Vec<NewItem>> = BTreeMap::new();
+        for r in rows.iter().take(PICKUP_INTAKE_BATCH_MAX) {
+            groups
+                .entry((
+                    text(r, "tenant_id")?,
+                    text(r, "order_id")?,
+                    text(r, "pickup_location_id")?,
+                ))
+                .or_default()
+                .push((
+                    text(r, "id")?,
+                    text(r, "sku_id")?,
+                    int(r, "units")?,
+                    int(r, "cancelled")?,
+                ));
+        }
+        if full {
+            // The last order may go on past the batch: it waits for the
+            // next call, so that its lines make one request.
+            let last = groups.keys().next_back().cloned();
+            if let Some(last) = last {
+                groups.remove(&last);
+            }
+        }
+        let mut made = 0;
+        for ((tenant, order, location), lines) in groups {
+            let tenant: TenantId = tenant
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+            let id = PickupId::new();
+            let mut tx = self.begin_write().await?;
+            let inserted = async {
+                sqlx::query(
+                    "INSERT INTO pickups (id, tenant_id, location_id, order_id, receipt_code, status, requested_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $6)",
+                )
+                .bind(id.to_string())
+                .bind(tenant.to_string())
+                .bind(&location)
+                .bind(&order)
+                .bind(receipt_code(id))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                for (n, (line, sku, units, cancelled)) in lines.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO pickup_items (id, pickup_id, tenant_id, line_id, location_id, sku_id, item_no, quantity, line_cancelled_seen) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(PickupItemId::new().to_string())
+                    .bind(id.to_string())
+                    .bind(tenant.to_string())
+                    .bind(line)
+                    .bind(&location)
+                    .bind(sku)
+                    .bind(n as i64 + 1)
+                    .bind(units)
+                    .bind(cancelled)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok::<(), sqlx::Error>(())
+            }
+            .await;
+            match inserted {
+                Ok(()) => {}
+                // Another instance made this request first.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let p = find_in(&mut tx, tenant, &id.to_string()).await?;
+            let event = pickup_event(kinds::PICKUP_REQUESTED, &p, json!({}));
+            self.commit_with(tx, &[event]).await?;
+            made += 1;
+        }
+        Ok(made)
+    }
+
+    async fn take_in_cancellations(&self, now: i64) -> StoreResult<usize> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT p.id, p.tenant_id FROM pickup_items i JOIN order_lines l ON l.id = i.line_id \
+             JOIN pickups p ON p.id = i.pickup_id \
+             WHERE p.status IN ('requested','received') AND l.cancelled > i.line_cancelled_seen LIMIT $1",
+        )
+        .bind(PICKUP_INTAKE_BATCH_MAX as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let mut changed = 0;
+        for r in rows {
+            let tenant: TenantId = parsed(&r, "tenant_id")?;
+            let id = text(&r, "id")?;
+            let mut tx = self.begin_write().await?;
+            let p = lock_pickup(&mut tx, tenant, &id).await?;
+            let mut state = p.state();
+            let mut effects = Vec::new();
+            for (n, item) in p.items.iter().enumerate() {
+                let line = sqlx::query("SELECT cancelled FROM order_lines WHERE id = $1")
+                    .bind(item.line_id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let line_cancelled = int(&line, "cancelled")?;
+                let new = (line_cancelled - item.line_cancelled_seen).min(state.items[n].units());
+                sqlx::query("UPDATE pickup_items SET line_cancelled_seen = $1 WHERE id = $2")
+                    .bind(line_cancelled)
+                    .bind(item.id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                if new > 0 && !state.status.is_final() {
+                    let outcome = pickup::apply(
+                        &state,
+                        Action::CancelUnits {
+                            item: n,
+                            units: new,
+                        },
+                    )
+                    .map_err(|e| refused(&e))?;
+                    state = outcome.state;
+                    effects.extend(outcome.effect);
+                }
+            }
+            write_state(&mut tx, &p, &state, now).await?;
+            // Units cancelled on the order were given back by the order's
+            // cancellation itself (it deallocates them); only a reception
+            // that the cancellation completed holds stock here.
+            let mut events = Vec::new();
+            for effect in effects.iter().filter(|e| matches!(e, Effect::Hold(_))) {
+                events.extend(
+                    apply_effect(
+                        &mut tx,
+                        &p,
+                        Some(effect),
+                        &state,
+                        "system:pickup_intake",
+                        now,
+                    )
+                    .await?,
+                );
+            }
+            if state.status == PickupStatus::Cancelled {
+                sqlx::query("UPDATE pickups SET reason = $1, closed_at = $2 WHERE id = $3")
+                    .bind(ORDER_CANCELLED_REASON)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let after = find_in(&mut tx, tenant, &id).await?;
+            let kind = if after.status == p.status {
+                kinds::PICKUP_ITEMS_CANCELLED
+            } else {
+                status_event(after.status).unwrap_or(kinds::PICKUP_ITEMS_CANCELLED)
+            };
+            events.insert(
+                0,
+                pickup_event(kind, &after, json!({"actor": "system:pickup_intake"})),
+            );
+            self.commit_with(tx, &events).await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// Resolves a scanned code to a SKU: a barcode first, then a SKU code.
+    async fn scanned_sku(&self, tenant: TenantId, code: &str) -> StoreResult<Option<SkuId>> {
+        let row = sqlx::query(
+            "SELECT sku_id FROM sku_barcodes WHERE tenant_id = $1 AND barcode = $2 \
+             UNION ALL SELECT id AS sku_id FROM skus WHERE tenant_id = $1 AND code = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(code)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| parsed(&r, "sku_id")).transpose()
+    }
+
+    /// Runs `decide` on the locked request and writes what it returns:
+    /// the state, the stock effect, the events. `decide` gets the request
+    /// and answers the action to apply (or a refusal).
+    async fn transition(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        actor: &str,
+        reason: Option<&str>,
+        decide: impl FnOnce(&Pickup) -> StoreResult<Action>,
+    ) -> StoreResult<(Pickup, Pickup)> {
+        let now = now_us();
+        let mut tx = self.begin_write().await?;
+        let p = lock_pickup(&mut tx, tenant, key).await?;
+        let action = decide(&p)?;
+        let outcome = pickup::apply(&p.state(), action).map_err(|e| refused(&e))?;
+        write_state(&mut tx, &p, &outcome.state, now).await?;
+        if let Some(reason) = reason {
+            sqlx::query("UPDATE pickups SET reason = $1 WHERE id = $2")
+                .bind(reason.trim())
+                .bind(p.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut events = apply_effect(
+            &mut tx,
+            &p,
+            outcome.effect.as_ref(),
+            &outcome.state,
+            actor,
+            now,
+        )
+        .await?;
+        if outcome.state.status == PickupStatus::Expired {
+            sqlx::query("UPDATE pickups SET expired_prompt = 1 WHERE id = $1")
+                .bind(p.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let after = find_in(&mut tx, tenant, &p.id.to_string()).await?;
+        if after.status != p.status
+            && let Some(kind) = status_event(after.status)
+        {
+            events.insert(0, pickup_event(kind, &after, json!({"actor": actor})));
+        }
+        self.commit_with(tx, &events).await?;
+        Ok((p, after))
+    }
+
+    /// Reception (픽업 접수): one unit scanned into the hanger by its
+    /// barcode or SKU code. When every unit is in, the request is
+    /// `received` and its units are held at once. The receipt's own code
+    /// is taken as a no-op (scanning it is how the screen found the
+    /// request).
+    pub async fn pickup_reception_scan(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        code: &str,
+        actor: &str,
+    ) -> StoreResult<ScanOutcome> {
+        self.scan(tenant, key, code, actor, false).await
+    }
+
+    /// Completion (픽업 등록): the customer's slip (the order number), the
+    /// receipt, then every held unit. Each is recognised by what it
+    /// carries.
+    pub async fn pickup_completion_scan(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        code: &str,
+        actor: &str,
+    ) -> StoreResult<ScanOutcome> {
+        self.scan(tenant, key, code, actor, true).await
+    }
+
+    async fn scan(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        code: &str,
+        actor: &str,
+        completion: bool,
+    ) -> StoreResult<ScanOutcome> {
+        let code = code.trim();
+        if code.is_empty() || code.len() > SCAN_LEN_MAX {
+            return Err(InvalidInput::one("code", "must be a scanned barcode").into());
+        }
+        if !completion {
+            // The receipt scanned at reception is how the screen found the
+            // request: nothing changes, but a request past reception says so.
+            let p = self.pickup(tenant, key).await?;
+            if code == p.receipt_code {
+                if p.status != PickupStatus::Requested {
+                    let refusal = pickup::apply(&p.state(), Action::ReceptionScan(0))
+                        .err()
+                        .unwrap_or(pickup::Refusal::AlreadyReceived);
+                    return Err(refused(&refusal));
+                }
+                return Ok(ScanOutcome {
+                    remaining: p.state().remaining_scans(),
+                    pickup: p,
+                    scanned: Scanned::Receipt,
+                    sku_code: None,
+                });
+            }
+        }
+        let sku = self.scanned_sku(tenant, code).await?;
+        let mut scanned = Scanned::Item;
+        let mut sku_code = None;
+        let (_, after) = self
+            .transition(tenant, key, actor, None, |p| {
+                if completion && code == p.receipt_code {
+                    scanned = Scanned::Receipt;
+                    return Ok(Action::ReceiptScan);
+                }
+                if completion && code == p.external_no {
+                    scanned = Scanned::Slip;
+                    return Ok(Action::SlipScan);
+                }
+                let Some(sku) = sku else {
+                    return Err(StoreError::refused(
+                        "unknown_barcode",
+                        format!("{code:?} is no SKU's barcode or code, nor this pickup's receipt or order number"),
+                    ));
+                };
+                let mine: Vec<usize> = p
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.sku_id == sku && i.units() > 0)
+                    .map(|(n, _)| n)
+                    .collect();
+                let Some(&first) = mine.first() else {
+                    return Err(StoreError::refused(
+                        "pickup_wrong_item",
+                        format!("{code:?} is not an item of pickup {}", p.receipt_code),
+                    ));
+                };
+                sku_code = Some(p.items[first].sku_code.clone());
+                let open = |i: &PickupItem| {
+                    if completion {
+                        i.completion_scans < i.units()
+                    } else {
+                        i.received_scans < i.units()
+                    }
+                };
+                let n = mine.iter().copied().find(|&n| open(&p.items[n])).unwrap_or(first);
+                Ok(if completion {
+                    Action::CompletionScan(n)
+                } else {
+                    Action::ReceptionScan(n)
+                })
+            })
+            .await?;
+        Ok(ScanOutcome {
+            remaining: after.state().remaining_scans(),
+            pickup: after,
+            scanned,
+            sku_code,
+        })
+    }
+}
+
+impl Store {
+    /// "픽업 완료": the customer takes the goods. Needs the slip, the
+    /// receipt and every held unit scanned; the units are shipped from the
+    /// store (`shipment` movements: on hand and allocated drop) and the
+    /// order's lines count them shipped.
+    pub async fn complete_pickup(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        actor: &str,
+    ) -> StoreResult<Pickup> {
+        Ok(self
+            .transition(tenant, key, actor, None, |_| Ok(Action::Complete))
+            .await?
+            .1)
+    }
+
+    /// "픽업 불가", before reception, with a required reason. Nothing was
+    /// held, so no stock moves; the order side hears `pickup.unavailable`.
+    pub async fn pickup_unavailable(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        reason: &str,
+        actor: &str,
+    ) -> StoreResult<Pickup> {
+        pickup::check_reason(reason)?;
+        Ok(self
+            .transition(tenant, key, actor, Some(reason), |_| {
+                Ok(Action::MarkUnavailable)
+            })
+            .await?
+            .1)
+    }
+
+    /// "픽업 취소", after reception, with a required reason: the held units
+    /// go back to sellable stock (`deallocate` movements at the store).
+    pub async fn cancel_pickup(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        reason: &str,
+        actor: &str,
+    ) -> StoreResult<Pickup> {
+        pickup::check_reason(reason)?;
+        Ok(self
+            .transition(tenant, key, actor, Some(reason), |_| Ok(Action::Cancel))
+            .await?
+            .1)
+    }
+
+    /// Expires up to `limit` received requests past their deadline at
+    /// `now`: the held units go back to sellable stock, and each waits for
+    /// the store's expired-receipts prompt. Returns how many expired.
+    pub async fn expire_pickups(&self, now: i64, limit: usize) -> StoreResult<usize> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id FROM pickups WHERE status = 'received' AND deadline_at <= $1 ORDER BY deadline_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit.max(1) as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let mut expired = 0;
+        for r in rows {
+            let tenant: TenantId = parsed(&r, "tenant_id")?;
+            let id = text(&r, "id")?;
+            let result = self
+                .transition(tenant, &id, "system:pickup_expiry", None, |p| {
+                    // Received again meanwhile, or completed: not due.
+                    if p.deadline_at.is_none_or(|d| d > now) {
+                        return Err(StoreError::refused("pickup_not_due", ""));
+                    }
+                    Ok(Action::Expire)
+                })
+                .await;
+            match result {
+                Ok(_) => expired += 1,
+                // Another instance (or the customer) was first.
+                Err(StoreError::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The expired requests the store has not yet been asked to print
+    /// (the prompt its pickup screen shows once, when it opens).
+    pub async fn expired_prompt(
+        &self,
+        tenant: TenantId,
+        location: &str,
+    ) -> StoreResult<Vec<Pickup>> {
+        let loc = self.pickup_store(tenant, location).await?;
+        let sql = format!(
+            "SELECT {PICKUP_COLUMNS} FROM {PICKUP_FROM} WHERE p.tenant_id = $1 AND p.location_id = $2 AND p.expired_prompt = 1 ORDER BY p.id LIMIT $3"
+        );
+        let mut conn = self.reader().acquire().await?;
+        let rows = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(loc.id.to_string())
+            .bind(PAGE_SIZE_MAX as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+        let list = rows
+            .iter()
+            .map(pickup_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        with_items(&mut conn, list).await
+    }
+
+    /// Answers the expired-receipts prompt: `print` makes a print run of
+    /// the receipts of `ids` (the requests the prompt showed); either way
+    /// they are never asked about again. Ids no longer waiting are skipped.
+    pub async fn acknowledge_expired(
+        &self,
+        tenant: TenantId,
+        location: &str,
+        ids: &[PickupId],
+        print: bool,
+        actor: &str,
+    ) -> StoreResult<(usize, Option<PrintRun>)> {
+        let loc = self.pickup_store(tenant, location).await?;
+        let now = now_us();
+        let mut tx = self.begin_write().await?;
+        let mut taken = Vec::new();
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE pickups SET expired_prompt = 0 WHERE tenant_id = $1 AND location_id = $2 AND id = $3 AND expired_prompt = 1",
+            )
+            .bind(tenant.to_string())
+            .bind(loc.id.to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                taken.push(find_in(&mut tx, tenant, &id.to_string()).await?);
+            }
+        }
+        let mut run = None;
+        let mut events = Vec::new();
+        if print && !taken.is_empty() {
+            let entries = taken
+                .into_iter()
+                .map(|p| PrintEntry {
+                    kind: ReceiptKind::Expired,
+                    items: p
+                        .items
+                        .iter()
+                        .filter(|i| i.units() > 0)
+                        .map(|i| (i.id, i.units()))
+                        .collect(),
+                    pickup: p,
+                })
+                .collect();
+            let (r, e) = write_run(
+                &mut tx,
+                tenant,
+                loc.id,
+                PrintCause::Expired,
+                actor,
+                now,
+                entries,
+            )
+            .await?;
+            run = Some(r);
+            events.push(e);
+        }
+        let count = ids.len();
+        self.commit_with(tx, &events).await?;
+        Ok((count, run))
+    }
+
+    /// "미출력분 바로 출력": prints every pending receipt of the store now.
+    /// `None` when nothing was pending.
+    pub async fn print_pending_pickups(
+        &self,
+        tenant: TenantId,
+        location: &str,
+        actor: &str,
+    ) -> StoreResult<Option<PrintRun>> {
+        let loc = self.pickup_store(tenant, location).await?;
+        let now = now_us();
+        let mut tx = self.begin_write().await?;
+        let (run, events) =
+            print_in(&mut tx, tenant, loc.id, PrintCause::Manual, actor, now).await?;
+        self.commit_with(tx, &events).await?;
+        Ok(run)
+    }
+
+    /// Runs every store's print occurrence due at `now`. Returns how many
+    /// this instance ran.
+    pub async fn run_pickup_prints(&self, now: i64) -> StoreResult<usize> {
+        let mut ran = 0;
+        for schedule in self
+            .due_schedules(PICKUP_PRINT_JOB, now, SCHEDULE_BATCH_MAX)
+            .await?
+        {
+            let Ok(location) = schedule.scope.parse::<LocationId>() else {
+                tracing::warn!(scope = %schedule.scope, "pickup print: the scope is not a location id");
+                continue;
+            };
+            let mut tx = self.begin_write().await?;
+            if !schedules::advance(&mut tx, &schedule, now).await? {
+                continue;
+            }
+            let (_, events) = print_in(
+                &mut tx,
+                schedule.tenant,
+                location,
+                PrintCause::Schedule,
+                "system:pickup_print",
+                now,
+            )
+            .await?;
+            self.commit_with(tx, &events).await?;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// A store's print runs, newest first.
+    pub async fn pickup_print_runs(
+        &self,
+        tenant: TenantId,
+        location: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<PrintRun>> {
+        let loc = self.pickup_store(tenant, location).await?;
+        let rows = sqlx::query(
+            "SELECT id FROM pickup_print_runs WHERE tenant_id = $1 AND location_id = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.to_string())
+        .bind(loc.id.to_string())
+        .bind(limit.clamp(1, PAGE_SIZE_MAX) as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.pickup_print_run(tenant, &text(&r, "id")?).await?);
+        }
+        Ok(out)
+    }
+
+    /// One print run with its receipts, as printed.
+    pub async fn pickup_print_run(&self, tenant: TenantId, id: &str) -> StoreResult<PrintRun> {
+        let mut conn = self.reader().acquire().await?;
+        let row = sqlx::query(
+            "SELECT id, location_id, cause, actor, created_at FROM pickup_print_runs WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("print run", id))?;
+        let entries = sqlx::query(
+            "SELECT pickup_id, kind, items FROM pickup_print_entries WHERE run_id = $1 ORDER BY entry_no",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let pickup = find_in(&mut conn, tenant, &text(&e, "pickup_id")?).await?;
+            let items = text(&e, "items")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|pair| {
+                    let (item, units) = pair
+                        .split_once(':')
+                        .ok_or_else(|| StoreError::Corrupt(format!("print entry item {pair:?}")))?;
+                    Ok((
+                        item.parse()
+                            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                        units
+                            .parse()
+                            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    ))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            out.push(PrintEntry {
+                kind: ReceiptKind::parse(&text(&e, "kind")?)?,
+                pickup,
+                items,
+            });
+        }
+        Ok(PrintRun {
+            id: parsed(&row, "id")?,
+            location_id: parsed(&row, "location_id")?,
+            cause: PrintCause::parse(&text(&row, "cause")?)?,
+            actor: text(&row, "actor")?,
+            created_at: int(&row, "created_at")?,
+            entries: out,
+        })
+    }
+}
+
+/// Collects a store's pending receipts and records them as one print run,
+/// in the caller's transaction: new requests not yet printed, and units
+/// cancelled online since the last print (only those, or every cancelled
+/// unit when the store prints whole receipts). A request cancelled whole
+/// before its first print is never printed.
+async fn print_in(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    location: LocationId,
+    cause: PrintCause,
+    actor: &str,
+    now: i64,
+) -> StoreResult<(Option<PrintRun>, Vec<NewEvent>)> {
+    let whole =
+        sqlx::query("SELECT print_whole_on_cancel FROM pickup_settings WHERE location_id = $1")
+            .bind(location.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| flag(&r, "print_whole_on_cancel"))
+            .transpose()?
+            .unwrap_or(false);
+    let rows = sqlx::query(
+        "SELECT DISTINCT p.id FROM pickups p LEFT JOIN pickup_items i ON i.pickup_id = p.id \
+         WHERE p.tenant_id = $1 AND p.location_id = $2 AND (p.printed_at IS NULL OR i.cancelled > i.cancel_printed) \
+         ORDER BY p.id",
+    )
+    .bind(tenant.to_string())
+    .bind(location.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut entries = Vec::new();
+    for r in rows {
+        let p = find_in(tx, tenant, &text(&r, "id")?).await?;
+        let fully_cancelled = p.items.iter().all(|i| i.units() == 0);
+        if p.printed_at.is_none() {
+            // A request closed before its first print (cancelled whole,
+            // declared unavailable) has nothing left to put in the hanger.
+            if !fully_cancelled && !p.status.is_final() {
+                entries.push(PrintEntry {
+                    kind: ReceiptKind::New,
+                    items: p
+                        .items
+                        .iter()
+                        .filter(|i| i.units() > 0)
+                        .map(|i| (i.id, i.units()))
+                        .collect(),
+                    pickup: p.clone(),
+                });
+            }
+        } else {
+            let items = p
+                .items
+                .iter()
+                .filter(|i| i.cancelled > 0)
+                .filter_map(|i| {
+                    let units = if whole || fully_cancelled {
+                        i.cancelled
+                    } else {
+                        i.cancelled - i.cancel_printed
+                    };
+                    (units > 0).then_some((i.id, units))
+                })
+                .collect();
+            entries.push(PrintEntry {
+                kind: ReceiptKind::Cancellation,
+                items,
+                pickup: p.clone(),
+            });
+        }
+        sqlx::query("UPDATE pickups SET printed_at = COALESCE(printed_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(p.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("UPDATE pickup_items SET cancel_printed = cancelled WHERE pickup_id = $1")
+            .bind(p.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    if entries.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let (run, event) = write_run(tx, tenant, location, cause, actor, now, entries).await?;
+    Ok((Some(run), vec![event]))
+}
+
+/// Records a print run and its entries; returns it with its
+/// `pickup.printed` event.
+async fn write_run(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    location: LocationId,
+    cause: PrintCause,
+    actor: &str,
+    now: i64,
+    entries: Vec<PrintEntry>,
+) -> StoreResult<(PrintRun, NewEvent)> {
+    let id = PickupPrintRunId::new();
+    sqlx::query(
+        "INSERT INTO pickup_print_runs (id, tenant_id, location_id, cause, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(location.to_string())
+    .bind(cause.as_str())
+    .bind(actor)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    for (n, e) in entries.iter().enumerate() {
+        let items: Vec<String> = e.items.iter().map(|(i, u)| format!("{i}:{u}")).collect();
+        sqlx::query(
+            "INSERT INTO pickup_print_entries (run_id, entry_no, pickup_id, kind, items) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(n as i64 + 1)
+        .bind(e.pickup.id.to_string())
+        .bind(e.kind.as_str())
+        .bind(items.join(","))
+        .execute(&mut **tx)
+        .await?;
+    }
+    let counts: HashMap<&str, usize> = entries.iter().fold(HashMap::new(), |mut m, e| {
+        *m.entry(e.kind.as_str()).or_default() += 1;
+        m
+    });
+    let event = NewEvent::new(
+        tenant,
+        kinds::PICKUP_PRINTED,
+        json!({
+            "run_id": id.to_string(),
+            "location_id": location.to_string(),
+            "cause": cause.as_str(),
+            "receipts": entries.len(),
+            "new": counts.get("new").copied().unwrap_or(0),
+            "cancellation": counts.get("cancellation").copied().unwrap_or(0),
+            "expired": counts.get("expired").copied().unwrap_or(0),
+            "pickup_ids": entries.iter().map(|e| e.pickup.id.to_string()).collect::<Vec<_>>(),
+        }),
+    )
+    .location(location)
+    .subject(id);
+    Ok((
+        PrintRun {
+            id,
+            location_id: location,
+            cause,
+            actor: actor.to_string(),
+            created_at: now,
+            entries,
+        },
+        event,
+    ))
+}
