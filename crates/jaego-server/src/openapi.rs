@@ -173,4 +173,66 @@ mod tests {
             }
         }
     }
+
+    /// The document keys its schemas by type name, and a second type of
+    /// the same name silently replaces the first: the operations of the
+    /// first then document the wrong body (Schemathesis caught two such).
+    /// So every `ToSchema` type under `src/` has a name of its own, or
+    /// says `#[schema(as = ...)]`.
+    #[test]
+    fn every_schema_name_is_used_once() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let mut lines = text.lines();
+                while let Some(line) = lines.next() {
+                    let line = line.trim();
+                    if !(line.starts_with("#[derive(") && line.contains("ToSchema")) {
+                        continue;
+                    }
+                    let mut renamed = false;
+                    for next in lines.by_ref() {
+                        let next = next.trim();
+                        renamed |= next.starts_with("#[schema(") && next.contains("as =");
+                        let item = next.strip_prefix("pub ").unwrap_or(next);
+                        let Some(rest) = item
+                            .strip_prefix("struct ")
+                            .or_else(|| item.strip_prefix("enum "))
+                        else {
+                            continue;
+                        };
+                        if !renamed {
+                            let name: String = rest
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect();
+                            found.push((name, path.display().to_string()));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(found.len() > 100, "only {} schema types found", found.len());
+        found.sort();
+        let twice: Vec<_> = found
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| format!("{} in {} and {}", w[0].0, w[0].1, w[1].1))
+            .collect();
+        assert!(twice.is_empty(), "schema names used twice: {twice:#?}");
+    }
 }
