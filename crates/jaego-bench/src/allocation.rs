@@ -18,6 +18,10 @@ use serde_json::{Value, json};
 
 use crate::server::{Server, ServerSpec};
 
+/// How long the bench waits for its allocation run before giving up, so a
+/// stuck run never holds the machine.
+const RUN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct AllocationOptions {
@@ -161,12 +165,31 @@ pub async fn run(options: &AllocationOptions) -> anyhow::Result<AllocationResult
 
     eprintln!("[{engine}] running the allocation");
     let started = Instant::now();
+    // In the background, as a merchant's run over this many orders goes:
+    // answered 202 at once, then polled until it has finished.
     let (status, run) = server
-        .post("/api/v1/allocation-runs", &json!({"results": false}))
+        .post("/api/v1/allocation-runs", &json!({"background": true}))
         .await?;
+    if status != StatusCode::ACCEPTED {
+        bail!("starting the allocation run: {status} {run}");
+    }
+    let path = format!(
+        "/api/v1/allocation-runs/{}",
+        run["id"].as_str().unwrap_or_default()
+    );
+    let run = loop {
+        let run: Value = server.get(&path).await.context("polling the run")?;
+        if run["state"] != "running" {
+            break run;
+        }
+        if started.elapsed() > RUN_PATIENCE {
+            bail!("the allocation run was still running after {RUN_PATIENCE:?}: {run}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let run_time = started.elapsed();
-    if status != StatusCode::CREATED {
-        bail!("the allocation run failed: {status} {run}");
+    if run["state"] != "completed" {
+        bail!("the allocation run did not complete: {run}");
     }
     // From the server's own /metrics, as every other bench phase reads it.
     let peak_rss_mb = server.process().await.map_or(0.0, |p| p.peak_rss_mb);

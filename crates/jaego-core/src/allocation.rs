@@ -90,6 +90,12 @@ pub struct PlanLine {
     /// Units still to allocate (ordered − cancelled − shipped − allocated).
     pub open: i64,
     pub gift: bool,
+    /// For a bundle line: its components, (SKU, units per bundle unit), as
+    /// the line is (or was first) allocated with; empty for a plain SKU.
+    /// `open` and every placement of the line count bundle units; the
+    /// planner judges and takes the components, all from one location per
+    /// placement (a bundle unit is never split across locations).
+    pub parts: Vec<(SkuId, i64)>,
 }
 
 /// One order as the planner sees it.
@@ -115,7 +121,9 @@ pub struct ChannelRules {
     pub locations: Vec<LocationId>,
 }
 
-/// Units of one line from one location.
+/// Units of one line from one location. For a bundle line, `sku` is the
+/// bundle and `quantity` bundle units; its components are taken from the
+/// same location (`PlanLine::parts` × `quantity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
     /// Index of the line in [`PlanOrder::lines`].
@@ -123,7 +131,9 @@ pub struct Placement {
     pub sku: SkuId,
     pub location: LocationId,
     pub quantity: i64,
-    /// Under `unlimited`: units placed beyond what was available.
+    /// Under `unlimited`: units placed beyond what was available (for a
+    /// bundle, the bundle units not covered by its scarcest component;
+    /// the backorder itself is on the components).
     pub backorder: i64,
 }
 
@@ -157,8 +167,15 @@ pub struct OrderPlan {
     pub reason: Option<Reason>,
 }
 
-/// A line that needs units: (line index, SKU, units).
-type Need = (usize, SkuId, i64);
+/// A line that needs units: (line index, SKU, units, components). A
+/// plain line's components are empty: it takes units of its own SKU.
+type Need<'o> = (usize, SkuId, i64, &'o [(SkuId, i64)]);
+
+/// What one unit of a need takes: its components, or one unit of its SKU.
+fn per_unit<'o>(sku: SkuId, parts: &'o [(SkuId, i64)]) -> impl Iterator<Item = (SkuId, i64)> + 'o {
+    let own = parts.is_empty().then_some((sku, 1));
+    own.into_iter().chain(parts.iter().copied())
+}
 
 /// Available units per (SKU, location): the figures of the locked rows,
 /// lowered as the plan places units.
@@ -247,20 +264,23 @@ fn nothing(order: usize, reason: Reason) -> OrderPlan {
 }
 
 /// A tentative set of placements, applied to `available` only if accepted.
-struct Draft<'a> {
+struct Draft<'a, 'o> {
     available: &'a Available,
     basis: StockPolicy,
     taken: HashMap<(SkuId, LocationId), i64>,
     placements: Vec<Placement>,
+    /// The components each placement took (parallel to `placements`).
+    parts: Vec<&'o [(SkuId, i64)]>,
 }
 
-impl<'a> Draft<'a> {
+impl<'a, 'o> Draft<'a, 'o> {
     fn new(available: &'a Available, basis: StockPolicy) -> Self {
         Draft {
             available,
             basis,
             taken: HashMap::new(),
             placements: Vec::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -268,13 +288,42 @@ impl<'a> Draft<'a> {
         self.available.get(&key).copied().unwrap_or(0) - self.taken.get(&key).copied().unwrap_or(0)
     }
 
-    fn take(&mut self, line: usize, sku: SkuId, location: LocationId, quantity: i64) {
-        let left = self.left((sku, location));
+    /// Whole units of a need that fit at `location`, beyond `used` (units
+    /// of each SKU already promised in the current pass): the scarcest
+    /// component's `floor(left / per unit)`, for a plain line its own left.
+    fn room(
+        &self,
+        sku: SkuId,
+        parts: &[(SkuId, i64)],
+        location: LocationId,
+        used: Option<&HashMap<SkuId, i64>>,
+    ) -> i64 {
+        per_unit(sku, parts)
+            .map(|(s, per)| {
+                let u = used.and_then(|u| u.get(&s)).copied().unwrap_or(0);
+                (self.left((s, location)) - u).div_euclid(per)
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn take(
+        &mut self,
+        line: usize,
+        sku: SkuId,
+        parts: &'o [(SkuId, i64)],
+        location: LocationId,
+        quantity: i64,
+    ) {
         let backorder = match self.basis {
             StockPolicy::Strict => 0,
-            StockPolicy::Unlimited => (quantity - left.max(0)).max(0),
+            StockPolicy::Unlimited => {
+                (quantity - self.room(sku, parts, location, None).max(0)).max(0)
+            }
         };
-        *self.taken.entry((sku, location)).or_default() += quantity;
+        for (s, per) in per_unit(sku, parts) {
+            *self.taken.entry((s, location)).or_default() += quantity * per;
+        }
         self.placements.push(Placement {
             line,
             sku,
@@ -282,13 +331,17 @@ impl<'a> Draft<'a> {
             quantity,
             backorder,
         });
+        self.parts.push(parts);
     }
 
-    /// Places `needs` (line, SKU, units) from `locations`, fewest locations
-    /// first. With `partial`, places what it can; otherwise all or nothing
-    /// (returns false and places nothing). Returns whether every unit was
-    /// placed.
-    fn place(&mut self, needs: &[Need], locations: &[LocationId], partial: bool) -> bool {
+    /// Places `needs` (line, SKU, units, components) from `locations`,
+    /// fewest locations first. With `partial`, places what it can;
+    /// otherwise all or nothing (returns false and places nothing).
+    /// Returns whether every unit was placed. Needs that share a SKU (a
+    /// bundle's component and a plain line of it, or two bundles) are
+    /// judged on their sum: every check counts what the pass has already
+    /// promised.
+    fn place(&mut self, needs: &[Need<'o>], locations: &[LocationId], partial: bool) -> bool {
         if needs.is_empty() {
             return true;
         }
@@ -297,15 +350,24 @@ impl<'a> Draft<'a> {
             let home = locations
                 .iter()
                 .copied()
-                .find(|&l| needs.iter().all(|&(_, s, q)| self.left((s, l)) >= q))
+                .find(|&l| {
+                    let mut used: HashMap<SkuId, i64> = HashMap::new();
+                    needs.iter().all(|&(_, s, q, parts)| {
+                        let fits = self.room(s, parts, l, Some(&used)) >= q;
+                        for (c, per) in per_unit(s, parts) {
+                            *used.entry(c).or_default() += q * per;
+                        }
+                        fits
+                    })
+                })
                 .unwrap_or(locations[0]);
-            for &(line, sku, q) in needs {
-                self.take(line, sku, home, q);
+            for &(line, sku, q, parts) in needs {
+                self.take(line, sku, parts, home, q);
             }
             return true;
         }
         let mark = self.placements.len();
-        let mut remaining: Vec<Need> = needs.to_vec();
+        let mut remaining: Vec<Need<'o>> = needs.to_vec();
         let mut chosen: Vec<LocationId> = Vec::new();
         // Greedy cover: the location that fills the most remaining lines
         // whole, ties to the higher priority.
@@ -314,10 +376,11 @@ impl<'a> Draft<'a> {
             for &l in locations {
                 let mut fits = 0;
                 let mut used: HashMap<SkuId, i64> = HashMap::new();
-                for &(_, s, q) in &remaining {
-                    let u = used.entry(s).or_default();
-                    if self.left((s, l)) - *u >= q {
-                        *u += q;
+                for &(_, s, q, parts) in &remaining {
+                    if self.room(s, parts, l, Some(&used)) >= q {
+                        for (c, per) in per_unit(s, parts) {
+                            *used.entry(c).or_default() += q * per;
+                        }
                         fits += 1;
                     }
                 }
@@ -328,11 +391,11 @@ impl<'a> Draft<'a> {
             let Some((l, _)) = best else { break };
             chosen.push(l);
             let mut rest = Vec::with_capacity(remaining.len());
-            for (line, s, q) in remaining {
-                if self.left((s, l)) >= q {
-                    self.take(line, s, l, q);
+            for (line, s, q, parts) in remaining {
+                if self.room(s, parts, l, None) >= q {
+                    self.take(line, s, parts, l, q);
                 } else {
-                    rest.push((line, s, q));
+                    rest.push((line, s, q, parts));
                 }
             }
             remaining = rest;
@@ -340,19 +403,20 @@ impl<'a> Draft<'a> {
                 return true;
             }
         }
-        // What no location can fill alone: split, the chosen locations first.
+        // What no location can fill alone: split (in whole bundle units
+        // for a bundle line), the chosen locations first.
         let order: Vec<LocationId> = chosen
             .iter()
             .copied()
             .chain(locations.iter().copied().filter(|l| !chosen.contains(l)))
             .collect();
         let mut all = true;
-        for (line, s, q) in remaining {
+        for (line, s, q, parts) in remaining {
             let mut need = q;
             for &l in &order {
-                let here = self.left((s, l)).min(need);
+                let here = self.room(s, parts, l, None).min(need);
                 if here > 0 {
-                    self.take(line, s, l, here);
+                    self.take(line, s, parts, l, here);
                     need -= here;
                 }
                 if need == 0 {
@@ -365,9 +429,12 @@ impl<'a> Draft<'a> {
         }
         if !all && !partial {
             // Undo this call's placements (what `take` added to `taken`).
-            for p in self.placements.drain(mark..) {
-                if let Some(t) = self.taken.get_mut(&(p.sku, p.location)) {
-                    *t -= p.quantity;
+            let parts: Vec<_> = self.parts.drain(mark..).collect();
+            for (p, parts) in self.placements.drain(mark..).zip(parts) {
+                for (s, per) in per_unit(p.sku, parts) {
+                    if let Some(t) = self.taken.get_mut(&(s, p.location)) {
+                        *t -= p.quantity * per;
+                    }
                 }
             }
         }
@@ -388,7 +455,7 @@ fn apply(available: &mut Available, taken: HashMap<(SkuId, LocationId), i64>) {
 
 /// The non-gift and gift lines that still need units, and whether a
 /// non-gift line is unmatched.
-fn needs_of(o: &PlanOrder) -> (Vec<Need>, Vec<Need>, bool) {
+fn needs_of(o: &PlanOrder) -> (Vec<Need<'_>>, Vec<Need<'_>>, bool) {
     let mut main = Vec::new();
     let mut gifts = Vec::new();
     let mut unmatched = false;
@@ -397,8 +464,8 @@ fn needs_of(o: &PlanOrder) -> (Vec<Need>, Vec<Need>, bool) {
             continue;
         }
         match (line.sku, line.gift) {
-            (Some(s), false) => main.push((i, s, line.open)),
-            (Some(s), true) => gifts.push((i, s, line.open)),
+            (Some(s), false) => main.push((i, s, line.open, line.parts.as_slice())),
+            (Some(s), true) => gifts.push((i, s, line.open, line.parts.as_slice())),
             (None, false) => unmatched = true,
             (None, true) => {}
         }
@@ -407,7 +474,7 @@ fn needs_of(o: &PlanOrder) -> (Vec<Need>, Vec<Need>, bool) {
 }
 
 /// Gift lines, each whole or not at all, wherever they fit.
-fn place_gifts(draft: &mut Draft<'_>, gifts: &[Need], locations: &[LocationId]) {
+fn place_gifts<'o>(draft: &mut Draft<'_, 'o>, gifts: &[Need<'o>], locations: &[LocationId]) {
     for &need in gifts {
         draft.place(&[need], locations, false);
     }
@@ -557,6 +624,7 @@ mod tests {
             sku: Some(sku(s)),
             open,
             gift: false,
+            parts: Vec::new(),
         }
     }
     fn gift(s: u128, open: i64) -> PlanLine {
@@ -932,6 +1000,7 @@ mod tests {
                     sku: None,
                     open: 1,
                     gift: false,
+                    parts: Vec::new(),
                 },
             ])]
         };
@@ -951,6 +1020,105 @@ mod tests {
             vec![(vec![(0, 1, 1)], Some(Unmatched))],
             "partial",
         );
+    }
+
+    /// A bundle line (sku 9) of 2 × sku 1 + 1 × sku 2 per unit.
+    fn bundle(open: i64) -> PlanLine {
+        PlanLine {
+            sku: Some(sku(9)),
+            open,
+            gift: false,
+            parts: vec![(sku(1), 2), (sku(2), 1)],
+        }
+    }
+
+    /// What a plan took per (sku, location), from `available` before and after.
+    fn taken(before: &Available, after: &Available) -> Vec<(u128, u128, i64)> {
+        let mut v: Vec<_> = before
+            .iter()
+            .map(|(k, q)| {
+                (
+                    k.0.as_uuid().as_u128(),
+                    k.1.as_uuid().as_u128() - 100,
+                    q - after.get(k).copied().unwrap_or(0),
+                )
+            })
+            .filter(|x| x.2 != 0)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn bundle_lines_take_their_components_judged_on_the_sum() {
+        use Reason::*;
+        // 3 of sku 1: a bundle (2 of it) and a line of 2 need 4: short.
+        check(
+            &[order(vec![bundle(1), line(1, 2)])],
+            rules(ShipmentMode::Complete, &[1]),
+            None,
+            &[(1, 1, 3), (2, 1, 5)],
+            vec![(vec![], Some(Short))],
+            "bundle + component line over the figure",
+        );
+        // With 4, both go, and the components are what is taken.
+        let channels = HashMap::from([(chan(), rules(ShipmentMode::Complete, &[1]))]);
+        let before = stock(&[(1, 1, 4), (2, 1, 5)]);
+        let mut available = before.clone();
+        let plans = plan(
+            &[order(vec![bundle(1), line(1, 2)])],
+            &channels,
+            None,
+            &mut available,
+        );
+        assert_eq!(plans[0].placements.len(), 2);
+        assert_eq!(plans[0].placements[0].sku, sku(9));
+        assert_eq!(taken(&before, &available), [(1, 1, 4), (2, 1, 1)]);
+        // Two bundle lines sharing a component: 5 of sku 1 is 2 bundles, not 3.
+        check(
+            &[order(vec![bundle(2), bundle(1)])],
+            rules(ShipmentMode::Complete, &[1]),
+            None,
+            &[(1, 1, 5), (2, 1, 5)],
+            vec![(vec![], Some(Short))],
+            "two bundle lines",
+        );
+        check(
+            &[order(vec![bundle(2), bundle(1)])],
+            rules(ShipmentMode::Partial, &[1]),
+            None,
+            &[(1, 1, 5), (2, 1, 5)],
+            vec![(vec![(0, 1, 2)], Some(Short))],
+            "partial keeps bundles whole",
+        );
+        // A bundle line splits across locations only in whole bundles.
+        check(
+            &[order(vec![bundle(3)])],
+            rules(ShipmentMode::Complete, &[1, 2]),
+            None,
+            &[(1, 1, 3), (2, 1, 3), (1, 2, 4), (2, 2, 2)],
+            vec![(vec![(0, 1, 1), (0, 2, 2)], None)],
+            "split in whole bundles",
+        );
+    }
+
+    #[test]
+    fn unlimited_bundles_backorder_their_components() {
+        let channels = HashMap::from([(
+            chan(),
+            ChannelRules {
+                basis: StockPolicy::Unlimited,
+                ..rules(ShipmentMode::Complete, &[1])
+            },
+        )]);
+        let before = stock(&[(1, 1, 1), (2, 1, 5)]);
+        let mut available = before.clone();
+        let plans = plan(&[order(vec![bundle(2)])], &channels, None, &mut available);
+        let p = plans[0].placements[0];
+        assert_eq!((p.sku, p.quantity, p.backorder), (sku(9), 2, 2));
+        // The bundle SKU itself is never taken; the components go below zero.
+        assert_eq!(taken(&before, &available), [(1, 1, 4), (2, 1, 2)]);
+        assert!(!available.contains_key(&(sku(9), loc(1))));
     }
 
     #[test]

@@ -92,4 +92,14 @@ id_type!(
     ReturnId,
     /// An exchange of order lines.
     ExchangeId,
+    /// A store pickup request (click and collect).
+    PickupId,
+    /// One order line's units in a pickup request.
+    PickupItemId,
+    /// One print of pickup receipts at a store.
+    PickupPrintRunId,
+    /// A shipment: allocated units of one order leaving one location.
+    ShipmentId,
+    /// A courier a tenant ships with.
+    CourierId,
 );

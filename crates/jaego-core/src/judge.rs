@@ -6,6 +6,12 @@
 //! statement, and answers each request with its own outcome. Requests are
 //! judged in arrival order, each on its own (all lines or none), and a request
 //! whose lines share a SKU is judged on the sum of what they need.
+//!
+//! A bundle line reaches the judge as its component lines, the first with
+//! `joined: false` and the others `joined: true`: a group of joined lines is
+//! placed whole at one location (the first candidate where every component
+//! fits), and its components count towards the request's sum like any
+//! other line, so two lines sharing a component are judged together.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,6 +29,10 @@ pub struct LineRequest<S, L> {
     /// Positive (checked as a [`crate::Qty`] at the edge): a negative line
     /// would hand units back to later requests of the batch and oversell.
     pub quantity: i64,
+    /// Placed at the same location as the line before it: the second and
+    /// later components of one bundle line. Joined lines have the same
+    /// candidate locations, in the same order, as the line they join.
+    pub joined: bool,
 }
 
 /// A line that cannot be served: what the request needs from the row in
@@ -73,42 +83,77 @@ where
         let mut placements = Vec::with_capacity(lines.len());
         let mut shortages = Vec::new();
 
-        for (index, line) in lines.iter().enumerate() {
-            debug_assert!(line.quantity > 0, "line quantities are positive");
+        let mut index = 0;
+        while index < lines.len() {
+            // The group: this line and the lines joined to it.
+            let end = index + 1 + lines[index + 1..].iter().take_while(|l| l.joined).count();
+            let group = &lines[index..end];
             let mut placed = None;
             let mut best: Option<Shortage<S, L>> = None;
-            for &(location, policy) in &line.candidates {
-                let key = (line.sku, location);
-                let start = rows.get(&key).map_or(0, Balance::available)
-                    - taken.get(&key).copied().unwrap_or(0);
-                let need = mine.get(&key).copied().unwrap_or(0) + line.quantity;
-                if policy == StockPolicy::Unlimited || need <= start {
-                    placed = Some(location);
-                    break;
-                }
-                if best.as_ref().is_none_or(|b| start > b.available) {
-                    best = Some(Shortage {
-                        line: index,
-                        sku: line.sku,
-                        location: Some(location),
-                        requested: need,
-                        available: start,
+            for (k, &(location, _)) in group[0].candidates.iter().enumerate() {
+                // What the group adds to each row, on top of `mine`.
+                let mut adds: Vec<((S, L), i64)> = Vec::with_capacity(group.len());
+                let mut short: Option<Shortage<S, L>> = None;
+                for (offset, line) in group.iter().enumerate() {
+                    debug_assert!(line.quantity > 0, "line quantities are positive");
+                    let policy = line.candidates.get(k).map_or(StockPolicy::Strict, |c| c.1);
+                    debug_assert!(
+                        line.candidates.get(k).is_some_and(|c| c.0 == location),
+                        "joined lines share their candidates"
+                    );
+                    let key = (line.sku, location);
+                    let added = adds.iter_mut().find(|(k2, _)| *k2 == key).map(|(_, q)| {
+                        *q += line.quantity;
+                        *q
                     });
+                    let added = match added {
+                        Some(q) => q,
+                        None => {
+                            adds.push((key, line.quantity));
+                            line.quantity
+                        }
+                    };
+                    let start = rows.get(&key).map_or(0, Balance::available)
+                        - taken.get(&key).copied().unwrap_or(0);
+                    let need = mine.get(&key).copied().unwrap_or(0) + added;
+                    if policy != StockPolicy::Unlimited && need > start && short.is_none() {
+                        short = Some(Shortage {
+                            line: index + offset,
+                            sku: line.sku,
+                            location: Some(location),
+                            requested: need,
+                            available: start,
+                        });
+                    }
+                }
+                match short {
+                    None => {
+                        placed = Some(location);
+                        break;
+                    }
+                    Some(s) => {
+                        if best.as_ref().is_none_or(|b| s.available > b.available) {
+                            best = Some(s);
+                        }
+                    }
                 }
             }
             match placed {
                 Some(location) => {
-                    *mine.entry((line.sku, location)).or_insert(0) += line.quantity;
-                    placements.push(location);
+                    for line in group {
+                        *mine.entry((line.sku, location)).or_insert(0) += line.quantity;
+                        placements.push(location);
+                    }
                 }
                 None => shortages.push(best.unwrap_or(Shortage {
                     line: index,
-                    sku: line.sku,
+                    sku: group[0].sku,
                     location: None,
-                    requested: line.quantity,
+                    requested: group[0].quantity,
                     available: 0,
                 })),
             }
+            index = end;
         }
 
         if shortages.is_empty() {
@@ -149,6 +194,14 @@ mod tests {
             sku,
             candidates: locs.to_vec(),
             quantity,
+            joined: false,
+        }
+    }
+
+    fn joined(sku: u8, locs: &[(u8, StockPolicy)], quantity: i64) -> LineRequest<u8, u8> {
+        LineRequest {
+            joined: true,
+            ..line(sku, locs, quantity)
         }
     }
 
@@ -222,6 +275,39 @@ mod tests {
             &reqs,
             &[Ok(vec![8]), Ok(vec![9])],
         );
+    }
+
+    #[test]
+    fn a_bundle_line_is_placed_whole_where_every_component_fits() {
+        // Bundle = 2 × SKU 1 + 1 × SKU 2; location 8 lacks SKU 2.
+        let locs = [(8, Strict), (9, Strict)];
+        let reqs = vec![vec![line(1, &locs, 2), joined(2, &locs, 1)]];
+        check(
+            &[((1, 8), 5), ((2, 8), 0), ((1, 9), 2), ((2, 9), 1)],
+            &reqs,
+            &[Ok(vec![9, 9])],
+        );
+    }
+
+    #[test]
+    fn a_bundle_and_its_component_share_the_component() {
+        // Bundle (2 × SKU 1 + 1 × SKU 2) × 1 and SKU 1 × 2 against 3 of SKU 1.
+        let locs = [(9, Strict)];
+        let reqs = vec![vec![
+            line(1, &locs, 2),
+            joined(2, &locs, 1),
+            line(1, &locs, 2),
+        ]];
+        check(&[((1, 9), 3), ((2, 9), 5)], &reqs, &[Err(vec![(2, 4, 3)])]);
+        // Two bundle lines sharing SKU 1 need 4 of it.
+        let reqs = vec![vec![
+            line(1, &locs, 2),
+            joined(2, &locs, 1),
+            line(1, &locs, 2),
+            joined(2, &locs, 1),
+        ]];
+        check(&[((1, 9), 3), ((2, 9), 5)], &reqs, &[Err(vec![(2, 4, 3)])]);
+        check(&[((1, 9), 4), ((2, 9), 2)], &reqs, &[Ok(vec![9, 9, 9, 9])]);
     }
 
     #[test]

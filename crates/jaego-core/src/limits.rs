@@ -196,3 +196,30 @@ pub const ORDERS_PER_SELECTION_MAX: usize = 10_000;
 pub const ALLOCATION_RUN_ORDERS_MAX: usize = 500_000;
 /// Largest exchange shipping fee, in minor units of the currency.
 pub const EXCHANGE_FEE_MAX: i64 = 100_000_000;
+/// Most components in one bundle's recipe.
+pub const BUNDLE_COMPONENTS_MAX: usize = 20;
+/// Largest quantity of one component in one bundle unit.
+pub const BUNDLE_COMPONENT_QUANTITY_MAX: i64 = 10_000;
+/// Most products in one channel catalog upload or webhook call.
+pub const CATALOG_PRODUCTS_MAX: usize = 10_000;
+/// Most exclusions per channel catalog.
+pub const CATALOG_EXCLUSIONS_MAX: usize = 10_000;
+/// Most lines of one reservation once its bundle lines are expanded into
+/// their components (at most the group-commit line limit).
+pub const RESERVATION_COMPONENT_LINES_MAX: usize = 1_000;
+
+// Shipping (docs/fulfilment.md).
+/// Most orders one shipment-creation request packs; the rest wait for the next call.
+pub const SHIPMENT_ORDERS_PER_REQUEST_MAX: usize = 1_000;
+/// Most lines on one shipment.
+pub const SHIPMENT_LINES_MAX: usize = 200;
+/// Longest tracking number, in characters.
+pub const TRACKING_NO_LEN_MAX: usize = 40;
+/// Longest storage bin code, in characters.
+pub const BIN_LEN_MAX: usize = 40;
+/// Most couriers of one tenant.
+pub const COURIERS_MAX: usize = 200;
+/// Most shipments in one print view.
+pub const SHIPMENTS_PER_PRINT_MAX: usize = 500;
+/// Longest reason for confirming an incompletely scanned shipment, in characters.
+pub const OVERRIDE_REASON_LEN_MAX: usize = 500;

@@ -35,6 +35,7 @@ fn orders() -> impl Strategy<Value = Vec<PlanOrder>> {
         sku: Some(sku(s)),
         open: q,
         gift: false,
+        parts: Vec::new(),
     });
     let order = (
         any::<bool>(),

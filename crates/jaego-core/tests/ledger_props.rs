@@ -377,6 +377,7 @@ impl Run {
                     sku,
                     candidates: CANDIDATES[c].iter().map(|&l| (l, policy(l))).collect(),
                     quantity,
+                    joined: false,
                 })
                 .collect();
             let idempotency_key = self.key(spec.keyed);

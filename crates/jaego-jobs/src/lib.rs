@@ -127,7 +127,39 @@ pub const JOBS: &[Job] = &[
             Box::pin(async move { store.run_due_auto_links(now, AUTO_LINK_BATCH_MAX).await })
         },
     },
+    Job {
+        // Order lines with a pickup store become pickup requests, and
+        // cancellations on their orders reach the requests.
+        name: "pickup_intake",
+        every: PICKUP_INTAKE_INTERVAL,
+        batch_max: jaego_store::pickups::PICKUP_INTAKE_BATCH_MAX,
+        run: |store, now| Box::pin(async move { store.pickup_intake(now).await }),
+    },
+    Job {
+        name: "pickup_prints",
+        every: SCHEDULE_INTERVAL,
+        batch_max: SCHEDULE_BATCH_MAX,
+        run: |store, now| Box::pin(async move { store.run_pickup_prints(now).await }),
+    },
+    Job {
+        name: "expire_pickups",
+        every: PICKUP_EXPIRY_INTERVAL,
+        batch_max: jaego_store::pickups::PICKUP_EXPIRY_BATCH_MAX,
+        run: |store, now| {
+            Box::pin(async move {
+                store
+                    .expire_pickups(now, jaego_store::pickups::PICKUP_EXPIRY_BATCH_MAX)
+                    .await
+            })
+        },
+    },
 ];
+
+/// How often new pickup lines and cancellations are taken in: the most a
+/// pickup request lags its order.
+pub const PICKUP_INTAKE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often received pickups past their deadline are looked for.
+pub const PICKUP_EXPIRY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Most channels' auto-link occurrences run per call of the job.
 const AUTO_LINK_BATCH_MAX: usize = 50;

@@ -10,6 +10,7 @@
 
 use axum::body::{Body, HttpBody as _, to_bytes};
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -37,6 +38,39 @@ pub struct AuditNote {
     pub targets: Vec<String>,
 }
 
+/// The audit entry of the request being handled, without its answer yet:
+/// a handler that applies its change through the group-commit batch hands
+/// it to the store, which writes it in the change's own transaction, and
+/// answers with [`AuditWritten`].
+#[derive(Debug, Clone)]
+pub struct AuditDraft(pub AuditEntry);
+
+/// A response extension: the handler had the request's audit entry written
+/// with its change, so the middleware writes none.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditWritten;
+
+impl<S: Send + Sync> FromRequestParts<S> for AuditDraft {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Outside the audit layer (tests driving a bare router) there is no
+        // draft; an entry without a tenant is never written.
+        Ok(parts
+            .extensions
+            .get::<AuditDraft>()
+            .cloned()
+            .unwrap_or(AuditDraft(AuditEntry::default())))
+    }
+}
+
+impl AuditDraft {
+    /// The entry to hand to the store, if this request is audited.
+    pub fn entry(self) -> Option<AuditEntry> {
+        self.0.tenant_id.is_some().then_some(self.0)
+    }
+}
+
 /// Whether a refused request is worth an entry: refusals by role or CSRF
 /// (403) always; 401 and 429 only where a handler noted whose account it
 /// was (sign-in), since anonymous noise belongs to no tenant.
@@ -61,12 +95,34 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         Err(_) => Vec::new(),
     };
     let principal = parts.extensions.get::<Auth>().map(|a| a.0.clone());
-    let method = parts.method.to_string();
-    let addr = client_addr(&parts, &state.config);
-    let rid = request_id(&parts.headers);
-    let occurred_at = jaego_store::now_us();
+    let mut entry = AuditEntry {
+        occurred_at: jaego_store::now_us(),
+        method: parts.method.to_string(),
+        route,
+        client_addr: client_addr(&parts, &state.config),
+        request_id: request_id(&parts.headers),
+        ..AuditEntry::default()
+    };
+    if let Some(p) = &principal {
+        entry.tenant_id = Some(p.tenant_id);
+        entry.actor = p.actor();
+        entry.role = p.role.to_string();
+        entry.token_id = p.token_id().map(|t| t.to_string());
+        entry.user_id = p.user_id().map(|u| u.to_string());
+        entry.session_id = p.session_id().map(|s| s.to_string());
+    }
+    // A handler whose change goes through the group-commit batch takes the
+    // draft and has it written in the change's own transaction.
+    if principal.is_some() {
+        let mut draft = entry.clone();
+        draft.target_ids.clone_from(&targets);
+        parts.extensions.insert(AuditDraft(draft));
+    }
 
     let response = next.run(Request::from_parts(parts, body)).await;
+    if response.extensions().get::<AuditWritten>().is_some() {
+        return response;
+    }
     let status = response.status();
     let note = response.extensions().get::<AuditNote>().cloned();
     let code = response.extensions().get::<ProblemCode>().copied();
@@ -88,24 +144,8 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         (response, None)
     };
     targets.extend(created);
-    let mut entry = AuditEntry {
-        occurred_at,
-        method,
-        route,
-        status: status.as_u16(),
-        outcome,
-        client_addr: addr,
-        request_id: rid,
-        ..AuditEntry::default()
-    };
-    if let Some(p) = &principal {
-        entry.tenant_id = Some(p.tenant_id);
-        entry.actor = p.actor();
-        entry.role = p.role.to_string();
-        entry.token_id = p.token_id().map(|t| t.to_string());
-        entry.user_id = p.user_id().map(|u| u.to_string());
-        entry.session_id = p.session_id().map(|s| s.to_string());
-    }
+    entry.status = status.as_u16();
+    entry.outcome = outcome;
     if let Some(note) = note {
         if entry.tenant_id.is_none() {
             entry.tenant_id = note.tenant_id;

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod overload;
 pub mod routes;
 pub mod tokens;
+pub mod ui;
 pub mod wire;
 
 use std::future::Future;
@@ -162,9 +163,12 @@ pub fn app(state: AppState) -> Router {
             audit::record,
         ))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
+    // The web UI's pages: server-rendered, behind a browser session.
+    let pages = ui::router(&state).layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
     Router::new()
         .merge(api)
         .merge(sign_in)
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             overload::limit,

@@ -318,6 +318,61 @@ async fn prepare(
         id(&r["order"])
     };
     let order = |n: usize, tag: &'static str| order_of(n, tag, 1);
+    // A pickup request at the store L2 for one S1; `stage` 0: requested,
+    // 1: received, 2: received with the slip, receipt and unit scanned out.
+    let pickup = |n: usize, tag: &'static str, stage: u8| async move {
+        let no = format!("{tag}{n}");
+        ok(
+            server,
+            o,
+            Method::POST,
+            &format!("/api/v1/channels/{}/orders", t.channel_id),
+            json!({"order_no": no, "customer": {"name": "k"}, "pickup_location": t.location2_id,
+                   "lines": [{"sku": t.sku_id, "quantity": 1}]}),
+        )
+        .await;
+        server
+            .store
+            .pickup_intake(jaego_store::now_us())
+            .await
+            .unwrap();
+        let list = ok(
+            server,
+            o,
+            Method::GET,
+            &format!("/api/v1/pickups?order_no={no}"),
+            json!(null),
+        )
+        .await;
+        let p = list["items"][0].clone();
+        let pid = p["id"].as_str().expect("a pickup request").to_string();
+        let mut scans = Vec::new();
+        if stage >= 1 {
+            // Other fixtures sell and reset L2's stock: bring the unit in.
+            ok(server, o, Method::POST, "/api/v1/movements",
+               json!({"sku": t.sku_id, "location": t.location2_id, "kind": "receipt", "quantity": 1})).await;
+            scans.push(("reception", "S1".to_string()));
+        }
+        if stage >= 2 {
+            scans.push(("completion", no.clone()));
+            scans.push((
+                "completion",
+                p["receipt_code"].as_str().unwrap().to_string(),
+            ));
+            scans.push(("completion", "S1".to_string()));
+        }
+        for (phase, code) in scans {
+            ok(
+                server,
+                o,
+                Method::POST,
+                &format!("/api/v1/pickups/{pid}/{phase}-scans"),
+                json!({"code": code}),
+            )
+            .await;
+        }
+        pid
+    };
     let allocated = |n: usize, tag: &'static str| async move {
         let o_id = order_of(n, tag, 1).await;
         ok(
@@ -342,7 +397,137 @@ async fn prepare(
         .await;
         o_id
     };
+    // A fresh bundle of S1 (codes unique per call: fixtures run per cell).
+    let bundle = || async {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let r = ok(
+            server,
+            o,
+            Method::POST,
+            "/api/v1/bundles",
+            json!({"code": format!("BX{k}"), "name": "b", "components": [{"sku": t.sku_id, "quantity": 2}]}),
+        )
+        .await;
+        id(&r["sku"])
+    };
+    let catalog = |suffix: &str| format!("/api/v1/channels/{}/catalog{suffix}", t.channel_id);
+    // An open shipment of one unit of S1 (allocated order `tag n`):
+    // (id, code).
+    let shipment = |n: usize, tag: &'static str| async move {
+        let o_id = allocated(n, tag).await;
+        let made = ok(
+            server,
+            o,
+            Method::POST,
+            &format!("/api/v1/orders/{o_id}/shipments"),
+            json!({}),
+        )
+        .await;
+        id(&made[0])
+    };
+    // A courier of the tenant, made for this call: its code.
+    let courier = |n: usize, tag: &'static str| async move {
+        let code = format!("{tag}{n}");
+        ok(
+            server,
+            o,
+            Method::POST,
+            "/api/v1/couriers",
+            json!({"code": code, "name": "courier"}),
+        )
+        .await;
+        code
+    };
+    // A shipment with a tracking number unique to the tenant and call.
+    let tracked = |n: usize, tag: &'static str| async move {
+        let s = shipment(n, tag).await;
+        let tracking = format!("TRK{}{tag}{n}", t.label.to_uppercase());
+        ok(
+            server,
+            o,
+            Method::PUT,
+            &format!("/api/v1/shipments/{s}/tracking"),
+            json!({"courier": courier(n, tag).await, "tracking_no": tracking}),
+        )
+        .await;
+        (s, tracking)
+    };
     Some(match (method, template) {
+        ("post", "/api/v1/bundles") => Call {
+            path: "/api/v1/bundles".into(),
+            body: Some(Body::Json(
+                json!({"code": format!("BN{n}-{}", bundle().await), "name": "b", "components": [{"sku": t.sku_id, "quantity": 1}]}),
+            )),
+            names_target: true,
+            // Another tenant's SKU is an unknown component: bad input.
+            other_status: StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        ("get", "/api/v1/bundles/{sku}") => {
+            call(format!("/api/v1/bundles/{}", bundle().await), None, true)
+        }
+        ("get", "/api/v1/bundles/{sku}/stock") => call(
+            format!("/api/v1/bundles/{}/stock", bundle().await),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/bundles/{sku}/components") => call(
+            format!("/api/v1/bundles/{}/components", bundle().await),
+            Some(json!({"components": [{"sku": t.sku_id, "quantity": 3}]})),
+            true,
+        ),
+        ("get", "/api/v1/channels/{channel}/catalog/settings") => {
+            call(catalog("/settings"), None, true)
+        }
+        ("put", "/api/v1/channels/{channel}/catalog/settings") => call(
+            catalog("/settings"),
+            Some(json!({"sync_mode": "manual"})),
+            true,
+        ),
+        ("post", "/api/v1/channels/{channel}/catalog") => call(
+            catalog(""),
+            Some(json!({"products": [{"item_code": format!("I{n}"), "name": "i"}]})),
+            true,
+        ),
+        ("post", "/api/v1/channels/{channel}/catalog/import") => Call {
+            path: catalog("/import"),
+            body: Some(Body::Csv(
+                "item_code,name
+I1,i
+"
+                .into(),
+            )),
+            names_target: true,
+            other_status: StatusCode::NOT_FOUND,
+        },
+        ("post", "/api/v1/channels/{channel}/catalog/apply") => call(catalog("/apply"), None, true),
+        ("get", "/api/v1/channels/{channel}/catalog/products") => {
+            call(catalog("/products"), None, true)
+        }
+        ("get", "/api/v1/channels/{channel}/catalog/exclusions") => {
+            call(catalog("/exclusions"), None, true)
+        }
+        ("get", "/api/v1/channels/{channel}/catalog/reports") => {
+            call(catalog("/reports"), None, true)
+        }
+        ("put", "/api/v1/channels/{channel}/catalog/exclusions/{item_code}") => call(
+            catalog(&format!("/exclusions/X{n}")),
+            Some(json!({"note": "n"})),
+            true,
+        ),
+        ("delete", "/api/v1/channels/{channel}/catalog/exclusions/{item_code}") => {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ok(
+                server,
+                o,
+                Method::PUT,
+                &catalog(&format!("/exclusions/D{k}")),
+                json!({}),
+            )
+            .await;
+            call(catalog(&format!("/exclusions/D{k}")), None, true)
+        }
         ("get", "/api/v1/audit") => call("/api/v1/audit", None, false),
         ("get", "/api/v1/balances") => call("/api/v1/balances", None, false),
         ("post", "/api/v1/channels") => call(
@@ -958,6 +1143,137 @@ async fn prepare(
             None,
             true,
         ),
+        ("get", "/api/v1/couriers") => call("/api/v1/couriers", None, false),
+        ("post", "/api/v1/couriers") => call(
+            "/api/v1/couriers",
+            Some(json!({"code": format!("k{n}"), "name": "k"})),
+            false,
+        ),
+        ("get", "/api/v1/couriers/{courier}") => call(
+            format!("/api/v1/couriers/{}", courier(n, "crg").await),
+            None,
+            true,
+        ),
+        ("patch", "/api/v1/couriers/{courier}") => call(
+            format!("/api/v1/couriers/{}", courier(n, "crp").await),
+            Some(json!({"name": "renamed"})),
+            true,
+        ),
+        ("delete", "/api/v1/couriers/{courier}") => call(
+            format!("/api/v1/couriers/{}", courier(n, "crd").await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/shipping-settings") => call("/api/v1/shipping-settings", None, false),
+        ("put", "/api/v1/shipping-settings") => call(
+            "/api/v1/shipping-settings",
+            Some(json!({"print_order": "sku"})),
+            false,
+        ),
+        ("get", "/api/v1/locations/{location}/bins") => call(
+            format!("/api/v1/locations/{}/bins", t.location_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/locations/{location}/bins/{sku}") => call(
+            format!("/api/v1/locations/{}/bins/{}", t.location_id, t.sku_id),
+            Some(json!({"bin": "A-01"})),
+            true,
+        ),
+        ("delete", "/api/v1/locations/{location}/bins/{sku}") => call(
+            format!("/api/v1/locations/{}/bins/{}", t.location_id, t.sku_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/shipments") => call("/api/v1/shipments", None, false),
+        ("post", "/api/v1/shipments") => call("/api/v1/shipments", Some(json!({})), false),
+        ("post", "/api/v1/orders/{order}/shipments") => call(
+            format!("/api/v1/orders/{}/shipments", allocated(n, "pack").await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/shipments/{shipment}") => call(
+            format!("/api/v1/shipments/{}", shipment(n, "shg").await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/scan-station/{code}") => call(
+            format!("/api/v1/scan-station/{}", tracked(n, "sst").await.1),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/shipments/{shipment}/tracking") => {
+            let s = shipment(n, "trk").await;
+            call(
+                format!("/api/v1/shipments/{s}/tracking"),
+                Some(
+                    json!({"courier": courier(n, "crt").await, "tracking_no": format!("TN{}{n}", t.label.to_uppercase())}),
+                ),
+                true,
+            )
+        }
+        ("post", "/api/v1/tracking-numbers/import") => Call {
+            path: "/api/v1/tracking-numbers/import".into(),
+            body: Some(Body::Csv(format!(
+                "order_no,courier,tracking_no\nnone{n},cr{n},X{n}\n"
+            ))),
+            names_target: false,
+            other_status: StatusCode::NOT_FOUND,
+        },
+        ("post", "/api/v1/shipments/{shipment}/scans") => call(
+            format!("/api/v1/shipments/{}/scans", shipment(n, "scan").await),
+            Some(json!({"barcode": "S1"})),
+            true,
+        ),
+        ("post", "/api/v1/shipments/{shipment}/confirm") => {
+            let s = shipment(n, "conf").await;
+            ok(
+                server,
+                o,
+                Method::POST,
+                &format!("/api/v1/shipments/{s}/scans"),
+                json!({"barcode": "S1"}),
+            )
+            .await;
+            call(format!("/api/v1/shipments/{s}/confirm"), None, true)
+        }
+        ("post", "/api/v1/shipments/{shipment}/cancel") => call(
+            format!("/api/v1/shipments/{}/cancel", shipment(n, "shc").await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/print/shipments") => call(
+            format!(
+                "/api/v1/print/shipments?shipments={}",
+                shipment(n, "prj").await
+            ),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/print/shipments.pdf") => call(
+            format!(
+                "/api/v1/print/shipments.pdf?shipments={}",
+                shipment(n, "prp").await
+            ),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/shipments/{shipment}/packing-slip.svg") => call(
+            format!(
+                "/api/v1/shipments/{}/packing-slip.svg",
+                shipment(n, "slip").await
+            ),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/shipments/{shipment}/invoice.svg") => call(
+            format!(
+                "/api/v1/shipments/{}/invoice.svg",
+                tracked(n, "inv").await.0
+            ),
+            None,
+            true,
+        ),
         ("post", "/api/v1/orders/{order}/ship") => call(
             format!("/api/v1/orders/{}/ship", allocated(n, "ship").await),
             Some(json!({"lines": [{"line": 1, "location": t.location_id, "quantity": 1}]})),
@@ -1056,6 +1372,104 @@ async fn prepare(
             .await;
             call(
                 format!("/api/v1/allocation-runs/{}/results", id(&r)),
+                None,
+                true,
+            )
+        }
+        ("get", "/api/v1/pickup-stores/{location}/settings") => call(
+            format!("/api/v1/pickup-stores/{}/settings", t.location2_id),
+            None,
+            true,
+        ),
+        ("put", "/api/v1/pickup-stores/{location}/settings") => call(
+            format!("/api/v1/pickup-stores/{}/settings", t.location2_id),
+            Some(json!({"print_minutes": [5, 35], "deadline_hours": 72})),
+            true,
+        ),
+        ("post", "/api/v1/pickup-stores/{location}/print") => call(
+            format!("/api/v1/pickup-stores/{}/print", t.location2_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/pickup-stores/{location}/print-runs") => call(
+            format!("/api/v1/pickup-stores/{}/print-runs", t.location2_id),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/pickup-stores/{location}/expired-prompt") => call(
+            format!("/api/v1/pickup-stores/{}/expired-prompt", t.location2_id),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/pickup-stores/{location}/expired-prompt") => call(
+            format!("/api/v1/pickup-stores/{}/expired-prompt", t.location2_id),
+            Some(json!({"pickup_ids": [], "print": false})),
+            true,
+        ),
+        ("get", "/api/v1/pickups") => call("/api/v1/pickups", None, false),
+        ("get", "/api/v1/pickups/{pickup}") => call(
+            format!("/api/v1/pickups/{}", pickup(n, "pu-get", 0).await),
+            None,
+            true,
+        ),
+        ("get", "/api/v1/pickups/{pickup}/receipt") => call(
+            format!(
+                "/api/v1/pickups/{}/receipt",
+                pickup(n, "pu-receipt", 0).await
+            ),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/pickups/{pickup}/reception-scans") => call(
+            format!(
+                "/api/v1/pickups/{}/reception-scans",
+                pickup(n, "pu-recv", 0).await
+            ),
+            Some(json!({"code": "S1"})),
+            true,
+        ),
+        ("post", "/api/v1/pickups/{pickup}/completion-scans") => call(
+            format!(
+                "/api/v1/pickups/{}/completion-scans",
+                pickup(n, "pu-out", 1).await
+            ),
+            // The customer's slip: the order number.
+            Some(json!({"code": format!("pu-out{n}")})),
+            true,
+        ),
+        ("post", "/api/v1/pickups/{pickup}/complete") => call(
+            format!("/api/v1/pickups/{}/complete", pickup(n, "pu-done", 2).await),
+            None,
+            true,
+        ),
+        ("post", "/api/v1/pickups/{pickup}/unavailable") => call(
+            format!(
+                "/api/v1/pickups/{}/unavailable",
+                pickup(n, "pu-unav", 0).await
+            ),
+            Some(json!({"reason": "품절"})),
+            true,
+        ),
+        ("post", "/api/v1/pickups/{pickup}/cancel") => call(
+            format!("/api/v1/pickups/{}/cancel", pickup(n, "pu-cancel", 1).await),
+            Some(json!({"reason": "고객 요청"})),
+            true,
+        ),
+        ("get", "/api/v1/pickup-print-runs/{run}/document") => {
+            pickup(n, "pu-print", 0).await;
+            let run = ok(
+                server,
+                o,
+                Method::POST,
+                &format!("/api/v1/pickup-stores/{}/print", t.location2_id),
+                json!(null),
+            )
+            .await;
+            call(
+                format!(
+                    "/api/v1/pickup-print-runs/{}/document",
+                    run["run"]["id"].as_str().expect("a print run")
+                ),
                 None,
                 true,
             )

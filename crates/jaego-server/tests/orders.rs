@@ -1673,3 +1673,69 @@ async fn bad_input_changes_nothing() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_run_answers_at_once_and_is_polled_to_its_end() {
+    for server in common::servers("orders::background_run").await {
+        let e = server.engine;
+        place(&server, "W1", "warehouse").await;
+        sku(&server, "TEE", &[("W1", 3)]).await;
+        sku(&server, "CAP", &[("W1", 10)]).await;
+        channel(&server, "MALL", &["W1"]).await;
+        for n in 0..4 {
+            order(
+                &server,
+                "MALL",
+                json!({"order_no": format!("B-{n}"), "lines": [line("TEE", 1), line("CAP", 2)]}),
+            )
+            .await;
+        }
+        // A preview cannot go to the background.
+        let r = server
+            .post(
+                "/api/v1/allocation-runs",
+                json!({"dry_run": true, "background": true}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{e}: {}",
+            r.text
+        );
+
+        let r = server
+            .post("/api/v1/allocation-runs", json!({"background": true}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{e}: {}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let path = format!("/api/v1/allocation-runs/{id}");
+        assert_eq!(r.headers["location"], path.as_str(), "{e}");
+        assert_eq!(r.body["state"], "running", "{e}");
+        let run = loop {
+            let got = server.get(&path).await;
+            assert_eq!(got.status, StatusCode::OK, "{e}: {}", got.text);
+            if got.body["state"] != "running" {
+                break got.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(run["state"], "completed", "{e}: {run}");
+        assert_eq!(run["error"], Value::Null, "{e}");
+        assert_eq!(run["considered"], 4, "{e}: {run}");
+        // Complete mode: three orders get their TEE, the fourth waits.
+        assert_eq!(run["allocated"], 3, "{e}: {run}");
+        assert_eq!(run["skipped"], 1, "{e}: {run}");
+        assert_eq!(run["units"], 9, "{e}: {run}");
+        assert_eq!(figures(&server, "TEE", "W1").await, (3, 3, 0), "{e}");
+        assert_eq!(figures(&server, "CAP", "W1").await, (10, 6, 4), "{e}");
+        let results = server.get(&format!("{path}/results")).await;
+        assert_eq!(
+            results.body["items"].as_array().unwrap().len(),
+            4,
+            "{e}: {}",
+            results.text
+        );
+        server.stop().await;
+    }
+}

@@ -13,8 +13,8 @@
 //! the ids the request named or created, the status and who sent it.
 
 use jaego_core::{AuditId, TenantId};
-use sqlx::AnyPool;
 use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Store;
@@ -51,6 +51,21 @@ pub struct AuditEntry {
     pub outcome: String,
     pub client_addr: String,
     pub request_id: String,
+}
+
+impl AuditEntry {
+    /// This entry as answered with `status`, naming `created` (the id of
+    /// what the request made) among its targets.
+    pub fn answered(&self, status: u16, created: Option<String>) -> AuditEntry {
+        let mut entry = self.clone();
+        entry.status = status;
+        if let Some(id) = created
+            && !entry.target_ids.contains(&id)
+        {
+            entry.target_ids.push(id);
+        }
+        entry
+    }
 }
 
 /// A stored entry.
@@ -132,6 +147,22 @@ async fn run(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
 const WIDTH: usize = 15;
 
 async fn write_batch(pool: &AnyPool, entries: &[AuditEntry]) -> StoreResult<()> {
+    if entries.iter().all(|e| e.tenant_id.is_none()) {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    insert_entries(&mut tx, entries).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Writes `entries` (those with a tenant) in the caller's transaction, in
+/// one statement: the audit worker's batches, and the entries that commit
+/// with the change they record (the reservation batch).
+pub(crate) async fn insert_entries(
+    tx: &mut Transaction<'_, Any>,
+    entries: &[AuditEntry],
+) -> StoreResult<()> {
     let entries: Vec<(TenantId, &AuditEntry)> = entries
         .iter()
         .filter_map(|e| e.tenant_id.map(|t| (t, e)))
@@ -139,8 +170,7 @@ async fn write_batch(pool: &AnyPool, entries: &[AuditEntry]) -> StoreResult<()> 
     if entries.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
-    let style = Placeholders::of(&tx);
+    let style = Placeholders::of(tx);
     let rows = padded(entries.len());
     let sql = format!(
         "INSERT INTO audit_log (id, tenant_id, occurred_at, actor, role, token_id, user_id, session_id, method, route, \
@@ -185,8 +215,7 @@ async fn write_batch(pool: &AnyPool, entries: &[AuditEntry]) -> StoreResult<()> 
             .bind(cut(e.client_addr.clone()))
             .bind(cut(e.request_id.clone()));
     }
-    query.execute(&mut *tx).await?;
-    tx.commit().await?;
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

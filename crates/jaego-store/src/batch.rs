@@ -23,7 +23,9 @@
 //!    reservations and their lines, the resolution movements, the committed
 //!    quantities, and every event (`stock.changed` per row,
 //!    `reservation.created` / `.committed` / `.released` per request) with
-//!    one sequence update; then one commit, one fsync.
+//!    one sequence update, and the audit entries of the requests that
+//!    succeeded (when the HTTP edge handed them over); then one commit, one
+//!    fsync.
 //!
 //! Every multi-row statement pads its `VALUES` list to the next power of
 //! two with all-NULL rows it ignores, so a handful of SQL texts serve every
@@ -39,6 +41,7 @@ use jaego_core::{
 };
 use sqlx::{Any, AnyPool, Transaction};
 
+use crate::audit;
 use crate::db::{Engine, begin_write};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
@@ -47,9 +50,10 @@ use crate::ledger::{
 };
 use crate::now_us;
 use crate::reservations::{
-    Reservation, ReservationLine, ReserveRequest, ResolveRequest, reservation_event, resolve_error,
+    Reservation, ReservationLine, ReserveRequest, ResolveRequest, line_from_row, reservation_event,
+    resolve_error,
 };
-use crate::rows::{Placeholders, int, opt_int, opt_parsed, padded, parsed, tuples, tuples_after};
+use crate::rows::{Placeholders, opt_parsed, padded, parsed, tuples, tuples_after};
 
 /// One request of a batch.
 #[derive(Debug)]
@@ -217,6 +221,7 @@ async fn try_batch(
                         })
                         .collect(),
                     quantity: line.quantity,
+                    joined: line.joined,
                 })
                 .collect()
         })
@@ -248,12 +253,33 @@ async fn try_batch(
                 granted.push((request, placements));
             }
             Outcome::Short(shortages) => {
-                answers[*i] = Some(Err(StoreError::Shortage(shortages.clone())));
+                // Named by the client's line (a bundle's components share it).
+                let shortages = shortages
+                    .iter()
+                    .map(|s| judge::Shortage {
+                        line: request.client_line(s.line),
+                        ..s.clone()
+                    })
+                    .collect();
+                answers[*i] = Some(Err(StoreError::Shortage(shortages)));
             }
         }
     }
     for &(key, total) in &judgement.reserved_totals {
         changes.add(key, hold_delta(total), !unlimited.contains(&key))?;
+    }
+
+    // The audit entries of the requests that succeed, written with them.
+    let mut audit = Vec::new();
+    for (request, _) in &granted {
+        if let Some(entry) = &request.audit {
+            audit.push(entry.answered(201, Some(request.id.to_string())));
+        }
+    }
+    for (_, r, _) in &claimed {
+        if let Some(entry) = &r.audit {
+            audit.push(entry.answered(200, None));
+        }
     }
 
     // 5. Write it all, then commit once.
@@ -264,6 +290,7 @@ async fn try_batch(
     record_committed(&mut tx, &claimed).await?;
     stock_events.append(&mut events);
     events::append(&mut tx, &stock_events).await?;
+    audit::insert_entries(&mut tx, &audit).await?;
     tx.commit().await?;
     for (i, done) in resolved {
         answers[i] = Some(Ok(done));
@@ -299,6 +326,7 @@ fn new_reservation(request: &ReserveRequest, placements: &[LocationId]) -> Reser
                 location_id: location,
                 quantity: line.quantity,
                 committed: None,
+                bundle: request.bundle_of(i),
             })
             .collect(),
     }
@@ -456,7 +484,8 @@ pub(crate) async fn lines_of(
     for chunk in ids.chunks(1_024) {
         let rows = padded(chunk.len());
         let sql = format!(
-            "SELECT reservation_id, line_no, sku_id, location_id, quantity, committed FROM reservation_lines \
+            "SELECT reservation_id, line_no, sku_id, location_id, quantity, committed, bundle_sku_id, bundle_line, \
+             bundle_quantity FROM reservation_lines \
              WHERE reservation_id IN (SELECT column1 FROM (VALUES {}) AS v) ORDER BY reservation_id, line_no",
             tuples(Placeholders::of(tx), rows, 1)
         );
@@ -470,13 +499,7 @@ pub(crate) async fn lines_of(
         for row in query.fetch_all(&mut **tx).await? {
             out.entry(parsed(&row, "reservation_id")?)
                 .or_default()
-                .push(ReservationLine {
-                    line_no: int(&row, "line_no")?,
-                    sku_id: parsed(&row, "sku_id")?,
-                    location_id: parsed(&row, "location_id")?,
-                    quantity: int(&row, "quantity")?,
-                    committed: opt_int(&row, "committed")?,
-                });
+                .push(line_from_row(&row)?);
         }
     }
     Ok(out)
@@ -554,6 +577,7 @@ fn settlement_changes<'a>(
                     idempotency_key: None,
                     reservation_id: Some(s.reservation.id),
                     transfer_id: None,
+                    bundle_sku_id: line.bundle.map(|b| b.sku_id),
                 });
             }
         }
@@ -783,15 +807,18 @@ async fn insert_reservations(
                 line.sku,
                 *location,
                 line.quantity,
+                request.bundle_of(i),
             ));
         }
     }
     for chunk in lines.chunks(1_024) {
         let rows = padded(chunk.len());
         let sql = format!(
-            "INSERT INTO reservation_lines (reservation_id, line_no, tenant_id, sku_id, location_id, quantity) \
-             SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
-            tuples(Placeholders::of(tx), rows, 6)
+            "INSERT INTO reservation_lines (reservation_id, line_no, tenant_id, sku_id, location_id, quantity, \
+             bundle_sku_id, bundle_line, bundle_quantity) \
+             SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9 \
+             FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            tuples(Placeholders::of(tx), rows, 9)
         );
         let mut query = sqlx::query(&sql);
         for _ in chunk.len()..rows {
@@ -801,16 +828,22 @@ async fn insert_reservations(
                 .bind(None::<String>)
                 .bind(None::<String>)
                 .bind(None::<String>)
+                .bind(None::<i64>)
+                .bind(None::<String>)
+                .bind(None::<i64>)
                 .bind(None::<i64>);
         }
-        for (id, line_no, tenant, sku, location, quantity) in chunk {
+        for (id, line_no, tenant, sku, location, quantity, bundle) in chunk {
             query = query
                 .bind(id.to_string())
                 .bind(*line_no)
                 .bind(tenant.to_string())
                 .bind(sku.to_string())
                 .bind(location.to_string())
-                .bind(*quantity);
+                .bind(*quantity)
+                .bind(bundle.map(|b| b.sku_id.to_string()))
+                .bind(bundle.map(|b| b.line))
+                .bind(bundle.map(|b| b.units));
         }
         query.execute(&mut **tx).await?;
     }

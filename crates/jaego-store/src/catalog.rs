@@ -33,6 +33,8 @@ pub struct Sku {
     pub status: String,
     pub option_tags: Vec<String>,
     pub barcodes: Vec<String>,
+    /// A bundle (combination SKU): no stock of its own; see `bundles`.
+    pub bundle: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -89,7 +91,7 @@ pub(crate) fn like_literal(text: &str) -> String {
 }
 
 const SKU_COLUMNS: &str =
-    "id, product_id, code, name, tracked, status, option_tags, created_at, updated_at";
+    "id, product_id, code, name, tracked, status, option_tags, bundle, created_at, updated_at";
 
 fn sku_from_row(row: &AnyRow) -> StoreResult<Sku> {
     Ok(Sku {
@@ -101,6 +103,7 @@ fn sku_from_row(row: &AnyRow) -> StoreResult<Sku> {
         status: text(row, "status")?,
         option_tags: split_list(&text(row, "option_tags")?),
         barcodes: Vec::new(),
+        bundle: flag(row, "bundle")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })
@@ -418,7 +421,7 @@ pub(crate) fn sku_event(tenant: TenantId, kind: &'static str, sku: &Sku) -> NewE
     .subject(sku.id)
 }
 
-async fn insert_sku(
+pub(crate) async fn insert_sku(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     new: &NewSku,
@@ -444,6 +447,7 @@ async fn insert_sku(
         status: "active".to_string(),
         option_tags: new.option_tags.clone(),
         barcodes: new.barcodes.clone(),
+        bundle: false,
         created_at: now,
         updated_at: now,
     };

@@ -72,10 +72,14 @@ pub(crate) struct Inner {
 
 /// SQLite settings for every connection: WAL with full durability (every
 /// commit is fsynced), foreign keys on, and a busy wait for other processes
-/// (`jaego verify`, a backup) rather than an instant error. The page cache
+/// (`jaego verify`, a backup) rather than an instant error. Temporary
+/// b-trees and statement journals (a large multi-row statement's undo
+/// copy of the pages it changes) stay in memory instead of temp files: they
+/// never outlive the statement, so durability does not depend on them. The
+/// page cache
 /// is set per pool: see [`SQLITE_WRITER_CACHE_KIB`].
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY;";
 
 /// The writer's page cache: every batch touches the same hot index pages,
 /// and SQLite's 2 MiB default re-reads them. Readers keep a small cache, so

@@ -101,6 +101,27 @@ pub mod kinds {
     pub const REMOTE_AREA_ADDED: &str = "remote_area.added";
     pub const REMOTE_AREA_REMOVED: &str = "remote_area.removed";
     pub const RETURN_REASON_UPDATED: &str = "return_reason.updated";
+    pub const PICKUP_REQUESTED: &str = "pickup.requested";
+    pub const PICKUP_RECEIVED: &str = "pickup.received";
+    pub const PICKUP_COMPLETED: &str = "pickup.completed";
+    pub const PICKUP_UNAVAILABLE: &str = "pickup.unavailable";
+    pub const PICKUP_CANCELLED: &str = "pickup.cancelled";
+    pub const PICKUP_ITEMS_CANCELLED: &str = "pickup.items_cancelled";
+    pub const PICKUP_EXPIRED: &str = "pickup.expired";
+    pub const PICKUP_PRINTED: &str = "pickup.printed";
+    pub const PICKUP_SETTINGS_UPDATED: &str = "pickup.settings_updated";
+
+    // Shipping (docs/fulfilment.md).
+    pub const SHIPMENT_CREATED: &str = "shipment.created";
+    pub const SHIPMENT_TRACKING_REGISTERED: &str = "shipment.tracking_registered";
+    pub const SHIPMENT_SCANNED: &str = "shipment.scanned";
+    pub const SHIPMENT_CONFIRMED: &str = "shipment.confirmed";
+    pub const SHIPMENT_CANCELLED: &str = "shipment.cancelled";
+    pub const COURIER_CREATED: &str = "courier.created";
+    pub const COURIER_UPDATED: &str = "courier.updated";
+    pub const COURIER_DELETED: &str = "courier.deleted";
+    pub const SHIPPING_SETTINGS_UPDATED: &str = "shipping_settings.updated";
+    pub const STOCK_BIN_UPDATED: &str = "stock_bin.updated";
 }
 
 /// The PostgreSQL notification channel that wakes every instance's

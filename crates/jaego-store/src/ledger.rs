@@ -24,7 +24,9 @@ use sqlx::{Any, Transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
 use crate::page::{Page, PageRequest};
-use crate::rows::{Arg, Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples};
+use crate::rows::{
+    Arg, Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples, tuples_after,
+};
 use crate::{Store, now_us};
 
 /// A balance row's key.
@@ -48,6 +50,8 @@ pub struct Movement {
     pub idempotency_key: Option<String>,
     pub reservation_id: Option<ReservationId>,
     pub transfer_id: Option<TransferId>,
+    /// The bundle it was made for, for a component of a bundle line.
+    pub bundle_sku_id: Option<SkuId>,
     pub created_at: i64,
 }
 
@@ -134,6 +138,8 @@ pub(crate) struct PendingMovement<'a> {
     pub idempotency_key: Option<&'a str>,
     pub reservation_id: Option<ReservationId>,
     pub transfer_id: Option<TransferId>,
+    /// The bundle the movement was made for (a component of a bundle line).
+    pub bundle_sku_id: Option<SkuId>,
 }
 
 /// The event of a transfer sent or received.
@@ -209,7 +215,7 @@ impl Store {
         let key = (new.sku_id, new.location_id);
         let mut tx = self.begin_write().await?;
         let policy = location_policy(&mut tx, tenant, new.location_id).await?;
-        ensure_sku(&mut tx, tenant, new.sku_id).await?;
+        ensure_stock_sku(&mut tx, tenant, new.sku_id).await?;
         ensure_rows(&mut tx, tenant, &[key]).await?;
         let before = lock_rows(&mut tx, &[key])
             .await?
@@ -237,6 +243,7 @@ impl Store {
             idempotency_key: new.idempotency_key.as_deref(),
             reservation_id: None,
             transfer_id: None,
+            bundle_sku_id: None,
         };
         let ids = insert_movements(&mut tx, &[pending]).await?;
         // `apply_deltas` wrote the balance's `stock.changed` event.
@@ -393,6 +400,7 @@ impl Store {
     ) -> StoreResult<usize> {
         let mut tx = self.begin_write().await?;
         location_policy(&mut tx, tenant, location).await?;
+        refuse_bundles(&mut tx, tenant, counts.iter().map(|&(s, _)| s)).await?;
         let keys: Vec<Key> = counts.iter().map(|&(sku, _)| (sku, location)).collect();
         ensure_rows(&mut tx, tenant, &keys).await?;
         let before = lock_rows(&mut tx, &keys).await?;
@@ -417,6 +425,7 @@ impl Store {
                 idempotency_key: None,
                 reservation_id: None,
                 transfer_id: None,
+                bundle_sku_id: None,
             });
         }
         apply_deltas(&mut tx, &deltas).await?;
@@ -442,7 +451,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let policy = location_policy(&mut tx, tenant, new.from_location_id).await?;
         location_policy(&mut tx, tenant, new.to_location_id).await?;
-        ensure_sku(&mut tx, tenant, new.sku_id).await?;
+        ensure_stock_sku(&mut tx, tenant, new.sku_id).await?;
         ensure_rows(&mut tx, tenant, &[source, destination]).await?;
         let before = lock_rows(&mut tx, &[source, destination]).await?;
         let out = MovementKind::TransferOut.delta(new.quantity);
@@ -486,6 +495,7 @@ impl Store {
             idempotency_key: None,
             reservation_id: None,
             transfer_id: Some(id),
+            bundle_sku_id: None,
         };
         insert_movements(
             &mut tx,
@@ -551,6 +561,7 @@ impl Store {
             idempotency_key: None,
             reservation_id: None,
             transfer_id: Some(id),
+            bundle_sku_id: None,
         };
         insert_movements(&mut tx, &[pending]).await?;
         let received = Transfer {
@@ -591,7 +602,7 @@ impl Store {
 }
 
 const MOVEMENT_COLUMNS: &str = "id, sku_id, location_id, kind, custom_type, quantity, d_on_hand, d_reserved, d_allocated, \
-     d_incoming, d_in_transit, d_safety_stock, reason, reference, actor, idempotency_key, reservation_id, transfer_id, created_at";
+     d_incoming, d_in_transit, d_safety_stock, reason, reference, actor, idempotency_key, reservation_id, transfer_id, bundle_sku_id, created_at";
 
 fn movement_from_row(row: &AnyRow) -> StoreResult<Movement> {
     Ok(Movement {
@@ -615,6 +626,7 @@ fn movement_from_row(row: &AnyRow) -> StoreResult<Movement> {
         idempotency_key: opt_text(row, "idempotency_key")?,
         reservation_id: opt_parsed(row, "reservation_id")?,
         transfer_id: opt_parsed(row, "transfer_id")?,
+        bundle_sku_id: opt_parsed(row, "bundle_sku_id")?,
         created_at: int(row, "created_at")?,
     })
 }
@@ -670,6 +682,65 @@ pub(crate) async fn ensure_sku(
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::not_found("sku", sku))?;
+    Ok(())
+}
+
+/// Checks that `sku` is the tenant's and holds stock: a bundle holds none
+/// (its components do), so no movement, transfer, count or receipt may
+/// name it.
+pub(crate) async fn ensure_stock_sku(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    sku: SkuId,
+) -> StoreResult<()> {
+    let row = sqlx::query("SELECT bundle FROM skus WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("sku", sku))?;
+    if int(&row, "bundle")? != 0 {
+        return Err(StoreError::refused(
+            "bundle_holds_no_stock",
+            format!("SKU {sku} is a bundle: it holds no stock; move its components instead"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses if any of `skus` is a bundle (one read for all of them).
+async fn refuse_bundles(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    skus: impl Iterator<Item = SkuId>,
+) -> StoreResult<()> {
+    let ids: Vec<String> = skus.map(|s| s.to_string()).collect();
+    for chunk in ids.chunks(1_024) {
+        let rows = padded(chunk.len());
+        let sql = format!(
+            "SELECT code FROM skus WHERE tenant_id = {} AND bundle = 1 AND id IN (SELECT column1 FROM (VALUES {}) AS v)",
+            if Placeholders::of(tx) == Placeholders::Anonymous {
+                "?".to_string()
+            } else {
+                "$1".to_string()
+            },
+            tuples_after(Placeholders::of(tx), 1, rows, 1)
+        );
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for _ in chunk.len()..rows {
+            query = query.bind(None::<String>);
+        }
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        if let Some(row) = query.fetch_optional(&mut **tx).await? {
+            let code = text(&row, "code")?;
+            return Err(StoreError::refused(
+                "bundle_holds_no_stock",
+                format!("SKU {code} is a bundle: it holds no stock; count its components instead"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -878,7 +949,7 @@ pub(crate) async fn insert_movements(
     tx: &mut Transaction<'_, Any>,
     movements: &[PendingMovement<'_>],
 ) -> StoreResult<Vec<MovementId>> {
-    const WIDTH: usize = 20;
+    const WIDTH: usize = 21;
     let now = now_us();
     let mut ids = Vec::with_capacity(movements.len());
     for chunk in movements.chunks(1_024) {
@@ -886,7 +957,7 @@ pub(crate) async fn insert_movements(
         let sql = format!(
             "INSERT INTO movements (id, tenant_id, sku_id, location_id, kind, custom_type, quantity, d_on_hand, d_reserved, \
              d_allocated, d_incoming, d_in_transit, d_safety_stock, reason, reference, actor, idempotency_key, reservation_id, \
-             transfer_id, created_at) \
+             transfer_id, created_at, bundle_sku_id) \
              SELECT {} FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
             (1..=WIDTH)
                 .map(|c| format!("column{c}"))
@@ -897,7 +968,7 @@ pub(crate) async fn insert_movements(
         let mut query = sqlx::query(&sql);
         for _ in chunk.len()..rows {
             // Column types match the real rows' (PostgreSQL types VALUES
-            // columns from all rows): 6 text, 7 integers, 6 text, 1 integer.
+            // columns from all rows): 6 text, 7 integers, 6 text, 1 integer, 1 text.
             for _ in 0..6 {
                 query = query.bind(None::<String>);
             }
@@ -907,7 +978,7 @@ pub(crate) async fn insert_movements(
             for _ in 0..6 {
                 query = query.bind(None::<String>);
             }
-            query = query.bind(None::<i64>);
+            query = query.bind(None::<i64>).bind(None::<String>);
         }
         for m in chunk {
             let id = MovementId::new();
@@ -932,7 +1003,8 @@ pub(crate) async fn insert_movements(
                 .bind(m.idempotency_key.map(str::to_string))
                 .bind(m.reservation_id.map(|r| r.to_string()))
                 .bind(m.transfer_id.map(|t| t.to_string()))
-                .bind(now);
+                .bind(now)
+                .bind(m.bundle_sku_id.map(|b| b.to_string()));
         }
         query.execute(&mut **tx).await?;
     }

@@ -3,6 +3,9 @@
 //! A reservation names its SKUs and location by code; resolving them costs
 //! reads that would otherwise dominate a flash sale. SKU and location codes
 //! never change once created, so their code → id answers are kept for good.
+//! Whether a SKU is a bundle is fixed at creation too, so it is remembered
+//! with the id: a plain SKU's reservation pays no query to learn it is not
+//! a bundle (a bundle's recipe, which can change, is read every time).
 //! Nothing that can change is cached: policies are read inside each batch's
 //! transaction, and the judge always reads locked rows.
 
@@ -62,6 +65,7 @@ impl<T: Copy> Ids<T> {
 
 #[derive(Default)]
 pub(crate) struct Lookups {
-    pub(crate) skus: Ids<SkuId>,
+    /// SKU id or code → (id, is a bundle).
+    pub(crate) skus: Ids<(SkuId, bool)>,
     pub(crate) locations: Ids<LocationId>,
 }

@@ -18,13 +18,17 @@
 use std::collections::HashSet;
 
 use jaego_core::judge::LineRequest;
-use jaego_core::limits::{EXPIRY_BATCH_MAX, RESERVATION_LINES_MAX, RESERVATION_TTL_SECS_MAX};
+use jaego_core::limits::{
+    EXPIRY_BATCH_MAX, QUANTITY_MAX, RESERVATION_COMPONENT_LINES_MAX, RESERVATION_LINES_MAX,
+    RESERVATION_TTL_SECS_MAX,
+};
 use jaego_core::reservation::{Resolution, ResolveError};
 use jaego_core::{
     ChannelId, InvalidInput, LocationId, MovementKind, Qty, ReservationId, ReservationState, SkuId,
     StockPolicy, TenantId,
 };
 
+use crate::audit::AuditEntry;
 use crate::batch::{self, Job, execute_batch};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
@@ -57,11 +61,21 @@ pub struct ReserveRequest {
     pub id: ReservationId,
     pub tenant: TenantId,
     pub channel_id: Option<ChannelId>,
+    /// The lines the judge sees: a bundle line is its component lines,
+    /// joined (placed together).
     pub lines: Vec<LineRequest<SkuId, LocationId>>,
+    /// Per line of `lines`, where it came from, when the request has a
+    /// bundle line; empty when every line is a plain SKU's (the hot path
+    /// allocates nothing for it).
+    pub origins: Vec<LineOrigin>,
     pub expires_at: i64,
     pub created_at: i64,
     pub reference: String,
     pub actor: String,
+    /// The audit entry of the HTTP request that asked for it, written in
+    /// the batch's own transaction if the reservation is granted (so the
+    /// change and its audit entry commit together, with one fsync).
+    pub audit: Option<AuditEntry>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +103,8 @@ pub struct ResolveRequest {
     /// Per line, the units that become allocated; the rest is released.
     pub committed: Vec<i64>,
     pub actor: String,
+    /// As [`ReserveRequest::audit`]: written with the resolution.
+    pub audit: Option<AuditEntry>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +115,44 @@ pub struct ReservationLine {
     pub quantity: i64,
     /// How much of the line became allocated stock, once committed.
     pub committed: Option<i64>,
+    /// For a component line of a bundle line: the bundle it was made for.
+    pub bundle: Option<BundleRef>,
+}
+
+/// The bundle line a reservation line was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleRef {
+    pub sku_id: SkuId,
+    /// The client's line number (1-based) of the bundle line.
+    pub line: i64,
+    /// Bundle units of that line.
+    pub units: i64,
+}
+
+/// Where a judged line came from: the client's line index, and the bundle
+/// when it is a component line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineOrigin {
+    pub line: usize,
+    pub bundle: Option<(SkuId, i64)>,
+}
+
+impl ReserveRequest {
+    /// The client's line index of judged line `i`.
+    pub(crate) fn client_line(&self, i: usize) -> usize {
+        self.origins.get(i).map_or(i, |o| o.line)
+    }
+
+    /// The bundle reference of judged line `i`.
+    pub(crate) fn bundle_of(&self, i: usize) -> Option<BundleRef> {
+        let o = self.origins.get(i)?;
+        let (sku_id, units) = o.bundle?;
+        Some(BundleRef {
+            sku_id,
+            line: o.line as i64 + 1,
+            units,
+        })
+    }
 }
 
 /// The event of a reservation reaching `state` (`kind` names it).
@@ -116,11 +170,19 @@ pub(crate) fn reservation_event(tenant: TenantId, kind: &'static str, r: &Reserv
     }
     #[derive(serde::Serialize)]
     struct Line {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bundle: Option<BundleBody>,
         committed: Option<i64>,
         line: i64,
         location_id: String,
         quantity: i64,
         sku_id: String,
+    }
+    #[derive(serde::Serialize)]
+    struct BundleBody {
+        line: i64,
+        sku_id: String,
+        units: i64,
     }
     let body = Body {
         channel_id: r.channel_id.map(|c| c.to_string()),
@@ -130,6 +192,11 @@ pub(crate) fn reservation_event(tenant: TenantId, kind: &'static str, r: &Reserv
             .lines
             .iter()
             .map(|l| Line {
+                bundle: l.bundle.map(|b| BundleBody {
+                    line: b.line,
+                    sku_id: b.sku_id.to_string(),
+                    units: b.units,
+                }),
                 committed: l.committed,
                 line: l.line_no,
                 location_id: l.location_id.to_string(),
@@ -220,26 +287,64 @@ impl Store {
             }
         };
         let mut lines = Vec::with_capacity(input.lines.len());
+        let mut origins: Vec<LineOrigin> = Vec::new();
         for (i, (sku, quantity)) in input.lines.iter().enumerate() {
-            let id = match lookups.skus.get(tenant, sku) {
-                Some(id) => id,
-                None => {
-                    let id = self.sku_id(tenant, sku).await.map_err(|e| match e {
-                        StoreError::NotFound { .. } => StoreError::NotFound {
-                            entity: "sku",
-                            key: format!("{sku} (lines[{i}])"),
-                        },
-                        other => other,
-                    })?;
-                    lookups.skus.remember(tenant, sku, id);
-                    id
+            // Remembered after the first read: no query for a known SKU.
+            let (id, is_bundle) = self.sku_ref(tenant, sku).await.map_err(|e| match e {
+                StoreError::NotFound { .. } => StoreError::NotFound {
+                    entity: "sku",
+                    key: format!("{sku} (lines[{i}])"),
+                },
+                other => other,
+            })?;
+            if !is_bundle {
+                if !origins.is_empty() {
+                    origins.push(LineOrigin {
+                        line: i,
+                        bundle: None,
+                    });
                 }
-            };
-            lines.push(LineRequest {
-                sku: id,
-                candidates: candidates.clone(),
-                quantity: *quantity,
-            });
+                lines.push(LineRequest {
+                    sku: id,
+                    candidates: candidates.clone(),
+                    quantity: *quantity,
+                    joined: false,
+                });
+                continue;
+            }
+            // A bundle line: its components, with the recipe as it is now.
+            if origins.is_empty() {
+                origins.extend((0..lines.len()).map(|line| LineOrigin { line, bundle: None }));
+            }
+            let recipe = self.recipe(tenant, id).await?;
+            let parts = jaego_core::bundle::expand(&recipe, *quantity).ok_or_else(|| {
+                InvalidInput::one(
+                    format!("lines[{i}].quantity"),
+                    format!("{quantity} bundles need more than {QUANTITY_MAX} of a component"),
+                )
+            })?;
+            for (k, (component, units)) in parts.into_iter().enumerate() {
+                origins.push(LineOrigin {
+                    line: i,
+                    bundle: Some((id, *quantity)),
+                });
+                lines.push(LineRequest {
+                    sku: component,
+                    candidates: candidates.clone(),
+                    quantity: units,
+                    joined: k > 0,
+                });
+            }
+        }
+        if lines.len() > RESERVATION_COMPONENT_LINES_MAX {
+            return Err(InvalidInput::one(
+                "lines",
+                format!(
+                    "needs {} component lines once bundles are expanded; the limit is {RESERVATION_COMPONENT_LINES_MAX}",
+                    lines.len()
+                ),
+            )
+            .into());
         }
         let now = now_us();
         Ok(ReserveRequest {
@@ -247,10 +352,12 @@ impl Store {
             tenant,
             channel_id,
             lines,
+            origins,
             expires_at: now + input.ttl_secs * 1_000_000,
             created_at: now,
             reference: input.reference.clone(),
             actor: input.actor.clone(),
+            audit: None,
         })
     }
 
@@ -291,8 +398,8 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found("reservation", id))?;
         let lines = sqlx::query(
-            "SELECT line_no, sku_id, location_id, quantity, committed FROM reservation_lines \
-             WHERE reservation_id = $1 AND tenant_id = $2 ORDER BY line_no",
+            "SELECT line_no, sku_id, location_id, quantity, committed, bundle_sku_id, bundle_line, bundle_quantity \
+             FROM reservation_lines WHERE reservation_id = $1 AND tenant_id = $2 ORDER BY line_no",
         )
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -309,15 +416,7 @@ impl Store {
             resolved_at: opt_int(&row, "resolved_at")?,
             lines: lines
                 .iter()
-                .map(|r| {
-                    Ok(ReservationLine {
-                        line_no: int(r, "line_no")?,
-                        sku_id: parsed(r, "sku_id")?,
-                        location_id: parsed(r, "location_id")?,
-                        quantity: int(r, "quantity")?,
-                        committed: opt_int(r, "committed")?,
-                    })
-                })
+                .map(line_from_row)
                 .collect::<StoreResult<Vec<_>>>()?,
         })
     }
@@ -332,7 +431,7 @@ impl Store {
         commit: Option<&[(i64, i64)]>,
         actor: &str,
     ) -> StoreResult<Reservation> {
-        self.resolve(tenant, id, Resolution::Commit, commit, actor)
+        self.resolve_reservation(tenant, id, Resolution::Commit, commit, actor, None)
             .await
     }
 
@@ -343,21 +442,25 @@ impl Store {
         id: ReservationId,
         actor: &str,
     ) -> StoreResult<Reservation> {
-        self.resolve(tenant, id, Resolution::Release, None, actor)
+        self.resolve_reservation(tenant, id, Resolution::Release, None, actor, None)
             .await
     }
 
-    /// Reads the reservation, answers at once what is already decided
-    /// (unknown, resolved, expired, a bad commit plan), and hands the rest
-    /// to the group-commit worker, which judges it again on its own clock
-    /// and claims it with a conditional update in its batch's transaction.
-    async fn resolve(
+    /// Commits (`commit` as for [`Store::commit_reservation`]) or releases
+    /// a reservation. Reads the reservation, answers at once what is
+    /// already decided (unknown, resolved, expired, a bad commit plan), and
+    /// hands the rest to the group-commit worker, which judges it again on
+    /// its own clock and claims it with a conditional update in its batch's
+    /// transaction. `audit`, if given, is written in that transaction when
+    /// the resolution succeeds.
+    pub async fn resolve_reservation(
         &self,
         tenant: TenantId,
         id: ReservationId,
         resolution: Resolution,
         commit: Option<&[(i64, i64)]>,
         actor: &str,
+        audit: Option<AuditEntry>,
     ) -> StoreResult<Reservation> {
         let reservation = self.get_reservation(tenant, id).await?;
         reservation
@@ -375,6 +478,7 @@ impl Store {
             reservation,
             committed,
             actor: actor.to_string(),
+            audit,
         }))
         .await
     }
@@ -445,6 +549,26 @@ impl Store {
     }
 }
 
+/// A reservation line from a row with the `reservation_lines` columns.
+pub(crate) fn line_from_row(r: &sqlx::any::AnyRow) -> StoreResult<ReservationLine> {
+    let bundle = match opt_parsed::<SkuId>(r, "bundle_sku_id")? {
+        Some(sku_id) => Some(BundleRef {
+            sku_id,
+            line: opt_int(r, "bundle_line")?.unwrap_or(0),
+            units: opt_int(r, "bundle_quantity")?.unwrap_or(0),
+        }),
+        None => None,
+    };
+    Ok(ReservationLine {
+        line_no: int(r, "line_no")?,
+        sku_id: parsed(r, "sku_id")?,
+        location_id: parsed(r, "location_id")?,
+        quantity: int(r, "quantity")?,
+        committed: opt_int(r, "committed")?,
+        bundle,
+    })
+}
+
 /// A core resolution refusal as a store error.
 pub(crate) fn resolve_error(e: ResolveError) -> StoreError {
     match e {
@@ -489,6 +613,30 @@ fn plan_commit(lines: &[ReservationLine], commit: Option<&[(i64, i64)]>) -> Stor
         }
         planned[index] = quantity;
     }
+    // A bundle line is committed in whole bundle units: its component
+    // lines commit the same number of bundles.
+    // (bundle line, bundle units, its component lines' (quantity, committed)).
+    type BundleParts = (i64, i64, Vec<(i64, i64)>);
+    let mut by_bundle: Vec<BundleParts> = Vec::new();
+    for (line, &c) in lines.iter().zip(&planned) {
+        let Some(b) = line.bundle else { continue };
+        match by_bundle.iter_mut().find(|(l, _, _)| *l == b.line) {
+            Some((_, _, parts)) => parts.push((line.quantity, c)),
+            None => by_bundle.push((b.line, b.units, vec![(line.quantity, c)])),
+        }
+    }
+    for (line, units, parts) in by_bundle {
+        if jaego_core::bundle::whole_units(&parts, units).is_none() {
+            return Err(InvalidInput::one(
+                "lines",
+                format!(
+                    "the component lines of bundle line {line} must commit whole bundles: \
+                     the same number of bundles from every component"
+                ),
+            )
+            .into());
+        }
+    }
     Ok(planned)
 }
 
@@ -524,6 +672,7 @@ mod tests {
                 location_id: location,
                 quantity: 3,
                 committed: Some(2),
+                bundle: None,
             }],
         };
         let event = reservation_event(tenant, kinds::RESERVATION_COMMITTED, &r);

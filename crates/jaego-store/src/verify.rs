@@ -79,12 +79,26 @@ impl Store {
 
         // Orders own part of `allocated` (committed reservations not taken
         // over by an order own the rest), so theirs may never exceed it.
-        let ordered = sums(
+        // A bundle line's rows count bundle units: it owns its stored
+        // expansion's components (`order_line_components`).
+        let mut ordered = sums(
             self,
-            "SELECT sku_id, location_id, CAST(SUM(quantity) AS BIGINT) AS total \
-             FROM order_allocations GROUP BY sku_id, location_id",
+            "SELECT a.sku_id, a.location_id, CAST(SUM(a.quantity) AS BIGINT) AS total \
+             FROM order_allocations a WHERE NOT EXISTS \
+               (SELECT 1 FROM order_line_components c WHERE c.line_id = a.line_id) \
+             GROUP BY a.sku_id, a.location_id",
         )
         .await?;
+        let bundled = sums(
+            self,
+            "SELECT c.component_sku_id AS sku_id, a.location_id, CAST(SUM(a.quantity * c.quantity) AS BIGINT) AS total \
+             FROM order_allocations a JOIN order_line_components c ON c.line_id = a.line_id \
+             GROUP BY c.component_sku_id, a.location_id",
+        )
+        .await?;
+        for (key, q) in bundled {
+            *ordered.entry(key).or_default() += q;
+        }
 
         let mut keys: Vec<Key> = stored
             .keys()

@@ -10,6 +10,13 @@
 //!
 //! A refused operation (nothing to cancel, nothing allocated) must change
 //! nothing, which the same checks catch.
+//!
+//! Orders also name a bundle (`S3`, 2 × S0 + 1 × S1, its recipe edited at
+//! random): a bundle line holds `units × quantity` of each component of the
+//! recipe it was first allocated with (the model records it after each
+//! run), so the allocated check also proves that shipping, cancelling and
+//! deallocating later use the stored expansion, and the strict check that
+//! a bundle line and its component's line never over-allocate together.
 
 use std::collections::HashMap;
 
@@ -54,11 +61,16 @@ enum Op {
         location: usize,
         quantity: i64,
     },
+    /// The bundle's recipe becomes `a` × S0 + `b` × S2.
+    EditRecipe {
+        a: i64,
+        b: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (prop::collection::vec((0usize..3, 1i64..4), 1..4), any::<bool>(), prop::bool::weighted(0.15))
+        3 => (prop::collection::vec((0usize..4, 1i64..4), 1..4), any::<bool>(), prop::bool::weighted(0.15))
             .prop_map(|(mut lines, priority, hold)| {
                 lines.sort_by_key(|l| l.0);
                 lines.dedup_by_key(|l| l.0);
@@ -70,6 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..8).prop_map(|order| Op::Deallocate { order }),
         1 => (0usize..8, any::<bool>()).prop_map(|(order, sellable)| Op::Return { order, sellable }),
         1 => (0usize..3, 0usize..2, 1i64..5).prop_map(|(sku, location, quantity)| Op::Receive { sku, location, quantity }),
+        1 => (1i64..3, 1i64..3).prop_map(|(a, b)| Op::EditRecipe { a, b }),
     ]
 }
 
@@ -79,6 +92,11 @@ struct World {
     skus: Vec<SkuId>,
     locations: Vec<LocationId>,
     orders: Vec<jaego_core::OrderId>,
+    bundle: SkuId,
+    /// The bundle's current recipe (component index, quantity).
+    recipe: Vec<(usize, i64)>,
+    /// The recipe each bundle line was first allocated with.
+    expansions: HashMap<jaego_core::OrderLineId, Vec<(usize, i64)>>,
 }
 
 async fn setup(store: &Store) -> World {
@@ -134,13 +152,38 @@ async fn setup(store: &Store) -> World {
         .await
         .unwrap()
         .id;
+    let recipe = vec![(0, 2), (1, 1)];
+    let bundle = store
+        .create_bundle(
+            tenant,
+            &NewSku {
+                code: "S3".into(),
+                name: "S3".into(),
+                product_id: None,
+                tracked: true,
+                barcodes: vec![],
+                option_tags: vec![],
+            },
+            &components(&recipe),
+        )
+        .await
+        .unwrap()
+        .sku
+        .id;
     World {
         tenant,
         channel,
         skus,
         locations,
         orders: Vec::new(),
+        bundle,
+        recipe,
+        expansions: HashMap::new(),
     }
+}
+
+fn components(recipe: &[(usize, i64)]) -> Vec<(String, i64)> {
+    recipe.iter().map(|&(c, q)| (format!("S{c}"), q)).collect()
 }
 
 async fn receive(store: &Store, w: &World, sku: usize, location: usize, quantity: i64) {
@@ -267,6 +310,24 @@ async fn apply(store: &Store, w: &mut World, op: &Op, n: usize) {
             location,
             quantity,
         } => receive(store, w, *sku, *location, *quantity).await,
+        Op::EditRecipe { a, b } => {
+            w.recipe = vec![(0, *a), (2, *b)];
+            store
+                .set_bundle_components(w.tenant, "S3", &components(&w.recipe))
+                .await
+                .unwrap();
+        }
+    }
+    // A bundle line first allocated by this op took the current recipe.
+    if matches!(op, Op::Run { .. }) {
+        for &id in &w.orders {
+            let o = store.get_order(w.tenant, id).await.unwrap();
+            for l in &o.lines {
+                if l.sku_id == Some(w.bundle) && l.qty.allocated + l.qty.shipped > 0 {
+                    w.expansions.entry(l.id).or_insert_with(|| w.recipe.clone());
+                }
+            }
+        }
     }
 }
 
@@ -293,9 +354,22 @@ async fn check(store: &Store, w: &World, e: &str) {
             let held: i64 = l.allocations.iter().map(|a| a.quantity).sum();
             assert_eq!(held, l.qty.allocated, "{e}: line rows");
             for a in &l.allocations {
-                *by_orders
-                    .entry((l.sku_id.unwrap(), a.location_id))
-                    .or_default() += a.quantity;
+                if l.sku_id == Some(w.bundle) {
+                    // A bundle line holds its stored expansion's components.
+                    let parts = w.expansions.get(&l.id);
+                    assert!(
+                        parts.is_some() || a.quantity == 0,
+                        "{e}: a bundle line allocated outside a run"
+                    );
+                    for &(c, per) in parts.into_iter().flatten() {
+                        *by_orders.entry((w.skus[c], a.location_id)).or_default() +=
+                            a.quantity * per;
+                    }
+                } else {
+                    *by_orders
+                        .entry((l.sku_id.unwrap(), a.location_id))
+                        .or_default() += a.quantity;
+                }
             }
         }
     }

@@ -35,6 +35,8 @@ pub mod draw;
 pub mod font;
 pub mod label;
 pub mod pdf;
+pub mod receipt;
+pub mod shipping;
 pub mod svg;
 
 pub use barcode::{BarcodeStyle, TooDense};

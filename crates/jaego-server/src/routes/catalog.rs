@@ -121,7 +121,7 @@ pub struct CreateSku {
     pub option_tags: Vec<String>,
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -147,6 +147,8 @@ pub struct SkuBody {
     pub status: String,
     pub barcodes: Vec<String>,
     pub option_tags: Vec<String>,
+    /// A bundle (combination SKU): it holds no stock; see `/bundles/{sku}`.
+    pub bundle: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -162,6 +164,7 @@ impl From<Sku> for SkuBody {
             status: s.status,
             barcodes: s.barcodes,
             option_tags: s.option_tags,
+            bundle: s.bundle,
             created_at: time(s.created_at),
             updated_at: time(s.updated_at),
         }

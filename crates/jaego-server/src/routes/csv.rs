@@ -572,6 +572,11 @@ impl BadRows {
         self.by_line.entry(line).or_default().push(reason.into());
     }
 
+    /// Every bad row's line and reasons, in line order.
+    pub(crate) fn into_lines(self) -> Vec<(u64, Vec<String>)> {
+        self.by_line.into_iter().collect()
+    }
+
     pub(crate) fn invalid(&mut self, line: u64, err: InvalidInput) {
         for v in err.violations {
             self.add(line, format!("{}: {}", v.field, v.reason));

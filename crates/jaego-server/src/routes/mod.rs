@@ -13,7 +13,9 @@ use crate::AppState;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod bundles;
 pub mod catalog;
+pub mod channel_catalog;
 pub mod csv;
 pub mod events;
 pub mod labels;
@@ -21,10 +23,12 @@ pub mod low_stock;
 pub mod ops;
 pub mod order_ingest;
 pub mod orders;
+pub mod pickups;
 pub mod places;
 pub mod receipts;
 pub mod reservations;
 pub mod sharing;
+pub mod shipments;
 pub mod status;
 pub mod stock;
 pub mod table_order;
@@ -37,6 +41,7 @@ pub mod webhooks;
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(catalog::router())
+        .merge(bundles::router())
         .merge(places::router())
         .merge(stock::router())
         .merge(reservations::router())
@@ -49,13 +54,16 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(table_order::router())
         .merge(events::router())
         .merge(orders::router())
+        .merge(channel_catalog::router())
+        .merge(pickups::router())
+        .merge(shipments::router())
 }
 
 /// Routes that authenticate by something other than a bearer token (the
 /// channels' signed order webhooks), mounted outside that layer (paths
 /// relative to `/api/v1`).
 pub fn hooks() -> OpenApiRouter<AppState> {
-    orders::hooks()
+    orders::hooks().merge(channel_catalog::hooks())
 }
 
 /// The routes mounted outside the idempotency layer (paths relative to
@@ -71,4 +79,6 @@ pub fn unreplayed() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(audit::router())
         .merge(labels::rendering())
+        .merge(pickups::rendering())
+        .merge(shipments::rendering())
 }

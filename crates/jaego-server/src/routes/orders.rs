@@ -268,7 +268,7 @@ async fn channel_id(state: &AppState, tenant: TenantId, raw: &str) -> ApiResult<
 }
 
 /// Maps a request's 1-based line numbers to line ids of `order`.
-fn line_id(order: &Order, line: i64, field: &str) -> ApiResult<OrderLineId> {
+pub(crate) fn line_id(order: &Order, line: i64, field: &str) -> ApiResult<OrderLineId> {
     order
         .lines
         .iter()
@@ -1594,6 +1594,11 @@ pub struct CreateRun {
     /// Include the per-order results in the answer (default true); a stored
     /// run's results can always be paged at `/allocation-runs/{run}/results`.
     pub results: Option<bool>,
+    /// Answer `202` at once with the run `running`, and run it in the
+    /// background; poll `GET /allocation-runs/{id}` until its `state` is
+    /// `completed` or `failed`. For runs over many orders.
+    #[serde(default)]
+    pub background: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1650,8 +1655,15 @@ pub struct RunBody {
     pub skipped: i64,
     pub units: i64,
     pub started_at: String,
+    /// When it finished; while `running`, when its last chunk committed.
     pub finished_at: String,
     pub duration_ms: f64,
+    /// `running`, `completed`, `failed`, or `interrupted` (it was running
+    /// when its server stopped: the chunks it committed stand, and the
+    /// next run takes the orders it left).
+    pub state: String,
+    /// Why a `failed` run failed.
+    pub error: Option<String>,
     /// Per order in allocation order, up to 10,000 (page a stored run's with `/results`).
     pub results: Vec<RunResultBody>,
     pub results_truncated: bool,
@@ -1671,6 +1683,8 @@ fn run_body(r: AllocationRun) -> RunBody {
         started_at: time(r.started_at),
         finished_at: time(r.finished_at),
         duration_ms: (r.finished_at - r.started_at) as f64 / 1000.0,
+        state: r.state.to_string(),
+        error: r.error,
         results: r
             .results
             .into_iter()
@@ -1682,12 +1696,14 @@ fn run_body(r: AllocationRun) -> RunBody {
 }
 
 #[utoipa::path(post, path = "/allocation-runs", tag = "orders", security(("bearer" = ["orders:write"])), request_body(content = CreateRun, description = "Optional"),
-    responses((status = 201, body = RunBody), (status = 200, body = RunBody, description = "A preview"), (status = 422, body = Problem)))]
+    responses((status = 201, body = RunBody), (status = 200, body = RunBody, description = "A preview"),
+        (status = 202, body = RunBody, description = "`background`: the run, `running`; poll its `Location`"),
+        (status = 409, body = Problem, description = "`run_in_progress`: another run of the tenant is running"), (status = 422, body = Problem)))]
 pub async fn create_run(
     State(state): State<AppState>,
     auth: Auth,
     raw: Bytes,
-) -> ApiResult<(StatusCode, Json<RunBody>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<RunBody>)> {
     let p = auth.require(Permission::WriteOrders, "run allocations")?;
     let b: CreateRun = optional_json(&raw)?;
     let orders = match b.orders {
@@ -1723,19 +1739,55 @@ pub async fn create_run(
             .transpose()?,
         dry_run: b.dry_run,
     };
-    let mut run = state
+    if request.dry_run {
+        if b.background {
+            return Err(ApiError::invalid(
+                "background",
+                "a preview answers at once; background is for runs",
+            ));
+        }
+        let mut run = state
+            .store
+            .allocation_run(p.tenant_id, &request, &p.actor())
+            .await?;
+        if b.results == Some(false) {
+            run.results.clear();
+        }
+        return Ok((StatusCode::OK, HeaderMap::new(), Json(run_body(run))));
+    }
+    let actor = p.actor();
+    let id = state
         .store
-        .allocation_run(p.tenant_id, &request, &p.actor())
+        .begin_allocation_run(p.tenant_id, &request, &actor)
         .await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = format!("/api/v1/allocation-runs/{id}").parse() {
+        headers.insert(axum::http::header::LOCATION, location);
+    }
+    // The run goes on in its own task either way, so a client that stops
+    // waiting (or the request timeout) never cuts it between chunks.
+    let store = state.store.clone();
+    let tenant = p.tenant_id;
+    let task = tokio::spawn(async move {
+        let outcome = store
+            .finish_allocation_run(tenant, &request, &actor, id)
+            .await;
+        if let Err(e) = &outcome {
+            tracing::warn!(run = %id, error = %e, "allocation run failed");
+        }
+        outcome
+    });
+    if b.background {
+        let run = state.store.get_allocation_run(p.tenant_id, id).await?;
+        return Ok((StatusCode::ACCEPTED, headers, Json(run_body(run))));
+    }
+    let mut run = task
+        .await
+        .map_err(|e| ApiError::Internal(format!("allocation run task: {e}")))??;
     if b.results == Some(false) {
         run.results.clear();
     }
-    let status = if request.dry_run {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(run_body(run))))
+    Ok((StatusCode::CREATED, headers, Json(run_body(run))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -1798,7 +1850,7 @@ pub async fn run_results(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResetBody {
+pub struct ResetOrdersBody {
     /// Type exactly `DELETE ALL ORDERS`.
     pub confirm: String,
 }
@@ -1811,12 +1863,12 @@ pub struct ResetResultBody {
     pub deallocated_units: i64,
 }
 
-#[utoipa::path(post, path = "/orders/reset", tag = "orders", security(("bearer" = ["admin"])), request_body = ResetBody,
+#[utoipa::path(post, path = "/orders/reset", tag = "orders", security(("bearer" = ["admin"])), request_body = ResetOrdersBody,
     responses((status = 200, body = ResetResultBody, description = "Irreversible"), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn reset_orders(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(b): ApiJson<ResetBody>,
+    ApiJson(b): ApiJson<ResetOrdersBody>,
 ) -> ApiResult<Json<ResetResultBody>> {
     let p = auth.require(Permission::Administer, "reset order data")?;
     if b.confirm != RESET_CONFIRMATION {

@@ -1,9 +1,10 @@
 //! Reservations over HTTP: reserve, commit, release.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use jaego_core::limits::RESERVATION_TTL_SECS_DEFAULT;
+use jaego_core::reservation::Resolution;
 use jaego_core::role::Permission;
 use jaego_store::reservations::{Reservation, ReserveInput, Source};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::audit::{AuditDraft, AuditWritten};
 use crate::error::{ApiError, ApiResult, Problem, name_shortages};
 use crate::extract::{ApiJson, Auth, optional_json, path_id};
 use crate::routes::stock::check_texts;
@@ -44,7 +46,7 @@ pub struct CreateReservation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveLine {
-    /// SKU id or code.
+    /// SKU id or code; a bundle reserves its components.
     pub sku: String,
     pub quantity: i64,
 }
@@ -87,6 +89,20 @@ pub struct ReservationLineBody {
     pub quantity: i64,
     /// Units that became allocated, once committed.
     pub committed: Option<i64>,
+    /// For a component line of a bundle line: the bundle, the request's
+    /// line number it came from and the bundle units of that line. A
+    /// bundle line is held as one line per component, at one location.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<ReservationBundleBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationBundleBody {
+    pub sku_id: String,
+    /// The request's line number (1-based) of the bundle line.
+    pub line: i64,
+    /// Bundle units of that line.
+    pub units: i64,
 }
 
 impl From<Reservation> for ReservationBody {
@@ -108,6 +124,11 @@ impl From<Reservation> for ReservationBody {
                     location_id: l.location_id.to_string(),
                     quantity: l.quantity,
                     committed: l.committed,
+                    bundle: l.bundle.map(|b| ReservationBundleBody {
+                        sku_id: b.sku_id.to_string(),
+                        line: b.line,
+                        units: b.units,
+                    }),
                 })
                 .collect(),
         }
@@ -121,8 +142,13 @@ impl From<Reservation> for ReservationBody {
 pub async fn create_reservation(
     State(state): State<AppState>,
     auth: Auth,
+    draft: AuditDraft,
     ApiJson(body): ApiJson<CreateReservation>,
-) -> ApiResult<(StatusCode, Json<ReservationBody>)> {
+) -> ApiResult<(
+    StatusCode,
+    Option<Extension<AuditWritten>>,
+    Json<ReservationBody>,
+)> {
     let p = auth.require(Permission::WriteStock, "reserve stock")?;
     let source = match (body.location, body.channel) {
         (Some(location), None) => Source::Location(location),
@@ -146,14 +172,16 @@ pub async fn create_reservation(
         reference: body.reference,
         actor: p.actor(),
     };
-    let request = state.store.prepare_reservation(p.tenant_id, &input).await?;
+    let mut request = state.store.prepare_reservation(p.tenant_id, &input).await?;
+    request.audit = draft.entry();
+    let audited = written(request.audit.is_some());
     let reservation = name_shortages(
         &state.store,
         p.tenant_id,
         state.store.reserve(request).await,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(reservation.into())))
+    Ok((StatusCode::CREATED, audited, Json(reservation.into())))
 }
 
 #[utoipa::path(get, path = "/reservations/{id}", tag = "reservations", security(("bearer" = ["read"])), responses((status = 200, body = ReservationBody), (status = 404, body = Problem)))]
@@ -177,24 +205,29 @@ pub async fn get_reservation(
 pub async fn commit_reservation(
     State(state): State<AppState>,
     auth: Auth,
+    draft: AuditDraft,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<ReservationBody>> {
+) -> ApiResult<(Option<Extension<AuditWritten>>, Json<ReservationBody>)> {
     let p = auth.require(Permission::WriteStock, "commit reservations")?;
     let body: CommitReservation = optional_json(&body)?;
     let lines: Option<Vec<(i64, i64)>> = body
         .lines
         .map(|ls| ls.into_iter().map(|l| (l.line, l.quantity)).collect());
+    let audit = draft.entry();
+    let audited = written(audit.is_some());
     let done = state
         .store
-        .commit_reservation(
+        .resolve_reservation(
             p.tenant_id,
             path_id(&id, "reservation")?,
+            Resolution::Commit,
             lines.as_deref(),
             &p.actor(),
+            audit,
         )
         .await?;
-    Ok(Json(done.into()))
+    Ok((audited, Json(done.into())))
 }
 
 #[utoipa::path(post, path = "/reservations/{id}/release", tag = "reservations", security(("bearer" = ["stock:write"])),
@@ -202,14 +235,28 @@ pub async fn commit_reservation(
 pub async fn release_reservation(
     State(state): State<AppState>,
     auth: Auth,
+    draft: AuditDraft,
     Path(id): Path<String>,
-) -> ApiResult<Json<ReservationBody>> {
+) -> ApiResult<(Option<Extension<AuditWritten>>, Json<ReservationBody>)> {
     let p = auth.require(Permission::WriteStock, "release reservations")?;
-    Ok(Json(
-        state
-            .store
-            .release_reservation(p.tenant_id, path_id(&id, "reservation")?, &p.actor())
-            .await?
-            .into(),
-    ))
+    let audit = draft.entry();
+    let audited = written(audit.is_some());
+    let done = state
+        .store
+        .resolve_reservation(
+            p.tenant_id,
+            path_id(&id, "reservation")?,
+            Resolution::Release,
+            None,
+            &p.actor(),
+            audit,
+        )
+        .await?;
+    Ok((audited, Json(done.into())))
+}
+
+/// The response marker telling the audit layer that the store wrote the
+/// request's entry with its change (in the group-commit transaction).
+fn written(handed_over: bool) -> Option<Extension<AuditWritten>> {
+    handed_over.then_some(Extension(AuditWritten))
 }

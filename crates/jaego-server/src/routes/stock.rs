@@ -70,6 +70,8 @@ pub struct MovementBody {
     pub idempotency_key: Option<String>,
     pub reservation_id: Option<String>,
     pub transfer_id: Option<String>,
+    /// The bundle it was made for (a component of a bundle line).
+    pub bundle_sku_id: Option<String>,
     pub created_at: String,
 }
 
@@ -107,6 +109,7 @@ impl From<Movement> for MovementBody {
             idempotency_key: m.idempotency_key,
             reservation_id: m.reservation_id.map(|r| r.to_string()),
             transfer_id: m.transfer_id.map(|t| t.to_string()),
+            bundle_sku_id: m.bundle_sku_id.map(|b| b.to_string()),
             created_at: time(m.created_at),
         }
     }

@@ -12,6 +12,7 @@
 //! `shipment`) written with the ledger's write shape in the same
 //! transaction, so the balances stay a projection of the ledger.
 
+pub(crate) mod bundle_lines;
 pub mod runs;
 pub mod service;
 pub mod stock;
@@ -425,7 +426,7 @@ pub struct ReturnReason {
 }
 
 /// A value bound in a multi-row statement.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Val {
     T(String),
     OT(Option<String>),

@@ -30,7 +30,8 @@ use jaego_core::{
 use serde_json::json;
 use sqlx::any::AnyRow;
 
-use super::stock::{Ledger, OrderMove, apply_moves_locked};
+use super::bundle_lines::{LineBundles, bundle_skus, line_bundles};
+use super::stock::{Ledger, OrderMove, apply_moves_locked, ledger_keys};
 use super::{
     IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many,
 };
@@ -47,6 +48,39 @@ use crate::{Store, now_us};
 /// `stock.changed` events; smaller ones hold PostgreSQL row locks for less
 /// time.
 pub const RUN_CHUNK_ORDERS: usize = 50_000;
+
+/// A `running` run whose heartbeat (`finished_at`, bumped by every chunk's
+/// commit) is older than this was cut off (the server stopped mid-run): it
+/// reads as `interrupted` and no longer blocks a new run. Its committed
+/// chunks stand; the next run continues with the orders it left.
+pub const RUN_STALE_US: i64 = 10 * 60 * 1_000_000;
+
+/// Where a stored run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Completed,
+    Failed,
+    /// Running, but no chunk committed for [`RUN_STALE_US`].
+    Interrupted,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -91,7 +125,11 @@ pub struct AllocationRun {
     pub skipped: i64,
     pub units: i64,
     pub started_at: i64,
+    /// When it finished; while running, when its last chunk committed.
     pub finished_at: i64,
+    pub state: RunState,
+    /// Why a `failed` run failed.
+    pub error: Option<String>,
     /// Per order, in allocation order (previews and fresh runs).
     pub results: Vec<RunResult>,
 }
@@ -115,17 +153,136 @@ fn outcome_of(p: &OrderPlan) -> &'static str {
 }
 
 impl Store {
-    /// Runs (or previews) an allocation run.
+    /// Runs (or previews) an allocation run and answers when it is done.
     pub async fn allocation_run(
         &self,
         tenant: TenantId,
         request: &RunRequest,
         actor: &str,
     ) -> StoreResult<AllocationRun> {
+        if request.dry_run {
+            return self.execute_run(tenant, request, actor, None).await;
+        }
+        let id = self.begin_allocation_run(tenant, request, actor).await?;
+        self.finish_allocation_run(tenant, request, actor, id).await
+    }
+
+    /// Stores a new run as `running` and answers its id; the caller then
+    /// runs it with [`Store::finish_allocation_run`] (a background task,
+    /// for `POST /allocation-runs` with `background`). Refused with
+    /// `run_in_progress` while another run of the tenant is running.
+    pub async fn begin_allocation_run(
+        &self,
+        tenant: TenantId,
+        request: &RunRequest,
+        actor: &str,
+    ) -> StoreResult<AllocationRunId> {
+        let now = now_us();
+        let mut tx = self.writer().begin().await?;
+        let running = sqlx::query(
+            "SELECT id FROM allocation_runs WHERE tenant_id = $1 AND state = 'running' AND finished_at > $2 LIMIT 1",
+        )
+        .bind(tenant.to_string())
+        .bind(now - RUN_STALE_US)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = running {
+            return Err(StoreError::refused(
+                "run_in_progress",
+                format!(
+                    "allocation run {} is still running; wait for it (GET /allocation-runs/{{id}})",
+                    text(&row, "id")?
+                ),
+            ));
+        }
+        let id = AllocationRunId::new();
+        sqlx::query(
+            "INSERT INTO allocation_runs (id, tenant_id, mode, dry_run, considered, allocated, partial, skipped, units, actor, started_at, finished_at, state) \
+             VALUES ($1, $2, $3, 0, 0, 0, 0, 0, 0, $4, $5, $5, 'running')",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(request.mode.map(ShipmentMode::as_str))
+        .bind(actor)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Runs a run stored by [`Store::begin_allocation_run`] to its end and
+    /// marks it `completed`, or `failed` with the error (the chunks
+    /// committed before the failure stand).
+    pub async fn finish_allocation_run(
+        &self,
+        tenant: TenantId,
+        request: &RunRequest,
+        actor: &str,
+        id: AllocationRunId,
+    ) -> StoreResult<AllocationRun> {
+        let outcome = self.execute_run(tenant, request, actor, Some(id)).await;
+        if let Err(e) = &outcome {
+            let marked = sqlx::query(
+                "UPDATE allocation_runs SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3",
+            )
+            .bind(e.to_string())
+            .bind(now_us())
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await;
+            if let Err(m) = marked {
+                tracing::error!(run = %id, error = %m, "could not mark the allocation run failed");
+            }
+        }
+        outcome
+    }
+
+    async fn execute_run(
+        &self,
+        tenant: TenantId,
+        request: &RunRequest,
+        actor: &str,
+        stored: Option<AllocationRunId>,
+    ) -> StoreResult<AllocationRun> {
         let started = now_us();
-        let candidates = self
+        let mut candidates = self
             .run_candidates(tenant, request.orders.as_deref())
             .await?;
+        // Bundle lines: the planner judges their components (the line's
+        // stored expansion, else the current recipe, stored with the
+        // allocation). One query when no line is a bundle.
+        let bundles = {
+            let mut conn = self.reader().acquire().await?;
+            let bundle_skus = bundle_skus(&mut conn, tenant).await?;
+            let lines: Vec<(OrderLineId, SkuId)> = if bundle_skus.is_empty() {
+                Vec::new()
+            } else {
+                let mut v = Vec::new();
+                for c in &candidates {
+                    for ((id, _), l) in c.lines.iter().zip(&c.plan.lines) {
+                        if let Some(s) = l.sku.filter(|s| bundle_skus.contains(s)) {
+                            v.push((*id, s));
+                        }
+                    }
+                }
+                v
+            };
+            if lines.is_empty() {
+                LineBundles::new()
+            } else {
+                line_bundles(&mut conn, tenant, lines).await?
+            }
+        };
+        if !bundles.is_empty() {
+            for c in &mut candidates {
+                for ((id, _), l) in c.lines.iter().zip(c.plan.lines.iter_mut()) {
+                    if let Some(b) = bundles.get(id) {
+                        l.parts.clone_from(&b.parts);
+                    }
+                }
+            }
+        }
         let channels = self.run_channels(tenant, &candidates).await?;
         // Chunks in rank order, consolidated batches kept together.
         let plan_orders: Vec<PlanOrder> = candidates.iter().map(|c| c.plan.clone()).collect();
@@ -167,7 +324,7 @@ impl Store {
             chunks.push(current);
         }
 
-        let id = AllocationRunId::new();
+        let id = stored.unwrap_or_default();
         let mut run = AllocationRun {
             id,
             mode: request.mode,
@@ -179,9 +336,11 @@ impl Store {
             units: 0,
             started_at: started,
             finished_at: started,
+            state: RunState::Running,
+            error: None,
             results: Vec::with_capacity(candidates.len()),
         };
-        if request.dry_run {
+        if request.dry_run || stored.is_none() {
             let keys = keys_of(&candidates, &channels, &ranked);
             let figures = self.read_available(tenant, &keys).await?;
             let mut available: Available = keys
@@ -196,22 +355,9 @@ impl Store {
                 }
             }
             run.finished_at = now_us();
+            run.state = RunState::Completed;
             return Ok(run);
         }
-        let mut tx = self.writer().begin().await?;
-        sqlx::query(
-            "INSERT INTO allocation_runs (id, tenant_id, mode, dry_run, considered, allocated, partial, skipped, units, actor, started_at, finished_at) \
-             VALUES ($1, $2, $3, 0, $4, 0, 0, 0, 0, $5, $6, $6)",
-        )
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .bind(request.mode.map(ShipmentMode::as_str))
-        .bind(run.considered)
-        .bind(actor)
-        .bind(started)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         let reference = format!("allocation run {id}");
         for chunk in &chunks {
             let now = now_us();
@@ -293,20 +439,17 @@ impl Store {
             // A strict placement is always on a row that exists (it had
             // stock); an unlimited one may be on a row never used before.
             let mut locked = locked;
-            let missing: Vec<Key> = {
-                let mut m: Vec<Key> = moves
-                    .iter()
-                    .map(|m| (m.sku, m.location))
-                    .filter(|k| !locked.contains_key(k))
-                    .collect();
-                m.sort();
-                m.dedup();
-                m
-            };
+            let missing: Vec<Key> = ledger_keys(&moves, &bundles)
+                .into_iter()
+                .filter(|k| !locked.contains_key(k))
+                .collect();
             if !missing.is_empty() {
                 ledger::ensure_rows(&mut tx, tenant, &missing).await?;
                 locked.extend(ledger::lock_rows(&mut tx, &missing).await?);
             }
+            // Key order, as every multi-row write (see `write_order_rows`).
+            status_rows.sort_unstable_by(|a, b| a[0].cmp(&b[0]));
+            result_rows.sort_unstable_by(|a, b| a[1].cmp(&b[1]));
             let planned = clock.elapsed();
             apply_moves_locked(
                 &mut tx,
@@ -316,6 +459,7 @@ impl Store {
                 &reference,
                 actor,
                 Some(locked),
+                Some(&bundles),
             )
             .await?;
             let applied = clock.elapsed();
@@ -336,6 +480,19 @@ impl Store {
                 "",
             )
             .await?;
+            // The run's progress, and its heartbeat, commit with the chunk.
+            sqlx::query(
+                "UPDATE allocation_runs SET considered = $1, allocated = $2, partial = $3, skipped = $4, units = $5, finished_at = $6 WHERE id = $7",
+            )
+            .bind(run.considered)
+            .bind(run.allocated)
+            .bind(run.partial)
+            .bind(run.skipped)
+            .bind(run.units)
+            .bind(now_us())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
             let recorded = clock.elapsed();
             self.commit_with(tx, &events).await?;
             tracing::debug!(
@@ -351,10 +508,12 @@ impl Store {
             );
         }
         run.finished_at = now_us();
+        run.state = RunState::Completed;
         let mut tx = self.writer().begin().await?;
         sqlx::query(
-            "UPDATE allocation_runs SET allocated = $1, partial = $2, skipped = $3, units = $4, finished_at = $5 WHERE id = $6",
+            "UPDATE allocation_runs SET considered = $1, allocated = $2, partial = $3, skipped = $4, units = $5, finished_at = $6, state = 'completed' WHERE id = $7",
         )
+        .bind(run.considered)
         .bind(run.allocated)
         .bind(run.partial)
         .bind(run.skipped)
@@ -380,7 +539,7 @@ impl Store {
         id: AllocationRunId,
     ) -> StoreResult<AllocationRun> {
         let row = sqlx::query(
-            "SELECT id, mode, dry_run, considered, allocated, partial, skipped, units, started_at, finished_at \
+            "SELECT id, mode, dry_run, considered, allocated, partial, skipped, units, started_at, finished_at, state, error \
              FROM allocation_runs WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.to_string())
@@ -397,7 +556,7 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<AllocationRun>> {
         let rows = sqlx::query(
-            "SELECT id, mode, dry_run, considered, allocated, partial, skipped, units, started_at, finished_at \
+            "SELECT id, mode, dry_run, considered, allocated, partial, skipped, units, started_at, finished_at, state, error \
              FROM allocation_runs WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(tenant.to_string())
@@ -462,7 +621,9 @@ impl Store {
     ) -> StoreResult<Vec<Candidate>> {
         const COLUMNS: &str = "o.id AS id, o.external_no, o.channel_id, o.priority, o.hold, o.batch_key, o.collected_at, \
             l.id AS line_id, l.sku_id, l.quantity, l.allocated, l.shipped, l.cancelled, l.returned, l.gift";
-        const ELIGIBLE: &str = "o.status IN ('open','partially_allocated','partially_shipped')";
+        // A line with a pickup store is served by the store's pickup
+        // reception (jaego_store::pickups), never by a run.
+        const ELIGIBLE: &str = "o.status IN ('open','partially_allocated','partially_shipped') AND l.pickup_location_id IS NULL";
         let mut conn = self.reader().acquire().await?;
         let style = Placeholders::of(&conn);
         // Rows are streamed, not collected: a run over 100,000 orders reads
@@ -611,6 +772,7 @@ fn push_candidate(out: &mut Vec<Candidate>, row: &AnyRow) -> StoreResult<bool> {
         sku: opt_parsed::<SkuId>(row, "sku_id")?,
         open: q.open(),
         gift: flag(row, "gift")?,
+        parts: Vec::new(),
     });
     c.lines.push((parsed(row, "line_id")?, q));
     Ok(true)
@@ -682,7 +844,12 @@ fn keys_of(
         for l in &c.plan.lines {
             if let (Some(sku), true) = (l.sku, l.open > 0) {
                 for &loc in &rules.locations {
-                    keys.insert((sku, loc));
+                    if l.parts.is_empty() {
+                        keys.insert((sku, loc));
+                    } else {
+                        // A bundle line draws on its components.
+                        keys.extend(l.parts.iter().map(|&(c, _)| (c, loc)));
+                    }
                 }
             }
         }
@@ -733,6 +900,7 @@ fn run_json(run: &AllocationRun, actor: &str) -> serde_json::Value {
 }
 
 fn run_from_row(row: &AnyRow) -> StoreResult<AllocationRun> {
+    let finished_at = int(row, "finished_at")?;
     Ok(AllocationRun {
         id: parsed(row, "id")?,
         mode: opt_text(row, "mode")?
@@ -745,7 +913,74 @@ fn run_from_row(row: &AnyRow) -> StoreResult<AllocationRun> {
         skipped: int(row, "skipped")?,
         units: int(row, "units")?,
         started_at: int(row, "started_at")?,
-        finished_at: int(row, "finished_at")?,
+        finished_at,
+        state: match text(row, "state")?.as_str() {
+            "running" if finished_at < now_us() - RUN_STALE_US => RunState::Interrupted,
+            "running" => RunState::Running,
+            "failed" => RunState::Failed,
+            _ => RunState::Completed,
+        },
+        error: opt_text(row, "error")?,
         results: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RUN_STALE_US, RunRequest, RunState};
+    use crate::testing::fresh_databases;
+    use crate::{Store, StoreError, StoreOptions, now_us};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_run_at_a_time_and_a_cut_off_run_reads_as_interrupted() {
+        for db in fresh_databases("one_run_at_a_time").await {
+            let engine = db.engine;
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant = store.create_tenant("runs").await.unwrap();
+            let request = RunRequest::default();
+            let first = store
+                .begin_allocation_run(tenant, &request, "t")
+                .await
+                .unwrap();
+            let run = store.get_allocation_run(tenant, first).await.unwrap();
+            assert_eq!(run.state, RunState::Running, "{engine}");
+            match store.begin_allocation_run(tenant, &request, "t").await {
+                Err(StoreError::Refused { code, .. }) => {
+                    assert_eq!(code, "run_in_progress", "{engine}");
+                }
+                other => panic!("{engine}: a second run while one runs: {other:?}"),
+            }
+            // Another tenant is not held up.
+            let other = store.create_tenant("other").await.unwrap();
+            store
+                .begin_allocation_run(other, &request, "t")
+                .await
+                .unwrap();
+
+            // The server stopped mid-run: no heartbeat for longer than the
+            // limit. The run reads as interrupted and blocks nothing.
+            sqlx::query("UPDATE allocation_runs SET finished_at = $1 WHERE id = $2")
+                .bind(now_us() - RUN_STALE_US - 1_000_000)
+                .bind(first.to_string())
+                .execute(store.writer())
+                .await
+                .unwrap();
+            let run = store.get_allocation_run(tenant, first).await.unwrap();
+            assert_eq!(run.state, RunState::Interrupted, "{engine}");
+            let second = store
+                .begin_allocation_run(tenant, &request, "t")
+                .await
+                .unwrap();
+            let done = store
+                .finish_allocation_run(tenant, &request, "t", second)
+                .await
+                .unwrap();
+            assert_eq!(done.state, RunState::Completed, "{engine}");
+            let stored = store.get_allocation_run(tenant, second).await.unwrap();
+            assert_eq!(stored.state, RunState::Completed, "{engine}");
+            assert_eq!(stored.error, None, "{engine}");
+        }
+    }
 }

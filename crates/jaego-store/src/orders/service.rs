@@ -19,6 +19,7 @@ use jaego_core::{
 use serde_json::{Value, json};
 use sqlx::{Any, Transaction};
 
+use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
     ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, first, in_list, insert_many,
@@ -714,36 +715,54 @@ impl Store {
             Restock::None => Vec::new(),
         };
         if !restock_to.is_empty() {
-            let keys: Vec<_> = restock_to.iter().map(|(loc, _)| (sku, *loc)).collect();
+            // A bundle line comes back as the components it shipped as
+            // (its stored expansion), each movement naming the bundle.
+            let bundles = line_bundles(&mut tx, tenant, [(line, sku)]).await?;
+            let parts: Vec<(SkuId, i64, Option<SkuId>)> = match bundles.get(&line) {
+                Some(b) => b
+                    .parts
+                    .iter()
+                    .map(|&(c, per)| (c, per, Some(b.bundle)))
+                    .collect(),
+                None => vec![(sku, 1, None)],
+            };
+            let mut keys: Vec<_> = restock_to
+                .iter()
+                .flat_map(|(loc, _)| parts.iter().map(|&(c, _, _)| (c, *loc)))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
             ledger::ensure_rows(&mut tx, tenant, &keys).await?;
-            let before = ledger::lock_rows(&mut tx, &keys).await?;
+            let mut before = ledger::lock_rows(&mut tx, &keys).await?;
             let reference = format!("return {id}");
             let mut rows = Vec::new();
             let mut pend = Vec::new();
-            for &(loc, q) in &restock_to {
-                let delta = MovementKind::Return.delta(q);
-                movement::check(
-                    MovementKind::Return,
-                    StockPolicy::Unlimited,
-                    &before.get(&(sku, loc)).copied().unwrap_or_default(),
-                    &delta,
-                )
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
-                rows.push(((sku, loc), delta, false));
-                pend.push(PendingMovement {
-                    tenant,
-                    key: (sku, loc),
-                    kind: MovementKind::Return,
-                    custom_type: None,
-                    quantity: q,
-                    delta,
-                    reason: &reason,
-                    reference: &reference,
-                    actor,
-                    idempotency_key: None,
-                    reservation_id: None,
-                    transfer_id: None,
-                });
+            for &(loc, units) in &restock_to {
+                for &(c, per, bundle) in &parts {
+                    let q = units * per;
+                    let delta = MovementKind::Return.delta(q);
+                    let b = before.get(&(c, loc)).copied().unwrap_or_default();
+                    let after =
+                        movement::check(MovementKind::Return, StockPolicy::Unlimited, &b, &delta)
+                            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                    before.insert((c, loc), after);
+                    rows.push(((c, loc), delta, false));
+                    pend.push(PendingMovement {
+                        tenant,
+                        key: (c, loc),
+                        kind: MovementKind::Return,
+                        custom_type: None,
+                        quantity: q,
+                        delta,
+                        reason: &reason,
+                        reference: &reference,
+                        actor,
+                        idempotency_key: None,
+                        reservation_id: None,
+                        transfer_id: None,
+                        bundle_sku_id: bundle,
+                    });
+                }
             }
             ledger::apply_deltas(&mut tx, &rows).await?;
             ledger::insert_movements(&mut tx, &pend).await?;

@@ -16,6 +16,7 @@ use jaego_core::{
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
+use super::bundle_lines::{LineBundles, line_bundles, store_expansions};
 use super::{Order, Val, insert_many, load_orders, order_event, refresh_status, update_many};
 use crate::error::{StoreError, StoreResult};
 use crate::events::kinds;
@@ -58,11 +59,75 @@ pub(crate) async fn apply_moves(
     reference: &str,
     actor: &str,
 ) -> StoreResult<()> {
-    apply_moves_locked(tx, tenant, moves, ledger_mode, reference, actor, None).await
+    apply_moves_locked(tx, tenant, moves, ledger_mode, reference, actor, None, None).await
+}
+
+/// One ledger move: an order move, or one component of a bundle line's.
+#[derive(Debug, Clone, Copy)]
+struct LedgerMove {
+    kind: MovementKind,
+    policy: StockPolicy,
+    key: Key,
+    quantity: i64,
+    bundle: Option<SkuId>,
+}
+
+/// The ledger's view of `moves`: a bundle line's move is one move per
+/// component of its stored expansion (units × quantity per bundle), at the
+/// same location, naming the bundle.
+fn ledger_moves(moves: &[OrderMove], bundles: &LineBundles) -> StoreResult<Vec<LedgerMove>> {
+    let mut out = Vec::with_capacity(moves.len());
+    for m in moves {
+        match bundles.get(&m.line) {
+            Some(b) => {
+                for &(component, per) in &b.parts {
+                    let quantity = m.quantity.checked_mul(per).ok_or_else(|| {
+                        StoreError::Conflict("bundle component units overflow".into())
+                    })?;
+                    out.push(LedgerMove {
+                        kind: m.kind,
+                        policy: m.policy,
+                        key: (component, m.location),
+                        quantity,
+                        bundle: Some(b.bundle),
+                    });
+                }
+            }
+            None => out.push(LedgerMove {
+                kind: m.kind,
+                policy: m.policy,
+                key: (m.sku, m.location),
+                quantity: m.quantity,
+                bundle: None,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The balance rows `moves` change (a bundle line's: its components').
+pub(crate) fn ledger_keys(moves: &[OrderMove], bundles: &LineBundles) -> Vec<Key> {
+    let mut keys: Vec<Key> = Vec::with_capacity(moves.len());
+    for m in moves {
+        match bundles.get(&m.line) {
+            Some(b) => keys.extend(b.parts.iter().map(|&(c, _)| (c, m.location))),
+            None => keys.push((m.sku, m.location)),
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// [`apply_moves`] with the rows' figures already locked by the caller in
-/// this transaction (`locked`), or locked here (`None`).
+/// this transaction (`locked`), or locked here (`None`), and the bundle
+/// lines among `moves` already read (`bundles`), or read here. A bundle
+/// line's rows count bundle units; its ledger moves are its components'
+/// (see `bundle_lines`), and its first allocation stores its expansion.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run passes what it already locked and read; other callers use `apply_moves`"
+)]
 pub(crate) async fn apply_moves_locked(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
@@ -71,15 +136,23 @@ pub(crate) async fn apply_moves_locked(
     reference: &str,
     actor: &str,
     locked: Option<HashMap<Key, Balance>>,
+    bundles: Option<&LineBundles>,
 ) -> StoreResult<()> {
     if moves.is_empty() {
         return Ok(());
     }
+    let loaded;
+    let bundles = match bundles {
+        Some(b) => b,
+        None => {
+            loaded = line_bundles(tx, tenant, moves.iter().map(|m| (m.line, m.sku))).await?;
+            &loaded
+        }
+    };
     // What each line has allocated at each location, locked by the write.
     check_allocation_rows(tx, moves).await?;
-    let mut keys: Vec<Key> = moves.iter().map(|m| (m.sku, m.location)).collect();
-    keys.sort();
-    keys.dedup();
+    let lmoves = ledger_moves(moves, bundles)?;
+    let keys = ledger_keys(moves, bundles);
     let mut balances: HashMap<Key, Balance> = match locked {
         Some(b) => b,
         None => {
@@ -88,9 +161,9 @@ pub(crate) async fn apply_moves_locked(
         }
     };
     let mut totals: HashMap<Key, (Delta, bool)> = HashMap::new();
-    let mut per_row: HashMap<(MovementKind, Key), i64> = HashMap::new();
-    for m in moves {
-        let key = (m.sku, m.location);
+    let mut per_row: HashMap<(MovementKind, Key, Option<SkuId>), i64> = HashMap::new();
+    for m in &lmoves {
+        let key = m.key;
         let delta = m.kind.delta(m.quantity);
         let before = balances.get(&key).copied().unwrap_or_default();
         let after = movement::check(m.kind, m.policy, &before, &delta).map_err(|r| match r {
@@ -99,8 +172,8 @@ pub(crate) async fn apply_moves_locked(
                 requested,
             } => StoreError::Shortage(vec![jaego_core::judge::Shortage {
                 line: 0,
-                sku: m.sku,
-                location: Some(m.location),
+                sku: key.0,
+                location: Some(key.1),
                 requested,
                 available,
             }]),
@@ -113,7 +186,7 @@ pub(crate) async fn apply_moves_locked(
             .checked_add(&delta)
             .ok_or_else(|| StoreError::Conflict("figure overflow".into()))?;
         entry.1 |= m.kind == MovementKind::Allocate && m.policy == StockPolicy::Strict;
-        *per_row.entry((m.kind, key)).or_default() += m.quantity;
+        *per_row.entry((m.kind, key, m.bundle)).or_default() += m.quantity;
     }
     let rows: Vec<(Key, Delta, bool)> = keys
         .iter()
@@ -121,30 +194,34 @@ pub(crate) async fn apply_moves_locked(
         .collect();
     ledger::apply_deltas(tx, &rows).await?;
     let pending: Vec<PendingMovement<'_>> = match ledger_mode {
-        Ledger::PerLine => moves
+        Ledger::PerLine => lmoves
             .iter()
             .map(|m| {
                 pending(
-                    tenant,
-                    m.kind,
-                    (m.sku, m.location),
-                    m.quantity,
-                    reference,
-                    actor,
+                    tenant, m.kind, m.key, m.quantity, reference, actor, m.bundle,
                 )
             })
             .collect(),
         Ledger::PerRow => {
             let mut v: Vec<_> = per_row.into_iter().collect();
-            v.sort_by_key(|((k, key), _)| (k.as_str(), *key));
+            v.sort_by_key(|((k, key, bundle), _)| (k.as_str(), *key, *bundle));
             v.into_iter()
-                .map(|((kind, key), q)| pending(tenant, kind, key, q, reference, actor))
+                .map(|((kind, key, bundle), q)| {
+                    pending(tenant, kind, key, q, reference, actor, bundle)
+                })
                 .collect()
         }
     };
     let clock = std::time::Instant::now();
     ledger::insert_movements(tx, &pending).await?;
     let inserted = clock.elapsed();
+    if !bundles.is_empty() {
+        let allocated = moves
+            .iter()
+            .filter(|m| m.kind == MovementKind::Allocate)
+            .map(|m| m.line);
+        store_expansions(tx, tenant, bundles, allocated).await?;
+    }
     write_order_rows(tx, tenant, moves).await?;
     tracing::debug!(
         movements = pending.len(),
@@ -162,6 +239,7 @@ fn pending<'a>(
     quantity: i64,
     reference: &'a str,
     actor: &'a str,
+    bundle: Option<SkuId>,
 ) -> PendingMovement<'a> {
     PendingMovement {
         tenant,
@@ -176,6 +254,7 @@ fn pending<'a>(
         idempotency_key: None,
         reservation_id: None,
         transfer_id: None,
+        bundle_sku_id: bundle,
     }
 }
 
@@ -241,6 +320,15 @@ async fn write_order_rows(
             other => return Err(StoreError::Corrupt(format!("{other} is not an order move"))),
         }
     }
+    // Every multi-row write goes in key order: the b-tree pages are then
+    // visited once each, in order, instead of at random (which, over a
+    // large allocation run, spills SQLite's page cache mid-transaction).
+    let mut alloc_up: Vec<_> = alloc_up.into_iter().collect();
+    alloc_up.sort_unstable_by_key(|(k, _)| *k);
+    let mut alloc_down: Vec<_> = alloc_down.into_iter().collect();
+    alloc_down.sort_unstable_by_key(|(k, _)| *k);
+    let mut lines: Vec<_> = lines.into_iter().collect();
+    lines.sort_unstable_by_key(|(k, _)| *k);
     if !alloc_up.is_empty() {
         let rows = alloc_up
             .into_iter()
@@ -477,12 +565,83 @@ pub(crate) async fn take_over_reservation(
                 q,
                 &reference,
                 actor,
+                None,
             ));
         }
         ledger::apply_deltas(tx, &rows).await?;
         ledger::insert_movements(tx, &pend).await?;
     }
     Ok(())
+}
+
+/// The body of [`Store::ship_order_lines`] in the caller's transaction:
+/// the movements, order rows and status, and the `order.shipped` event to
+/// commit with them. A shipment's confirmation calls it beside its own
+/// writes, so the shipment, the ledger and the order change together.
+pub(crate) async fn ship_in(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    order: OrderId,
+    items: &[(OrderLineId, LocationId, i64)],
+    reference: &str,
+    actor: &str,
+    now: i64,
+) -> StoreResult<(Order, crate::events::NewEvent)> {
+    let o = load_orders(tx, tenant, &[order])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("order", order))?;
+    if o.status == jaego_core::order::OrderStatus::Merged {
+        return Err(StoreError::refused(
+            "order_merged",
+            "the order was merged into another",
+        ));
+    }
+    let mut moves = Vec::with_capacity(items.len());
+    for &(line, location, quantity) in items {
+        if quantity <= 0 {
+            return Err(jaego_core::InvalidInput::one("quantity", "must be positive").into());
+        }
+        let l = o
+            .lines
+            .iter()
+            .find(|l| l.id == line)
+            .ok_or_else(|| StoreError::not_found("order line", line))?;
+        let sku = l.sku_id.ok_or_else(|| {
+            StoreError::refused("not_allocated", "the line is not matched to a SKU")
+        })?;
+        moves.push(OrderMove {
+            order,
+            line,
+            sku,
+            location,
+            quantity,
+            kind: MovementKind::Shipment,
+            policy: StockPolicy::Unlimited,
+        });
+    }
+    let reference = if reference.is_empty() {
+        o.external_no.clone()
+    } else {
+        reference.to_string()
+    };
+    apply_moves(tx, tenant, &moves, Ledger::PerLine, &reference, actor).await?;
+    refresh_status(tx, tenant, &[order], now).await?;
+    let after = load_orders(tx, tenant, &[order])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("order", order))?;
+    let shipped: Vec<_> = items
+        .iter()
+        .map(|(l, loc, q)| json!({"line_id": l.to_string(), "location_id": loc.to_string(), "quantity": q}))
+        .collect();
+    let event = order_event(
+        tenant,
+        kinds::ORDER_SHIPPED,
+        &after,
+        json!({"shipped": shipped, "reference": reference, "actor": actor}),
+    );
+    Ok((after, event))
 }
 
 impl Store {
@@ -502,60 +661,7 @@ impl Store {
     ) -> StoreResult<Order> {
         let now = now_us();
         let mut tx = self.writer().begin().await?;
-        let o = load_orders(&mut tx, tenant, &[order])
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::not_found("order", order))?;
-        if o.status == jaego_core::order::OrderStatus::Merged {
-            return Err(StoreError::refused(
-                "order_merged",
-                "the order was merged into another",
-            ));
-        }
-        let mut moves = Vec::with_capacity(items.len());
-        for &(line, location, quantity) in items {
-            if quantity <= 0 {
-                return Err(jaego_core::InvalidInput::one("quantity", "must be positive").into());
-            }
-            let l = o
-                .lines
-                .iter()
-                .find(|l| l.id == line)
-                .ok_or_else(|| StoreError::not_found("order line", line))?;
-            let sku = l.sku_id.ok_or_else(|| {
-                StoreError::refused("not_allocated", "the line is not matched to a SKU")
-            })?;
-            moves.push(OrderMove {
-                order,
-                line,
-                sku,
-                location,
-                quantity,
-                kind: MovementKind::Shipment,
-                policy: StockPolicy::Unlimited,
-            });
-        }
-        let reference = if reference.is_empty() {
-            o.external_no.clone()
-        } else {
-            reference.to_string()
-        };
-        apply_moves(&mut tx, tenant, &moves, Ledger::PerLine, &reference, actor).await?;
-        refresh_status(&mut tx, tenant, &[order], now).await?;
-        let after = load_orders(&mut tx, tenant, &[order])
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::not_found("order", order))?;
-        let shipped: Vec<_> = items
-            .iter()
-            .map(|(l, loc, q)| json!({"line_id": l.to_string(), "location_id": loc.to_string(), "quantity": q}))
-            .collect();
-        let event = order_event(
-            tenant,
-            kinds::ORDER_SHIPPED,
-            &after,
-            json!({"shipped": shipped, "reference": reference, "actor": actor}),
-        );
+        let (after, event) = ship_in(&mut tx, tenant, order, items, reference, actor, now).await?;
         self.commit_with(tx, &[event]).await?;
         Ok(after)
     }

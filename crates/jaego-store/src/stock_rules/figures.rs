@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use jaego_core::bundle::{self, Recipe};
 use jaego_core::channel_stock::{
     self, ChannelSharing, FigureInput, Holds, PublishBasis, Published, SharingScope, TenantSharing,
 };
@@ -19,7 +20,7 @@ use super::sql::Sql;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::figures;
-use crate::rows::{flag, opt_int, opt_parsed, opt_text, parsed, split_list, text};
+use crate::rows::{flag, int, opt_int, opt_parsed, opt_text, parsed, split_list, text};
 
 /// A channel with its sharing settings and links, as the figure needs it.
 #[derive(Debug, Clone)]
@@ -241,6 +242,87 @@ pub(crate) async fn holds(
         .collect()
 }
 
+/// The current recipes of the bundles among `skus` (a plain SKU has none).
+pub(crate) async fn recipes(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    skus: &[SkuId],
+) -> StoreResult<HashMap<SkuId, Recipe<SkuId>>> {
+    let mut sql = Sql::new(
+        "SELECT bundle_sku_id, component_sku_id, quantity FROM bundle_components WHERE tenant_id = ",
+    );
+    let t = sql.text(tenant);
+    let list = sql.list(skus);
+    sql.push(&format!(
+        "{t} AND bundle_sku_id IN {list} ORDER BY bundle_sku_id, position"
+    ));
+    let mut parts: HashMap<SkuId, Vec<(SkuId, i64)>> = HashMap::new();
+    for row in sql.fetch_all(tx).await? {
+        parts
+            .entry(parsed(&row, "bundle_sku_id")?)
+            .or_default()
+            .push((parsed(&row, "component_sku_id")?, int(&row, "quantity")?));
+    }
+    parts
+        .into_iter()
+        .map(|(b, p)| {
+            Recipe::new(b, p)
+                .map(|r| (b, r))
+                .map_err(|e| StoreError::Corrupt(format!("recipe of bundle {b}: {e}")))
+        })
+        .collect()
+}
+
+/// The bundles whose recipe names one of `components`: their figures
+/// follow the components' (a component's change re-publishes them).
+pub(crate) async fn bundles_containing(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    components: &[SkuId],
+) -> StoreResult<Vec<(SkuId, SkuId)>> {
+    if components.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT bundle_sku_id, component_sku_id FROM bundle_components WHERE tenant_id = ",
+    );
+    let t = sql.text(tenant);
+    let list = sql.list(components);
+    sql.push(&format!("{t} AND component_sku_id IN {list}"));
+    sql.fetch_all(tx)
+        .await?
+        .iter()
+        .map(|r| Ok((parsed(r, "bundle_sku_id")?, parsed(r, "component_sku_id")?)))
+        .collect()
+}
+
+/// A SKU's balance at each of `locations` that has a row: a plain SKU's
+/// own rows; a bundle's computed from its components' with
+/// `bundle::balance` at every location where a component has a row.
+pub(crate) fn balances_at(
+    sku: SkuId,
+    locations: &[LocationId],
+    stock: &HashMap<(SkuId, LocationId), Balance>,
+    recipes: &HashMap<SkuId, Recipe<SkuId>>,
+) -> Vec<Balance> {
+    match recipes.get(&sku) {
+        None => locations
+            .iter()
+            .filter_map(|&l| stock.get(&(sku, l)).copied())
+            .collect(),
+        Some(recipe) => locations
+            .iter()
+            .filter(|&&l| {
+                recipe
+                    .components()
+                    .iter()
+                    .any(|&(c, _)| stock.contains_key(&(c, l)))
+            })
+            .map(|&l| bundle::balance(recipe, |c| stock.get(&(c, l)).copied().unwrap_or_default()))
+            .collect(),
+    }
+}
+
 /// What one channel is sent for one SKU, computed now.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Computed {
@@ -277,7 +359,14 @@ pub(crate) async fn compute(
         .into_iter()
         .collect();
     let facts = sku_facts(tx, tenant, &skus).await?;
-    let stock = balances(tx, tenant, &skus).await?;
+    // A bundle's figure is its components' (`bundle::balance`).
+    let recipes = recipes(tx, tenant, &skus).await?;
+    let mut stock_skus: HashSet<SkuId> = skus.iter().copied().collect();
+    for r in recipes.values() {
+        stock_skus.extend(r.components().iter().map(|&(c, _)| c));
+    }
+    let stock_skus: Vec<SkuId> = stock_skus.into_iter().collect();
+    let stock = balances(tx, tenant, &stock_skus).await?;
     let holds = holds(tx, tenant, &skus).await?;
     let mut sql = Sql::new("SELECT channel_id, sku_id FROM channel_exclusions WHERE tenant_id = ");
     let t = sql.text(tenant);
@@ -295,11 +384,7 @@ pub(crate) async fn compute(
         let (Some(channel), Some(fact)) = (sharing.get(&channel_id), facts.get(&sku)) else {
             continue;
         };
-        let at: Vec<Balance> = channel
-            .links
-            .iter()
-            .filter_map(|&l| stock.get(&(sku, l)).copied())
-            .collect();
+        let at = balances_at(sku, &channel.links, &stock, &recipes);
         let mut sku_holds = fact.holds;
         sku_holds.low_stock_sold_out = holds.iter().any(|h| h.sku == sku && h.applies_to(channel));
         let published = channel_stock::figure(&FigureInput {

@@ -31,7 +31,7 @@ pub mod table_order;
 pub(crate) mod figures;
 pub(crate) mod sql;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use jaego_core::limits::{STOCK_RULES_EVENTS_MAX, SWEEP_PAGE_MAX};
 use jaego_core::{ChannelId, LocationId, LowStockRuleId, SkuId, TenantId};
@@ -407,7 +407,34 @@ impl Store {
         out.extend(evaluated.events);
         work.everywhere.extend(evaluated.held_skus);
 
-        // Figures.
+        // Figures. A bundle's figure follows its components: a component
+        // whose stock or facts changed re-publishes every bundle naming it.
+        let components: Vec<SkuId> = work
+            .at
+            .iter()
+            .map(|&(s, _)| s)
+            .chain(work.everywhere.iter().copied())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let containing = figures::bundles_containing(tx, tenant, &components).await?;
+        if !containing.is_empty() {
+            let mut by_component: HashMap<SkuId, Vec<SkuId>> = HashMap::new();
+            for (b, c) in containing {
+                by_component.entry(c).or_default().push(b);
+            }
+            let at: Vec<(SkuId, LocationId)> = work.at.iter().copied().collect();
+            for (s, l) in at {
+                for &b in by_component.get(&s).into_iter().flatten() {
+                    work.at.insert((b, l));
+                }
+            }
+            let everywhere: Vec<SkuId> = work.everywhere.iter().copied().collect();
+            for s in everywhere {
+                work.everywhere
+                    .extend(by_component.get(&s).into_iter().flatten().copied());
+            }
+        }
         let mut pairs: HashSet<(ChannelId, SkuId)> = work.pairs;
         for channel in channels.iter().filter(|c| c.sharing) {
             for &(s, l) in &work.at {

@@ -204,6 +204,7 @@ async fn move_stock(
             idempotency_key: None,
             reservation_id: None,
             transfer_id: None,
+            bundle_sku_id: None,
         }],
     )
     .await?;
@@ -221,7 +222,7 @@ impl Store {
         Qty::parse("quantity", new.quantity)?;
         let id = ExpectedReceiptId::new();
         let mut tx = self.begin_write().await?;
-        ensure_sku(&mut tx, tenant, new.sku_id).await?;
+        crate::ledger::ensure_stock_sku(&mut tx, tenant, new.sku_id).await?;
         sqlx::query(
             "INSERT INTO expected_receipts (id, tenant_id, sku_id, location_id, quantity, received, due_on, reference, state, created_at) \
              VALUES ($1, $2, $3, $4, $5, 0, $6, $7, 'open', $8)",

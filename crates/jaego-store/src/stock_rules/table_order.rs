@@ -405,6 +405,7 @@ impl Store {
                     idempotency_key: None,
                     reservation_id: None,
                     transfer_id: None,
+                    bundle_sku_id: None,
                 }],
             )
             .await?;
@@ -641,6 +642,7 @@ impl Store {
                     sku,
                     candidates: vec![(location, policy)],
                     quantity: *q,
+                    joined: false,
                 });
             }
         }
@@ -686,6 +688,7 @@ impl Store {
                 idempotency_key: None,
                 reservation_id: None,
                 transfer_id: None,
+                bundle_sku_id: None,
             })
             .collect();
         if !deltas.is_empty() {
@@ -810,6 +813,7 @@ async fn reset_in(
                 idempotency_key: None,
                 reservation_id: None,
                 transfer_id: None,
+                bundle_sku_id: None,
             }
         })
         .collect();
