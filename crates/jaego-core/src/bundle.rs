@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::balance::Balance;
+use crate::channel_stock::Holds;
 use crate::error::{InvalidInput, Validator};
 use crate::limits::{BUNDLE_COMPONENT_QUANTITY_MAX, BUNDLE_COMPONENTS_MAX, QUANTITY_MAX};
 
@@ -114,6 +115,19 @@ pub fn balance<S: Copy>(recipe: &Recipe<S>, balance_of: impl Fn(S) -> Balance) -
     }
 }
 
+/// A bundle's sold-out holds on a channel: its own, and any component's.
+/// A bundle cannot be sold without every component, so a component the
+/// merchant forced sold out, or one a low-stock rule holds on the channel,
+/// holds the bundle there too. A limited-stock cap stays the bundle's own:
+/// a component's cap limits what that SKU publishes, not its stock.
+pub fn holds(own: Holds, components: impl IntoIterator<Item = Holds>) -> Holds {
+    components.into_iter().fold(own, |held, c| Holds {
+        forced_sold_out: held.forced_sold_out || c.forced_sold_out,
+        low_stock_sold_out: held.low_stock_sold_out || c.low_stock_sold_out,
+        limited_stock: held.limited_stock,
+    })
+}
+
 /// A bundle line of `units` as component lines: (component, units ×
 /// quantity). `None` if a component line would exceed [`QUANTITY_MAX`].
 pub fn expand<S: Copy>(recipe: &Recipe<S>, units: i64) -> Option<Vec<(S, i64)>> {
@@ -204,6 +218,30 @@ mod tests {
             ["components"]
         );
         assert!(Recipe::new(0u8, vec![(1, 2), (2, 1)]).is_ok());
+    }
+
+    #[test]
+    fn a_component_hold_holds_the_bundle_and_its_cap_does_not() {
+        let own = Holds {
+            limited_stock: Some(5),
+            ..Holds::default()
+        };
+        let free = Holds::default();
+        assert_eq!(holds(own, [free, free]), own);
+        let forced = Holds {
+            forced_sold_out: true,
+            ..free
+        };
+        let low = Holds {
+            low_stock_sold_out: true,
+            limited_stock: Some(1),
+            ..free
+        };
+        let got = holds(own, [free, forced]);
+        assert!(got.forced_sold_out && !got.low_stock_sold_out);
+        let got = holds(own, [low, free]);
+        assert!(got.low_stock_sold_out && !got.forced_sold_out);
+        assert_eq!(got.limited_stock, Some(5));
     }
 
     #[test]

@@ -505,6 +505,50 @@ async fn a_bundles_channel_figure_follows_its_components() {
         .await;
         wait_figure(&s, "GIFT", 1).await;
         assert_eq!(bundle_available(&s).await, 1, "{e}");
+
+        // A component's holds hold the bundle: B forced sold out gives the
+        // bundle 0 for that reason, and lifting it gives the figure back.
+        ok(
+            &s,
+            Method::PUT,
+            "/api/v1/skus/B/status",
+            Some(json!({"forced_sold_out": true})),
+        )
+        .await;
+        wait_figure(&s, "GIFT", 0).await;
+        let held = s.get("/api/v1/channels/MALL/figures/GIFT").await.body;
+        assert_eq!(held["reason"], "forced_sold_out", "{e}: {held}");
+        ok(&s, Method::PUT, "/api/v1/skus/B/status", Some(json!({}))).await;
+        wait_figure(&s, "GIFT", 1).await;
+        // A low-stock rule's sold-out action on A (8 available, at most 8)
+        // holds the bundle on the channel until A recovers.
+        let rule = ok(
+            &s,
+            Method::POST,
+            "/api/v1/low-stock/rules",
+            Some(json!({"sku": "A", "threshold": 8, "actions": ["sold_out"]})),
+        )
+        .await;
+        wait_figure(&s, "GIFT", 0).await;
+        let held = s.get("/api/v1/channels/MALL/figures/GIFT").await.body;
+        assert_eq!(held["reason"], "low_stock", "{e}: {held}");
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/movements",
+            Some(json!({"sku": "A", "location": "WH", "kind": "receipt", "quantity": 2})),
+        )
+        .await;
+        // A 10 available (recovered): floor(10 / 5) = 2, B 2 → 2.
+        wait_figure(&s, "GIFT", 2).await;
+        let id = rule["id"].as_str().unwrap();
+        ok(
+            &s,
+            Method::DELETE,
+            &format!("/api/v1/low-stock/rules/{id}"),
+            None,
+        )
+        .await;
         s.stop().await;
     }
 }

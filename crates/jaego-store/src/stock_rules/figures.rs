@@ -358,16 +358,17 @@ pub(crate) async fn compute(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let facts = sku_facts(tx, tenant, &skus).await?;
-    // A bundle's figure is its components' (`bundle::balance`).
+    // A bundle's figure is its components' (`bundle::balance`), and so are
+    // its holds (`bundle::holds`): the components' facts are read too.
     let recipes = recipes(tx, tenant, &skus).await?;
     let mut stock_skus: HashSet<SkuId> = skus.iter().copied().collect();
     for r in recipes.values() {
         stock_skus.extend(r.components().iter().map(|&(c, _)| c));
     }
     let stock_skus: Vec<SkuId> = stock_skus.into_iter().collect();
+    let facts = sku_facts(tx, tenant, &stock_skus).await?;
     let stock = balances(tx, tenant, &stock_skus).await?;
-    let holds = holds(tx, tenant, &skus).await?;
+    let holds = holds(tx, tenant, &stock_skus).await?;
     let mut sql = Sql::new("SELECT channel_id, sku_id FROM channel_exclusions WHERE tenant_id = ");
     let t = sql.text(tenant);
     let channel_list = sql.list(sharing.keys());
@@ -385,8 +386,21 @@ pub(crate) async fn compute(
             continue;
         };
         let at = balances_at(sku, &channel.links, &stock, &recipes);
-        let mut sku_holds = fact.holds;
-        sku_holds.low_stock_sold_out = holds.iter().any(|h| h.sku == sku && h.applies_to(channel));
+        let held = |s: SkuId, facts: &SkuFacts| Holds {
+            low_stock_sold_out: holds.iter().any(|h| h.sku == s && h.applies_to(channel)),
+            ..facts.holds
+        };
+        let own = held(sku, fact);
+        let sku_holds = match recipes.get(&sku) {
+            None => own,
+            Some(recipe) => bundle::holds(
+                own,
+                recipe
+                    .components()
+                    .iter()
+                    .filter_map(|&(c, _)| facts.get(&c).map(|f| held(c, f))),
+            ),
+        };
         let published = channel_stock::figure(&FigureInput {
             settings: channel.settings,
             balances: &at,

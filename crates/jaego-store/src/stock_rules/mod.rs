@@ -529,7 +529,12 @@ impl Store {
                 let evaluated =
                     low_stock::evaluate(&mut tx, tenant, &checks, &channels, now).await?;
                 out.extend(evaluated.events);
-                let pairs = across(&channels, &evaluated.held_skus);
+                // A component's hold holds its bundles (`bundle::holds`).
+                let mut held = evaluated.held_skus;
+                let components: Vec<SkuId> = held.iter().copied().collect();
+                let containing = figures::bundles_containing(&mut tx, tenant, &components).await?;
+                held.extend(containing.into_iter().map(|(b, _)| b));
+                let pairs = across(&channels, &held);
                 out.extend(refresh(&mut tx, tenant, &channels, &pairs, now).await?);
             }
         }
