@@ -552,3 +552,92 @@ async fn a_bundles_channel_figure_follows_its_components() {
         s.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
+    for s in common::servers("bundles_take_over").await {
+        let e = s.engine;
+        gift_box(&s).await;
+        s.seed("WH", "A", 5).await; // A 8, B 5
+        let r = s
+            .post(
+                "/api/v1/channels",
+                json!({"code": "MALL", "name": "MALL", "kind": "web", "locations": ["WH"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
+        // A checkout holds 2 gift boxes and a B: 4 A and 3 B, committed.
+        let res = ok(
+            &s,
+            Method::POST,
+            "/api/v1/reservations",
+            Some(json!({"location": "WH", "lines": [
+                {"sku": "GIFT", "quantity": 2}, {"sku": "B", "quantity": 1}
+            ]})),
+        )
+        .await;
+        let res = res["id"].as_str().unwrap().to_string();
+        ok(
+            &s,
+            Method::POST,
+            &format!("/api/v1/reservations/{res}/commit"),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(figures(&s, "A").await, (8, 4, 4), "{e}");
+        assert_eq!(figures(&s, "B").await, (5, 3, 2), "{e}");
+
+        // The order wants one box and the B: it owns one box's components
+        // (2 A + 1 B) and the B; the other box's go back, naming GIFT.
+        let r = s
+            .post(
+                "/api/v1/channels/MALL/orders",
+                json!({"order_no": "T1", "reservation": res, "lines": [
+                    {"item_code": "GIFT", "quantity": 1}, {"item_code": "B", "quantity": 1}
+                ]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
+        let order = &r.body["order"];
+        assert_eq!(order["status"], "allocated", "{e}: {order}");
+        assert_eq!(order["lines"][0]["allocated"], 1, "{e}: {order}");
+        assert_eq!(order["lines"][1]["allocated"], 1, "{e}: {order}");
+        assert_eq!(figures(&s, "A").await, (8, 2, 6), "{e}");
+        assert_eq!(figures(&s, "B").await, (5, 2, 3), "{e}");
+        let gift = ok(&s, Method::GET, "/api/v1/bundles/GIFT", None).await;
+        let gift_id = gift["sku"]["id"].as_str().unwrap().to_string();
+        let a = s.get("/api/v1/skus/A").await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let b = s.get("/api/v1/skus/B").await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut back = bundle_movements(&s, &gift_id, &[(a, "A"), (b, "B")]).await;
+        back.sort();
+        assert_eq!(
+            back,
+            [
+                ("deallocate".to_string(), "A".to_string(), 2),
+                ("deallocate".to_string(), "B".to_string(), 1)
+            ],
+            "{e}"
+        );
+        // A run leaves it as it is; shipping the box ships its components.
+        let id = order["id"].as_str().unwrap().to_string();
+        allocate(&s, &id).await;
+        assert_eq!(figures(&s, "A").await, (8, 2, 6), "{e}");
+        let r = s
+            .post(
+                &format!("/api/v1/orders/{id}/ship"),
+                json!({"lines": [{"line": 1, "location": "WH", "quantity": 1}, {"line": 2, "location": "WH", "quantity": 1}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
+        assert_eq!(figures(&s, "A").await, (6, 0, 6), "{e}");
+        assert_eq!(figures(&s, "B").await, (3, 0, 3), "{e}");
+        s.assert_verified().await;
+        s.stop().await;
+    }
+}

@@ -6,7 +6,7 @@
 //! in SQL) and append the movements; then the order's allocation rows and
 //! line quantities change in the same transaction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jaego_core::movement::{self, Refusal};
 use jaego_core::{
@@ -21,7 +21,7 @@ use super::{Order, Val, insert_many, load_orders, order_event, refresh_status, u
 use crate::error::{StoreError, StoreResult};
 use crate::events::kinds;
 use crate::ledger::{self, Key, PendingMovement};
-use crate::rows::{int, parsed, text};
+use crate::rows::{int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
 
 /// One order line's units moving at one location.
@@ -452,11 +452,19 @@ pub(crate) fn deallocate_some(
     out
 }
 
+/// A bundle line of a reservation: the bundle, its location, and its
+/// components as (SKU, units per bundle, committed units).
+type HeldBundle = (SkuId, LocationId, Vec<(SkuId, i64, i64)>);
+
 /// Makes the allocation of a committed reservation the order's own: each
 /// reservation line's committed units go to the order's lines of the same
 /// SKU, at the reservation's location; units no line needs are
-/// deallocated. The unique index on `orders.reservation_id` lets only one
-/// order take a reservation.
+/// deallocated. A reservation's bundle line (its component lines, made
+/// together) goes to the order's lines of that bundle in whole bundles,
+/// when the line is expanded with the recipe the reservation was made with
+/// (stored, or else the current recipe; the first allocation stores it).
+/// The unique index on `orders.reservation_id` lets only one order take a
+/// reservation.
 pub(crate) async fn take_over_reservation(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
@@ -480,7 +488,8 @@ pub(crate) async fn take_over_reservation(
         ));
     }
     let rows = sqlx::query(
-        "SELECT sku_id, location_id, committed FROM reservation_lines WHERE reservation_id = $1 AND committed > 0 ORDER BY line_no",
+        "SELECT sku_id, location_id, quantity, committed, bundle_sku_id, bundle_line, bundle_quantity \
+         FROM reservation_lines WHERE reservation_id = $1 AND committed > 0 ORDER BY line_no",
     )
     .bind(reservation.to_string())
     .fetch_all(&mut **tx)
@@ -492,11 +501,23 @@ pub(crate) async fn take_over_reservation(
     let mut open: HashMap<OrderLineId, i64> =
         o.lines.iter().map(|l| (l.id, l.qty.open())).collect();
     let mut taken: HashMap<(OrderLineId, LocationId), (SkuId, i64)> = HashMap::new();
-    let mut leftover = Vec::new();
+    // (SKU, location, units, the bundle they were held for).
+    let mut leftover: Vec<(SkuId, LocationId, i64, Option<SkuId>)> = Vec::new();
+    let mut held: BTreeMap<i64, HeldBundle> = BTreeMap::new();
     for r in &rows {
         let sku: SkuId = parsed(r, "sku_id")?;
         let location: LocationId = parsed(r, "location_id")?;
         let mut units = int(r, "committed")?;
+        if let Some(bundle) = opt_parsed::<SkuId>(r, "bundle_sku_id")? {
+            let bundles = int(r, "bundle_quantity")?.max(1);
+            let per = int(r, "quantity")? / bundles;
+            // By the client's line: its component lines were made together.
+            held.entry(int(r, "bundle_line")?)
+                .or_insert((bundle, location, Vec::new()))
+                .2
+                .push((sku, per, units));
+            continue;
+        }
         for l in o.lines.iter().filter(|l| l.sku_id == Some(sku)) {
             let room = open.get_mut(&l.id).expect("every line has an entry");
             let q = units.min(*room);
@@ -507,9 +528,51 @@ pub(crate) async fn take_over_reservation(
             }
         }
         if units > 0 {
-            leftover.push((sku, location, units));
+            leftover.push((sku, location, units, None));
         }
     }
+    let bundles = if held.is_empty() {
+        LineBundles::new()
+    } else {
+        line_bundles(
+            tx,
+            tenant,
+            o.lines.iter().filter_map(|l| l.sku_id.map(|s| (l.id, s))),
+        )
+        .await?
+    };
+    let mut expanded = Vec::new();
+    for (bundle, location, parts) in held.into_values() {
+        let recipe: Vec<(SkuId, i64)> = parts.iter().map(|&(c, per, _)| (c, per)).collect();
+        let mut whole = parts
+            .iter()
+            .map(|&(_, per, committed)| committed / per.max(1))
+            .min()
+            .unwrap_or(0);
+        let mut used = 0;
+        for l in o.lines.iter().filter(|l| l.sku_id == Some(bundle)) {
+            // Only a line expanded as the reservation was made takes it.
+            if bundles.get(&l.id).is_none_or(|b| b.parts != recipe) {
+                continue;
+            }
+            let room = open.get_mut(&l.id).expect("every line has an entry");
+            let q = whole.min(*room);
+            if q > 0 {
+                *room -= q;
+                whole -= q;
+                used += q;
+                taken.entry((l.id, location)).or_insert((bundle, 0)).1 += q;
+                expanded.push(l.id);
+            }
+        }
+        for (component, per, committed) in parts {
+            let rest = committed - used * per;
+            if rest > 0 {
+                leftover.push((component, location, rest, Some(bundle)));
+            }
+        }
+    }
+    store_expansions(tx, tenant, &bundles, expanded).await?;
     // The units an order line takes over are already allocated: only the
     // order rows change, no movement.
     let mut line_totals: HashMap<OrderLineId, i64> = HashMap::new();
@@ -547,12 +610,12 @@ pub(crate) async fn take_over_reservation(
     .await?;
     if !leftover.is_empty() {
         // Units the order does not need go back to available.
-        let keys: Vec<Key> = leftover.iter().map(|&(s, l, _)| (s, l)).collect();
+        let keys: Vec<Key> = leftover.iter().map(|&(s, l, _, _)| (s, l)).collect();
         let before = ledger::lock_rows(tx, &keys).await?;
         let reference = format!("reservation {reservation}");
         let mut rows = Vec::new();
         let mut pend = Vec::new();
-        for &(sku, location, q) in &leftover {
+        for &(sku, location, q, bundle) in &leftover {
             let delta = MovementKind::Deallocate.delta(q);
             let b = before.get(&(sku, location)).copied().unwrap_or_default();
             movement::check(MovementKind::Deallocate, StockPolicy::Unlimited, &b, &delta)
@@ -565,7 +628,7 @@ pub(crate) async fn take_over_reservation(
                 q,
                 &reference,
                 actor,
-                None,
+                bundle,
             ));
         }
         ledger::apply_deltas(tx, &rows).await?;
