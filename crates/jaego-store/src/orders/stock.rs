@@ -17,11 +17,14 @@ use serde_json::json;
 use sqlx::{Any, Transaction};
 
 use super::bundle_lines::{LineBundles, line_bundles, store_expansions};
-use super::{Order, Val, insert_many, load_orders, order_event, refresh_status, update_many};
+use super::{
+    IN_CHUNK, Order, Val, in_list, insert_many, load_orders, order_event, refresh_status,
+    update_many,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::events::kinds;
 use crate::ledger::{self, Key, PendingMovement};
-use crate::rows::{int, opt_parsed, parsed, text};
+use crate::rows::{Placeholders, int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
 
 /// One order line's units moving at one location.
@@ -259,7 +262,8 @@ fn pending<'a>(
 }
 
 /// Refuses a deallocation or shipment of more than the line has
-/// allocated at that location (read in the writing transaction).
+/// allocated at that location (read in the writing transaction, one query
+/// per 1,000 lines).
 async fn check_allocation_rows(
     tx: &mut Transaction<'_, Any>,
     moves: &[OrderMove],
@@ -270,15 +274,29 @@ async fn check_allocation_rows(
             *need.entry((m.line, m.location)).or_default() += m.quantity;
         }
     }
+    let mut lines: Vec<OrderLineId> = need.keys().map(|&(l, _)| l).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let style = Placeholders::of(tx);
+    let mut have: HashMap<(OrderLineId, LocationId), i64> = HashMap::new();
+    for chunk in lines.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT line_id, location_id, quantity FROM order_allocations WHERE line_id IN {}",
+            in_list(style, 0, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for line in chunk {
+            q = q.bind(line.to_string());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            have.insert(
+                (parsed(&row, "line_id")?, parsed(&row, "location_id")?),
+                int(&row, "quantity")?,
+            );
+        }
+    }
     for ((line, location), q) in need {
-        let row = sqlx::query(
-            "SELECT quantity FROM order_allocations WHERE line_id = $1 AND location_id = $2",
-        )
-        .bind(line.to_string())
-        .bind(location.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-        let have = row.map(|r| int(&r, "quantity")).transpose()?.unwrap_or(0);
+        let have = have.get(&(line, location)).copied().unwrap_or(0);
         if have < q {
             return Err(StoreError::refused(
                 "not_allocated",
