@@ -25,7 +25,8 @@ use jaego_core::allocation::{
 use jaego_core::limits::ALLOCATION_RUN_ORDERS_MAX;
 use jaego_core::order::{LineQty, status_of};
 use jaego_core::{
-    AllocationRunId, ChannelId, LocationId, MovementKind, OrderId, OrderLineId, SkuId, TenantId,
+    AllocationRunId, ChannelId, InvalidInput, LocationId, MovementKind, OrderId, OrderLineId,
+    SkuId, TenantId,
 };
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -177,6 +178,13 @@ impl Store {
         request: &RunRequest,
         actor: &str,
     ) -> StoreResult<AllocationRunId> {
+        if request.dry_run {
+            return Err(InvalidInput::one(
+                "dry_run",
+                "a preview writes nothing and is not stored: use allocation_run",
+            )
+            .into());
+        }
         let now = now_us();
         let mut tx = self.writer().begin().await?;
         let running = sqlx::query(
@@ -324,9 +332,8 @@ impl Store {
             chunks.push(current);
         }
 
-        let id = stored.unwrap_or_default();
         let mut run = AllocationRun {
-            id,
+            id: stored.unwrap_or_default(),
             mode: request.mode,
             dry_run: request.dry_run,
             considered: candidates.len() as i64,
@@ -340,7 +347,9 @@ impl Store {
             error: None,
             results: Vec::with_capacity(candidates.len()),
         };
-        if request.dry_run || stored.is_none() {
+        // A preview (no stored run) plans on figures read without locks
+        // and writes nothing.
+        let Some(id) = stored else {
             let keys = keys_of(&candidates, &channels, &ranked);
             let figures = self.read_available(tenant, &keys).await?;
             let mut available: Available = keys
@@ -357,7 +366,7 @@ impl Store {
             run.finished_at = now_us();
             run.state = RunState::Completed;
             return Ok(run);
-        }
+        };
         let reference = format!("allocation run {id}");
         for chunk in &chunks {
             let now = now_us();
