@@ -150,6 +150,10 @@ pub struct MenuItemBody {
     pub name: String,
     /// Stock tracking (재고관리 사용여부), the SKU's own flag.
     pub tracked: bool,
+    /// A bundle (combination SKU): it holds no stock, so it has no counts
+    /// of its own; `on_hand` and `available` are its components' at the
+    /// store by the bundle rule.
+    pub bundle: bool,
     /// What a `to_initial` reset sets the count to.
     pub initial_count: i64,
     /// The current count (현재수량): units on hand at the store.
@@ -169,6 +173,7 @@ impl From<MenuItem> for MenuItemBody {
             sku_code: i.sku_code,
             name: i.name,
             tracked: i.tracked,
+            bundle: i.bundle,
             initial_count: i.initial_count,
             on_hand: i.balance.on_hand,
             available: i.balance.available(),
@@ -222,6 +227,7 @@ pub struct SetMenuItem {
     /// 1,000,000,000; default 0 for a new item).
     pub initial_count: Option<i64>,
     /// 현재수량: sets the count now (a `count` movement).
+    /// Neither count may be set on a bundle (`409 bundle_holds_no_stock`).
     pub current_count: Option<i64>,
     /// 사용여부: the SKU's stock tracking.
     pub tracked: Option<bool>,
@@ -230,7 +236,7 @@ pub struct SetMenuItem {
 #[utoipa::path(put, path = "/table-order/{location}/menu/{sku}", tag = "table-order", security(("bearer" = ["stock:write"])),
     params(("location" = String, Path, description = "Store location id or code"), ("sku" = String, Path, description = "SKU id or code")),
     request_body = SetMenuItem,
-    responses((status = 200, body = MenuItemBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = MenuItemBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_menu_item(
     State(state): State<AppState>,
     auth: Auth,

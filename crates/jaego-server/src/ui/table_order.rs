@@ -230,15 +230,21 @@ fn menu_row(ctx: &Ctx, base: &str, item: &MenuItemBody, may_write: bool) -> Mark
                     span.switch-text { @if item.tracked { (t.on) } @else { (t.off) } }
                 }
             }
-            td.num {
-                input.count type="number" min="0" inputmode="numeric" value=(item.initial_count) disabled[!may_write]
-                    id={ (id) "-initial" } aria-label={ (t.initial_count) " " (item.name) }
-                    data-field="initial_count" data-type="int" data-method="PUT" data-url=(url);
-            }
-            td.num {
-                input.count type="number" min="0" inputmode="numeric" value=(item.on_hand) disabled[!may_write]
-                    id={ (id) "-current" } aria-label={ (t.current_count) " " (item.name) }
-                    data-field="current_count" data-type="int" data-method="PUT" data-url=(url);
+            @if item.bundle {
+                // A bundle's counts are its components': shown, never set.
+                td.num { "—" }
+                td.num.current { (item.on_hand) }
+            } @else {
+                td.num {
+                    input.count type="number" min="0" inputmode="numeric" value=(item.initial_count) disabled[!may_write]
+                        id={ (id) "-initial" } aria-label={ (t.initial_count) " " (item.name) }
+                        data-field="initial_count" data-type="int" data-method="PUT" data-url=(url);
+                }
+                td.num {
+                    input.count type="number" min="0" inputmode="numeric" value=(item.on_hand) disabled[!may_write]
+                        id={ (id) "-current" } aria-label={ (t.current_count) " " (item.name) }
+                        data-field="current_count" data-type="int" data-method="PUT" data-url=(url);
+                }
             }
             td.num.available { (item.available) }
             td {

@@ -16,8 +16,13 @@
 //! `allocated` would stay there with no shipment to clear it, and the next
 //! reset (which sets `on_hand`) would leave those units counted twice.
 //! Items without tracking sell freely and write no movement.
+//!
+//! A bundle may be on a menu, but it holds no stock: its figures are its
+//! components' at the store (`bundle::balance`), it has no counts of its
+//! own (setting one is refused like a count naming it), resets skip it,
+//! and an order sells its components.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jaego_core::catalog::LocationKind;
 use jaego_core::judge::{self, LineRequest, Outcome};
@@ -29,9 +34,9 @@ use jaego_core::{
     movement,
 };
 use serde_json::json;
-use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
+use super::figures;
 use super::sql::Sql;
 use crate::catalog::sku_event;
 use crate::error::{StoreError, StoreResult};
@@ -80,7 +85,10 @@ pub struct MenuItem {
     pub sku_code: String,
     pub name: String,
     pub tracked: bool,
+    /// A bundle: its counts are its components' (never set on it).
+    pub bundle: bool,
     pub initial_count: i64,
+    /// A bundle's by `bundle::balance` over its components at the store.
     pub balance: Balance,
     /// How a customer screen shows it.
     pub shown: Shown,
@@ -162,7 +170,7 @@ fn check_count(field: &str, value: Option<i64>) -> Result<(), InvalidInput> {
     }
 }
 
-const MENU_SQL: &str = "SELECT i.sku_id, s.code, s.name, s.tracked, i.initial_count, \
+const MENU_SQL: &str = "SELECT i.sku_id, s.code, s.name, s.tracked, s.bundle, i.initial_count, \
        COALESCE(b.on_hand, 0) AS on_hand, COALESCE(b.reserved, 0) AS reserved, \
        COALESCE(b.allocated, 0) AS allocated, COALESCE(b.incoming, 0) AS incoming, \
        COALESCE(b.in_transit, 0) AS in_transit, COALESCE(b.safety_stock, 0) AS safety_stock \
@@ -170,18 +178,72 @@ const MENU_SQL: &str = "SELECT i.sku_id, s.code, s.name, s.tracked, i.initial_co
      LEFT JOIN balances b ON b.sku_id = i.sku_id AND b.location_id = i.location_id \
      WHERE i.tenant_id = $1 AND i.location_id = $2";
 
-fn menu_item(row: &AnyRow, show_remaining: bool) -> StoreResult<MenuItem> {
-    let balance = crate::ledger::figures(row)?;
-    let tracked = flag(row, "tracked")?;
-    Ok(MenuItem {
-        sku_id: parsed(row, "sku_id")?,
-        sku_code: text(row, "code")?,
-        name: text(row, "name")?,
-        tracked,
-        initial_count: int(row, "initial_count")?,
-        shown: table_order::shown(tracked, balance.available(), show_remaining),
-        balance,
-    })
+/// Reads menu items in `tx` (every item by code, or only `sku`), each with
+/// its balance at the store. A bundle has no balance row of its own: its
+/// figures are its components' there, by `bundle::balance` (through
+/// `figures::balances_at`, as channel figures are), so its remaining count
+/// and sold-out follow its components' stock.
+async fn menu_items(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    location: LocationId,
+    sku: Option<SkuId>,
+    show_remaining: bool,
+) -> StoreResult<Vec<MenuItem>> {
+    let sql = match sku {
+        Some(_) => format!("{MENU_SQL} AND i.sku_id = $3"),
+        None => format!("{MENU_SQL} ORDER BY s.code"),
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(tenant.to_string())
+        .bind(location.to_string());
+    if let Some(sku) = sku {
+        query = query.bind(sku.to_string());
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    let mut bundles = Vec::new();
+    for row in &rows {
+        if flag(row, "bundle")? {
+            bundles.push(parsed::<SkuId>(row, "sku_id")?);
+        }
+    }
+    let (recipes, stock) = if bundles.is_empty() {
+        (HashMap::new(), HashMap::new())
+    } else {
+        let recipes = figures::recipes(tx, tenant, &bundles).await?;
+        let components: Vec<SkuId> = recipes
+            .values()
+            .flat_map(|r| r.components().iter().map(|&(c, _)| c))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let stock = figures::balances(tx, tenant, &components).await?;
+        (recipes, stock)
+    };
+    rows.iter()
+        .map(|row| {
+            let sku_id: SkuId = parsed(row, "sku_id")?;
+            let bundle = flag(row, "bundle")?;
+            let balance = if bundle {
+                figures::balances_at(sku_id, &[location], &stock, &recipes)
+                    .pop()
+                    .unwrap_or_default()
+            } else {
+                crate::ledger::figures(row)?
+            };
+            let tracked = flag(row, "tracked")?;
+            Ok(MenuItem {
+                sku_id,
+                sku_code: text(row, "code")?,
+                name: text(row, "name")?,
+                tracked,
+                bundle,
+                initial_count: int(row, "initial_count")?,
+                shown: table_order::shown(tracked, balance.available(), show_remaining),
+                balance,
+            })
+        })
+        .collect()
 }
 
 impl Store {
@@ -287,20 +349,15 @@ impl Store {
     ) -> StoreResult<Display> {
         let settings = self.table_order_settings(tenant, location).await?;
         let place = self.find_location(tenant, &location.to_string()).await?;
-        let rows = sqlx::query(&format!("{MENU_SQL} ORDER BY s.code"))
-            .bind(tenant.to_string())
-            .bind(location.to_string())
-            .fetch_all(self.reader())
-            .await?;
+        let mut tx = self.reader().begin().await?;
+        let items = menu_items(&mut tx, tenant, location, None, settings.show_remaining).await?;
+        tx.rollback().await?;
         Ok(Display {
             location_id: place.id,
             location_code: place.code,
             location_name: place.name,
             show_remaining: settings.show_remaining,
-            items: rows
-                .iter()
-                .map(|r| menu_item(r, settings.show_remaining))
-                .collect::<StoreResult<_>>()?,
+            items,
         })
     }
 
@@ -319,6 +376,18 @@ impl Store {
         let place = self.find_location(tenant, &location.to_string()).await?;
         require_store(&place)?;
         let mut catalog = self.get_sku(tenant, sku).await?;
+        // A bundle's count is its components': like a count naming it, an
+        // initial or current count for it is refused before anything is
+        // written.
+        if catalog.bundle && (change.initial_count.is_some() || change.current_count.is_some()) {
+            return Err(StoreError::refused(
+                "bundle_holds_no_stock",
+                format!(
+                    "SKU {} is a bundle: it holds no stock; set its components' counts instead",
+                    catalog.code
+                ),
+            ));
+        }
         let now = now_us();
         let mut tx = self.begin_write().await?;
         let existing = sqlx::query(
@@ -427,13 +496,19 @@ impl Store {
         );
         self.commit_with(tx, &events).await?;
         let settings = self.table_order_settings(tenant, location).await?;
-        let row = sqlx::query(&format!("{MENU_SQL} AND i.sku_id = $3"))
-            .bind(tenant.to_string())
-            .bind(location.to_string())
-            .bind(sku.to_string())
-            .fetch_one(self.reader())
-            .await?;
-        menu_item(&row, settings.show_remaining)
+        let mut tx = self.reader().begin().await?;
+        let item = menu_items(
+            &mut tx,
+            tenant,
+            location,
+            Some(sku),
+            settings.show_remaining,
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("menu item", sku))?;
+        tx.rollback().await?;
+        Ok(item)
     }
 
     /// Takes a SKU off a store's menu (its stock is left as it is).
