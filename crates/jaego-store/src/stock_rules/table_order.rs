@@ -816,7 +816,9 @@ impl Store {
 
 /// Resets every tracked menu item of `location` in `tx`; returns the report
 /// and the `table_order.reset` event (the balances' `stock.changed` events
-/// are written by `apply_deltas`).
+/// are written by `apply_deltas`). Bundles are skipped: they hold no stock,
+/// so a reset never gives one a balance row or a movement (their figures
+/// follow their components, reset as menu items of their own).
 #[expect(
     clippy::too_many_arguments,
     reason = "the reset's context: who, why and when, for its movements and event"
@@ -833,7 +835,7 @@ async fn reset_in(
 ) -> StoreResult<(ResetReport, Vec<NewEvent>)> {
     let items = sqlx::query(
         "SELECT i.sku_id, s.code, i.initial_count FROM table_order_items i JOIN skus s ON s.id = i.sku_id \
-         WHERE i.tenant_id = $1 AND i.location_id = $2 AND s.tracked = 1 ORDER BY i.sku_id",
+         WHERE i.tenant_id = $1 AND i.location_id = $2 AND s.tracked = 1 AND s.bundle = 0 ORDER BY i.sku_id",
     )
     .bind(tenant.to_string())
     .bind(location.to_string())
