@@ -22,8 +22,9 @@
 //! own (setting one is refused like a count naming it), resets skip it,
 //! and an order sells its components.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use jaego_core::bundle;
 use jaego_core::catalog::LocationKind;
 use jaego_core::judge::{self, LineRequest, Outcome};
 use jaego_core::limits::{MENU_ITEMS_MAX, QUANTITY_MAX, SCHEDULE_BATCH_MAX, TABLE_ORDER_LINES_MAX};
@@ -659,6 +660,14 @@ impl Store {
     /// are judged on the locked balances under the store's policy and taken
     /// from `on_hand` at once (`sale` movements); a short line refuses the
     /// whole order with `insufficient_stock` naming every short line.
+    ///
+    /// A tracked bundle line is sold as its components (the recipe as it is
+    /// now): joined lines the judge places together, counted with every
+    /// other line that needs the same component (the sum per component, as
+    /// for reservations), and sold with `sale` movements naming the bundle.
+    /// A component without tracking is judged as `unlimited`, as the
+    /// reservation batch judges it, and still sold, so its ledger shows
+    /// what the bundle used.
     pub async fn place_table_order(
         &self,
         tenant: TenantId,
@@ -679,9 +688,10 @@ impl Store {
         }
         let place = self.find_location(tenant, &location.to_string()).await?;
         require_store(&place)?;
+        // (SKU, whether it is a bundle) per line.
         let mut ids = Vec::with_capacity(lines.len());
         for (i, (key, _)) in lines.iter().enumerate() {
-            ids.push(self.sku_id(tenant, key).await.map_err(|e| match e {
+            ids.push(self.sku_ref(tenant, key).await.map_err(|e| match e {
                 StoreError::NotFound { .. } => StoreError::NotFound {
                     entity: "sku",
                     key: format!("{key} (lines[{i}])"),
@@ -692,9 +702,24 @@ impl Store {
         let now = now_us();
         let mut tx = self.begin_write().await?;
         let policy = location_policy(&mut tx, tenant, location).await?;
+        let bundles: Vec<SkuId> = ids.iter().filter(|s| s.1).map(|s| s.0).collect();
+        let recipes = if bundles.is_empty() {
+            HashMap::new()
+        } else {
+            figures::recipes(&mut tx, tenant, &bundles).await?
+        };
         let mut sql = Sql::new("SELECT id, code, name, tracked FROM skus WHERE tenant_id = ");
         let t = sql.text(tenant);
-        let list = sql.list(&ids);
+        let list = sql.list(
+            ids.iter()
+                .map(|s| s.0)
+                .chain(
+                    recipes
+                        .values()
+                        .flat_map(|r| r.components().iter().map(|&(c, _)| c)),
+                )
+                .collect::<HashSet<_>>(),
+        );
         sql.push(&format!("{t} AND id IN {list}"));
         let mut facts: HashMap<SkuId, (String, String, bool)> = HashMap::new();
         for row in sql.fetch_all(&mut tx).await? {
@@ -707,17 +732,49 @@ impl Store {
                 ),
             );
         }
-        // Only tracked lines are judged; `index` maps them back.
-        let mut index = Vec::new();
+        let tracked = |sku: SkuId| facts.get(&sku).is_some_and(|f| f.2);
+        // Only tracked lines are judged, a bundle line as its components;
+        // `origins` maps each judged line back to the client's line and the
+        // bundle it was made for.
+        let mut origins: Vec<(usize, Option<SkuId>)> = Vec::new();
         let mut request = Vec::new();
-        for (i, (&sku, (_, q))) in ids.iter().zip(lines).enumerate() {
-            if facts.get(&sku).is_some_and(|f| f.2) {
-                index.push(i);
+        for (i, (&(sku, is_bundle), (_, q))) in ids.iter().zip(lines).enumerate() {
+            if !tracked(sku) {
+                continue;
+            }
+            if !is_bundle {
+                origins.push((i, None));
                 request.push(LineRequest {
                     sku,
                     candidates: vec![(location, policy)],
                     quantity: *q,
                     joined: false,
+                });
+                continue;
+            }
+            let recipe = recipes
+                .get(&sku)
+                .ok_or_else(|| StoreError::Corrupt(format!("bundle {sku} has no recipe")))?;
+            let parts = bundle::expand(recipe, *q).ok_or_else(|| {
+                InvalidInput::one(
+                    format!("lines[{i}].quantity"),
+                    format!("{q} bundles need more than {QUANTITY_MAX} of a component"),
+                )
+            })?;
+            for (k, (component, units)) in parts.into_iter().enumerate() {
+                origins.push((i, Some(sku)));
+                request.push(LineRequest {
+                    sku: component,
+                    candidates: vec![(
+                        location,
+                        if tracked(component) {
+                            policy
+                        } else {
+                            StockPolicy::Unlimited
+                        },
+                    )],
+                    quantity: units,
+                    joined: k > 0,
                 });
             }
         }
@@ -726,31 +783,33 @@ impl Store {
         let rows = lock_rows(&mut tx, &keys).await?;
         let judgement = judge::judge(&rows, std::slice::from_ref(&request));
         if let Some(Outcome::Short(short)) = judgement.outcomes.first() {
+            // Named by the client's line (a bundle's components share it).
             let short = short
                 .iter()
                 .cloned()
                 .map(|mut s| {
-                    s.line = index[s.line];
+                    s.line = origins[s.line].0;
                     s
                 })
                 .collect();
             return Err(StoreError::Shortage(short));
         }
-        let strict = policy == StockPolicy::Strict;
-        let mut totals: HashMap<SkuId, i64> = HashMap::new();
+        let mut totals: BTreeMap<SkuId, i64> = BTreeMap::new();
         for line in &request {
             *totals.entry(line.sku).or_insert(0) += line.quantity;
         }
-        let deltas: Vec<(Key, Delta, bool)> = keys
+        // A row is guarded as strict unless it sells freely.
+        let deltas: Vec<(Key, Delta, bool)> = totals
             .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|key| (key, MovementKind::Sale.delta(totals[&key.0]), strict))
+            .map(|(&sku, &q)| {
+                let strict = policy == StockPolicy::Strict && tracked(sku);
+                ((sku, location), MovementKind::Sale.delta(q), strict)
+            })
             .collect();
         let movements: Vec<PendingMovement<'_>> = request
             .iter()
-            .map(|line| PendingMovement {
+            .zip(&origins)
+            .map(|(line, &(_, bundle_sku_id))| PendingMovement {
                 tenant,
                 key: (line.sku, location),
                 kind: MovementKind::Sale,
@@ -763,17 +822,27 @@ impl Store {
                 idempotency_key: None,
                 reservation_id: None,
                 transfer_id: None,
-                bundle_sku_id: None,
+                bundle_sku_id,
             })
             .collect();
         if !deltas.is_empty() {
             apply_deltas(&mut tx, &deltas).await?;
             insert_movements(&mut tx, &movements).await?;
         }
+        // The figures after the order; a bundle's by the bundle rule over
+        // its components'.
+        let mut after: HashMap<Key, Balance> = HashMap::with_capacity(rows.len());
+        for (&key, balance) in &rows {
+            let sold = totals.get(&key.0).copied().unwrap_or(0);
+            let balance = balance
+                .apply(&MovementKind::Sale.delta(sold))
+                .ok_or_else(|| StoreError::Corrupt(format!("balance of {} overflows", key.0)))?;
+            after.insert(key, balance);
+        }
         let sold: Vec<SoldLine> = ids
             .iter()
             .zip(lines)
-            .map(|(&sku, (_, q))| {
+            .map(|(&(sku, _), (_, q))| {
                 let (code, name, tracked) = facts.get(&sku).cloned().unwrap_or_default();
                 SoldLine {
                     sku_id: sku,
@@ -782,8 +851,9 @@ impl Store {
                     quantity: *q,
                     tracked,
                     remaining: tracked.then(|| {
-                        rows.get(&(sku, location)).map_or(0, Balance::available)
-                            - totals.get(&sku).copied().unwrap_or(0)
+                        figures::balances_at(sku, &[location], &after, &recipes)
+                            .first()
+                            .map_or(0, Balance::available)
                     }),
                 }
             })
