@@ -497,3 +497,194 @@ async fn untracked_skus_are_never_refused_by_reservations() {
         server.stop().await;
     }
 }
+
+/// 한상세트 SET = 2 × KIMCHI + 1 × BIBIM, on the menu of [`restaurant`]
+/// with counts shown; returns the bundle's id.
+async fn set_menu(s: &TestServer) -> String {
+    let made = ok(
+        s,
+        Method::POST,
+        "/api/v1/bundles",
+        Some(json!({"code": "SET", "name": "한상세트", "components": [
+            {"sku": "KIMCHI", "quantity": 2}, {"sku": "BIBIM", "quantity": 1}
+        ]})),
+    )
+    .await;
+    ok(
+        s,
+        Method::PUT,
+        "/api/v1/table-order/gangnam/menu/SET",
+        Some(json!({})),
+    )
+    .await;
+    ok(
+        s,
+        Method::PUT,
+        "/api/v1/table-order/gangnam/settings",
+        Some(json!({"show_remaining": true})),
+    )
+    .await;
+    made["sku"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_on_the_menu_follow_their_components() {
+    for server in common::servers("table_order::bundles").await {
+        let s = &server;
+        restaurant(s).await;
+        let set = set_menu(s).await;
+
+        // KIMCHI 4 and BIBIM 2: min(4 / 2, 2 / 1) = 2 sets.
+        assert_eq!(
+            display(s).await,
+            [
+                row("BIBIM", Some(2), false),
+                row("KIMCHI", Some(4), false),
+                row("SET", Some(2), false),
+                row("WATER", None, false)
+            ]
+        );
+        let menu = ok(s, Method::GET, "/api/v1/table-order/gangnam/menu", None).await;
+        let item = &menu["items"][2];
+        assert_eq!(
+            (
+                item["bundle"].as_bool(),
+                item["on_hand"].as_i64(),
+                item["available"].as_i64()
+            ),
+            (Some(true), Some(2), Some(2)),
+            "{}: {item}",
+            s.engine
+        );
+
+        // A bundle has no counts of its own: refused, nothing written.
+        let before = s.all_movements(&s.owner).await.len();
+        for body in [json!({"current_count": 5}), json!({"initial_count": 3})] {
+            let r = s
+                .call(
+                    Method::PUT,
+                    "/api/v1/table-order/gangnam/menu/SET",
+                    &s.owner,
+                    Some(body),
+                )
+                .await;
+            assert_problem(&r, StatusCode::CONFLICT, "bundle_holds_no_stock", s.engine);
+        }
+        assert_eq!(s.all_movements(&s.owner).await.len(), before);
+        assert_eq!(s.balance("SET", "gangnam").await, Value::Null);
+        let menu = ok(s, Method::GET, "/api/v1/table-order/gangnam/menu", None).await;
+        assert_eq!(menu["items"][2]["initial_count"], 0, "{}", s.engine);
+
+        // KIMCHI × 3 and a set need 3 + 2 of KIMCHI against 4: refused as a
+        // whole, naming the set's line, and nothing changes.
+        let r = order(
+            s,
+            json!([
+                {"sku": "WATER", "quantity": 1},
+                {"sku": "KIMCHI", "quantity": 3},
+                {"sku": "SET", "quantity": 1}
+            ]),
+        )
+        .await;
+        assert_problem(&r, StatusCode::CONFLICT, "insufficient_stock", s.engine);
+        let short = &r.body["shortages"];
+        assert_eq!(short.as_array().unwrap().len(), 1, "{}", r.text);
+        assert_eq!(
+            (
+                short[0]["line"].as_i64(),
+                short[0]["sku_code"].as_str(),
+                short[0]["requested"].as_i64(),
+                short[0]["available"].as_i64()
+            ),
+            (Some(2), Some("KIMCHI"), Some(5), Some(4)),
+            "{}: {}",
+            s.engine,
+            r.text
+        );
+        assert_eq!(s.all_movements(&s.owner).await.len(), before);
+        assert_eq!(s.balance("KIMCHI", "gangnam").await["on_hand"], 4);
+        assert_eq!(s.balance("BIBIM", "gangnam").await["on_hand"], 2);
+
+        // A set and one KIMCHI: the components are sold, naming the set.
+        let r = order(
+            s,
+            json!([{"sku": "SET", "quantity": 1}, {"sku": "KIMCHI", "quantity": 1}]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", s.engine, r.text);
+        // KIMCHI 1 and BIBIM 1 left: no set.
+        assert_eq!(
+            (
+                r.body["lines"][0]["remaining"].as_i64(),
+                r.body["lines"][1]["remaining"].as_i64()
+            ),
+            (Some(0), Some(1)),
+            "{}: {}",
+            s.engine,
+            r.text
+        );
+        let mut codes = std::collections::HashMap::new();
+        for code in ["KIMCHI", "BIBIM"] {
+            let id = s.get(&format!("/api/v1/skus/{code}")).await.body["id"].clone();
+            codes.insert(id.as_str().unwrap().to_string(), code.to_string());
+        }
+        let mut sales: Vec<(String, i64, Value)> = s
+            .all_movements(&s.owner)
+            .await
+            .into_iter()
+            .filter(|m| m["kind"] == "sale")
+            .map(|m| {
+                (
+                    codes[m["sku_id"].as_str().unwrap()].clone(),
+                    m["quantity"].as_i64().unwrap(),
+                    m["bundle_sku_id"].clone(),
+                )
+            })
+            .collect();
+        sales.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        assert_eq!(
+            sales,
+            [
+                ("BIBIM".to_string(), 1, json!(set)),
+                ("KIMCHI".to_string(), 1, Value::Null),
+                ("KIMCHI".to_string(), 2, json!(set))
+            ],
+            "{}",
+            s.engine
+        );
+        assert_eq!(s.balance("SET", "gangnam").await, Value::Null);
+        assert_eq!(
+            display(s).await,
+            [
+                row("BIBIM", Some(1), false),
+                row("KIMCHI", Some(1), false),
+                row("SET", Some(0), true),
+                row("WATER", None, false)
+            ]
+        );
+
+        // A reset sets the components and leaves the bundle alone.
+        let reset = ok(s, Method::POST, "/api/v1/table-order/gangnam/reset", None).await;
+        let reset_codes: Vec<&str> = reset["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["sku_code"].as_str().unwrap())
+            .collect();
+        assert_eq!(reset_codes.len(), 2, "{}: {reset}", s.engine);
+        assert!(!reset_codes.contains(&"SET"), "{}: {reset}", s.engine);
+        assert_eq!(s.balance("SET", "gangnam").await, Value::Null);
+        assert!(
+            s.all_movements(&s.owner)
+                .await
+                .iter()
+                .all(|m| m["sku_id"] != json!(set)),
+            "{}: no movement names the bundle as its SKU",
+            s.engine
+        );
+        // KIMCHI 5, BIBIM 2: min(5 / 2, 2 / 1) = 2 sets.
+        assert_eq!(display(s).await[2], row("SET", Some(2), false));
+        s.assert_verified().await;
+        server.stop().await;
+    }
+}

@@ -319,6 +319,100 @@ async fn a_change_from_a_page_needs_its_csrf_token() {
     }
 }
 
+/// The `<button>` of `code` on a customer screen.
+fn menu_button<'a>(html: &'a str, code: &str) -> &'a str {
+    let id = html
+        .find(&format!(r#"id="menu-{code}""#))
+        .unwrap_or_else(|| panic!("no menu button for {code}: {html}"));
+    let start = html[..id].rfind("<button").unwrap();
+    let end = id + html[id..].find("</button>").unwrap();
+    &html[start..end]
+}
+
+/// A bundle on the screens: its count is its components' at the store, the
+/// admin tablet offers no count of its own, and the customer screen follows
+/// every `stock.changed` of the tenant (no location filter), so a change of
+/// a component's stock refreshes it.
+#[tokio::test]
+async fn a_bundle_on_the_screens_follows_its_components() {
+    for s in common::servers("ui_table_order_bundle").await {
+        restaurant(&s).await;
+        for (code, count) in [("KIMCHI", 4), ("BIBIM", 1)] {
+            ok(
+                &s,
+                Method::PUT,
+                &format!("/api/v1/table-order/gangnam/menu/{code}"),
+                Some(json!({"tracked": true, "current_count": count})),
+            )
+            .await;
+        }
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/bundles",
+            Some(json!({"code": "SET", "name": "한상세트", "components": [
+                {"sku": "KIMCHI", "quantity": 2}, {"sku": "BIBIM", "quantity": 1}
+            ]})),
+        )
+        .await;
+        ok(
+            &s,
+            Method::PUT,
+            "/api/v1/table-order/gangnam/menu/SET",
+            Some(json!({})),
+        )
+        .await;
+        ok(
+            &s,
+            Method::PUT,
+            "/api/v1/table-order/gangnam/settings",
+            Some(json!({"show_remaining": true})),
+        )
+        .await;
+        user(&s, "kim", "staff").await;
+        let cookie = sign_in(&s, "kim").await;
+
+        // min(4 / 2, 1 / 1) = 1 set.
+        let (status, html) = page(&s, &cookie, "/table-order/gangnam/customer").await;
+        assert_eq!(status, StatusCode::OK, "{}", s.engine);
+        let set = menu_button(&html, "SET");
+        assert!(
+            set.contains(r#"data-remaining="1""#) && !set.contains("sold-out"),
+            "{}: {set}",
+            s.engine
+        );
+        assert!(
+            html.contains("stock.changed") && !html.contains("data-live-location"),
+            "{html}"
+        );
+
+        // A component's count drops: the set is sold out.
+        ok(
+            &s,
+            Method::PUT,
+            "/api/v1/table-order/gangnam/menu/KIMCHI",
+            Some(json!({"current_count": 1})),
+        )
+        .await;
+        let (_, html) = page(&s, &cookie, "/table-order/gangnam/customer").await;
+        let set = menu_button(&html, "SET");
+        assert!(
+            set.contains("sold-out") && set.contains("disabled"),
+            "{}: {set}",
+            s.engine
+        );
+
+        // The admin tablet shows the set's count, with no field to set it.
+        let (_, html) = page(&s, &cookie, "/table-order/gangnam").await;
+        assert!(html.contains(r#"id="item-KIMCHI-current""#), "{html}");
+        assert!(
+            html.contains(r#"id="item-SET""#) && !html.contains(r#"id="item-SET-current""#),
+            "{html}"
+        );
+        s.stop().await;
+    }
+}
+
 // ---- in a real browser ----------------------------------------------------
 
 fn support_dir() -> PathBuf {
