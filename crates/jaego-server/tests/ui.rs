@@ -504,6 +504,23 @@ async fn browser_table_order_flow() {
         rest.stop().await;
     }
     restaurant(&s).await;
+    // A set on the menu: its count is its parts' (2 × 김치찌개 + 1 × 비빔밥).
+    ok(
+        &s,
+        Method::POST,
+        "/api/v1/bundles",
+        Some(json!({"code": "SET", "name": "점심 세트", "tracked": false, "components": [
+            {"sku": "KIMCHI", "quantity": 2}, {"sku": "BIBIM", "quantity": 1}
+        ]})),
+    )
+    .await;
+    ok(
+        &s,
+        Method::PUT,
+        "/api/v1/table-order/gangnam/menu/SET",
+        Some(json!({})),
+    )
+    .await;
     user(&s, "owner@gangnam", "owner").await;
     user(&s, "table7", "staff").await;
     run_script(&s, "table_order.js", &[]).await;
@@ -527,6 +544,7 @@ async fn browser_table_order_flow() {
         vec![
             ("BIBIM".to_string(), 3, true),
             ("KIMCHI".to_string(), 5, true),
+            ("SET".to_string(), 2, true),
             ("WATER".to_string(), 4, true)
         ]
     );

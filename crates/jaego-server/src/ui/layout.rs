@@ -165,6 +165,7 @@ pub fn page(ctx: &Ctx, screen: &Screen) -> Html<String> {
                     data-t-failed=(t.js_failed)
                     data-t-network=(t.js_network)
                     data-t-short=(t.js_short)
+                    data-t-short-part=(t.js_short_part)
                     data-t-ordered=(t.js_ordered)
                     data-t-live-open=(t.live_open)
                     data-t-live-closed=(t.live_closed)

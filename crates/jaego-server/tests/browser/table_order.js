@@ -103,6 +103,20 @@ main('table order flow', async (browser) => {
     !document.getElementById('menu-KIMCHI').disabled && document.getElementById('menu-KIMCHI').textContent.includes('남은 수량 5'));
   await shot(a, 'admin-tablet');
 
+  console.log('a set short of one of its parts:');
+  await sees(c, 'customer screen shows the set from its parts', t, textHas, ['#menu-SET', '남은 수량 2']);
+  // 4 김치찌개 and a set of 2 김치찌개 + 1 비빔밥 need 6 of 5: refused,
+  // naming the set the customer chose and the part that is short.
+  for (let i = 0; i < 4; i++) await c.click('#menu-KIMCHI');
+  await c.click('#menu-SET');
+  await c.click('#place-order');
+  await waitFor(c, textHas, ['#order-message', '세트']);
+  const setMessage = (await c.textContent('#order-message')).trim();
+  assert.equal(setMessage, '재고가 부족합니다: 점심 세트의 김치찌개 (남은 수량 5개)');
+  console.log('  refused: ' + setMessage);
+  for (let i = 0; i < 4; i++) await c.click('[data-dec="KIMCHI"]');
+  await c.click('[data-dec="SET"]');
+
   console.log('search and filters:');
   await a.fill('#q', '비빔');
   await a.press('#q', 'Enter');

@@ -53,13 +53,21 @@
     el.hidden = !text;
   }
 
-  // A problem+json answer as one sentence a person can act on.
-  function problemText(problem) {
+  // A problem+json answer as one sentence a person can act on. `asked`:
+  // the names of the request's lines, in order, when the caller has them:
+  // a shortage names the SKU that is short, which for a set (bundle) is
+  // one of its parts, so the message names the set the customer chose too.
+  function problemText(problem, asked) {
     const s = strings();
     if (!problem) return s.tFailed;
     if (problem.code === 'insufficient_stock' && problem.shortages && problem.shortages.length) {
       return problem.shortages
-        .map((x) => fmt(s.tShort, { item: x.sku_name || x.sku_code || x.sku_id, n: Math.max(0, x.available) }))
+        .map((x) => {
+          const part = x.sku_name || x.sku_code || x.sku_id;
+          const item = asked && asked[x.line];
+          const n = Math.max(0, x.available);
+          return item && item !== part ? fmt(s.tShortPart, { item, part, n }) : fmt(s.tShort, { item: part, n });
+        })
         .join('\n');
     }
     let text = problem.detail || problem.title || s.tFailed;
@@ -434,6 +442,7 @@
 
     order.addEventListener('click', async () => {
       if (lines.size === 0) return;
+      const asked = Array.from(lines.values(), (line) => line.name);
       const body = {
         lines: Array.from(lines, ([sku, line]) => ({ sku, quantity: line.qty })),
         reference: box.dataset.reference || 'table',
@@ -448,7 +457,7 @@
         refresh();
       } else {
         message.className = 'order-message bad';
-        message.textContent = problemText(r.problem);
+        message.textContent = problemText(r.problem, asked);
         order.disabled = false;
       }
     });

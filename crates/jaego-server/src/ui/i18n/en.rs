@@ -29,6 +29,7 @@ pub const STRINGS: Strings = Strings {
     js_failed: "That did not work",
     js_network: "Cannot reach the server",
     js_short: "Not enough stock: {item} ({n} left)",
+    js_short_part: "Not enough stock: {part} for {item} ({n} left)",
     js_ordered: "Order placed",
     js_confirm: "Continue?",
     nav_table_order: "Table-order stock",

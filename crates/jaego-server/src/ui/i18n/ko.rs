@@ -29,6 +29,7 @@ pub const STRINGS: Strings = Strings {
     js_failed: "처리하지 못했습니다",
     js_network: "서버에 연결할 수 없습니다",
     js_short: "재고가 부족합니다: {item} (남은 수량 {n}개)",
+    js_short_part: "재고가 부족합니다: {item}의 {part} (남은 수량 {n}개)",
     js_ordered: "주문했습니다",
     js_confirm: "계속할까요?",
     nav_table_order: "재고관리",

@@ -100,6 +100,9 @@ pub struct Strings {
     pub js_failed: &'static str,
     pub js_network: &'static str,
     pub js_short: &'static str,
+    /// A set (bundle) short of one of its parts: `{item}` the set, `{part}`
+    /// the component.
+    pub js_short_part: &'static str,
     pub js_ordered: &'static str,
     pub js_confirm: &'static str,
     pub nav_table_order: &'static str,
