@@ -509,9 +509,11 @@ async fn browser_table_order_flow() {
         &s,
         Method::POST,
         "/api/v1/bundles",
-        Some(json!({"code": "SET", "name": "점심 세트", "tracked": false, "components": [
-            {"sku": "KIMCHI", "quantity": 2}, {"sku": "BIBIM", "quantity": 1}
-        ]})),
+        Some(
+            json!({"code": "SET", "name": "점심 세트", "tracked": false, "components": [
+                {"sku": "KIMCHI", "quantity": 2}, {"sku": "BIBIM", "quantity": 1}
+            ]}),
+        ),
     )
     .await;
     ok(
