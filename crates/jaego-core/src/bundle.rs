@@ -158,6 +158,17 @@ pub fn needs<S: Copy + Eq + Hash>(lines: impl IntoIterator<Item = (S, i64)>) -> 
     out
 }
 
+/// The whole bundles that component counts make (units scanned at a scan
+/// station or pickup counter): the scarcest component, in bundles
+/// (`(per_bundle, counted)` per component).
+pub fn whole_bundles(parts: impl IntoIterator<Item = (i64, i64)>) -> i64 {
+    parts
+        .into_iter()
+        .map(|(per_bundle, counted)| counted / per_bundle.max(1))
+        .min()
+        .unwrap_or(0)
+}
+
 /// Whether committed component units keep a bundle line whole: every
 /// component line of one bundle line (`quantity` units of which `committed`
 /// are committed, per component) commits the same number of bundle units.

@@ -138,6 +138,19 @@ impl ItemState {
     }
 }
 
+/// One component of a bundle item: each unit of the item is scanned as
+/// `per_unit` units of every component (or once, whole, by the bundle's
+/// own barcode). The item's own scans are the whole bundles its parts'
+/// scans make ([`crate::bundle::whole_bundles`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartState {
+    /// The item's index.
+    pub item: usize,
+    pub per_unit: i64,
+    pub received_scans: i64,
+    pub completion_scans: i64,
+}
+
 /// A request as the rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PickupState {
@@ -147,6 +160,8 @@ pub struct PickupState {
     /// The receipt was scanned (completion).
     pub receipt_scanned: bool,
     pub items: Vec<ItemState>,
+    /// The components of bundle items (none for plain items).
+    pub parts: Vec<PartState>,
 }
 
 impl PickupState {
@@ -157,6 +172,70 @@ impl PickupState {
             slip_scanned: false,
             receipt_scanned: false,
             items: quantities.iter().map(|&q| ItemState::new(q)).collect(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Component units of part `p` the customer still gets.
+    fn part_units(&self, p: &PartState) -> i64 {
+        self.items.get(p.item).map_or(0, ItemState::units) * p.per_unit
+    }
+
+    /// A bundle item's scans: the whole bundles of its parts' scans.
+    fn whole(&self, item: usize, completion: bool) -> Option<i64> {
+        let mut parts = self.parts.iter().filter(|p| p.item == item).peekable();
+        parts.peek()?;
+        Some(crate::bundle::whole_bundles(parts.map(|p| {
+            (
+                p.per_unit,
+                if completion {
+                    p.completion_scans
+                } else {
+                    p.received_scans
+                },
+            )
+        })))
+    }
+
+    /// Units (component units for a bundle item) still to scan in a phase.
+    fn left(&self, completion: bool) -> i64 {
+        let plain: i64 = self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !self.parts.iter().any(|p| p.item == *n))
+            .map(|(_, i)| {
+                i.units()
+                    - if completion {
+                        i.completion_scans
+                    } else {
+                        i.received_scans
+                    }
+            })
+            .sum();
+        let parts: i64 = self
+            .parts
+            .iter()
+            .map(|p| {
+                self.part_units(p)
+                    - if completion {
+                        p.completion_scans
+                    } else {
+                        p.received_scans
+                    }
+            })
+            .sum();
+        plain + parts
+    }
+
+    /// Brings every bundle item's scans in line with its parts'.
+    fn settle(&mut self) {
+        for n in 0..self.items.len() {
+            if let (Some(received), Some(completion)) = (self.whole(n, false), self.whole(n, true))
+            {
+                self.items[n].received_scans = received;
+                self.items[n].completion_scans = completion;
+            }
         }
     }
 
@@ -178,7 +257,21 @@ impl PickupState {
     /// The invariants of a stored request: quantities and scans within
     /// bounds, at least one item.
     pub fn holds_invariants(&self) -> bool {
-        !self.items.is_empty() && self.items.iter().all(ItemState::holds)
+        !self.items.is_empty()
+            && self.items.iter().all(ItemState::holds)
+            && self.parts.iter().all(|p| {
+                p.item < self.items.len()
+                    && p.per_unit > 0
+                    && (0..=self.part_units(p)).contains(&p.received_scans)
+                    && (0..=self.part_units(p)).contains(&p.completion_scans)
+            })
+            && (0..self.items.len()).all(|n| {
+                self.whole(n, false)
+                    .is_none_or(|w| w == self.items[n].received_scans)
+                    && self
+                        .whole(n, true)
+                        .is_none_or(|w| w == self.items[n].completion_scans)
+            })
     }
 
     fn units(&self) -> Vec<i64> {
@@ -198,14 +291,22 @@ impl PickupState {
 /// What a person (or the online order, or the deadline) does to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// A unit of item `n` scanned into the hanger.
+    /// A unit of item `n` scanned into the hanger (for a bundle item, the
+    /// bundle's own barcode: a whole bundle).
     ReceptionScan(usize),
+    /// A unit of a bundle item's component (part `n`) scanned into the
+    /// hanger.
+    ReceptionPartScan(usize),
     /// The customer's slip scanned at the counter.
     SlipScan,
     /// The request's receipt scanned at the counter.
     ReceiptScan,
-    /// A held unit of item `n` scanned for the customer.
+    /// A held unit of item `n` scanned for the customer (a bundle item: a
+    /// whole bundle by its own barcode).
     CompletionScan(usize),
+    /// A held unit of a bundle item's component (part `n`) scanned for the
+    /// customer.
+    CompletionPartScan(usize),
     /// "픽업 완료": the customer takes the goods.
     Complete,
     /// "픽업 불가" (with a reason, checked by [`check_reason`]).
@@ -222,10 +323,10 @@ pub enum Action {
 impl Action {
     pub fn name(self) -> &'static str {
         match self {
-            Action::ReceptionScan(_) => "reception scan",
+            Action::ReceptionScan(_) | Action::ReceptionPartScan(_) => "reception scan",
             Action::SlipScan => "slip scan",
             Action::ReceiptScan => "receipt scan",
-            Action::CompletionScan(_) => "completion scan",
+            Action::CompletionScan(_) | Action::CompletionPartScan(_) => "completion scan",
             Action::Complete => "complete",
             Action::MarkUnavailable => "mark unavailable",
             Action::Cancel => "cancel",
@@ -309,17 +410,20 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
         return Err(Refusal::Closed(state.status));
     }
     let effect = match (state.status, action) {
-        (Requested, Action::ReceptionScan(n)) => {
-            let n = item(&mut next, n)?;
-            let i = &mut next.items[n];
-            if i.received_scans >= i.units() {
-                return Err(Refusal::OverScan);
-            }
-            i.received_scans += 1;
+        (Requested, Action::ReceptionScan(_) | Action::ReceptionPartScan(_)) => {
+            count_scan(&mut next, action)?;
             receive_if_complete(&mut next)
         }
-        (Received, Action::ReceptionScan(_)) => return Err(Refusal::AlreadyReceived),
-        (Requested, Action::SlipScan | Action::ReceiptScan | Action::CompletionScan(_)) => {
+        (Received, Action::ReceptionScan(_) | Action::ReceptionPartScan(_)) => {
+            return Err(Refusal::AlreadyReceived);
+        }
+        (
+            Requested,
+            Action::SlipScan
+            | Action::ReceiptScan
+            | Action::CompletionScan(_)
+            | Action::CompletionPartScan(_),
+        ) => {
             return Err(Refusal::NotReceived);
         }
         (Received, Action::SlipScan) => {
@@ -330,16 +434,22 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
             next.receipt_scanned = true;
             None
         }
-        (Received, Action::CompletionScan(n)) => {
-            let n = item(&mut next, n)?;
+        (Received, Action::CompletionScan(_) | Action::CompletionPartScan(_)) => {
+            let (Action::CompletionScan(n) | Action::CompletionPartScan(n)) = action else {
+                unreachable!("matched above")
+            };
+            let known = if matches!(action, Action::CompletionPartScan(_)) {
+                n < next.parts.len()
+            } else {
+                n < count
+            };
+            if !known {
+                return Err(Refusal::NoSuchItem(n));
+            }
             if !(next.slip_scanned && next.receipt_scanned) {
                 return Err(Refusal::SlipFirst);
             }
-            let i = &mut next.items[n];
-            if i.completion_scans >= i.units() {
-                return Err(Refusal::OverScan);
-            }
-            i.completion_scans += 1;
+            count_scan(&mut next, action)?;
             None
         }
         (Requested, Action::Complete | Action::Cancel | Action::Expire) => {
@@ -349,11 +459,7 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
             if !(next.slip_scanned && next.receipt_scanned) {
                 return Err(Refusal::SlipFirst);
             }
-            let missing: i64 = next
-                .items
-                .iter()
-                .map(|i| i.units() - i.completion_scans)
-                .sum();
+            let missing = next.left(true);
             if missing > 0 {
                 return Err(Refusal::ScanIncomplete(missing));
             }
@@ -385,6 +491,12 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
             i.cancelled += units;
             i.received_scans = i.received_scans.min(i.units());
             i.completion_scans = i.completion_scans.min(i.units());
+            let parts_units: Vec<i64> = next.parts.iter().map(|p| next.part_units(p)).collect();
+            for (p, units) in next.parts.iter_mut().zip(parts_units) {
+                p.received_scans = p.received_scans.min(units);
+                p.completion_scans = p.completion_scans.min(units);
+            }
+            next.settle();
             let mut released = vec![0; next.items.len()];
             if status == Received {
                 released[n] = units;
@@ -414,6 +526,79 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
     })
 }
 
+/// Counts one scan of `action` (a reception or completion scan) on
+/// `next`: a plain item's unit, a bundle item's whole bundle (`per_unit`
+/// of every part, only if all of it fits), or one unit of a part.
+fn count_scan(next: &mut PickupState, action: Action) -> Result<(), Refusal> {
+    let (target, part, completion) = match action {
+        Action::ReceptionScan(n) => (n, false, false),
+        Action::ReceptionPartScan(n) => (n, true, false),
+        Action::CompletionScan(n) => (n, false, true),
+        Action::CompletionPartScan(n) => (n, true, true),
+        _ => return Ok(()),
+    };
+    if part {
+        let p = *next.parts.get(target).ok_or(Refusal::NoSuchItem(target))?;
+        let room = next.part_units(&p)
+            - if completion {
+                p.completion_scans
+            } else {
+                p.received_scans
+            };
+        if room <= 0 {
+            return Err(Refusal::OverScan);
+        }
+        let p = &mut next.parts[target];
+        if completion {
+            p.completion_scans += 1;
+        } else {
+            p.received_scans += 1;
+        }
+    } else {
+        if target >= next.items.len() {
+            return Err(Refusal::NoSuchItem(target));
+        }
+        let mine: Vec<usize> = (0..next.parts.len())
+            .filter(|&p| next.parts[p].item == target)
+            .collect();
+        if mine.is_empty() {
+            let i = &mut next.items[target];
+            let units = i.units();
+            let s = if completion {
+                &mut i.completion_scans
+            } else {
+                &mut i.received_scans
+            };
+            if *s >= units {
+                return Err(Refusal::OverScan);
+            }
+            *s += 1;
+        } else {
+            for &p in &mine {
+                let part = next.parts[p];
+                let s = if completion {
+                    part.completion_scans
+                } else {
+                    part.received_scans
+                };
+                if s + part.per_unit > next.part_units(&part) {
+                    return Err(Refusal::OverScan);
+                }
+            }
+            for p in mine {
+                let part = &mut next.parts[p];
+                if completion {
+                    part.completion_scans += part.per_unit;
+                } else {
+                    part.received_scans += part.per_unit;
+                }
+            }
+        }
+    }
+    next.settle();
+    Ok(())
+}
+
 fn receive_if_complete(next: &mut PickupState) -> Option<Effect> {
     if next.all_received() {
         next.status = PickupStatus::Received;
@@ -426,18 +611,11 @@ fn receive_if_complete(next: &mut PickupState) -> Option<Effect> {
 impl PickupState {
     /// Units still to scan in the current phase: into the hanger while
     /// `requested`, out of it while `received`; 0 otherwise.
+    /// A bundle item counts its components' units.
     pub fn remaining_scans(&self) -> i64 {
         match self.status {
-            PickupStatus::Requested => self
-                .items
-                .iter()
-                .map(|i| i.units() - i.received_scans)
-                .sum(),
-            PickupStatus::Received => self
-                .items
-                .iter()
-                .map(|i| i.units() - i.completion_scans)
-                .sum(),
+            PickupStatus::Requested => self.left(false),
+            PickupStatus::Received => self.left(true),
             _ => 0,
         }
     }
@@ -639,6 +817,95 @@ mod tests {
             Action::Complete,
             To(Completed, Some(Effect::Ship(vec![2, 1]))),
         );
+    }
+
+    /// One bundle item of 2 bundles, each 2 × part 0 + 1 × part 1, and a
+    /// plain item of 1.
+    fn bundle_request() -> PickupState {
+        let mut s = PickupState::requested(&[2, 1]);
+        s.parts = vec![
+            PartState {
+                item: 0,
+                per_unit: 2,
+                received_scans: 0,
+                completion_scans: 0,
+            },
+            PartState {
+                item: 0,
+                per_unit: 1,
+                received_scans: 0,
+                completion_scans: 0,
+            },
+        ];
+        s
+    }
+
+    #[test]
+    fn bundle_items_are_scanned_as_components() {
+        let s = bundle_request();
+        assert_eq!(s.remaining_scans(), 7);
+        // Part scans count component units; the item counts whole bundles.
+        let s = apply(&s, Action::ReceptionPartScan(0)).unwrap().state;
+        let s = apply(&s, Action::ReceptionPartScan(0)).unwrap().state;
+        assert_eq!(s.items[0].received_scans, 0);
+        let s = apply(&s, Action::ReceptionPartScan(1)).unwrap().state;
+        assert_eq!(s.items[0].received_scans, 1);
+        assert!(s.holds_invariants());
+        // The bundle's own barcode: a whole bundle, only if all of it fits.
+        let s = apply(&s, Action::ReceptionPartScan(0)).unwrap().state;
+        check(&s, Action::ReceptionScan(0), No("pickup_over_scan"));
+        let s = apply(&s, Action::ReceptionPartScan(0)).unwrap().state;
+        check(&s, Action::ReceptionPartScan(0), No("pickup_over_scan"));
+        check(&s, Action::ReceptionPartScan(2), No("pickup_wrong_item"));
+        let s = apply(&s, Action::ReceptionScan(1)).unwrap().state;
+        assert_eq!(s.remaining_scans(), 1);
+        check(
+            &s,
+            Action::ReceptionPartScan(1),
+            To(Received, Some(Effect::Hold(vec![2, 1]))),
+        );
+        // A whole bundle at once, then completion by the bundle's barcode.
+        let s = apply(&bundle_request(), Action::ReceptionScan(0))
+            .unwrap()
+            .state;
+        assert_eq!(
+            (s.parts[0].received_scans, s.parts[1].received_scans),
+            (2, 1)
+        );
+        let mut s = apply(&s, Action::ReceptionScan(0)).unwrap().state;
+        let s = {
+            s = apply(&s, Action::ReceptionScan(1)).unwrap().state;
+            assert_eq!(s.status, Received);
+            s.slip_scanned = true;
+            s
+        };
+        check(&s, Action::CompletionPartScan(0), No("pickup_slip_first"));
+        let mut s = s;
+        s.receipt_scanned = true;
+        let s = apply(&s, Action::CompletionScan(0)).unwrap().state;
+        let s = apply(&s, Action::CompletionPartScan(0)).unwrap().state;
+        let s = apply(&s, Action::CompletionPartScan(0)).unwrap().state;
+        let s = apply(&s, Action::CompletionPartScan(1)).unwrap().state;
+        check(&s, Action::Complete, No("pickup_scan_incomplete"));
+        let s = apply(&s, Action::CompletionScan(1)).unwrap().state;
+        check(
+            &s,
+            Action::Complete,
+            To(Completed, Some(Effect::Ship(vec![2, 1]))),
+        );
+        // A cancelled bundle unit takes its components' scans with it.
+        let s = apply(&bundle_request(), Action::ReceptionScan(0))
+            .unwrap()
+            .state;
+        let s = apply(&s, Action::ReceptionScan(0)).unwrap().state;
+        let s = apply(&s, Action::CancelUnits { item: 0, units: 1 })
+            .unwrap()
+            .state;
+        assert_eq!(
+            (s.parts[0].received_scans, s.parts[1].received_scans),
+            (2, 1)
+        );
+        assert!(s.holds_invariants());
     }
 
     #[test]

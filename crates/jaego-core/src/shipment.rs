@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::SkuId;
+pub use crate::bundle::whole_bundles;
 use crate::error::Validator;
 use crate::limits::{OVERRIDE_REASON_LEN_MAX, TRACKING_NO_LEN_MAX};
 
@@ -92,16 +93,61 @@ impl FromStr for PrintOrder {
 }
 
 /// A shipment line as the scan judge sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A bundle line's units are its components (`parts`, non-empty): each
+/// component counts its own units, and the line's own `scanned` is the
+/// whole bundles those make (see [`whole_bundles`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanLine {
     pub sku: SkuId,
     pub quantity: i64,
     pub scanned: i64,
+    pub parts: Vec<ScanPart>,
+}
+
+/// One component of a bundle line: `quantity` is the line's bundle units
+/// times `per_bundle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanPart {
+    pub sku: SkuId,
+    pub per_bundle: i64,
+    pub quantity: i64,
+    pub scanned: i64,
+}
+
+impl ScanPart {
+    pub fn remaining(&self) -> i64 {
+        self.quantity - self.scanned
+    }
 }
 
 impl ScanLine {
+    /// Units to scan: the line's, or its components'.
+    pub fn units(&self) -> i64 {
+        if self.parts.is_empty() {
+            self.quantity
+        } else {
+            self.parts.iter().map(|p| p.quantity).sum()
+        }
+    }
+
+    /// Units scanned: the line's, or its components'.
+    pub fn scanned_units(&self) -> i64 {
+        if self.parts.is_empty() {
+            self.scanned
+        } else {
+            self.parts.iter().map(|p| p.scanned).sum()
+        }
+    }
+
+    /// Units still to scan.
     pub fn remaining(&self) -> i64 {
-        self.quantity - self.scanned
+        self.units() - self.scanned_units()
+    }
+
+    /// A whole bundle (`per_bundle` of every component) still fits.
+    fn bundle_fits(&self) -> bool {
+        !self.parts.is_empty() && self.parts.iter().all(|p| p.remaining() >= p.per_bundle)
     }
 }
 
@@ -109,11 +155,16 @@ impl ScanLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanVerdict {
     /// Count one unit on the line at this index (the first of the SKU's
-    /// lines with units left).
-    Accept { index: usize },
+    /// lines with units left): the line's own unit (`part: None`), or one
+    /// unit of its component `part` (a bundle line).
+    Accept { index: usize, part: Option<usize> },
+    /// The bundle's own barcode: count one whole bundle on the bundle line
+    /// at this index, `per_bundle` units of every component.
+    AcceptBundle { index: usize },
     /// A known SKU that this shipment does not carry.
     WrongItem,
-    /// The shipment carries the SKU, but every unit of it is scanned.
+    /// The shipment carries the SKU, but every unit of it is scanned (or,
+    /// for a bundle's barcode, a whole bundle no longer fits).
     TooMany,
     /// No SKU has this barcode or code.
     UnknownBarcode,
@@ -123,7 +174,7 @@ impl ScanVerdict {
     /// The answer's name on the wire and in the scan log.
     pub fn as_str(self) -> &'static str {
         match self {
-            ScanVerdict::Accept { .. } => "accepted",
+            ScanVerdict::Accept { .. } | ScanVerdict::AcceptBundle { .. } => "accepted",
             ScanVerdict::WrongItem => "wrong_item",
             ScanVerdict::TooMany => "too_many",
             ScanVerdict::UnknownBarcode => "unknown_barcode",
@@ -132,18 +183,42 @@ impl ScanVerdict {
 }
 
 /// Judges one scan: `sku` is the SKU the barcode names (`None`: none).
-/// The store then counts the unit with `… WHERE scanned < quantity`, so a
-/// verdict made on figures another scan has just changed cannot overcount.
+/// Lines are tried in order; on each, a plain line takes its SKU, a bundle
+/// line takes one of its components (the first with units left) or its
+/// bundle's own barcode (a whole bundle, if all of it fits). The store
+/// then counts with `… WHERE scanned < quantity` (a whole bundle: only if
+/// every component has room), so a verdict made on figures another scan
+/// has just changed cannot overcount.
 pub fn judge_scan(lines: &[ScanLine], sku: Option<SkuId>) -> ScanVerdict {
     let Some(sku) = sku else {
         return ScanVerdict::UnknownBarcode;
     };
     let mut carried = false;
     for (index, line) in lines.iter().enumerate() {
+        if line.parts.is_empty() {
+            if line.sku == sku {
+                carried = true;
+                if line.remaining() > 0 {
+                    return ScanVerdict::Accept { index, part: None };
+                }
+            }
+            continue;
+        }
         if line.sku == sku {
             carried = true;
-            if line.remaining() > 0 {
-                return ScanVerdict::Accept { index };
+            if line.bundle_fits() {
+                return ScanVerdict::AcceptBundle { index };
+            }
+        }
+        for (part, p) in line.parts.iter().enumerate() {
+            if p.sku == sku {
+                carried = true;
+                if p.remaining() > 0 {
+                    return ScanVerdict::Accept {
+                        index,
+                        part: Some(part),
+                    };
+                }
             }
         }
     }
@@ -170,8 +245,8 @@ pub enum ConfirmRefusal {
 /// override (already checked for its permission and reason) ships an
 /// incomplete scan too.
 pub fn may_confirm(lines: &[ScanLine], overridden: bool) -> Result<(), ConfirmRefusal> {
-    let total: i64 = lines.iter().map(|l| l.quantity).sum();
-    let scanned: i64 = lines.iter().map(|l| l.scanned).sum();
+    let total: i64 = lines.iter().map(ScanLine::units).sum();
+    let scanned: i64 = lines.iter().map(ScanLine::scanned_units).sum();
     if scanned < total && !overridden {
         return Err(ConfirmRefusal::Incomplete { scanned, total });
     }
@@ -295,6 +370,26 @@ mod tests {
             sku: sku(s),
             quantity,
             scanned,
+            parts: Vec::new(),
+        }
+    }
+
+    /// A bundle line of `quantity` bundles of `parts` (sku, per bundle,
+    /// scanned).
+    fn bundle(s: u128, quantity: i64, parts: &[(u128, i64, i64)]) -> ScanLine {
+        ScanLine {
+            sku: sku(s),
+            quantity,
+            scanned: whole_bundles(parts.iter().map(|&(_, per, sc)| (per, sc))),
+            parts: parts
+                .iter()
+                .map(|&(c, per_bundle, scanned)| ScanPart {
+                    sku: sku(c),
+                    per_bundle,
+                    quantity: quantity * per_bundle,
+                    scanned,
+                })
+                .collect(),
         }
     }
 
@@ -308,7 +403,13 @@ mod tests {
                 "{scanned:?}"
             );
         };
-        check(Some(1), ScanVerdict::Accept { index: 0 });
+        check(
+            Some(1),
+            ScanVerdict::Accept {
+                index: 0,
+                part: None,
+            },
+        );
         check(Some(2), ScanVerdict::TooMany);
         check(Some(3), ScanVerdict::WrongItem);
         check(None, ScanVerdict::UnknownBarcode);
@@ -316,9 +417,62 @@ mod tests {
         let lines = [line(1, 1, 1), line(1, 2, 1)];
         assert_eq!(
             judge_scan(&lines, Some(sku(1))),
-            ScanVerdict::Accept { index: 1 }
+            ScanVerdict::Accept {
+                index: 1,
+                part: None
+            }
         );
         assert_eq!(remaining_total(&lines), 1);
+    }
+
+    #[test]
+    fn bundle_lines_are_scanned_as_components() {
+        // GIFT (9) = 2 × A (1) + 1 × B (2), one bundle; and a plain A line.
+        let fresh = [bundle(9, 1, &[(1, 2, 0), (2, 1, 0)]), line(1, 1, 0)];
+        assert_eq!(
+            judge_scan(&fresh, Some(sku(1))),
+            ScanVerdict::Accept {
+                index: 0,
+                part: Some(0)
+            }
+        );
+        assert_eq!(
+            judge_scan(&fresh, Some(sku(9))),
+            ScanVerdict::AcceptBundle { index: 0 }
+        );
+        assert_eq!(remaining_total(&fresh), 4);
+        // Both A of the bundle scanned: the next A goes to the plain line,
+        // and the bundle's barcode no longer fits.
+        let lines = [bundle(9, 1, &[(1, 2, 2), (2, 1, 0)]), line(1, 1, 0)];
+        assert_eq!(
+            judge_scan(&lines, Some(sku(1))),
+            ScanVerdict::Accept {
+                index: 1,
+                part: None
+            }
+        );
+        assert_eq!(judge_scan(&lines, Some(sku(9))), ScanVerdict::TooMany);
+        assert_eq!(
+            judge_scan(&lines, Some(sku(2))),
+            ScanVerdict::Accept {
+                index: 0,
+                part: Some(1)
+            }
+        );
+        let full = [bundle(9, 1, &[(1, 2, 2), (2, 1, 1)]), line(1, 1, 1)];
+        assert_eq!(judge_scan(&full, Some(sku(1))), ScanVerdict::TooMany);
+        assert_eq!(judge_scan(&full, Some(sku(3))), ScanVerdict::WrongItem);
+        assert_eq!(may_confirm(&full, false), Ok(()));
+        assert_eq!(
+            may_confirm(&lines, false),
+            Err(ConfirmRefusal::Incomplete {
+                scanned: 2,
+                total: 4
+            })
+        );
+        assert_eq!(whole_bundles([(2, 3), (1, 1)]), 1);
+        assert_eq!(whole_bundles([(2, 4), (1, 1)]), 1);
+        assert_eq!(whole_bundles([(2, 4), (1, 2)]), 2);
     }
 
     #[test]
