@@ -16,6 +16,17 @@
 //! `jaego_core::shipment::judge_scan`, and counts the unit with
 //! `UPDATE shipment_lines SET scanned = scanned + 1 … AND scanned <
 //! quantity`; the table's `CHECK (scanned <= quantity)` is the last word.
+//!
+//! **Bundle lines are scanned as their components.** Packing a line of a
+//! bundle copies the order line's stored expansion into
+//! `shipment_line_components` (migration 0015), one row per component
+//! with `quantity` = bundle units × units per bundle. A component's
+//! barcode counts one unit of its row, the bundle's own barcode one whole
+//! bundle (every row `+ per_bundle`, only if all of it fits), with the same
+//! lock, conditional updates and `CHECK`; progress and confirmation count
+//! component units. Plain lines have no rows and cost no extra query: the
+//! line query reads `skus.bundle` and components are read only when a
+//! line is a bundle.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,9 +37,9 @@ use jaego_core::limits::{
 };
 use jaego_core::order::OrderStatus;
 use jaego_core::shipment::{
-    ConfirmRefusal, PrintKey, PrintOrder, ScanLine, ScanVerdict, ShipmentState,
+    ConfirmRefusal, PrintKey, PrintOrder, ScanLine, ScanPart, ScanVerdict, ShipmentState,
     check_override_reason, check_tracking_no, judge_scan, may_confirm, print_sequence,
-    slip_line_order,
+    slip_line_order, whole_bundles,
 };
 use jaego_core::{
     ChannelId, CourierId, InvalidInput, LocationId, OrderId, OrderLineId, ShipmentId, SkuId,
@@ -78,12 +89,54 @@ pub struct ShipmentLine {
     /// The SKU's bin at the shipment's location, if it has one.
     pub bin: Option<String>,
     pub quantity: i64,
+    /// Units scanned; for a bundle line, the whole bundles its components'
+    /// counts make.
+    pub scanned: i64,
+    /// A bundle line's components, what the scan station checks (empty
+    /// for a plain line).
+    pub components: Vec<ShipmentComponent>,
+}
+
+/// One component of a bundle line at the scan station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentComponent {
+    pub sku_id: SkuId,
+    pub sku_code: String,
+    pub sku_name: String,
+    /// Units of this component in one bundle (the line's stored expansion).
+    pub per_bundle: i64,
+    /// Units to scan: the line's bundle units × `per_bundle`.
+    pub quantity: i64,
     pub scanned: i64,
 }
 
 impl ShipmentLine {
+    fn scan_line(&self) -> ScanLine {
+        ScanLine {
+            sku: self.sku_id,
+            quantity: self.quantity,
+            scanned: self.scanned,
+            parts: self
+                .components
+                .iter()
+                .map(|c| ScanPart {
+                    sku: c.sku_id,
+                    per_bundle: c.per_bundle,
+                    quantity: c.quantity,
+                    scanned: c.scanned,
+                })
+                .collect(),
+        }
+    }
+
+    /// Units to scan: the line's, or for a bundle line its components'.
+    pub fn units(&self) -> i64 {
+        self.scan_line().units()
+    }
+
+    /// Units still to scan (for a bundle line, component units).
     pub fn remaining(&self) -> i64 {
-        self.quantity - self.scanned
+        self.scan_line().remaining()
     }
 }
 
@@ -114,23 +167,18 @@ pub struct Shipment {
 }
 
 impl Shipment {
+    /// Units to scan (a bundle line counts its components' units).
     pub fn units(&self) -> i64 {
-        self.lines.iter().map(|l| l.quantity).sum()
+        self.lines.iter().map(ShipmentLine::units).sum()
     }
 
+    /// Units scanned so far, counted like [`Shipment::units`].
     pub fn scanned(&self) -> i64 {
-        self.lines.iter().map(|l| l.scanned).sum()
+        self.units() - self.lines.iter().map(ShipmentLine::remaining).sum::<i64>()
     }
 
     fn scan_lines(&self) -> Vec<ScanLine> {
-        self.lines
-            .iter()
-            .map(|l| ScanLine {
-                sku: l.sku_id,
-                quantity: l.quantity,
-                scanned: l.scanned,
-            })
-            .collect()
+        self.lines.iter().map(ShipmentLine::scan_line).collect()
     }
 }
 
@@ -159,6 +207,9 @@ pub struct ScanOutcome {
     pub sku_id: Option<SkuId>,
     /// The shipment line that took the unit (accepted only).
     pub line_no: Option<i64>,
+    /// The component of that (bundle) line that took the unit; `None` for
+    /// a plain line or a whole bundle.
+    pub component: Option<SkuId>,
     /// The shipment after the scan.
     pub shipment: Shipment,
 }
@@ -311,7 +362,7 @@ async fn load_shipments(
         }
         let sql = format!(
             "SELECT sl.shipment_id, sl.line_no, sl.order_line_id, ol.line_no AS order_line_no, sl.sku_id, \
-             k.code AS sku_code, k.name AS sku_name, b.bin, sl.quantity, sl.scanned \
+             k.code AS sku_code, k.name AS sku_name, k.bundle, b.bin, sl.quantity, sl.scanned \
              FROM shipment_lines sl \
              JOIN shipments s ON s.id = sl.shipment_id \
              JOIN order_lines ol ON ol.id = sl.order_line_id \
@@ -324,8 +375,12 @@ async fn load_shipments(
         for id in chunk {
             q = q.bind(id.to_string());
         }
+        let mut bundled: Vec<ShipmentId> = Vec::new();
         for row in q.fetch_all(&mut *conn).await? {
             let id: ShipmentId = parsed(&row, "shipment_id")?;
+            if flag(&row, "bundle")? && bundled.last() != Some(&id) {
+                bundled.push(id);
+            }
             let line = ShipmentLine {
                 line_no: int(&row, "line_no")?,
                 order_line_id: parsed(&row, "order_line_id")?,
@@ -336,6 +391,7 @@ async fn load_shipments(
                 bin: opt_text(&row, "bin")?,
                 quantity: int(&row, "quantity")?,
                 scanned: int(&row, "scanned")?,
+                components: Vec::new(),
             };
             if !(0..=line.quantity).contains(&line.scanned) {
                 return Err(StoreError::Corrupt(format!(
@@ -346,6 +402,9 @@ async fn load_shipments(
             if let Some(s) = found.get_mut(&id) {
                 s.lines.push(line);
             }
+        }
+        if !bundled.is_empty() {
+            with_components(conn, tenant, &bundled, &mut found).await?;
         }
     }
     if !couriers.is_empty() {
@@ -370,6 +429,54 @@ async fn load_shipments(
         }
     }
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+/// Fills in the components of the bundle lines of `ids` (shipments that
+/// have one), and their lines' whole bundles scanned.
+async fn with_components(
+    conn: &mut sqlx::AnyConnection,
+    tenant: TenantId,
+    ids: &[ShipmentId],
+    found: &mut HashMap<ShipmentId, Shipment>,
+) -> StoreResult<()> {
+    let style = Placeholders::of(&*conn);
+    let sql = format!(
+        "SELECT c.shipment_id, c.line_no, c.component_sku_id, k.code, k.name, c.per_bundle, c.quantity, c.scanned \
+         FROM shipment_line_components c JOIN skus k ON k.id = c.component_sku_id \
+         WHERE c.tenant_id = {} AND c.shipment_id IN {} ORDER BY c.shipment_id, c.line_no, c.position",
+        first(style),
+        in_list(style, 1, ids.len())
+    );
+    let mut q = sqlx::query(&sql).bind(tenant.to_string());
+    for id in ids {
+        q = q.bind(id.to_string());
+    }
+    for row in q.fetch_all(&mut *conn).await? {
+        let id: ShipmentId = parsed(&row, "shipment_id")?;
+        let line_no = int(&row, "line_no")?;
+        let c = ShipmentComponent {
+            sku_id: parsed(&row, "component_sku_id")?,
+            sku_code: text(&row, "code")?,
+            sku_name: text(&row, "name")?,
+            per_bundle: int(&row, "per_bundle")?,
+            quantity: int(&row, "quantity")?,
+            scanned: int(&row, "scanned")?,
+        };
+        if let Some(line) = found
+            .get_mut(&id)
+            .and_then(|s| s.lines.iter_mut().find(|l| l.line_no == line_no))
+        {
+            line.components.push(c);
+        }
+    }
+    for s in found.values_mut() {
+        for l in &mut s.lines {
+            if !l.components.is_empty() {
+                l.scanned = whole_bundles(l.components.iter().map(|c| (c.per_bundle, c.scanned)));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn load_one(
@@ -597,6 +704,27 @@ async fn write_planned(
         "",
     )
     .await?;
+    // A bundle line is checked as its components: the order line's stored
+    // expansion (written with its first allocation, so every packed bundle
+    // line has one). One statement per chunk; plain lines match no row.
+    let style = Placeholders::of(&**tx);
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "INSERT INTO shipment_line_components \
+             (shipment_id, line_no, component_sku_id, tenant_id, position, per_bundle, quantity, scanned) \
+             SELECT sl.shipment_id, sl.line_no, c.component_sku_id, sl.tenant_id, c.position, c.quantity, \
+             sl.quantity * c.quantity, 0 \
+             FROM shipment_lines sl JOIN order_line_components c ON c.line_id = sl.order_line_id \
+             WHERE sl.tenant_id = {} AND sl.shipment_id IN {}",
+            first(style),
+            in_list(style, 1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(tenant.to_string());
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(ids)
 }
 
@@ -1352,23 +1480,71 @@ impl Store {
         let before = load_one(&mut tx, tenant, id).await?;
         let mut verdict = judge_scan(&before.scan_lines(), sku);
         let mut line_no = None;
-        if let ScanVerdict::Accept { index } = verdict {
-            let n = before.lines[index].line_no;
-            let counted = sqlx::query(
-                "UPDATE shipment_lines SET scanned = scanned + 1 \
-                 WHERE shipment_id = $1 AND line_no = $2 AND scanned < quantity",
-            )
-            .bind(id.to_string())
-            .bind(n)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if counted == 1 {
-                line_no = Some(n);
+        let mut component = None;
+        // Each count is conditional on room left; a count that finds none
+        // cannot happen under the row lock, and the condition is the guard
+        // if it ever does.
+        let (index, counted, expected) = match verdict {
+            ScanVerdict::Accept { index, part: None } => {
+                let counted = sqlx::query(
+                    "UPDATE shipment_lines SET scanned = scanned + 1 \
+                     WHERE shipment_id = $1 AND line_no = $2 AND scanned < quantity",
+                )
+                .bind(id.to_string())
+                .bind(before.lines[index].line_no)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (Some(index), counted, 1)
+            }
+            ScanVerdict::Accept {
+                index,
+                part: Some(part),
+            } => {
+                let c = before.lines[index].components[part].sku_id;
+                let counted = sqlx::query(
+                    "UPDATE shipment_line_components SET scanned = scanned + 1 \
+                     WHERE shipment_id = $1 AND line_no = $2 AND component_sku_id = $3 AND scanned < quantity",
+                )
+                .bind(id.to_string())
+                .bind(before.lines[index].line_no)
+                .bind(c.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                component = Some(c);
+                (Some(index), counted, 1)
+            }
+            ScanVerdict::AcceptBundle { index } => {
+                // Every component at once, or none: only if no component
+                // of the line lacks room for a whole bundle.
+                let counted = sqlx::query(
+                    "UPDATE shipment_line_components SET scanned = scanned + per_bundle \
+                     WHERE shipment_id = $1 AND line_no = $2 AND NOT EXISTS (\
+                     SELECT 1 FROM shipment_line_components f WHERE f.shipment_id = $1 AND f.line_no = $2 \
+                     AND f.scanned + f.per_bundle > f.quantity)",
+                )
+                .bind(id.to_string())
+                .bind(before.lines[index].line_no)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let parts = before.lines[index].components.len() as u64;
+                (Some(index), counted, parts)
+            }
+            _ => (None, 0, 0),
+        };
+        if let Some(index) = index {
+            if counted == expected {
+                line_no = Some(before.lines[index].line_no);
             } else {
-                // Cannot happen under the row lock; the condition is the
-                // guard if it ever does.
+                if counted != 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "shipment {id} changed while it was scanned"
+                    )));
+                }
                 verdict = ScanVerdict::TooMany;
+                component = None;
             }
         }
         sqlx::query(
@@ -1392,13 +1568,15 @@ impl Store {
             kinds::SHIPMENT_SCANNED,
             &after,
             json!({"result": verdict.as_str(), "barcode": barcode,
-                   "sku_id": sku.map(|s| s.to_string()), "line": line_no, "actor": actor}),
+                   "sku_id": sku.map(|s| s.to_string()), "line": line_no,
+                   "component_sku_id": component.map(|s| s.to_string()), "actor": actor}),
         );
         self.commit_with(tx, &[event]).await?;
         Ok(ScanOutcome {
             verdict,
             sku_id: sku,
             line_no,
+            component,
             shipment: after,
         })
     }

@@ -101,8 +101,28 @@ pub struct ShipmentLineBody {
     /// The SKU's bin at the shipment's location.
     pub bin: Option<String>,
     pub quantity: i64,
+    /// Units scanned; for a bundle line, the whole bundles its components'
+    /// scans make.
     pub scanned: i64,
-    /// Units still to scan.
+    /// Units still to scan; for a bundle line, component units.
+    pub remaining: i64,
+    /// A bundle line's components, which the scan station checks (left out
+    /// for a plain line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ShipmentComponentBody>,
+}
+
+/// One component of a bundle line at the scan station.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentComponentBody {
+    pub sku_id: String,
+    pub sku_code: String,
+    pub sku_name: String,
+    /// Units of the component in one bundle (the order line's stored recipe).
+    pub per_bundle: i64,
+    /// Units to scan: the line's bundles × `per_bundle`.
+    pub quantity: i64,
+    pub scanned: i64,
     pub remaining: i64,
 }
 
@@ -130,6 +150,7 @@ pub struct ShipmentBody {
     pub courier: Option<String>,
     pub courier_name: Option<String>,
     pub tracking_no: Option<String>,
+    /// Units to scan (a bundle line counts its components' units).
     pub units: i64,
     pub scanned: i64,
     /// Units still to scan.
@@ -185,6 +206,7 @@ impl From<Shipment> for ShipmentBody {
                 .lines
                 .into_iter()
                 .map(|l| ShipmentLineBody {
+                    remaining: l.remaining(),
                     line: l.line_no,
                     order_line_id: l.order_line_id.to_string(),
                     order_line: l.order_line_no,
@@ -194,7 +216,19 @@ impl From<Shipment> for ShipmentBody {
                     bin: l.bin,
                     quantity: l.quantity,
                     scanned: l.scanned,
-                    remaining: l.quantity - l.scanned,
+                    components: l
+                        .components
+                        .into_iter()
+                        .map(|c| ShipmentComponentBody {
+                            sku_id: c.sku_id.to_string(),
+                            sku_code: c.sku_code,
+                            sku_name: c.sku_name,
+                            per_bundle: c.per_bundle,
+                            quantity: c.quantity,
+                            remaining: c.quantity - c.scanned,
+                            scanned: c.scanned,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -789,7 +823,12 @@ pub struct ScanBody {
     pub sku_code: Option<String>,
     /// The shipment line that took the unit (accepted only).
     pub line: Option<i64>,
-    /// Units of that line still to scan (accepted only).
+    /// The component of that bundle line that took the unit (accepted
+    /// only; absent for a plain line or the bundle's own barcode, which
+    /// counts a whole bundle).
+    pub component_sku_id: Option<String>,
+    /// Units of that line still to scan (accepted only; for a bundle line,
+    /// component units).
     pub line_remaining: Option<i64>,
     /// Units of the whole shipment still to scan.
     pub remaining: i64,
@@ -825,6 +864,14 @@ pub async fn scan(
             .iter()
             .find(|l| l.sku_id == sku)
             .map(|l| l.sku_code.clone())
+            .or_else(|| {
+                out.shipment
+                    .lines
+                    .iter()
+                    .flat_map(|l| &l.components)
+                    .find(|c| c.sku_id == sku)
+                    .map(|c| c.sku_code.clone())
+            })
             .or(state
                 .store
                 .get_sku(p.tenant_id, sku)
@@ -840,6 +887,7 @@ pub async fn scan(
         sku_id: out.sku_id.map(|s| s.to_string()),
         sku_code,
         line: out.line_no,
+        component_sku_id: out.component.map(|s| s.to_string()),
         line_remaining: line.map(jaego_store::shipments::ShipmentLine::remaining),
         remaining,
         complete: remaining == 0,

@@ -112,8 +112,22 @@ pub async fn station(
                     thead { tr { th { (t.sku) } th { (t.bin) } th.num { (t.units) } th.num { (t.scanned) } th.num { (t.remaining_units) } } }
                     tbody { @for l in &s.lines {
                         tr.done[l.remaining == 0] id={ "line-" (super::dom_id(&l.sku_code)) } {
-                            td { span.code { (l.sku_code) } " " (l.sku_name) } td { (l.bin.as_deref().unwrap_or("")) }
+                            td {
+                                span.code { (l.sku_code) } " " (l.sku_name)
+                                @if !l.components.is_empty() { " " span.badge { (t.bundle_set) } }
+                            }
+                            td { (l.bin.as_deref().unwrap_or("")) }
                             td.num { (l.quantity) } td.num { (l.scanned) } td.num.available { (l.remaining) }
+                        }
+                        // A bundle line is scanned as its components (or
+                        // the bundle's own barcode, a whole bundle).
+                        @for c in &l.components {
+                            tr.component.done[c.remaining == 0]
+                                id={ "part-" (super::dom_id(&l.sku_code)) "-" (super::dom_id(&c.sku_code)) } {
+                                td { "└ " span.code { (c.sku_code) } " " (c.sku_name) " "
+                                    span.hint { (t.per_bundle.replace("{n}", &c.per_bundle.to_string())) } }
+                                td {} td.num { (c.quantity) } td.num { (c.scanned) } td.num.available { (c.remaining) }
+                            }
                         }
                     } }
                 }

@@ -262,6 +262,8 @@ pub const STRINGS: Strings = Strings {
     scan_wrong_item: "✗ Wrong item: {sku}",
     scan_too_many: "! Too many: {sku} is all scanned",
     scan_unknown: "? Unknown barcode: {code}",
+    bundle_set: "Bundle",
+    per_bundle: "{n} per bundle",
     scan_complete: "Everything is scanned: confirm the shipment.",
     confirm_shipment: "Confirm shipment",
     shipment_confirmed: "Shipment confirmed",

@@ -263,6 +263,8 @@ pub const STRINGS: Strings = Strings {
     scan_too_many: "! 이미 모두 스캔했습니다: {sku}",
     scan_unknown: "? 모르는 바코드입니다: {code}",
     scan_complete: "모두 스캔했습니다. 출고를 확정하세요.",
+    bundle_set: "세트",
+    per_bundle: "세트당 {n}개",
     confirm_shipment: "출고 확정",
     shipment_confirmed: "출고를 확정했습니다",
     override_confirm: "스캔 없이 확정 (관리자)",

@@ -336,6 +336,10 @@ pub struct Strings {
     pub scan_too_many: &'static str,
     pub scan_unknown: &'static str,
     pub scan_complete: &'static str,
+    /// The badge of a bundle line at the scan station and pickup counter.
+    pub bundle_set: &'static str,
+    /// Under a bundle line: a component's units per bundle (`{n}`).
+    pub per_bundle: &'static str,
     pub confirm_shipment: &'static str,
     pub shipment_confirmed: &'static str,
     pub override_confirm: &'static str,
