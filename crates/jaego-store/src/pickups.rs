@@ -24,13 +24,24 @@
 //! `jaego_core::pickup::apply`, and the new state, the stock moves and the
 //! `pickup.*` events are written together. A refused action is answered
 //! before anything is written.
+//!
+//! **Bundle items are scanned as their components.** When an item's SKU
+//! is a bundle, the intake stores the order line's expansion (as an
+//! allocation would, `order_line_components`) and copies it into
+//! `pickup_item_components` (migration 0016): each unit of the item is
+//! scanned as its components' units, or whole by the bundle's own
+//! barcode; the rules (`PickupState::parts`) keep the item's own scans at
+//! the whole bundles those make, and reception allocates the stored
+//! expansion. Plain items cost no extra query (the item query reads
+//! `skus.bundle`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use jaego_core::catalog::LocationKind;
 use jaego_core::limits::{PAGE_SIZE_MAX, SCHEDULE_BATCH_MAX};
 use jaego_core::pickup::{
-    self, Action, Effect, ItemState, PICKUP_DEADLINE_HOURS_DEFAULT, PickupState, PickupStatus,
+    self, Action, Effect, ItemState, PICKUP_DEADLINE_HOURS_DEFAULT, PartState, PickupState,
+    PickupStatus,
 };
 use jaego_core::schedule::{MinuteSet, Spec};
 use jaego_core::{
@@ -44,6 +55,7 @@ use sqlx::{Any, AnyConnection, Transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
+use crate::orders::bundle_lines::{line_bundles, store_expansions};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves};
 use crate::orders::{load_orders, order_event, refresh_status};
 use crate::page::{Page, PageRequest};
@@ -102,10 +114,27 @@ pub struct PickupItem {
     pub sku_name: String,
     pub quantity: i64,
     pub cancelled: i64,
+    /// Units scanned in (for a bundle item, the whole bundles its
+    /// components' scans make).
     pub received_scans: i64,
     pub completion_scans: i64,
+    /// A bundle item's components, what the scans count (empty for a
+    /// plain item).
+    pub components: Vec<PickupComponent>,
     cancel_printed: i64,
     line_cancelled_seen: i64,
+}
+
+/// One component of a bundle item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickupComponent {
+    pub sku_id: SkuId,
+    pub sku_code: String,
+    pub sku_name: String,
+    /// Units of the component in one unit of the item.
+    pub per_unit: i64,
+    pub received_scans: i64,
+    pub completion_scans: i64,
 }
 
 impl PickupItem {
@@ -156,6 +185,19 @@ impl Pickup {
                     cancelled: i.cancelled,
                     received_scans: i.received_scans,
                     completion_scans: i.completion_scans,
+                })
+                .collect(),
+            parts: self
+                .items
+                .iter()
+                .enumerate()
+                .flat_map(|(n, i)| {
+                    i.components.iter().map(move |c| PartState {
+                        item: n,
+                        per_unit: c.per_unit,
+                        received_scans: c.received_scans,
+                        completion_scans: c.completion_scans,
+                    })
                 })
                 .collect(),
         }
@@ -352,7 +394,7 @@ async fn with_items(
 ) -> StoreResult<Vec<Pickup>> {
     for p in &mut pickups {
         let rows = sqlx::query(
-            "SELECT i.id, i.item_no, i.line_id, i.sku_id, s.code AS sku_code, s.name AS sku_name, i.quantity, \
+            "SELECT i.id, i.item_no, i.line_id, i.sku_id, s.code AS sku_code, s.name AS sku_name, s.bundle, i.quantity, \
              i.cancelled, i.received_scans, i.completion_scans, i.cancel_printed, i.line_cancelled_seen \
              FROM pickup_items i JOIN skus s ON s.id = i.sku_id WHERE i.pickup_id = $1 ORDER BY i.item_no",
         )
@@ -373,11 +415,36 @@ async fn with_items(
                     cancelled: int(r, "cancelled")?,
                     received_scans: int(r, "received_scans")?,
                     completion_scans: int(r, "completion_scans")?,
+                    components: Vec::new(),
                     cancel_printed: int(r, "cancel_printed")?,
                     line_cancelled_seen: int(r, "line_cancelled_seen")?,
                 })
             })
             .collect::<StoreResult<_>>()?;
+        if rows.iter().any(|r| flag(r, "bundle").unwrap_or(false)) {
+            let rows = sqlx::query(
+                "SELECT c.item_id, c.component_sku_id, s.code, s.name, c.per_unit, c.received_scans, c.completion_scans \
+                 FROM pickup_item_components c JOIN pickup_items i ON i.id = c.item_id JOIN skus s ON s.id = c.component_sku_id \
+                 WHERE i.pickup_id = $1 ORDER BY i.item_no, c.position",
+            )
+            .bind(p.id.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in &rows {
+                let item: PickupItemId = parsed(r, "item_id")?;
+                let c = PickupComponent {
+                    sku_id: parsed(r, "component_sku_id")?,
+                    sku_code: text(r, "code")?,
+                    sku_name: text(r, "name")?,
+                    per_unit: int(r, "per_unit")?,
+                    received_scans: int(r, "received_scans")?,
+                    completion_scans: int(r, "completion_scans")?,
+                };
+                if let Some(i) = p.items.iter_mut().find(|i| i.id == item) {
+                    i.components.push(c);
+                }
+            }
+        }
         if !p.state().holds_invariants() {
             return Err(StoreError::Corrupt(format!(
                 "pickup {} breaks its invariants",
@@ -477,6 +544,51 @@ fn moves(p: &Pickup, units: &[i64], kind: MovementKind, policy: StockPolicy) -> 
         .collect()
 }
 
+/// Gives the new items of bundle lines their components: the line's
+/// expansion, stored now if no allocation stored it yet (so reception
+/// allocates exactly what is scanned, whatever the recipe becomes).
+async fn bundle_items(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    lines: &[NewItem],
+    items: &[PickupItemId],
+) -> StoreResult<()> {
+    let keys: Vec<(OrderLineId, SkuId)> = lines
+        .iter()
+        .map(|(line, sku, _, _)| Ok((parse_id(line)?, parse_id(sku)?)))
+        .collect::<StoreResult<_>>()?;
+    let bundles = line_bundles(tx, tenant, keys.iter().copied()).await?;
+    if bundles.is_empty() {
+        return Ok(());
+    }
+    store_expansions(tx, tenant, &bundles, bundles.keys().copied()).await?;
+    for ((line, _), item) in keys.iter().zip(items) {
+        let Some(b) = bundles.get(line) else { continue };
+        for (position, &(component, per_unit)) in b.parts.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO pickup_item_components (item_id, component_sku_id, tenant_id, position, per_unit) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(item.to_string())
+            .bind(component.to_string())
+            .bind(tenant.to_string())
+            .bind(position as i64)
+            .bind(per_unit)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_id<T: std::str::FromStr>(raw: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e| StoreError::Corrupt(format!("stored id {raw:?}: {e}")))
+}
+
 /// Writes what changed in a request's state (status, scans, cancellations).
 async fn write_state(
     tx: &mut Transaction<'_, Any>,
@@ -509,6 +621,30 @@ async fn write_state(
             .bind(state.received_scans)
             .bind(state.completion_scans)
             .bind(item.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    let parts: Vec<(PickupItemId, SkuId, i64, i64)> = p
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.components
+                .iter()
+                .map(|c| (i.id, c.sku_id, c.received_scans, c.completion_scans))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for ((item, sku, received, completed), state) in parts.into_iter().zip(&after.parts) {
+        if (received, completed) != (state.received_scans, state.completion_scans) {
+            sqlx::query(
+                "UPDATE pickup_item_components SET received_scans = $1, completion_scans = $2 \
+                 WHERE item_id = $3 AND component_sku_id = $4",
+            )
+            .bind(state.received_scans)
+            .bind(state.completion_scans)
+            .bind(item.to_string())
+            .bind(sku.to_string())
             .execute(&mut **tx)
             .await?;
         }
@@ -883,6 +1019,7 @@ impl Store {
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
             let id = PickupId::new();
+            let item_ids: Vec<PickupItemId> = lines.iter().map(|_| PickupItemId::new()).collect();
             let mut tx = self.begin_write().await?;
             let inserted = async {
                 sqlx::query(
@@ -897,12 +1034,12 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                for (n, (line, sku, units, cancelled)) in lines.iter().enumerate() {
+                for (n, ((line, sku, units, cancelled), item)) in lines.iter().zip(&item_ids).enumerate() {
                     sqlx::query(
                         "INSERT INTO pickup_items (id, pickup_id, tenant_id, line_id, location_id, sku_id, item_no, quantity, line_cancelled_seen) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
-                    .bind(PickupItemId::new().to_string())
+                    .bind(item.to_string())
                     .bind(id.to_string())
                     .bind(tenant.to_string())
                     .bind(line)
@@ -923,6 +1060,7 @@ impl Store {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
                 Err(e) => return Err(e.into()),
             }
+            bundle_items(&mut tx, tenant, &lines, &item_ids).await?;
             let p = find_in(&mut tx, tenant, &id.to_string()).await?;
             let event = pickup_event(kinds::PICKUP_REQUESTED, &p, json!({}));
             self.commit_with(tx, &[event]).await?;
@@ -1155,33 +1293,47 @@ impl Store {
                         format!("{code:?} is no SKU's barcode or code, nor this pickup's receipt or order number"),
                     ));
                 };
-                let mine: Vec<usize> = p
-                    .items
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, i)| i.sku_id == sku && i.units() > 0)
-                    .map(|(n, _)| n)
-                    .collect();
-                let Some(&first) = mine.first() else {
+                // What the SKU can count, in item order: a plain item's
+                // unit, a bundle item's whole bundle (its own barcode), or
+                // a unit of a bundle item's component. The first the rules
+                // accept takes the scan; if none does, the first answers
+                // why (every unit scanned, slip first, …).
+                let state = p.state();
+                let (item_scan, part_scan): (fn(usize) -> Action, fn(usize) -> Action) =
+                    if completion {
+                        (Action::CompletionScan, Action::CompletionPartScan)
+                    } else {
+                        (Action::ReceptionScan, Action::ReceptionPartScan)
+                    };
+                let mut candidates: Vec<(Action, &str)> = Vec::new();
+                let mut part_no = 0;
+                for (n, i) in p.items.iter().enumerate() {
+                    let parts = part_no..part_no + i.components.len();
+                    part_no = parts.end;
+                    if i.units() == 0 {
+                        continue;
+                    }
+                    if i.sku_id == sku {
+                        candidates.push((item_scan(n), &i.sku_code));
+                    }
+                    for (k, c) in parts.zip(&i.components) {
+                        if c.sku_id == sku {
+                            candidates.push((part_scan(k), &c.sku_code));
+                        }
+                    }
+                }
+                let Some(&first) = candidates.first() else {
                     return Err(StoreError::refused(
                         "pickup_wrong_item",
                         format!("{code:?} is not an item of pickup {}", p.receipt_code),
                     ));
                 };
-                sku_code = Some(p.items[first].sku_code.clone());
-                let open = |i: &PickupItem| {
-                    if completion {
-                        i.completion_scans < i.units()
-                    } else {
-                        i.received_scans < i.units()
-                    }
-                };
-                let n = mine.iter().copied().find(|&n| open(&p.items[n])).unwrap_or(first);
-                Ok(if completion {
-                    Action::CompletionScan(n)
-                } else {
-                    Action::ReceptionScan(n)
-                })
+                let (action, code) = candidates
+                    .into_iter()
+                    .find(|(a, _)| pickup::apply(&state, *a).is_ok())
+                    .unwrap_or(first);
+                sku_code = Some(code.to_string());
+                Ok(action)
             })
             .await?;
         Ok(ScanOutcome {

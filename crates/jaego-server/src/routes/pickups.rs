@@ -128,6 +128,26 @@ pub struct PickupItemBody {
     pub cancelled: i64,
     /// Units the customer gets: `quantity - cancelled`.
     pub units: i64,
+    /// Units scanned in; for a bundle item, the whole bundles its
+    /// components' scans make.
+    pub received_scans: i64,
+    pub completion_scans: i64,
+    /// A bundle item's components, which the scans count (left out for a
+    /// plain item).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<PickupComponentBody>,
+}
+
+/// One component of a bundle item: each unit of the item is scanned as
+/// `per_unit` of it (or whole, by the bundle's own barcode).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PickupComponentBody {
+    pub sku_id: String,
+    pub sku_code: String,
+    pub sku_name: String,
+    pub per_unit: i64,
+    /// Units of it the customer gets: the item's `units × per_unit`.
+    pub units: i64,
     pub received_scans: i64,
     pub completion_scans: i64,
 }
@@ -146,6 +166,19 @@ impl From<PickupItem> for PickupItemBody {
             cancelled: i.cancelled,
             received_scans: i.received_scans,
             completion_scans: i.completion_scans,
+            components: i
+                .components
+                .into_iter()
+                .map(|c| PickupComponentBody {
+                    sku_id: c.sku_id.to_string(),
+                    sku_code: c.sku_code,
+                    sku_name: c.sku_name,
+                    units: (i.quantity - i.cancelled) * c.per_unit,
+                    per_unit: c.per_unit,
+                    received_scans: c.received_scans,
+                    completion_scans: c.completion_scans,
+                })
+                .collect(),
         }
     }
 }
@@ -552,10 +585,12 @@ pub struct PickupScanBody {
 pub struct ScanAnswer {
     /// `item`, `slip` or `receipt`.
     pub scanned: String,
-    /// The SKU of a scanned item.
+    /// The SKU of a scanned item (a bundle item's component, or the
+    /// bundle's own code for a whole bundle).
     pub sku_code: Option<String>,
     /// Units still to scan in this phase (into the hanger while
-    /// `requested`, out of it while `received`).
+    /// `requested`, out of it while `received`); a bundle item counts its
+    /// components' units.
     pub remaining: i64,
     pub pickup: PickupBody,
 }

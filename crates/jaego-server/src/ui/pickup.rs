@@ -62,7 +62,22 @@ fn items(ctx: &Ctx, p: &PickupBody, completion: bool) -> Markup {
             tbody { @for i in &p.items {
                 @let scanned = if completion { i.completion_scans } else { i.received_scans };
                 tr.done[scanned >= i.units] id={ "pk-item-" (super::dom_id(&i.sku_code)) } {
-                    td { span.code { (i.sku_code) } " " (i.sku_name) } td.num { (i.units) } td.num { (scanned) }
+                    td {
+                        span.code { (i.sku_code) } " " (i.sku_name)
+                        @if !i.components.is_empty() { " " span.badge { (t.bundle_set) } }
+                    }
+                    td.num { (i.units) } td.num { (scanned) }
+                }
+                // A bundle item is scanned as its components (or the
+                // bundle's own barcode, a whole bundle).
+                @for c in &i.components {
+                    @let scanned = if completion { c.completion_scans } else { c.received_scans };
+                    tr.component.done[scanned >= c.units]
+                        id={ "pk-part-" (super::dom_id(&i.sku_code)) "-" (super::dom_id(&c.sku_code)) } {
+                        td { "└ " span.code { (c.sku_code) } " " (c.sku_name) " "
+                            span.hint { (t.per_bundle.replace("{n}", &c.per_unit.to_string())) } }
+                        td.num { (c.units) } td.num { (scanned) }
+                    }
                 }
             } }
         }
