@@ -1299,12 +1299,12 @@ impl Store {
                 // accept takes the scan; if none does, the first answers
                 // why (every unit scanned, slip first, …).
                 let state = p.state();
-                let (item_scan, part_scan): (fn(usize) -> Action, fn(usize) -> Action) =
-                    if completion {
-                        (Action::CompletionScan, Action::CompletionPartScan)
-                    } else {
-                        (Action::ReceptionScan, Action::ReceptionPartScan)
-                    };
+                let scans: [fn(usize) -> Action; 2] = if completion {
+                    [Action::CompletionScan, Action::CompletionPartScan]
+                } else {
+                    [Action::ReceptionScan, Action::ReceptionPartScan]
+                };
+                let [item_scan, part_scan] = scans;
                 let mut candidates: Vec<(Action, &str)> = Vec::new();
                 let mut part_no = 0;
                 for (n, i) in p.items.iter().enumerate() {

@@ -707,7 +707,7 @@ async fn write_planned(
     // A bundle line is checked as its components: the order line's stored
     // expansion (written with its first allocation, so every packed bundle
     // line has one). One statement per chunk; plain lines match no row.
-    let style = Placeholders::of(&**tx);
+    let style = Placeholders::of(tx);
     for chunk in ids.chunks(IN_CHUNK) {
         let sql = format!(
             "INSERT INTO shipment_line_components \
