@@ -974,6 +974,9 @@ impl Store {
         Ok(made + changed)
     }
 
+    /// New pickup lines, found through the partial index of pickup lines
+    /// with open units (migration 0017); the order key is written so that
+    /// SQLite does not walk every order line in order instead.
     async fn make_requests(&self, now: i64) -> StoreResult<usize> {
         let rows = sqlx::query(
             "SELECT l.id, l.tenant_id, l.order_id, l.pickup_location_id, l.sku_id, l.quantity - l.cancelled - l.shipped AS units, l.cancelled \
@@ -982,7 +985,7 @@ impl Store {
              AND o.status IN ('open','partially_allocated','allocated','partially_shipped') \
              AND l.quantity - l.cancelled - l.shipped > 0 \
              AND NOT EXISTS (SELECT 1 FROM pickup_items i WHERE i.line_id = l.id AND i.location_id = l.pickup_location_id) \
-             ORDER BY l.order_id, l.line_no LIMIT $1",
+             ORDER BY l.order_id || '', l.line_no LIMIT $1",
         )
         .bind(PICKUP_INTAKE_BATCH_MAX as i64 + 1)
         .fetch_all(self.reader())
@@ -1069,11 +1072,14 @@ impl Store {
         Ok(made)
     }
 
+    /// Cancellations on open requests' lines: from the open requests (a
+    /// partial index, migration 0017; `CROSS JOIN` keeps SQLite's join
+    /// order), never every pickup item ever made.
     async fn take_in_cancellations(&self, now: i64) -> StoreResult<usize> {
         let rows = sqlx::query(
-            "SELECT DISTINCT p.id, p.tenant_id FROM pickup_items i JOIN order_lines l ON l.id = i.line_id \
-             JOIN pickups p ON p.id = i.pickup_id \
-             WHERE p.status IN ('requested','received') AND l.cancelled > i.line_cancelled_seen LIMIT $1",
+            "SELECT DISTINCT p.id, p.tenant_id FROM pickups p CROSS JOIN pickup_items i CROSS JOIN order_lines l \
+             WHERE i.pickup_id = p.id AND l.id = i.line_id \
+             AND p.status IN ('requested','received') AND l.cancelled > i.line_cancelled_seen LIMIT $1",
         )
         .bind(PICKUP_INTAKE_BATCH_MAX as i64)
         .fetch_all(self.reader())
