@@ -223,3 +223,11 @@ pub const COURIERS_MAX: usize = 200;
 pub const SHIPMENTS_PER_PRINT_MAX: usize = 500;
 /// Longest reason for confirming an incompletely scanned shipment, in characters.
 pub const OVERRIDE_REASON_LEN_MAX: usize = 500;
+
+// Store pickup (docs/pickup.md).
+/// Longest reason for an unavailable or cancelled pickup, in characters.
+pub const PICKUP_REASON_LEN_MAX: usize = 500;
+/// Shortest pickup deadline after reception, in hours.
+pub const PICKUP_DEADLINE_HOURS_MIN: i64 = 1;
+/// Longest pickup deadline after reception, in hours (60 days).
+pub const PICKUP_DEADLINE_HOURS_MAX: i64 = 60 * 24;

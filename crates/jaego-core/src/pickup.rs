@@ -28,13 +28,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::InvalidInput;
+use crate::limits::{PICKUP_DEADLINE_HOURS_MAX, PICKUP_DEADLINE_HOURS_MIN, PICKUP_REASON_LEN_MAX};
 use crate::schedule::MinuteSet;
 
-/// Longest reason for an unavailable or cancelled pickup, in characters.
-pub const PICKUP_REASON_LEN_MAX: usize = 500;
-/// Shortest and longest pickup deadline after reception, in hours.
-pub const PICKUP_DEADLINE_HOURS_MIN: i64 = 1;
-pub const PICKUP_DEADLINE_HOURS_MAX: i64 = 60 * 24;
 /// The deadline of a store that set none: three days.
 pub const PICKUP_DEADLINE_HOURS_DEFAULT: i64 = 72;
 /// Print minutes are multiples of this (00, 05, …, 55).
