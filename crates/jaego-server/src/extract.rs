@@ -4,9 +4,11 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use jaego_core::limits::JSON_DEPTH_MAX;
 use jaego_core::role::Permission;
+use jaego_core::{ChannelId, TenantId};
 use jaego_store::tenants::Principal;
 use serde::de::DeserializeOwned;
 
@@ -125,11 +127,43 @@ pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, A
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    json_body(bytes)
+}
+
+/// Parses a JSON body read as bytes (a signed webhook's, whose signature
+/// is checked on the bytes first) with [`ApiJson`]'s answers: 400 for
+/// malformed or too deep, 422 for the wrong shape.
+pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     check_depth(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::invalid("body", e.to_string()),
         _ => ApiError::Malformed(e.to_string()),
     })
+}
+
+/// The tenant and channel of a channel's signed webhook call: `body` must
+/// carry the channel's webhook secret's signature in the
+/// [`jaego_core::signature::HEADER`] header. An unknown channel, a channel
+/// without a webhook and a bad or stale signature all answer 401, so the
+/// endpoint tells a stranger nothing.
+pub async fn signed_channel(
+    state: &crate::AppState,
+    channel: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(TenantId, ChannelId), ApiError> {
+    let c: ChannelId = channel.parse().map_err(|_| ApiError::Unauthorized)?;
+    let Some((tenant, secret)) = state.store.webhook_target(c).await? else {
+        return Err(ApiError::Unauthorized);
+    };
+    let header = headers
+        .get(jaego_core::signature::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let now = jaego_store::now_us() / 1_000_000;
+    jaego_core::signature::verify(secret.as_bytes(), header, body, now)
+        .map_err(|_| ApiError::Unauthorized)?;
+    Ok((tenant, c))
 }
 
 /// `Query<T>` with problem+json rejections.

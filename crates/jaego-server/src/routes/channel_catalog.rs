@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, json_body, signed_channel};
 use crate::routes::csv::{Table, csv_body};
 use crate::wire::time;
 
@@ -441,23 +441,8 @@ pub async fn catalog_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<SyncReportBody>)> {
-    let c: ChannelId = channel.parse().map_err(|_| ApiError::Unauthorized)?;
-    // As for the order webhook: unknown channel, webhook off and a bad
-    // signature all answer 401.
-    let Some((tenant, secret)) = state.store.webhook_target(c).await? else {
-        return Err(ApiError::Unauthorized);
-    };
-    let header = headers
-        .get(jaego_core::signature::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let now = jaego_store::now_us() / 1_000_000;
-    jaego_core::signature::verify(secret.as_bytes(), header, &body, now)
-        .map_err(|_| ApiError::Unauthorized)?;
-    let upload: CatalogUpload = serde_json::from_slice(&body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::invalid("body", e.to_string()),
-        _ => ApiError::Malformed(e.to_string()),
-    })?;
+    let (tenant, c) = signed_channel(&state, &channel, &headers, &body).await?;
+    let upload: CatalogUpload = json_body(&body)?;
     let report = state
         .store
         .receive_catalog(

@@ -186,10 +186,7 @@ pub fn batch_into_new(orders: Vec<OrderInput>) -> ApiResult<Vec<NewOrder>> {
 /// Parses a JSON batch body (`{"orders": […]}`), as the batch route and
 /// the webhook receive it.
 pub fn parse_orders_json(body: &[u8]) -> ApiResult<Vec<NewOrder>> {
-    let batch: OrderBatchInput = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::invalid("body", e.to_string()),
-        _ => ApiError::Malformed(e.to_string()),
-    })?;
+    let batch: OrderBatchInput = crate::extract::json_body(body)?;
     batch_into_new(batch.orders)
 }
 

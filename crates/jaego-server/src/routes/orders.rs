@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, optional_json, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, optional_json, path_id, signed_channel};
 use crate::routes::csv::csv_body;
 use crate::routes::order_ingest::{
     OrderBatchInput, OrderInput, batch_into_new, parse_orders_csv, parse_orders_json,
@@ -924,19 +924,7 @@ pub async fn order_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ImportBody>)> {
-    let c: ChannelId = channel.parse().map_err(|_| ApiError::Unauthorized)?;
-    // Unknown channel, webhook off and a bad signature all answer 401, so
-    // the endpoint tells a stranger nothing.
-    let Some((tenant, secret)) = state.store.webhook_target(c).await? else {
-        return Err(ApiError::Unauthorized);
-    };
-    let header = headers
-        .get(jaego_core::signature::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let now = jaego_store::now_us() / 1_000_000;
-    jaego_core::signature::verify(secret.as_bytes(), header, &body, now)
-        .map_err(|_| ApiError::Unauthorized)?;
+    let (tenant, c) = signed_channel(&state, &channel, &headers, &body).await?;
     let orders = parse_orders_json(&body)?;
     let got = state
         .store
