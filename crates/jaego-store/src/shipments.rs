@@ -517,15 +517,16 @@ fn shipment_event(
         .subject(s.id)
 }
 
-/// Locks a shipment's row for the rest of the transaction (PostgreSQL
-/// holds the row lock of an `UPDATE` until commit; SQLite's write
-/// transaction is exclusive already) and returns its state.
-async fn lock_shipment(
+/// Locks an open shipment's row for the rest of the transaction
+/// (PostgreSQL holds the row lock of an `UPDATE` until commit; SQLite's
+/// write transaction is exclusive already). A confirmed or cancelled one
+/// is refused: only an open shipment changes.
+async fn lock_open_shipment(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     id: ShipmentId,
     now: i64,
-) -> StoreResult<ShipmentState> {
+) -> StoreResult<()> {
     let row = sqlx::query(
         "UPDATE shipments SET updated_at = $3 WHERE tenant_id = $1 AND id = $2 RETURNING state",
     )
@@ -535,7 +536,10 @@ async fn lock_shipment(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| StoreError::not_found("shipment", id))?;
-    parsed(&row, "state")
+    match parsed(&row, "state")? {
+        ShipmentState::Open => Ok(()),
+        state => Err(not_open(id, state)),
+    }
 }
 
 fn not_open(id: ShipmentId, state: ShipmentState) -> StoreError {
@@ -1141,10 +1145,7 @@ impl Store {
         }
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        let state = lock_shipment(&mut tx, tenant, id, now).await?;
-        if state != ShipmentState::Open {
-            return Err(not_open(id, state));
-        }
+        lock_open_shipment(&mut tx, tenant, id, now).await?;
         sqlx::query(
             "UPDATE shipments SET courier_id = $3, tracking_no = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2",
         )
@@ -1473,10 +1474,7 @@ impl Store {
         };
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        let state = lock_shipment(&mut tx, tenant, id, now).await?;
-        if state != ShipmentState::Open {
-            return Err(not_open(id, state));
-        }
+        lock_open_shipment(&mut tx, tenant, id, now).await?;
         let before = load_one(&mut tx, tenant, id).await?;
         let mut verdict = judge_scan(&before.scan_lines(), sku);
         let mut line_no = None;
@@ -1601,10 +1599,7 @@ impl Store {
         }
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        let state = lock_shipment(&mut tx, tenant, id, now).await?;
-        if state != ShipmentState::Open {
-            return Err(not_open(id, state));
-        }
+        lock_open_shipment(&mut tx, tenant, id, now).await?;
         let s = load_one(&mut tx, tenant, id).await?;
         if let Err(ConfirmRefusal::Incomplete { scanned, total }) =
             may_confirm(&s.scan_lines(), override_reason.is_some())
@@ -1682,10 +1677,7 @@ impl Store {
     ) -> StoreResult<Shipment> {
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        let state = lock_shipment(&mut tx, tenant, id, now).await?;
-        if state != ShipmentState::Open {
-            return Err(not_open(id, state));
-        }
+        lock_open_shipment(&mut tx, tenant, id, now).await?;
         sqlx::query(
             "UPDATE shipments SET state = 'cancelled', updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND state = 'open'",
         )
