@@ -6,22 +6,10 @@
 
 mod common;
 
-use common::{TestServer, assert_problem};
+use common::{TestServer, assert_problem, ok};
 use jaego_store::now_us;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn ok(s: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = s.call(method, path, &s.owner, body).await;
-    assert!(
-        r.status.is_success(),
-        "{}: {path}: {} {}",
-        s.engine,
-        r.status,
-        r.text
-    );
-    r.body
-}
 
 /// `location` (of `kind`) with A × 10 and B × 10 (barcodes `A-EAN`,
 /// `B-EAN`), GIFT = 2 × A + 1 × B (barcode `GIFT-EAN`), and channel MALL

@@ -4,21 +4,9 @@
 
 mod common;
 
-use common::{TestServer, assert_problem};
+use common::{TestServer, assert_problem, ok};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn ok(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = server.call(method, path, &server.owner, body).await;
-    assert!(
-        r.status.is_success(),
-        "{}: {path}: {} {}",
-        server.engine,
-        r.status,
-        r.text
-    );
-    r.body
-}
 
 async fn mall(s: &TestServer) -> String {
     ok(

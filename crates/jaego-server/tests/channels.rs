@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, assert_problem};
+use common::{TestServer, assert_problem, ok};
 use jaego_core::TenantId;
 use jaego_store::events::EventFilter;
 use reqwest::{Method, StatusCode};
@@ -75,18 +75,6 @@ async fn events(server: &TestServer, kind: &str) -> Vec<Value> {
         .iter()
         .map(|e| serde_json::from_str(&e.data).unwrap())
         .collect()
-}
-
-async fn ok(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = server.call(method, path, &server.owner, body).await;
-    assert!(
-        r.status.is_success(),
-        "{}: {path}: {} {}",
-        server.engine,
-        r.status,
-        r.text
-    );
-    r.body
 }
 
 async fn location(server: &TestServer, code: &str, kind: &str) {

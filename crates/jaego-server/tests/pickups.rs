@@ -9,7 +9,7 @@
 mod common;
 mod scan;
 
-use common::{TestServer, assert_problem};
+use common::{TestServer, assert_problem, ok};
 use jaego_core::TenantId;
 use jaego_store::events::EventFilter;
 use jaego_store::now_us;
@@ -18,18 +18,6 @@ use rxing::BarcodeFormat;
 use serde_json::{Value, json};
 
 const HOUR_US: i64 = 3_600 * 1_000_000;
-
-async fn ok(s: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = s.call(method, path, &s.owner, body).await;
-    assert!(
-        r.status.is_success(),
-        "{}: {path}: {} {}",
-        s.engine,
-        r.status,
-        r.text
-    );
-    r.body
-}
 
 async fn post(s: &TestServer, path: &str, body: Value) -> common::Reply {
     s.call(Method::POST, path, &s.owner, Some(body)).await

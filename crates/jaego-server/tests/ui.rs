@@ -11,24 +11,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::TestServer;
+use common::{TestServer, ok};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode, redirect};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
-
-async fn ok(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = server.call(method, path, &server.owner, body).await;
-    assert!(
-        r.status.is_success(),
-        "{}: {path}: {} {}",
-        server.engine,
-        r.status,
-        r.text
-    );
-    r.body
-}
 
 /// 강남점 with a menu of three items, none tracked yet and all at 0, as a
 /// restaurant has it before it turns H68 on.

@@ -207,6 +207,20 @@ pub async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
+/// Calls `path` as the owner and answers the body, asserting a 2xx: for
+/// the set-up steps of a test, where a failure is the test's own bug.
+pub async fn ok(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let r = server.call(method, path, &server.owner, body).await;
+    assert!(
+        r.status.is_success(),
+        "{}: {path}: {} {}",
+        server.engine,
+        r.status,
+        r.text
+    );
+    r.body
+}
+
 /// Asserts `reply` is an RFC 9457 problem with `status` and `code`: the
 /// content type is `application/problem+json` and `type`, `title`,
 /// `status` and `code` are all there and agree.
