@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::routes::catalog::ListQuery;
 use crate::routes::orders::{LinkQuery, list_sku_links};
-use crate::routes::places::{LocationQuery, get_channel, list_channels, list_locations};
+use crate::routes::places::{get_channel, list_channels};
 use crate::routes::sharing::{
     FigureQuery, get_channel_sharing, get_sharing, list_channel_figures, list_exclusions,
 };
@@ -87,9 +87,9 @@ pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(code): Path<St
         let Json(figures) = list_channel_figures(s(), a(), Path(code.clone()), ApiQuery(FigureQuery { sku: None, after: None, limit: Some(200) })).await?;
         let Json(exclusions) = list_exclusions(s(), a(), Path(code.clone()), ApiQuery(ListQuery { after: None, limit: Some(200) })).await?;
         let Json(links) = list_sku_links(s(), a(), Path(code.clone()), ApiQuery(LinkQuery { after: None, limit: Some(200) })).await?;
-        let Json(locations) = list_locations(s(), a(), ApiQuery(LocationQuery { kind: None, after: None, limit: Some(500) })).await?;
+        let locations = super::locations(&state, &ctx, false).await?;
         let (sku_codes, _) = super::movements::codes(&state, &ctx).await?;
-        let code_of = |id: &str| locations.items.iter().find(|l| l.id == id).map_or(id.to_string(), |l| l.code.clone());
+        let code_of = |id: &str| locations.iter().find(|l| l.id == id).map_or(id.to_string(), |l| l.code.clone());
         let linked: Vec<String> = channel.locations.iter().map(|id| code_of(id)).collect();
         let base = format!("/api/v1/channels/{}", enc(&channel.code));
         let may = ctx.may(Permission::WriteCatalog);

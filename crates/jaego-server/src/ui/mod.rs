@@ -278,6 +278,27 @@ async fn home(ctx: Ctx) -> Response {
     ctx.render(Ok(Screen::new(t.home_title, Nav::Home, content)))
 }
 
+/// The tenant's locations (only stores, with `stores_only`), as the API
+/// lists them to this user: the first 500, which is more than a picker
+/// shows.
+pub async fn locations(
+    state: &AppState,
+    ctx: &Ctx,
+    stores_only: bool,
+) -> Result<Vec<crate::routes::places::LocationBody>, ApiError> {
+    let axum::Json(page) = crate::routes::places::list_locations(
+        State(state.clone()),
+        ctx.auth.clone(),
+        crate::extract::ApiQuery(crate::routes::places::LocationQuery {
+            kind: stores_only.then(|| "store".into()),
+            after: None,
+            limit: Some(500),
+        }),
+    )
+    .await?;
+    Ok(page.items)
+}
+
 /// Markup for a small "label: value" figure.
 pub fn figure(label: &str, value: impl std::fmt::Display) -> Markup {
     html! { span.figure { span.figure-label { (label) } " " strong { (value) } } }

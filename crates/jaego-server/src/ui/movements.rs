@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::routes::catalog::{SkuQuery, list_skus};
-use crate::routes::places::{LocationQuery, list_locations, list_movement_types};
+use crate::routes::places::list_movement_types;
 use crate::routes::stock::{MovementBody, MovementQuery, list_movements};
 
 const LIVE: &[&str] = &["stock.changed", "transfer.created", "transfer.received"];
@@ -125,23 +125,10 @@ pub(super) async fn codes(
         }),
     )
     .await?;
-    let Json(locations) = list_locations(
-        State(state.clone()),
-        ctx.auth.clone(),
-        ApiQuery(LocationQuery {
-            kind: None,
-            after: None,
-            limit: Some(500),
-        }),
-    )
-    .await?;
+    let locations = super::locations(state, ctx, false).await?;
     Ok((
         skus.items.into_iter().map(|s| (s.id, s.code)).collect(),
-        locations
-            .items
-            .into_iter()
-            .map(|l| (l.id, l.code))
-            .collect(),
+        locations.into_iter().map(|l| (l.id, l.code)).collect(),
     ))
 }
 

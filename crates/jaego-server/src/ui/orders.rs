@@ -21,7 +21,7 @@ use crate::routes::catalog::ListQuery;
 use crate::routes::orders::{
     OrderBody, OrderQuery, UnmatchedQuery, get_order, list_orders, list_unmatched, order_stock,
 };
-use crate::routes::places::{LocationQuery, list_channels, list_locations};
+use crate::routes::places::list_channels;
 
 const LIVE: &[&str] = &[
     "order.collected",
@@ -89,23 +89,10 @@ async fn names(
         }),
     )
     .await?;
-    let Json(locations) = list_locations(
-        State(state.clone()),
-        ctx.auth.clone(),
-        ApiQuery(LocationQuery {
-            kind: None,
-            after: None,
-            limit: Some(500),
-        }),
-    )
-    .await?;
+    let locations = super::locations(state, ctx, false).await?;
     Ok((
         channels.items.into_iter().map(|c| (c.id, c.code)).collect(),
-        locations
-            .items
-            .into_iter()
-            .map(|l| (l.id, l.code))
-            .collect(),
+        locations.into_iter().map(|l| (l.id, l.code)).collect(),
     ))
 }
 

@@ -88,21 +88,12 @@ fn items(ctx: &Ctx, p: &PickupBody, completion: bool) -> Markup {
 pub async fn stores(State(state): State<AppState>, ctx: Ctx) -> Response {
     let screen = async {
         let t = ctx.t;
-        let Json(page) = crate::routes::places::list_locations(
-            State(state.clone()),
-            ctx.auth.clone(),
-            ApiQuery(crate::routes::places::LocationQuery {
-                kind: Some("store".into()),
-                after: None,
-                limit: Some(500),
-            }),
-        )
-        .await?;
+        let stores = super::locations(&state, &ctx, true).await?;
         let content = html! {
             h1 { (t.nav_pickup) }
-            @if page.items.is_empty() { p.empty { (t.no_stores) } }
+            @if stores.is_empty() { p.empty { (t.no_stores) } }
             ul.cards {
-                @for l in &page.items {
+                @for l in &stores {
                     li.card { h2 { (l.name) " " span.code { (l.code) } }
                         p.actions { a.button.primary href={ "/pickup/" (enc(&l.code)) } { (t.nav_pickup) } } }
                 }

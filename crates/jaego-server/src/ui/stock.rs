@@ -14,7 +14,6 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::routes::catalog::{SkuQuery, list_skus};
-use crate::routes::places::{LocationQuery, list_locations};
 use crate::routes::receipts::{ReceiptQuery, get_availability, list_receipts};
 use crate::routes::status::get_sku_status;
 use crate::routes::stock::{BalanceBody, BalanceQuery, list_balances};
@@ -95,16 +94,7 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
     let only_low = q.only_low.is_some();
     let may_status = ctx.may(jaego_core::role::Permission::WriteCatalog);
     let location = q.location.clone().filter(|l| !l.is_empty());
-    let Json(locations) = list_locations(
-        State(state.clone()),
-        ctx.auth.clone(),
-        ApiQuery(LocationQuery {
-            kind: None,
-            after: None,
-            limit: Some(500),
-        }),
-    )
-    .await?;
+    let locations = super::locations(state, ctx, false).await?;
     let Json(skus) = list_skus(
         State(state.clone()),
         ctx.auth.clone(),
@@ -197,7 +187,7 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
             label for="location" { (t.location) }
             select #location name="location" {
                 option value="" { (t.all_locations) }
-                @for l in &locations.items {
+                @for l in &locations {
                     option value=(l.code) selected[location.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
                 }
             }

@@ -11,8 +11,6 @@ use serde::Deserialize;
 use super::{Ctx, Nav, Screen, enc};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
-use crate::routes::places::{LocationQuery, list_locations};
 use crate::routes::table_order::{MenuItemBody, get_display, get_menu, get_settings};
 
 /// The events that change what a table-order page shows.
@@ -29,24 +27,15 @@ const LIVE: &[&str] = &[
 /// The stores, to pick one.
 pub async fn stores(State(state): State<AppState>, ctx: Ctx) -> Response {
     let screen = async {
-        let Json(page) = list_locations(
-            State(state.clone()),
-            ctx.auth.clone(),
-            ApiQuery(LocationQuery {
-                kind: Some("store".into()),
-                after: None,
-                limit: Some(500),
-            }),
-        )
-        .await?;
+        let stores = super::locations(&state, &ctx, true).await?;
         let t = ctx.t;
         let content = html! {
             h1 { (t.nav_table_order) }
-            @if page.items.is_empty() {
+            @if stores.is_empty() {
                 p.empty { (t.no_stores) }
             } @else {
                 ul.cards {
-                    @for l in &page.items {
+                    @for l in &stores {
                         li.card {
                             h2 { (l.name) " " span.code { (l.code) } }
                             p.actions {
