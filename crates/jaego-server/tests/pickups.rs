@@ -313,11 +313,21 @@ async fn reception_then_completion() {
             .await;
         assert_problem(&r, StatusCode::CONFLICT, "pickup_closed", e);
         check_held(&s).await;
+        let kinds = event_kinds(&s).await;
+        let statuses: Vec<&str> = kinds
+            .iter()
+            .map(String::as_str)
+            .filter(|k| *k != "pickup.scanned")
+            .collect();
         assert_eq!(
-            event_kinds(&s).await,
+            statuses,
             ["pickup.requested", "pickup.received", "pickup.completed"],
             "{e}"
         );
+        // Every accepted scan is an event (3 at reception; slip, receipt
+        // and 3 units at completion), so a second device follows the count.
+        let scans = kinds.iter().filter(|k| *k == "pickup.scanned").count();
+        assert_eq!(scans, 8, "{e}: {kinds:?}");
         s.assert_verified().await;
         s.stop().await;
     }

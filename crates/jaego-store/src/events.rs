@@ -108,6 +108,7 @@ pub mod kinds {
     pub const PICKUP_CANCELLED: &str = "pickup.cancelled";
     pub const PICKUP_ITEMS_CANCELLED: &str = "pickup.items_cancelled";
     pub const PICKUP_EXPIRED: &str = "pickup.expired";
+    pub const PICKUP_SCANNED: &str = "pickup.scanned";
     pub const PICKUP_PRINTED: &str = "pickup.printed";
     pub const PICKUP_SETTINGS_UPDATED: &str = "pickup.settings_updated";
 

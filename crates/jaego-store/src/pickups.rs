@@ -1217,6 +1217,23 @@ impl Store {
         {
             events.insert(0, pickup_event(kind, &after, json!({"actor": actor})));
         }
+        // Every accepted scan, so a second device at the counter follows
+        // the count without a reload.
+        if matches!(
+            action,
+            Action::ReceptionScan(_)
+                | Action::ReceptionPartScan(_)
+                | Action::SlipScan
+                | Action::ReceiptScan
+                | Action::CompletionScan(_)
+                | Action::CompletionPartScan(_)
+        ) {
+            events.push(pickup_event(
+                kinds::PICKUP_SCANNED,
+                &after,
+                json!({"actor": actor, "scan": action.name(), "remaining": after.state().remaining_scans()}),
+            ));
+        }
         self.commit_with(tx, &events).await?;
         Ok((p, after))
     }

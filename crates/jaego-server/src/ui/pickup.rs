@@ -29,6 +29,7 @@ const LIVE: &[&str] = &[
     "pickup.cancelled",
     "pickup.expired",
     "pickup.printed",
+    "pickup.scanned",
 ];
 
 #[derive(Debug, Default, Deserialize)]
