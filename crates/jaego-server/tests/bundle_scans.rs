@@ -128,6 +128,23 @@ async fn a_bundle_line_is_scanned_as_its_components() {
         assert_eq!(sh["lines"][0]["components"][0]["sku_code"], "A", "{e}");
         assert_eq!(sh["lines"][0]["components"][0]["per_bundle"], 2, "{e}");
         assert!(sh["lines"][1].get("components").is_none(), "{e}: {sh}");
+        // The packing slip lists the components the packer picks under the
+        // bundle line, with their units.
+        let slip = s
+            .http
+            .get(s.url(&format!("/api/v1/shipments/{id}/packing-slip.svg")))
+            .bearer_auth(&s.owner)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let rows: Vec<&str> = ["GIFT", "- A", "- B"]
+            .into_iter()
+            .filter(|code| slip.contains(&format!(">{code}</text>")))
+            .collect();
+        assert_eq!(rows, ["GIFT", "- A", "- B"], "{e}: {slip}");
 
         // Component barcodes count components, bundle line first.
         let r = scan(&s, &id, "A-EAN").await;

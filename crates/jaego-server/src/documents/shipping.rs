@@ -4,7 +4,7 @@
 //! print run of both as one PDF in the tenant's print order.
 
 use jaego_core::barcode::{Barcode, Symbology};
-use jaego_store::shipments::{Shipment, ShipmentLine};
+use jaego_store::shipments::Shipment;
 
 use super::{Align, BarcodeStyle, Drawing, pdf};
 
@@ -48,23 +48,65 @@ fn code128(text: &str) -> Barcode {
     Barcode::new(Symbology::Code128, text).expect("slip codes and tracking numbers are ASCII")
 }
 
+/// One row of a packing slip's table: a shipment line, or, under a bundle
+/// line, one of its components (what the packer picks and scans).
+struct SlipRow<'a> {
+    /// The line number; empty on a component's row.
+    no: String,
+    sku_code: &'a str,
+    name: &'a str,
+    bin: Option<&'a str>,
+    quantity: i64,
+    /// A component of the bundle line above.
+    part: bool,
+    /// Ticked by hand: every row but a bundle line (its parts are).
+    tick: bool,
+}
+
+fn slip_rows(s: &Shipment) -> Vec<SlipRow<'_>> {
+    let mut rows = Vec::with_capacity(s.lines.len());
+    for l in &s.lines {
+        rows.push(SlipRow {
+            no: l.line_no.to_string(),
+            sku_code: &l.sku_code,
+            name: &l.sku_name,
+            bin: l.bin.as_deref(),
+            quantity: l.quantity,
+            part: false,
+            tick: l.components.is_empty(),
+        });
+        rows.extend(l.components.iter().map(|c| SlipRow {
+            no: String::new(),
+            sku_code: &c.sku_code,
+            name: &c.sku_name,
+            bin: None,
+            quantity: c.quantity,
+            part: true,
+            tick: true,
+        }));
+    }
+    rows
+}
+
 /// The packing slip of `s`, one drawing per A4 page; its lines print in
-/// the order they come in (the store sorts them for the print order).
+/// the order they come in (the store sorts them for the print order), a
+/// bundle line with its components under it.
 pub fn packing_slip(s: &Shipment) -> Vec<Drawing> {
-    let chunks: Vec<&[ShipmentLine]> = if s.lines.is_empty() {
+    let rows = slip_rows(s);
+    let chunks: Vec<&[SlipRow<'_>]> = if rows.is_empty() {
         vec![&[]]
     } else {
-        s.lines.chunks(SLIP_ROWS_PER_PAGE).collect()
+        rows.chunks(SLIP_ROWS_PER_PAGE).collect()
     };
     let pages = chunks.len();
     chunks
         .into_iter()
         .enumerate()
-        .map(|(page, lines)| slip_page(s, lines, page + 1, pages))
+        .map(|(page, rows)| slip_page(s, rows, page + 1, pages))
         .collect()
 }
 
-fn slip_page(s: &Shipment, lines: &[ShipmentLine], page: usize, pages: usize) -> Drawing {
+fn slip_page(s: &Shipment, rows: &[SlipRow<'_>], page: usize, pages: usize) -> Drawing {
     let mut d = Drawing::new(SLIP_W_MM, SLIP_H_MM);
     d.text(15.0, 20.0, 16.0, "포장 명세서 / Packing slip", Align::Left);
     d.text(195.0, 20.0, 9.0, format!("{page} / {pages}"), Align::Right);
@@ -104,24 +146,26 @@ fn slip_page(s: &Shipment, lines: &[ShipmentLine], page: usize, pages: usize) ->
         d.text(cx, top + 5.0, 8.5, title, Align::Left);
     }
     d.rect(15.0, top + 7.0, 180.0, 0.2);
-    for (i, l) in lines.iter().enumerate() {
+    for (i, r) in rows.iter().enumerate() {
         let y = top + 13.0 + i as f32 * 7.0;
-        d.text(15.0, y, 9.0, l.line_no.to_string(), Align::Left);
-        d.text(24.0, y, 9.0, clip(&l.sku_code, 20), Align::Left);
-        d.text(64.0, y, 9.0, clip(&l.sku_name, 32), Align::Left);
-        d.text(
-            132.0,
-            y,
-            9.0,
-            clip(l.bin.as_deref().unwrap_or("-"), 16),
-            Align::Left,
-        );
-        d.text(175.0, y, 9.0, l.quantity.to_string(), Align::Right);
-        // An empty box to tick by hand.
-        d.rect(183.0, y - 3.5, 4.0, 0.2)
-            .rect(183.0, y + 0.5, 4.0, 0.2)
-            .rect(183.0, y - 3.5, 0.2, 4.0)
-            .rect(187.0, y - 3.5, 0.2, 4.2);
+        d.text(15.0, y, 9.0, r.no.as_str(), Align::Left);
+        // A component's row is indented under its bundle line.
+        let (x, code) = if r.part {
+            (27.0, format!("- {}", clip(r.sku_code, 18)))
+        } else {
+            (24.0, clip(r.sku_code, 20))
+        };
+        d.text(x, y, 9.0, code, Align::Left);
+        d.text(64.0, y, 9.0, clip(r.name, 32), Align::Left);
+        d.text(132.0, y, 9.0, clip(r.bin.unwrap_or("-"), 16), Align::Left);
+        d.text(175.0, y, 9.0, r.quantity.to_string(), Align::Right);
+        if r.tick {
+            // An empty box to tick by hand.
+            d.rect(183.0, y - 3.5, 4.0, 0.2)
+                .rect(183.0, y + 0.5, 4.0, 0.2)
+                .rect(183.0, y - 3.5, 0.2, 4.0)
+                .rect(187.0, y - 3.5, 0.2, 4.2);
+        }
     }
     if page == pages {
         d.text(
