@@ -51,7 +51,9 @@ use sqlx::{Any, Transaction};
 
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
-use crate::orders::{Customer, IN_CHUNK, Order, Val, first, in_list, insert_many, load_orders};
+use crate::orders::{
+    Customer, IN_CHUNK, Order, Val, first, in_list, insert_many, load_orders, rows_in,
+};
 use crate::page::{Page, PageRequest};
 use crate::rows::{Placeholders, flag, int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::{Store, now_us};
@@ -555,29 +557,23 @@ async fn packed_units(
     tenant: TenantId,
     orders: &[OrderId],
 ) -> StoreResult<HashMap<(OrderLineId, LocationId), i64>> {
-    let style = Placeholders::of(tx);
-    let mut out = HashMap::new();
-    for chunk in orders.chunks(IN_CHUNK) {
-        let sql = format!(
+    let rows = rows_in(tx, tenant, orders, |t, list| {
+        format!(
             "SELECT sl.order_line_id, s.location_id, CAST(SUM(sl.quantity) AS BIGINT) AS packed \
              FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id \
-             WHERE s.tenant_id = {} AND s.state = 'open' AND s.order_id IN {} \
-             GROUP BY sl.order_line_id, s.location_id",
-            first(style),
-            in_list(style, 1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            out.insert(
-                (parsed(&row, "order_line_id")?, parsed(&row, "location_id")?),
-                int(&row, "packed")?,
-            );
-        }
-    }
-    Ok(out)
+             WHERE s.tenant_id = {t} AND s.state = 'open' AND s.order_id IN {list} \
+             GROUP BY sl.order_line_id, s.location_id"
+        )
+    })
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                (parsed(row, "order_line_id")?, parsed(row, "location_id")?),
+                int(row, "packed")?,
+            ))
+        })
+        .collect()
 }
 
 /// Why an order cannot be shipped at all now, if it cannot.
@@ -1205,30 +1201,24 @@ impl Store {
             n.dedup();
             n
         };
-        let style = Placeholders::of(&tx);
         let mut orders_by_no: HashMap<String, Vec<(OrderId, ChannelId, String)>> = HashMap::new();
-        for chunk in numbers.chunks(IN_CHUNK) {
-            let sql = format!(
+        let found = rows_in(&mut tx, tenant, &numbers, |t, list| {
+            format!(
                 "SELECT o.id, o.external_no, o.channel_id, c.code AS channel_code FROM orders o \
                  JOIN channels c ON c.id = o.channel_id \
-                 WHERE o.tenant_id = {} AND o.status <> 'merged' AND o.external_no IN {} ORDER BY o.id",
-                first(style),
-                in_list(style, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant.to_string());
-            for n in chunk {
-                q = q.bind(n.to_string());
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                orders_by_no
-                    .entry(text(&row, "external_no")?)
-                    .or_default()
-                    .push((
-                        parsed(&row, "id")?,
-                        parsed(&row, "channel_id")?,
-                        text(&row, "channel_code")?,
-                    ));
-            }
+                 WHERE o.tenant_id = {t} AND o.status <> 'merged' AND o.external_no IN {list} ORDER BY o.id"
+            )
+        })
+        .await?;
+        for row in found {
+            orders_by_no
+                .entry(text(&row, "external_no")?)
+                .or_default()
+                .push((
+                    parsed(&row, "id")?,
+                    parsed(&row, "channel_id")?,
+                    text(&row, "channel_code")?,
+                ));
         }
         let order_ids: Vec<OrderId> = orders_by_no
             .values()
@@ -1241,44 +1231,34 @@ impl Store {
         // Open shipments of those orders, oldest first, and every
         // tracking number already registered that the file names.
         let mut open: HashMap<OrderId, Vec<(ShipmentId, Option<String>)>> = HashMap::new();
-        for chunk in order_ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT id, order_id, tracking_no FROM shipments WHERE tenant_id = {} AND state = 'open' AND order_id IN {} ORDER BY id",
-                first(style),
-                in_list(style, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant.to_string());
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                open.entry(parsed(&row, "order_id")?)
-                    .or_default()
-                    .push((parsed(&row, "id")?, opt_text(&row, "tracking_no")?));
-            }
+        let found = rows_in(&mut tx, tenant, &order_ids, |t, list| {
+            format!(
+                "SELECT id, order_id, tracking_no FROM shipments WHERE tenant_id = {t} AND state = 'open' AND order_id IN {list} ORDER BY id"
+            )
+        })
+        .await?;
+        for row in found {
+            open.entry(parsed(&row, "order_id")?)
+                .or_default()
+                .push((parsed(&row, "id")?, opt_text(&row, "tracking_no")?));
         }
         let mut taken: HashMap<String, (ShipmentId, OrderId, String)> = HashMap::new();
         let tracking: Vec<&str> = rows.iter().map(|r| r.tracking_no.as_str()).collect();
-        for chunk in tracking.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT id, order_id, code, tracking_no FROM shipments WHERE tenant_id = {} AND tracking_no IN {}",
-                first(style),
-                in_list(style, 1, chunk.len())
+        let found = rows_in(&mut tx, tenant, &tracking, |t, list| {
+            format!(
+                "SELECT id, order_id, code, tracking_no FROM shipments WHERE tenant_id = {t} AND tracking_no IN {list}"
+            )
+        })
+        .await?;
+        for row in found {
+            taken.insert(
+                text(&row, "tracking_no")?,
+                (
+                    parsed(&row, "id")?,
+                    parsed(&row, "order_id")?,
+                    text(&row, "code")?,
+                ),
             );
-            let mut q = sqlx::query(&sql).bind(tenant.to_string());
-            for t in chunk {
-                q = q.bind(t.to_string());
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                taken.insert(
-                    text(&row, "tracking_no")?,
-                    (
-                        parsed(&row, "id")?,
-                        parsed(&row, "order_id")?,
-                        text(&row, "code")?,
-                    ),
-                );
-            }
         }
         let mut seen_in_file: HashMap<&str, usize> = HashMap::new();
         let mut writes: Vec<(usize, ShipmentId, CourierId, String)> = Vec::new();

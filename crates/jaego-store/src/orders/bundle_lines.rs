@@ -19,9 +19,9 @@ use std::collections::{HashMap, HashSet};
 use jaego_core::{OrderLineId, SkuId, TenantId};
 use sqlx::{Any, AnyConnection, Transaction};
 
-use super::{IN_CHUNK, Val, first, in_list, insert_many};
+use super::{Val, insert_many, rows_in};
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{Placeholders, int, parsed};
+use crate::rows::{int, parsed};
 
 /// The expansion of one bundle line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,29 +73,24 @@ pub(crate) async fn line_bundles(
     if wanted.is_empty() {
         return Ok(out);
     }
-    let style = Placeholders::of(&*conn);
-    for chunk in wanted.chunks(IN_CHUNK) {
-        let sql = format!(
+    let lines: Vec<OrderLineId> = wanted.iter().map(|&(l, _)| l).collect();
+    let stored = rows_in(conn, tenant, &lines, |t, list| {
+        format!(
             "SELECT line_id, bundle_sku_id, component_sku_id, quantity, recipe_version FROM order_line_components \
-             WHERE tenant_id = {} AND line_id IN {} ORDER BY line_id, position",
-            first(style),
-            in_list(style, 1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for (line, _) in chunk {
-            q = q.bind(line.to_string());
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            let line: OrderLineId = parsed(&row, "line_id")?;
-            let e = out.entry(line).or_insert(LineBundle {
-                bundle: parsed(&row, "bundle_sku_id")?,
-                parts: Vec::new(),
-                version: int(&row, "recipe_version")?,
-                stored: true,
-            });
-            e.parts
-                .push((parsed(&row, "component_sku_id")?, int(&row, "quantity")?));
-        }
+             WHERE tenant_id = {t} AND line_id IN {list} ORDER BY line_id, position"
+        )
+    })
+    .await?;
+    for row in stored {
+        let line: OrderLineId = parsed(&row, "line_id")?;
+        let e = out.entry(line).or_insert(LineBundle {
+            bundle: parsed(&row, "bundle_sku_id")?,
+            parts: Vec::new(),
+            version: int(&row, "recipe_version")?,
+            stored: true,
+        });
+        e.parts
+            .push((parsed(&row, "component_sku_id")?, int(&row, "quantity")?));
     }
     let missing: Vec<(OrderLineId, SkuId)> = wanted
         .iter()
@@ -112,24 +107,19 @@ pub(crate) async fn line_bundles(
         .into_iter()
         .collect();
     let mut recipes: HashMap<SkuId, (i64, Vec<(SkuId, i64)>)> = HashMap::new();
-    for chunk in skus.chunks(IN_CHUNK) {
-        let sql = format!(
+    let current = rows_in(conn, tenant, &skus, |t, list| {
+        format!(
             "SELECT c.bundle_sku_id, c.component_sku_id, c.quantity, r.version FROM bundle_components c \
              JOIN bundle_recipes r ON r.bundle_sku_id = c.bundle_sku_id \
-             WHERE c.tenant_id = {} AND c.bundle_sku_id IN {} ORDER BY c.bundle_sku_id, c.position",
-            first(style),
-            in_list(style, 1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for s in chunk {
-            q = q.bind(s.to_string());
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            let e = recipes
-                .entry(parsed(&row, "bundle_sku_id")?)
-                .or_insert((int(&row, "version")?, Vec::new()));
-            e.1.push((parsed(&row, "component_sku_id")?, int(&row, "quantity")?));
-        }
+             WHERE c.tenant_id = {t} AND c.bundle_sku_id IN {list} ORDER BY c.bundle_sku_id, c.position"
+        )
+    })
+    .await?;
+    for row in current {
+        let e = recipes
+            .entry(parsed(&row, "bundle_sku_id")?)
+            .or_insert((int(&row, "version")?, Vec::new()));
+        e.1.push((parsed(&row, "component_sku_id")?, int(&row, "quantity")?));
     }
     for (line, sku) in missing {
         let (version, parts) = recipes

@@ -565,6 +565,29 @@ pub(crate) fn in_list(style: Placeholders, skip: usize, n: usize) -> String {
 /// Ids per `IN` list.
 pub(crate) const IN_CHUNK: usize = 1_000;
 
+/// Every row of a look-up by a list of keys: `select` is given the
+/// placeholders of `scope` (the tenant or channel the rows belong to) and
+/// of an `IN` list, and runs once per [`IN_CHUNK`] keys.
+pub(crate) async fn rows_in<K: std::fmt::Display>(
+    conn: &mut sqlx::AnyConnection,
+    scope: impl std::fmt::Display,
+    keys: &[K],
+    select: impl Fn(&str, &str) -> String,
+) -> StoreResult<Vec<AnyRow>> {
+    let style = Placeholders::of(conn);
+    let scope = scope.to_string();
+    let mut out = Vec::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let sql = select(first(style), &in_list(style, 1, chunk.len()));
+        let mut q = sqlx::query(&sql).bind(scope.as_str());
+        for k in chunk {
+            q = q.bind(k.to_string());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 /// The tenant column in a statement that looks rows up by a list of ids
 /// (`… AND id IN (…)`), written so that no index is chosen for it. Without
 /// statistics SQLite takes an equality on the first column of an index as
