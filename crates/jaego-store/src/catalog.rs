@@ -421,6 +421,36 @@ pub(crate) fn sku_event(tenant: TenantId, kind: &'static str, sku: &Sku) -> NewE
     .subject(sku.id)
 }
 
+/// The SKU a scanned code names, with its code: one of its barcodes, else
+/// its SKU code (a barcode wins when both match). The scan station and the
+/// pickup counter read scans with it.
+pub(crate) async fn sku_for_barcode(
+    conn: &mut sqlx::AnyConnection,
+    tenant: TenantId,
+    barcode: &str,
+) -> StoreResult<Option<(SkuId, String)>> {
+    let by_barcode = sqlx::query(
+        "SELECT b.sku_id, s.code FROM sku_barcodes b JOIN skus s ON s.id = b.sku_id \
+         WHERE b.tenant_id = $1 AND b.barcode = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(barcode)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let row = match by_barcode {
+        Some(row) => Some(row),
+        None => {
+            sqlx::query("SELECT id AS sku_id, code FROM skus WHERE tenant_id = $1 AND code = $2")
+                .bind(tenant.to_string())
+                .bind(barcode)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    row.map(|r| Ok((parsed(&r, "sku_id")?, text(&r, "code")?)))
+        .transpose()
+}
+
 pub(crate) async fn insert_sku(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,

@@ -52,12 +52,13 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Transaction};
 
+use crate::catalog::sku_for_barcode;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
-use crate::orders::stock::{Ledger, OrderMove, apply_moves};
-use crate::orders::{load_orders, order_event, refresh_status};
+use crate::orders::refresh_status;
+use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
 use crate::rows::{flag, int, opt_int, parsed, text};
@@ -1156,22 +1157,8 @@ impl Store {
             self.commit_with(tx, &events).await?;
             changed += 1;
         }
-        Ok(changed)
+        Ok((changed, full))
     }
-
-    /// Resolves a scanned code to a SKU: a barcode first, then a SKU code.
-    async fn scanned_sku(&self, tenant: TenantId, code: &str) -> StoreResult<Option<SkuId>> {
-        let row = sqlx::query(
-            "SELECT sku_id FROM sku_barcodes WHERE tenant_id = $1 AND barcode = $2 \
-             UNION ALL SELECT id AS sku_id FROM skus WHERE tenant_id = $1 AND code = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(code)
-        .fetch_optional(self.reader())
-        .await?;
-        row.map(|r| parsed(&r, "sku_id")).transpose()
-    }
-
     /// Runs `decide` on the locked request and writes what it returns:
     /// the state, the stock effect, the events. `decide` gets the request
     /// and answers the action to apply (or a refusal).
@@ -1297,7 +1284,12 @@ impl Store {
                 });
             }
         }
-        let sku = self.scanned_sku(tenant, code).await?;
+        let sku = {
+            let mut conn = self.reader().acquire().await?;
+            sku_for_barcode(&mut conn, tenant, code)
+                .await?
+                .map(|(id, _)| id)
+        };
         let mut scanned = Scanned::Item;
         let mut sku_code = None;
         let (_, after) = self

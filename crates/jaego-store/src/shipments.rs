@@ -49,6 +49,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
+use crate::catalog::sku_for_barcode;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::orders::{
@@ -205,8 +206,9 @@ pub struct ShipmentFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanOutcome {
     pub verdict: ScanVerdict,
-    /// The SKU the barcode named, if any.
+    /// The SKU the barcode named, if any, and its code.
     pub sku_id: Option<SkuId>,
+    pub sku_code: Option<String>,
     /// The shipment line that took the unit (accepted only).
     pub line_no: Option<i64>,
     /// The component of that (bundle) line that took the unit; `None` for
@@ -726,28 +728,6 @@ async fn write_planned(
         q.execute(&mut **tx).await?;
     }
     Ok(ids)
-}
-
-/// The SKU a scanned barcode names: one of its barcodes, else its code.
-async fn sku_for_barcode(
-    conn: &mut sqlx::AnyConnection,
-    tenant: TenantId,
-    barcode: &str,
-) -> StoreResult<Option<SkuId>> {
-    let row = sqlx::query("SELECT sku_id FROM sku_barcodes WHERE tenant_id = $1 AND barcode = $2")
-        .bind(tenant.to_string())
-        .bind(barcode)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(row) = row {
-        return Ok(Some(parsed(&row, "sku_id")?));
-    }
-    let row = sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND code = $2")
-        .bind(tenant.to_string())
-        .bind(barcode)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| parsed(&r, "id")).transpose()
 }
 
 fn check_courier(code: Option<&str>, name: Option<&str>) -> Result<(), InvalidInput> {
@@ -1448,10 +1428,11 @@ impl Store {
         let mut v = Validator::new();
         v.text("barcode", barcode, jaego_core::limits::BARCODE_LEN_MAX);
         v.finish()?;
-        let sku = {
+        let scanned = {
             let mut conn = self.reader().acquire().await?;
             sku_for_barcode(&mut conn, tenant, barcode).await?
         };
+        let sku = scanned.as_ref().map(|(id, _)| *id);
         let now = now_us();
         let mut tx = self.begin_write().await?;
         lock_open_shipment(&mut tx, tenant, id, now).await?;
@@ -1553,6 +1534,7 @@ impl Store {
         Ok(ScanOutcome {
             verdict,
             sku_id: sku,
+            sku_code: scanned.map(|(_, code)| code),
             line_no,
             component,
             shipment: after,

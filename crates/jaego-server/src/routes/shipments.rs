@@ -857,35 +857,12 @@ pub async fn scan(
     let line = out
         .line_no
         .and_then(|n| out.shipment.lines.iter().find(|l| l.line_no == n));
-    let sku_code = match out.sku_id {
-        Some(sku) => out
-            .shipment
-            .lines
-            .iter()
-            .find(|l| l.sku_id == sku)
-            .map(|l| l.sku_code.clone())
-            .or_else(|| {
-                out.shipment
-                    .lines
-                    .iter()
-                    .flat_map(|l| &l.components)
-                    .find(|c| c.sku_id == sku)
-                    .map(|c| c.sku_code.clone())
-            })
-            .or(state
-                .store
-                .get_sku(p.tenant_id, sku)
-                .await
-                .ok()
-                .map(|s| s.code)),
-        None => None,
-    };
     let remaining = out.shipment.units() - out.shipment.scanned();
     Ok(Json(ScanBody {
         result: out.verdict.as_str().to_string(),
         barcode: barcode.to_string(),
         sku_id: out.sku_id.map(|s| s.to_string()),
-        sku_code,
+        sku_code: out.sku_code.clone(),
         line: out.line_no,
         component_sku_id: out.component.map(|s| s.to_string()),
         line_remaining: line.map(jaego_store::shipments::ShipmentLine::remaining),
