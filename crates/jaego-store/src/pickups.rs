@@ -710,27 +710,17 @@ async fn apply_effect(
                 .await?;
         }
         Some(Effect::Ship(units)) => {
-            let m = moves(p, units, MovementKind::Shipment, StockPolicy::Unlimited);
-            apply_moves(tx, tenant, &m, Ledger::PerLine, &reference, actor).await?;
-            let order = load_orders(tx, tenant, &[p.order_id])
-                .await?
-                .pop()
-                .ok_or_else(|| StoreError::not_found("order", p.order_id))?;
-            let shipped: Vec<_> = m
+            // Collected: shipped from the store as any shipment is.
+            let items: Vec<_> = moves(p, units, MovementKind::Shipment, StockPolicy::Unlimited)
                 .iter()
-                .map(|m| json!({"line_id": m.line.to_string(), "location_id": m.location.to_string(), "quantity": m.quantity}))
+                .map(|m| (m.line, m.location, m.quantity))
                 .collect();
-            refresh_status(tx, tenant, &[p.order_id], now).await?;
-            let order = load_orders(tx, tenant, &[order.id])
-                .await?
-                .pop()
-                .ok_or_else(|| StoreError::not_found("order", p.order_id))?;
-            events.push(order_event(
-                tenant,
-                kinds::ORDER_SHIPPED,
-                &order,
-                json!({"shipped": shipped, "reference": reference, "actor": actor, "pickup_id": p.id.to_string()}),
-            ));
+            let (_, mut event) =
+                ship_in(tx, tenant, p.order_id, &items, &reference, actor, now).await?;
+            if let Some(data) = event.data.as_object_mut() {
+                data.insert("pickup_id".into(), json!(p.id.to_string()));
+            }
+            events.push(event);
         }
         Some(Effect::Release(units)) => {
             let m = moves(p, units, MovementKind::Deallocate, StockPolicy::Unlimited);
