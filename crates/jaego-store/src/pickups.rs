@@ -958,17 +958,23 @@ impl Store {
     }
 
     /// Turns new pickup lines into requests and takes in cancellations made
-    /// on their orders since. Returns how many requests it made or changed.
+    /// on their orders since. Returns how many requests it made or changed,
+    /// or [`PICKUP_INTAKE_BATCH_MAX`] when either look-up filled its batch,
+    /// so the job runs again at once rather than after its interval.
     pub async fn pickup_intake(&self, now: i64) -> StoreResult<usize> {
-        let made = self.make_requests(now).await?;
-        let changed = self.take_in_cancellations(now).await?;
-        Ok(made + changed)
+        let (made, more_lines) = self.make_requests(now).await?;
+        let (changed, more_cancellations) = self.take_in_cancellations(now).await?;
+        Ok(if more_lines || more_cancellations {
+            PICKUP_INTAKE_BATCH_MAX
+        } else {
+            made + changed
+        })
     }
 
     /// New pickup lines, found through the partial index of pickup lines
     /// with open units (migration 0017); the order key is written so that
     /// SQLite does not walk every order line in order instead.
-    async fn make_requests(&self, now: i64) -> StoreResult<usize> {
+    async fn make_requests(&self, now: i64) -> StoreResult<(usize, bool)> {
         let rows = sqlx::query(
             "SELECT l.id, l.tenant_id, l.order_id, l.pickup_location_id, l.sku_id, l.quantity - l.cancelled - l.shipped AS units, l.cancelled \
              FROM order_lines l JOIN orders o ON o.id = l.order_id \
@@ -1060,13 +1066,13 @@ impl Store {
             self.commit_with(tx, &[event]).await?;
             made += 1;
         }
-        Ok(made)
+        Ok((made, full))
     }
 
     /// Cancellations on open requests' lines: from the open requests (a
     /// partial index, migration 0017; `CROSS JOIN` keeps SQLite's join
     /// order), never every pickup item ever made.
-    async fn take_in_cancellations(&self, now: i64) -> StoreResult<usize> {
+    async fn take_in_cancellations(&self, now: i64) -> StoreResult<(usize, bool)> {
         let rows = sqlx::query(
             "SELECT DISTINCT p.id, p.tenant_id FROM pickups p CROSS JOIN pickup_items i CROSS JOIN order_lines l \
              WHERE i.pickup_id = p.id AND l.id = i.line_id \
@@ -1075,6 +1081,7 @@ impl Store {
         .bind(PICKUP_INTAKE_BATCH_MAX as i64)
         .fetch_all(self.reader())
         .await?;
+        let full = rows.len() == PICKUP_INTAKE_BATCH_MAX;
         let mut changed = 0;
         for r in rows {
             let tenant: TenantId = parsed(&r, "tenant_id")?;
