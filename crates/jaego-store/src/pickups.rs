@@ -1495,6 +1495,7 @@ impl Store {
                 taken.push(find_in(&mut tx, tenant, &id.to_string()).await?);
             }
         }
+        let count = taken.len();
         let mut run = None;
         let mut events = Vec::new();
         if print && !taken.is_empty() {
@@ -1524,7 +1525,6 @@ impl Store {
             run = Some(r);
             events.push(e);
         }
-        let count = ids.len();
         self.commit_with(tx, &events).await?;
         Ok((count, run))
     }
