@@ -39,10 +39,7 @@ pub(crate) struct LineBundle {
 pub(crate) type LineBundles = HashMap<OrderLineId, LineBundle>;
 
 /// The tenant's bundle SKUs.
-pub(crate) async fn bundle_skus(
-    conn: &mut AnyConnection,
-    tenant: TenantId,
-) -> StoreResult<HashSet<SkuId>> {
+async fn bundle_skus(conn: &mut AnyConnection, tenant: TenantId) -> StoreResult<HashSet<SkuId>> {
     sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND bundle = 1")
         .bind(tenant.to_string())
         .fetch_all(&mut *conn)

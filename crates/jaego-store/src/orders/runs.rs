@@ -31,7 +31,7 @@ use jaego_core::{
 use serde_json::json;
 use sqlx::any::AnyRow;
 
-use super::bundle_lines::{LineBundles, bundle_skus, line_bundles};
+use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves_locked, ledger_keys};
 use super::{
     IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many,
@@ -262,25 +262,14 @@ impl Store {
         // allocation). One query when no line is a bundle.
         let bundles = {
             let mut conn = self.reader().acquire().await?;
-            let bundle_skus = bundle_skus(&mut conn, tenant).await?;
-            let lines: Vec<(OrderLineId, SkuId)> = if bundle_skus.is_empty() {
-                Vec::new()
-            } else {
-                let mut v = Vec::new();
-                for c in &candidates {
-                    for ((id, _), l) in c.lines.iter().zip(&c.plan.lines) {
-                        if let Some(s) = l.sku.filter(|s| bundle_skus.contains(s)) {
-                            v.push((*id, s));
-                        }
-                    }
-                }
-                v
-            };
-            if lines.is_empty() {
-                LineBundles::new()
-            } else {
-                line_bundles(&mut conn, tenant, lines).await?
-            }
+            // Collected first: a borrowing iterator held across the await
+            // would keep the run's future from being `Send`.
+            let lines: Vec<(OrderLineId, SkuId)> = candidates
+                .iter()
+                .flat_map(|c| c.lines.iter().zip(&c.plan.lines))
+                .filter_map(|((id, _), l)| l.sku.map(|s| (*id, s)))
+                .collect();
+            line_bundles(&mut conn, tenant, lines).await?
         };
         if !bundles.is_empty() {
             for c in &mut candidates {
