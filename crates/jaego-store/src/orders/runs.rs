@@ -187,6 +187,13 @@ impl Store {
         }
         let now = now_us();
         let mut tx = self.writer().begin().await?;
+        // Starts of a tenant's runs take turns on its row, so two instances
+        // on PostgreSQL cannot both see no running run and both start one
+        // (SQLite's one writer serialises them already).
+        sqlx::query("UPDATE tenants SET name = name WHERE id = $1")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
         let running = sqlx::query(
             "SELECT id FROM allocation_runs WHERE tenant_id = $1 AND state = 'running' AND finished_at > $2 LIMIT 1",
         )
