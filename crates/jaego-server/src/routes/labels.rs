@@ -278,8 +278,14 @@ fn all_of<const N: usize>(errors: [Option<InvalidInput>; N]) -> InvalidInput {
     }
 }
 
-/// A rendered document: bytes and their content type.
-fn document(content_type: &'static str, filename: Option<&str>, bytes: Vec<u8>) -> Response {
+/// A rendered document: bytes, their content type, and the file name a
+/// browser offers (shown inline). Label, receipt and shipping documents all
+/// answer with it.
+pub(crate) fn document(
+    content_type: &'static str,
+    filename: Option<&str>,
+    bytes: Vec<u8>,
+) -> Response {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

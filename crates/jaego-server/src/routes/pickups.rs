@@ -5,8 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use jaego_core::pickup::{PickupStatus, print_minutes};
 use jaego_core::role::Permission;
 use jaego_core::{PickupId, TenantId};
@@ -24,7 +23,7 @@ use crate::documents::receipt::{ReceiptLine, receipt_drawing, receipts_pdf};
 use crate::documents::svg;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth};
-use crate::routes::labels::BinaryFile;
+use crate::routes::labels::{BinaryFile, document};
 use crate::wire::{PageBody, page, parse_time, time};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -314,10 +313,6 @@ pub struct PrintNowBody {
     pub run: Option<PickupPrintRunBody>,
 }
 
-async fn store_id(state: &AppState, tenant: TenantId, key: &str) -> ApiResult<String> {
-    Ok(state.store.find_location(tenant, key).await?.id.to_string())
-}
-
 #[utoipa::path(get, path = "/pickup-stores/{location}/settings", tag = "pickups", security(("bearer" = ["read"])),
     params(("location" = String, Path, description = "Store location id or code")),
     responses((status = 200, body = PickupSettingsBody), (status = 404, body = Problem), (status = 422, body = Problem, description = "Not a store")))]
@@ -327,9 +322,8 @@ pub async fn get_settings(
     Path(key): Path<String>,
 ) -> ApiResult<Json<PickupSettingsBody>> {
     let p = auth.require(Permission::Read, "read")?;
-    let id = store_id(&state, p.tenant_id, &key).await?;
     Ok(Json(
-        state.store.pickup_settings(p.tenant_id, &id).await?.into(),
+        state.store.pickup_settings(p.tenant_id, &key).await?.into(),
     ))
 }
 
@@ -349,13 +343,12 @@ pub async fn put_settings(
         .map(|m| print_minutes("print_minutes", m))
         .transpose()?;
     jaego_core::pickup::check_deadline_hours(body.deadline_hours)?;
-    let id = store_id(&state, p.tenant_id, &key).await?;
     Ok(Json(
         state
             .store
             .set_pickup_settings(
                 p.tenant_id,
-                &id,
+                &key,
                 minutes,
                 body.print_whole_on_cancel,
                 body.deadline_hours,
@@ -375,10 +368,9 @@ pub async fn print_now(
     Path(key): Path<String>,
 ) -> ApiResult<Json<PrintNowBody>> {
     let p = auth.require(Permission::WriteOrders, "print pickup receipts")?;
-    let id = store_id(&state, p.tenant_id, &key).await?;
     let run = state
         .store
-        .print_pending_pickups(p.tenant_id, &id, &p.actor())
+        .print_pending_pickups(p.tenant_id, &key, &p.actor())
         .await?;
     Ok(Json(PrintNowBody {
         run: run.map(PickupPrintRunBody::from),
@@ -403,10 +395,9 @@ pub async fn list_print_runs(
 ) -> ApiResult<Json<Vec<PickupPrintRunBody>>> {
     let p = auth.require(Permission::Read, "read")?;
     let limit = page(None, q.limit)?.limit.unwrap_or(20);
-    let id = store_id(&state, p.tenant_id, &key).await?;
     let runs = state
         .store
-        .pickup_print_runs(p.tenant_id, &id, limit)
+        .pickup_print_runs(p.tenant_id, &key, limit)
         .await?;
     Ok(Json(
         runs.into_iter().map(PickupPrintRunBody::from).collect(),
@@ -430,8 +421,7 @@ pub async fn get_expired_prompt(
     Path(key): Path<String>,
 ) -> ApiResult<Json<ExpiredPromptBody>> {
     let p = auth.require(Permission::Read, "read")?;
-    let id = store_id(&state, p.tenant_id, &key).await?;
-    let list = state.store.expired_prompt(p.tenant_id, &id).await?;
+    let list = state.store.expired_prompt(p.tenant_id, &key).await?;
     Ok(Json(ExpiredPromptBody {
         ask: !list.is_empty(),
         pickups: list.into_iter().map(PickupBody::from).collect(),
@@ -480,10 +470,9 @@ pub async fn answer_expired_prompt(
             )
         })?);
     }
-    let id = store_id(&state, p.tenant_id, &key).await?;
     let (n, run) = state
         .store
-        .acknowledge_expired(p.tenant_id, &id, &ids, body.print, &p.actor())
+        .acknowledge_expired(p.tenant_id, &key, &ids, body.print, &p.actor())
         .await?;
     Ok(Json(ExpiredAnswerBody {
         acknowledged: n,
@@ -728,16 +717,6 @@ pub struct ReceiptQuery {
     pub format: Option<String>,
 }
 
-fn bytes(content_type: &'static str, filename: &str, body: Vec<u8>) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{filename}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
-}
-
 async fn zone_of(state: &AppState, tenant: TenantId, pickup: &Pickup) -> ApiResult<String> {
     Ok(state
         .store
@@ -787,16 +766,20 @@ pub async fn receipt(
     let name = format!("pickup-{}", pickup.receipt_code);
     let drawing = receipt_drawing(None, &pickup, &lines, &zone);
     if svg_wanted {
-        return Ok(bytes(
+        return Ok(document(
             "image/svg+xml",
-            &format!("{name}.svg"),
+            Some(&format!("{name}.svg")),
             svg::render(&drawing).into_bytes(),
         ));
     }
     let pdf = tokio::task::spawn_blocking(move || receipts_pdf("Pickup receipt", &[drawing]))
         .await
         .map_err(|e| ApiError::Internal(format!("rendering a receipt: {e}")))?;
-    Ok(bytes("application/pdf", &format!("{name}.pdf"), pdf))
+    Ok(document(
+        "application/pdf",
+        Some(&format!("{name}.pdf")),
+        pdf,
+    ))
 }
 
 #[utoipa::path(get, path = "/pickup-print-runs/{run}/document", tag = "pickups", security(("bearer" = ["read"])),
@@ -845,5 +828,5 @@ pub async fn print_run_document(
     let pdf = tokio::task::spawn_blocking(move || receipts_pdf("Pickup receipts", &drawings))
         .await
         .map_err(|e| ApiError::Internal(format!("rendering receipts: {e}")))?;
-    Ok(bytes("application/pdf", &name, pdf))
+    Ok(document("application/pdf", Some(&name), pdf))
 }

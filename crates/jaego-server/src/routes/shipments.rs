@@ -6,8 +6,8 @@
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use jaego_core::limits::CSV_BODY_BYTES_MAX;
 use jaego_core::role::Permission;
 use jaego_core::shipment::{PrintOrder, ShipmentState};
@@ -27,7 +27,7 @@ use crate::documents::svg;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
 use crate::routes::csv::{Table, csv_body};
-use crate::routes::labels::BinaryFile;
+use crate::routes::labels::{BinaryFile, document};
 use crate::routes::orders::line_id;
 use crate::wire::{PageBody, page, time};
 
@@ -1006,14 +1006,6 @@ pub async fn print_order(
     }))
 }
 
-fn document(content_type: &'static str, bytes: Vec<u8>) -> Response {
-    let mut response = bytes.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
 #[utoipa::path(get, path = "/print/shipments.pdf", tag = "shipping", security(("bearer" = ["read"])), params(PrintQuery),
     responses((status = 200, content_type = "application/pdf", body = BinaryFile,
             description = "Invoices (100 × 150 mm, for shipments with a tracking number) and packing slips (A4, with the slip's code as a Code 128 barcode) in print order. Changes nothing"),
@@ -1040,7 +1032,7 @@ pub async fn print_shipments_pdf(
     let bytes = tokio::task::spawn_blocking(move || print_pdf(&run, which))
         .await
         .map_err(|e| ApiError::Internal(format!("rendering shipments: {e}")))?;
-    Ok(document("application/pdf", bytes))
+    Ok(document("application/pdf", None, bytes))
 }
 
 #[utoipa::path(get, path = "/shipments/{shipment}/packing-slip.svg", tag = "shipping", security(("bearer" = ["read"])),
@@ -1069,6 +1061,7 @@ pub async fn packing_slip_svg(
     let pages = packing_slip(&s);
     Ok(document(
         "image/svg+xml",
+        None,
         svg::render(&pages[0]).into_bytes(),
     ))
 }
@@ -1092,5 +1085,9 @@ pub async fn invoice_svg(
         code: "no_tracking_number",
         detail: format!("shipment {} has no tracking number yet", s.code),
     })?;
-    Ok(document("image/svg+xml", svg::render(&d).into_bytes()))
+    Ok(document(
+        "image/svg+xml",
+        None,
+        svg::render(&d).into_bytes(),
+    ))
 }
