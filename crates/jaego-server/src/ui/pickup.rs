@@ -233,7 +233,9 @@ async fn counter_screen(
         Nav::Pickup,
         content,
     )
-    .live(LIVE, None))
+    // Every kind it listens to names the store: other stores' events
+    // never reload this counter.
+    .live(LIVE, Some(settings.location_id.clone())))
 }
 
 async fn history(

@@ -263,8 +263,8 @@ pub async fn customer(
     let screen = async {
         let t = ctx.t;
         let Json(display) = get_display(State(state.clone()), ctx.auth.clone(), Path(store.clone())).await?;
-        let Json(menu) = get_menu(State(state.clone()), ctx.auth.clone(), Path(store)).await?;
-        let base = format!("/api/v1/table-order/{}", enc(&menu.location_code));
+        // The order route takes the store's id as well as its code.
+        let base = format!("/api/v1/table-order/{}", enc(&display.location_id));
         let may_order = ctx.may(Permission::WriteOrders);
         let table = q.table.unwrap_or_default();
         let content = html! {
