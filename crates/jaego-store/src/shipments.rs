@@ -302,39 +302,49 @@ fn courier_event(tenant: TenantId, kind: &'static str, c: &Courier) -> NewEvent 
 const SHIPMENT_SELECT: &str = "SELECT s.id, s.code, s.order_id, s.location_id, s.state, s.courier_id, s.tracking_no, \
      s.override_reason, s.override_by, s.confirmed_at, s.confirmed_by, s.created_at, s.updated_at, \
      o.external_no, o.channel_id, o.customer_name, o.customer_phone, o.address, o.postal_code, o.collected_at, \
-     l.code AS location_code \
-     FROM shipments s JOIN orders o ON o.id = s.order_id JOIN locations l ON l.id = s.location_id";
+     l.code AS location_code, c.code AS courier_code, c.name AS courier_name, \
+     c.active AS courier_active, c.created_at AS courier_created_at, c.updated_at AS courier_updated_at \
+     FROM shipments s JOIN orders o ON o.id = s.order_id JOIN locations l ON l.id = s.location_id \
+     LEFT JOIN couriers c ON c.id = s.courier_id";
 
-fn shipment_from_row(row: &AnyRow) -> StoreResult<(Shipment, Option<CourierId>)> {
-    Ok((
-        Shipment {
-            id: parsed(row, "id")?,
-            code: text(row, "code")?,
-            order_id: parsed(row, "order_id")?,
-            order_no: text(row, "external_no")?,
-            channel_id: parsed(row, "channel_id")?,
-            customer: Customer {
-                name: text(row, "customer_name")?,
-                phone: text(row, "customer_phone")?,
-                address: text(row, "address")?,
-                postal_code: text(row, "postal_code")?,
-            },
-            collected_at: int(row, "collected_at")?,
-            location_id: parsed(row, "location_id")?,
-            location_code: text(row, "location_code")?,
-            state: parsed(row, "state")?,
-            courier: None,
-            tracking_no: opt_text(row, "tracking_no")?,
-            override_reason: opt_text(row, "override_reason")?,
-            override_by: opt_text(row, "override_by")?,
-            confirmed_at: opt_int(row, "confirmed_at")?,
-            confirmed_by: opt_text(row, "confirmed_by")?,
-            created_at: int(row, "created_at")?,
-            updated_at: int(row, "updated_at")?,
-            lines: Vec::new(),
+fn shipment_from_row(row: &AnyRow) -> StoreResult<Shipment> {
+    let courier = match opt_parsed::<CourierId>(row, "courier_id")? {
+        Some(id) => Some(Courier {
+            id,
+            code: text(row, "courier_code")?,
+            name: text(row, "courier_name")?,
+            active: flag(row, "courier_active")?,
+            created_at: int(row, "courier_created_at")?,
+            updated_at: int(row, "courier_updated_at")?,
+        }),
+        None => None,
+    };
+    Ok(Shipment {
+        id: parsed(row, "id")?,
+        code: text(row, "code")?,
+        order_id: parsed(row, "order_id")?,
+        order_no: text(row, "external_no")?,
+        channel_id: parsed(row, "channel_id")?,
+        customer: Customer {
+            name: text(row, "customer_name")?,
+            phone: text(row, "customer_phone")?,
+            address: text(row, "address")?,
+            postal_code: text(row, "postal_code")?,
         },
-        opt_parsed(row, "courier_id")?,
-    ))
+        collected_at: int(row, "collected_at")?,
+        location_id: parsed(row, "location_id")?,
+        location_code: text(row, "location_code")?,
+        state: parsed(row, "state")?,
+        courier,
+        tracking_no: opt_text(row, "tracking_no")?,
+        override_reason: opt_text(row, "override_reason")?,
+        override_by: opt_text(row, "override_by")?,
+        confirmed_at: opt_int(row, "confirmed_at")?,
+        confirmed_by: opt_text(row, "confirmed_by")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+        lines: Vec::new(),
+    })
 }
 
 /// Reads whole shipments (lines, courier, bins) by id, in the order of
@@ -346,7 +356,6 @@ async fn load_shipments(
 ) -> StoreResult<Vec<Shipment>> {
     let style = Placeholders::of(conn);
     let mut found: HashMap<ShipmentId, Shipment> = HashMap::with_capacity(ids.len());
-    let mut couriers: HashMap<ShipmentId, CourierId> = HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
         let list = in_list(style, 1, chunk.len());
         let sql = format!(
@@ -358,10 +367,7 @@ async fn load_shipments(
             q = q.bind(id.to_string());
         }
         for row in q.fetch_all(&mut *conn).await? {
-            let (s, courier) = shipment_from_row(&row)?;
-            if let Some(c) = courier {
-                couriers.insert(s.id, c);
-            }
+            let s = shipment_from_row(&row)?;
             found.insert(s.id, s);
         }
         let sql = format!(
@@ -409,27 +415,6 @@ async fn load_shipments(
         }
         if !bundled.is_empty() {
             with_components(conn, tenant, &bundled, &mut found).await?;
-        }
-    }
-    if !couriers.is_empty() {
-        let wanted: HashSet<CourierId> = couriers.values().copied().collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {COURIER_COLUMNS} FROM couriers WHERE tenant_id = $1"
-        ))
-        .bind(tenant.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut by_id = HashMap::new();
-        for row in &rows {
-            let c = courier_from_row(row)?;
-            if wanted.contains(&c.id) {
-                by_id.insert(c.id, c);
-            }
-        }
-        for (s, c) in couriers {
-            if let Some(found) = found.get_mut(&s) {
-                found.courier = by_id.get(&c).cloned();
-            }
         }
     }
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
