@@ -57,7 +57,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
-use crate::orders::refresh_status;
+use crate::orders::{refresh_status, rows_in};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
@@ -388,64 +388,87 @@ fn pickup_from_row(row: &AnyRow) -> StoreResult<Pickup> {
     })
 }
 
-/// Fills in the items of `pickups`, read in `conn`.
+/// Fills in the items of `pickups`, read in `conn`: one query per 1,000
+/// requests of a tenant, and one more for the components of those with a
+/// bundle item.
 async fn with_items(
     conn: &mut AnyConnection,
     mut pickups: Vec<Pickup>,
 ) -> StoreResult<Vec<Pickup>> {
-    for p in &mut pickups {
-        let rows = sqlx::query(
-            "SELECT i.id, i.item_no, i.line_id, i.sku_id, s.code AS sku_code, s.name AS sku_name, s.bundle, i.quantity, \
-             i.cancelled, i.received_scans, i.completion_scans, i.cancel_printed, i.line_cancelled_seen \
-             FROM pickup_items i JOIN skus s ON s.id = i.sku_id WHERE i.pickup_id = $1 ORDER BY i.item_no",
-        )
-        .bind(p.id.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        p.items = rows
-            .iter()
-            .map(|r| {
-                Ok(PickupItem {
-                    id: parsed(r, "id")?,
-                    item_no: int(r, "item_no")?,
-                    line_id: parsed(r, "line_id")?,
-                    sku_id: parsed(r, "sku_id")?,
-                    sku_code: text(r, "sku_code")?,
-                    sku_name: text(r, "sku_name")?,
-                    quantity: int(r, "quantity")?,
-                    cancelled: int(r, "cancelled")?,
-                    received_scans: int(r, "received_scans")?,
-                    completion_scans: int(r, "completion_scans")?,
-                    components: Vec::new(),
-                    cancel_printed: int(r, "cancel_printed")?,
-                    line_cancelled_seen: int(r, "line_cancelled_seen")?,
-                })
-            })
-            .collect::<StoreResult<_>>()?;
-        if rows.iter().any(|r| flag(r, "bundle").unwrap_or(false)) {
-            let rows = sqlx::query(
-                "SELECT c.item_id, c.component_sku_id, s.code, s.name, c.per_unit, c.received_scans, c.completion_scans \
-                 FROM pickup_item_components c JOIN pickup_items i ON i.id = c.item_id JOIN skus s ON s.id = c.component_sku_id \
-                 WHERE i.pickup_id = $1 ORDER BY i.item_no, c.position",
+    let index: HashMap<PickupId, usize> = pickups
+        .iter()
+        .enumerate()
+        .map(|(n, p)| (p.id, n))
+        .collect();
+    let mut by_tenant: BTreeMap<TenantId, Vec<PickupId>> = BTreeMap::new();
+    for p in &pickups {
+        by_tenant.entry(p.tenant).or_default().push(p.id);
+    }
+    for (tenant, ids) in by_tenant {
+        let rows = rows_in(conn, tenant, &ids, |t, list| {
+            format!(
+                "SELECT i.pickup_id, i.id, i.item_no, i.line_id, i.sku_id, s.code AS sku_code, s.name AS sku_name, \
+                 s.bundle, i.quantity, i.cancelled, i.received_scans, i.completion_scans, i.cancel_printed, \
+                 i.line_cancelled_seen FROM pickup_items i JOIN skus s ON s.id = i.sku_id \
+                 WHERE i.tenant_id = {t} AND i.pickup_id IN {list} ORDER BY i.pickup_id, i.item_no"
             )
-            .bind(p.id.to_string())
-            .fetch_all(&mut *conn)
-            .await?;
-            for r in &rows {
-                let item: PickupItemId = parsed(r, "item_id")?;
-                let c = PickupComponent {
-                    sku_id: parsed(r, "component_sku_id")?,
-                    sku_code: text(r, "code")?,
-                    sku_name: text(r, "name")?,
-                    per_unit: int(r, "per_unit")?,
-                    received_scans: int(r, "received_scans")?,
-                    completion_scans: int(r, "completion_scans")?,
-                };
-                if let Some(i) = p.items.iter_mut().find(|i| i.id == item) {
-                    i.components.push(c);
-                }
+        })
+        .await?;
+        let mut bundled: Vec<PickupId> = Vec::new();
+        for r in &rows {
+            let pickup: PickupId = parsed(r, "pickup_id")?;
+            if flag(r, "bundle")? && bundled.last() != Some(&pickup) {
+                bundled.push(pickup);
+            }
+            pickups[index[&pickup]].items.push(PickupItem {
+                id: parsed(r, "id")?,
+                item_no: int(r, "item_no")?,
+                line_id: parsed(r, "line_id")?,
+                sku_id: parsed(r, "sku_id")?,
+                sku_code: text(r, "sku_code")?,
+                sku_name: text(r, "sku_name")?,
+                quantity: int(r, "quantity")?,
+                cancelled: int(r, "cancelled")?,
+                received_scans: int(r, "received_scans")?,
+                completion_scans: int(r, "completion_scans")?,
+                components: Vec::new(),
+                cancel_printed: int(r, "cancel_printed")?,
+                line_cancelled_seen: int(r, "line_cancelled_seen")?,
+            });
+        }
+        if bundled.is_empty() {
+            continue;
+        }
+        let rows = rows_in(conn, tenant, &bundled, |t, list| {
+            format!(
+                "SELECT i.pickup_id, c.item_id, c.component_sku_id, s.code, s.name, c.per_unit, c.received_scans, \
+                 c.completion_scans FROM pickup_item_components c JOIN pickup_items i ON i.id = c.item_id \
+                 JOIN skus s ON s.id = c.component_sku_id \
+                 WHERE c.tenant_id = {t} AND i.pickup_id IN {list} ORDER BY i.pickup_id, i.item_no, c.position"
+            )
+        })
+        .await?;
+        for r in &rows {
+            let pickup: PickupId = parsed(r, "pickup_id")?;
+            let item: PickupItemId = parsed(r, "item_id")?;
+            let c = PickupComponent {
+                sku_id: parsed(r, "component_sku_id")?,
+                sku_code: text(r, "code")?,
+                sku_name: text(r, "name")?,
+                per_unit: int(r, "per_unit")?,
+                received_scans: int(r, "received_scans")?,
+                completion_scans: int(r, "completion_scans")?,
+            };
+            if let Some(i) = pickups[index[&pickup]]
+                .items
+                .iter_mut()
+                .find(|i| i.id == item)
+            {
+                i.components.push(c);
             }
         }
+    }
+    for p in &pickups {
         if !p.state().holds_invariants() {
             return Err(StoreError::Corrupt(format!(
                 "pickup {} breaks its invariants",
