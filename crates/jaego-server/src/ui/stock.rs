@@ -136,10 +136,6 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
             }),
         )
         .await?;
-        let Json(status) =
-            get_sku_status(State(state.clone()), ctx.auth.clone(), Path(sku.id.clone())).await?;
-        let Json(availability) =
-            get_availability(State(state.clone()), ctx.auth.clone(), Path(sku.id.clone())).await?;
         let mut totals = Totals::default();
         for b in &balances.items {
             totals.add(b);
@@ -148,6 +144,18 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         if only_low && !any_low {
             continue;
         }
+        // Read only for the rows shown; an estimate only for tracked SKUs,
+        // the only ones that show one.
+        let Json(status) =
+            get_sku_status(State(state.clone()), ctx.auth.clone(), Path(sku.id.clone())).await?;
+        let availability = if sku.tracked {
+            let Json(a) =
+                get_availability(State(state.clone()), ctx.auth.clone(), Path(sku.id.clone()))
+                    .await?;
+            Some(a)
+        } else {
+            None
+        };
         grand.sum(totals);
         rows.push((sku, balances.items, status, availability, totals, any_low));
     }
@@ -231,8 +239,8 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
                                         }
                                     }
                                 }
-                                @if availability.available <= 0 && sku.tracked {
-                                    @if let Some(e) = &availability.estimate {
+                                @if let Some(a) = availability.as_ref().filter(|a| a.available <= 0) {
+                                    @if let Some(e) = &a.estimate {
                                         span.estimate { (t.estimate) ": " (e.label.as_deref().unwrap_or(&e.text)) }
                                     }
                                 }
