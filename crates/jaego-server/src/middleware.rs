@@ -45,20 +45,32 @@ pub async fn authenticate(
             Err(e) => ApiError::from(e).into_response(),
         };
     }
-    let Some(secret) = session_cookie(request.headers()) else {
-        return ApiError::Unauthorized.into_response();
-    };
-    match state.store.authenticate_session(&secret).await {
-        Ok(Some((principal, _))) => {
-            request
-                .extensions_mut()
-                .insert(CsrfToken(csrf_token_for(&secret)));
-            request.extensions_mut().insert(Auth(principal));
-            next.run(request).await
-        }
-        Ok(None) => ApiError::Unauthorized.into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+    match attach_session(&state, &mut request).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => ApiError::Unauthorized.into_response(),
+        Err(e) => e.into_response(),
     }
+}
+
+/// Authenticates the request's session cookie and, for a live session,
+/// gives the request its `Auth` and the session's `CsrfToken`. `false`
+/// when there is no cookie or no live session: the API answers 401, a page
+/// sends the browser to sign in.
+pub(crate) async fn attach_session(
+    state: &AppState,
+    request: &mut Request,
+) -> Result<bool, ApiError> {
+    let Some(secret) = session_cookie(request.headers()) else {
+        return Ok(false);
+    };
+    let Some((principal, _)) = state.store.authenticate_session(&secret).await? else {
+        return Ok(false);
+    };
+    request
+        .extensions_mut()
+        .insert(CsrfToken(csrf_token_for(&secret)));
+    request.extensions_mut().insert(Auth(principal));
+    Ok(true)
 }
 
 /// The name of the session cookie. With `Secure`, the `__Host-` prefix

@@ -42,7 +42,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Auth, CsrfToken};
-use crate::middleware::{csrf_token_for, session_cookie};
+use crate::middleware::attach_session;
 pub use i18n::{Lang, Strings};
 pub use layout::{Nav, Screen};
 
@@ -92,19 +92,10 @@ async fn session(State(state): State<AppState>, mut request: Request, next: Next
         let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
         Redirect::to(&format!("/login?{query}")).into_response()
     };
-    let Some(secret) = session_cookie(request.headers()) else {
-        return to_login(&request);
-    };
-    match state.store.authenticate_session(&secret).await {
-        Ok(Some((principal, _))) => {
-            request
-                .extensions_mut()
-                .insert(CsrfToken(csrf_token_for(&secret)));
-            request.extensions_mut().insert(Auth(principal));
-            next.run(request).await
-        }
-        Ok(None) => to_login(&request),
-        Err(e) => ApiError::from(e).into_response(),
+    match attach_session(&state, &mut request).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => to_login(&request),
+        Err(e) => e.into_response(),
     }
 }
 
