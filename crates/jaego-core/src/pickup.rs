@@ -278,10 +278,6 @@ impl PickupState {
         self.items.iter().all(|i| i.received_scans == i.units())
             && self.items.iter().any(|i| i.units() > 0)
     }
-
-    fn all_scanned_out(&self) -> bool {
-        self.items.iter().all(|i| i.completion_scans == i.units())
-    }
 }
 
 /// What a person (or the online order, or the deadline) does to a request.
@@ -614,14 +610,6 @@ impl PickupState {
             PickupStatus::Received => self.left(true),
             _ => 0,
         }
-    }
-
-    /// Whether the completion scans are all done (slip, receipt, units).
-    pub fn ready_to_complete(&self) -> bool {
-        self.status == PickupStatus::Received
-            && self.slip_scanned
-            && self.receipt_scanned
-            && self.all_scanned_out()
     }
 }
 
