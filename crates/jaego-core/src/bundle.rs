@@ -9,8 +9,8 @@
 //!   customer screens;
 //! - a line of `n` bundle units needs `n × quantity` of every component
 //!   ([`expand`]); a request is judged on what all its lines together need
-//!   from each component ([`needs`]), so two lines sharing a component
-//!   cannot both be promised the same units.
+//!   from each component ([`crate::judge::judge`] sums them per row), so two
+//!   lines sharing a component cannot both be promised the same units.
 //!
 //! A recipe is checked by [`Recipe::new`]: at least one and at most
 //! [`BUNDLE_COMPONENTS_MAX`] components, each named once, none the bundle
@@ -139,23 +139,6 @@ pub fn expand<S: Copy>(recipe: &Recipe<S>, units: i64) -> Option<Vec<(S, i64)>> 
             (n <= QUANTITY_MAX).then_some((sku, n))
         })
         .collect()
-}
-
-/// What lines (SKU, units) need in total from each SKU, in the order each
-/// SKU first appears: the sum a request is judged on.
-pub fn needs<S: Copy + Eq + Hash>(lines: impl IntoIterator<Item = (S, i64)>) -> Vec<(S, i64)> {
-    let mut index: HashMap<S, usize> = HashMap::new();
-    let mut out: Vec<(S, i64)> = Vec::new();
-    for (sku, units) in lines {
-        match index.get(&sku) {
-            Some(&i) => out[i].1 = out[i].1.saturating_add(units),
-            None => {
-                index.insert(sku, out.len());
-                out.push((sku, units));
-            }
-        }
-    }
-    out
 }
 
 /// The whole bundles that component counts make (units scanned at a scan
@@ -293,11 +276,9 @@ mod tests {
     }
 
     #[test]
-    fn lines_sharing_a_component_are_summed() {
+    fn a_line_expands_to_its_components() {
         let r = recipe(&[(1, 2), (2, 1)]);
-        let mut lines = expand(&r, 3).unwrap();
-        lines.push((1, 4));
-        assert_eq!(needs(lines), [(1, 10), (2, 3)]);
+        assert_eq!(expand(&r, 3).unwrap(), [(1, 6), (2, 3)]);
         assert_eq!(expand(&r, QUANTITY_MAX), None);
     }
 

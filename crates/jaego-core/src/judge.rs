@@ -76,6 +76,9 @@ where
     let mut taken: HashMap<(S, L), i64> = HashMap::new();
     let mut order: Vec<(S, L)> = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
+    // What a group adds to each row at one candidate, on top of `mine`;
+    // reused (cleared per candidate) so the hot path allocates once.
+    let mut adds: Vec<((S, L), i64)> = Vec::new();
 
     for lines in requests {
         // Tentative takes of this request, undone if any line is short.
@@ -91,8 +94,7 @@ where
             let mut placed = None;
             let mut best: Option<Shortage<S, L>> = None;
             for (k, &(location, _)) in group[0].candidates.iter().enumerate() {
-                // What the group adds to each row, on top of `mine`.
-                let mut adds: Vec<((S, L), i64)> = Vec::with_capacity(group.len());
+                adds.clear();
                 let mut short: Option<Shortage<S, L>> = None;
                 for (offset, line) in group.iter().enumerate() {
                     debug_assert!(line.quantity > 0, "line quantities are positive");

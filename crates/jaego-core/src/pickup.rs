@@ -278,10 +278,6 @@ impl PickupState {
         self.items.iter().all(|i| i.received_scans == i.units())
             && self.items.iter().any(|i| i.units() > 0)
     }
-
-    fn all_scanned_out(&self) -> bool {
-        self.items.iter().all(|i| i.completion_scans == i.units())
-    }
 }
 
 /// What a person (or the online order, or the deadline) does to a request.
@@ -393,13 +389,6 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
     use PickupStatus::*;
     let mut next = state.clone();
     let count = state.items.len();
-    let item = |_: &mut PickupState, n: usize| -> Result<usize, Refusal> {
-        if n < count {
-            Ok(n)
-        } else {
-            Err(Refusal::NoSuchItem(n))
-        }
-    };
     // Online cancellations reach a request in either open state; every
     // other action names the state it needs.
     if state.status.is_final() {
@@ -476,7 +465,9 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
             Some(Effect::Release(state.units()))
         }
         (status, Action::CancelUnits { item: n, units }) => {
-            let n = item(&mut next, n)?;
+            if n >= count {
+                return Err(Refusal::NoSuchItem(n));
+            }
             let i = &mut next.items[n];
             if units <= 0 || units > i.units() {
                 return Err(Refusal::CancelTooMany {
@@ -493,23 +484,20 @@ pub fn apply(state: &PickupState, action: Action) -> Result<Outcome, Refusal> {
                 p.completion_scans = p.completion_scans.min(units);
             }
             next.settle();
-            let mut released = vec![0; next.items.len()];
-            if status == Received {
-                released[n] = units;
-            }
             if next.items.iter().all(|i| i.units() == 0) {
                 next.status = Cancelled;
             }
-            let mut effect = (status == Received).then_some(Effect::Release(released));
-            // The units cancelled may have been the last ones not yet
-            // scanned in: then the request is received now.
-            if status == Requested && effect.is_none() && next.status == Requested {
-                let scanned_any = next.items.iter().any(|i| i.received_scans > 0);
-                if scanned_any {
-                    effect = receive_if_complete(&mut next);
-                }
+            if status == Received {
+                let mut released = vec![0; next.items.len()];
+                released[n] = units;
+                Some(Effect::Release(released))
+            } else {
+                // The units cancelled may have been the last ones not yet
+                // scanned in: then the request is received now. (A request
+                // with every unit cancelled has none left to receive, so it
+                // stays cancelled.)
+                receive_if_complete(&mut next)
             }
-            effect
         }
         (Completed | Unavailable | Cancelled | Expired, _) => {
             unreachable!("final states return above")
@@ -614,14 +602,6 @@ impl PickupState {
             PickupStatus::Received => self.left(true),
             _ => 0,
         }
-    }
-
-    /// Whether the completion scans are all done (slip, receipt, units).
-    pub fn ready_to_complete(&self) -> bool {
-        self.status == PickupStatus::Received
-            && self.slip_scanned
-            && self.receipt_scanned
-            && self.all_scanned_out()
     }
 }
 

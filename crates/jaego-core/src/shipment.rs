@@ -229,11 +229,6 @@ pub fn judge_scan(lines: &[ScanLine], sku: Option<SkuId>) -> ScanVerdict {
     }
 }
 
-/// Units still to scan, over all lines.
-pub fn remaining_total(lines: &[ScanLine]) -> i64 {
-    lines.iter().map(ScanLine::remaining).sum()
-}
-
 /// Why a shipment may not be confirmed as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmRefusal {
@@ -422,7 +417,7 @@ mod tests {
                 part: None
             }
         );
-        assert_eq!(remaining_total(&lines), 1);
+        assert_eq!(lines.iter().map(ScanLine::remaining).sum::<i64>(), 1);
     }
 
     #[test]
@@ -440,7 +435,7 @@ mod tests {
             judge_scan(&fresh, Some(sku(9))),
             ScanVerdict::AcceptBundle { index: 0 }
         );
-        assert_eq!(remaining_total(&fresh), 4);
+        assert_eq!(fresh.iter().map(ScanLine::remaining).sum::<i64>(), 4);
         // Both A of the bundle scanned: the next A goes to the plain line,
         // and the bundle's barcode no longer fits.
         let lines = [bundle(9, 1, &[(1, 2, 2), (2, 1, 0)]), line(1, 1, 0)];

@@ -234,7 +234,7 @@ async fn a_bundle_line_is_scanned_as_its_components() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_scanning_the_last_component_count_it_once() {
     for s in common::servers("bundle_scans::concurrent").await {
         let e = s.engine;

@@ -207,13 +207,16 @@ async fn a_bundle_holds_no_stock_and_recipes_are_checked() {
     }
 }
 
+/// The balance row of `sku` at WH, which every caller's SKU has (received
+/// there first): a missing row fails rather than reading as zeros.
 async fn figures(s: &TestServer, sku: &str) -> (i64, i64, i64) {
     let b = s.balance(sku, "WH").await;
-    (
-        b["on_hand"].as_i64().unwrap_or(0),
-        b["allocated"].as_i64().unwrap_or(0),
-        b["available"].as_i64().unwrap_or(0),
-    )
+    let figure = |name: &str| {
+        b[name]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{}: no {name} in the balance of {sku} at WH: {b}", s.engine))
+    };
+    (figure("on_hand"), figure("allocated"), figure("available"))
 }
 
 /// Collects one order on MALL; returns its id.

@@ -310,7 +310,7 @@ async fn scan_station_answers_and_confirmation() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_scans_from_two_clients_never_exceed_the_quantity() {
     for server in common::servers("shipments::concurrent_scans").await {
         let e = server.engine;

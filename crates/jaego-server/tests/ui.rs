@@ -727,6 +727,9 @@ async fn browser_pickup_flow() {
     let page = ok(&s, Method::GET, "/api/v1/pickups?location=st1", None).await;
     assert_eq!(page["items"][0]["status"], "completed");
     assert_eq!(s.balance("TEE-M", "st1").await["on_hand"], 1);
+    // The print schedule the script saved (minutes 5 and 35) is stored.
+    let settings = ok(&s, Method::GET, "/api/v1/pickup-stores/st1/settings", None).await;
+    assert_eq!(settings["print_minutes"], json!([5, 35]), "{settings}");
     s.assert_verified().await;
     s.stop().await;
 }

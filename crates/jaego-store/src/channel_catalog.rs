@@ -22,8 +22,10 @@
 use std::collections::HashMap;
 
 use jaego_core::catalog::validate_sku;
-use jaego_core::error::Validator;
-use jaego_core::limits::{CATALOG_PRODUCTS_MAX, CODE_LEN_MAX, NAME_LEN_MAX};
+use jaego_core::error::{InvalidInput, Validator};
+use jaego_core::limits::{
+    CATALOG_EXCLUSIONS_MAX, CATALOG_PRODUCTS_MAX, CODE_LEN_MAX, NAME_LEN_MAX,
+};
 use jaego_core::{ChannelId, SkuId, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -481,6 +483,27 @@ impl Store {
         v.finish()?;
         self.ensure_channel(tenant, channel).await?;
         let now = now_us();
+        let mut tx = self.begin_write().await?;
+        // The channel's other exclusions: re-adding one it has only
+        // changes its note, so it is never over the limit.
+        let others = sqlx::query(
+            "SELECT COUNT(*) AS n FROM channel_catalog_exclusions \
+             WHERE tenant_id = $1 AND channel_id = $2 AND item_code <> $3",
+        )
+        .bind(tenant.to_string())
+        .bind(channel.to_string())
+        .bind(item_code)
+        .fetch_one(&mut *tx)
+        .await?;
+        if int(&others, "n")? >= CATALOG_EXCLUSIONS_MAX as i64 {
+            return Err(InvalidInput::one(
+                "item_code",
+                format!(
+                    "the channel has {CATALOG_EXCLUSIONS_MAX} catalog exclusions, the limit; remove one first"
+                ),
+            )
+            .into());
+        }
         sqlx::query(
             "INSERT INTO channel_catalog_exclusions (channel_id, item_code, tenant_id, note, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel_id, item_code) DO UPDATE SET note = excluded.note",
@@ -490,8 +513,9 @@ impl Store {
         .bind(tenant.to_string())
         .bind(note)
         .bind(now)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(CatalogExclusion {
             item_code: item_code.to_string(),
             note: note.to_string(),

@@ -236,7 +236,7 @@ async fn pack_scan_confirm() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_scans_never_exceed_the_quantity() {
     for db in fresh_databases("shipments::concurrent_scans").await {
         let store = Store::connect(&db.url, StoreOptions::default())

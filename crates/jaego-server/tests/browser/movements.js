@@ -56,7 +56,10 @@ main('movements flow', async (browser) => {
   await a.fill('#tr-sku', 'NOPE');
   await a.fill('#tr-qty', '1');
   await a.click('#transfer-form button[type="submit"]');
-  await waitFor(a, () => !document.getElementById('alert').hidden);
+  await waitFor(a, () => !document.getElementById('alert').hidden && document.getElementById('alert').textContent !== '');
+  const refused = await a.textContent('#alert');
+  console.log('  a transfer of an unknown SKU: ' + refused);
+  assert.ok(refused.includes('sku NOPE not found'), refused);
   await shot(a, 'movements');
 
   console.log('product status from the integrated stock:');

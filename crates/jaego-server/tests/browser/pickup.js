@@ -1,7 +1,7 @@
-// The pickup counter in a real browser (seed 001): the expired prompt, the
-// receipt and every unit scanned into the hanger (reception), then the
-// customer's slip, the receipt and every unit scanned out (completion),
-// complete, the history in its colours, the print schedule. Run by
+// The pickup counter in a real browser (seed 001): the receipt and every
+// unit scanned into the hanger (reception), then the customer's slip, the
+// receipt and every unit scanned out (completion), complete, the history
+// in its colours, the print schedule. Run by
 // tests/ui.rs (browser_pickup_flow) against a server with store st1 (TEE-M
 // 3) and order P-1 (TEE-M 2 for pickup at st1); user clerk (manager).
 'use strict';

@@ -75,7 +75,10 @@ main('scan station flow', async (browser) => {
   await scanItem(a, 'SOCK', 'accepted');
   await a.click('#confirm');
   await waitFor(a, () => !document.getElementById('alert').hidden && document.getElementById('alert').textContent !== '');
-  console.log('  staff confirming half scanned: ' + (await a.textContent('#alert')));
+  const refused = await a.textContent('#alert');
+  console.log('  staff confirming half scanned: ' + refused);
+  // The API's scan_incomplete detail: "1 of 2 units of shipment … are scanned; …".
+  assert.ok(refused.includes('1 of 2 units of shipment'), refused);
   assert.equal(await a.$eval('#shipment', (el) => el.dataset.state), 'open');
   await b.goto(BASE + '/scan');
   await b.focus('#scan-code');
