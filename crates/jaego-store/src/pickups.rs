@@ -57,8 +57,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
-use crate::orders::{refresh_status, rows_in};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
+use crate::orders::{refresh_status, rows_in};
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
 use crate::rows::{flag, int, opt_int, parsed, text};
@@ -395,11 +395,8 @@ async fn with_items(
     conn: &mut AnyConnection,
     mut pickups: Vec<Pickup>,
 ) -> StoreResult<Vec<Pickup>> {
-    let index: HashMap<PickupId, usize> = pickups
-        .iter()
-        .enumerate()
-        .map(|(n, p)| (p.id, n))
-        .collect();
+    let index: HashMap<PickupId, usize> =
+        pickups.iter().enumerate().map(|(n, p)| (p.id, n)).collect();
     let mut by_tenant: BTreeMap<TenantId, Vec<PickupId>> = BTreeMap::new();
     for p in &pickups {
         by_tenant.entry(p.tenant).or_default().push(p.id);
