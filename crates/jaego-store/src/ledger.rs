@@ -632,9 +632,13 @@ fn movement_from_row(row: &AnyRow) -> StoreResult<Movement> {
 }
 
 pub(crate) fn balance_from_row(row: &AnyRow) -> StoreResult<Balance> {
-    let balance = figures(row)?;
-    // Assert on the way in: the schema's CHECKs make this impossible unless
-    // the database was edited by hand.
+    checked(figures(row)?)
+}
+
+/// `balance` if its figures hold the invariants. Asserted on the way in:
+/// the schema's CHECKs make a failure impossible unless the database was
+/// edited by hand.
+pub(crate) fn checked(balance: Balance) -> StoreResult<Balance> {
     if !balance.holds_invariants() {
         return Err(StoreError::Corrupt(format!(
             "balance with a negative figure: {balance:?}"

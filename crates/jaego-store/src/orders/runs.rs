@@ -40,7 +40,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
 use crate::page::{Page, PageRequest};
-use crate::rows::{Placeholders, flag, int, opt_text, parsed, text};
+use crate::rows::{Placeholders, flag, int, json_rows, json_rows_sql, opt_text, parsed, text};
 use crate::{Store, now_us};
 
 /// Orders per run transaction.
@@ -734,25 +734,8 @@ impl Store {
             .into_iter()
             .collect();
         let mut conn = self.reader().acquire().await?;
-        let style = Placeholders::of(&conn);
-        for chunk in skus.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
-                 WHERE {TENANT_NO_INDEX} = {} AND sku_id IN {}",
-                first(style),
-                in_list(style, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant.to_string());
-            for s in chunk {
-                q = q.bind(s.to_string());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let b = ledger::balance_from_row(&row)?;
-                out.insert(
-                    (parsed(&row, "sku_id")?, parsed(&row, "location_id")?),
-                    b.available(),
-                );
-            }
+        for row in balance_figures(&mut conn, tenant, &skus).await? {
+            out.insert(row.key()?, row.balance()?.available());
         }
         Ok(out)
     }
@@ -864,23 +847,63 @@ async fn lock_figures(
         s
     };
     let mut out = HashMap::with_capacity(keys.len());
+    for row in balance_figures(tx, tenant, &skus).await? {
+        let key = row.key()?;
+        if wanted.contains(&key) {
+            out.insert(key, row.balance()?);
+        }
+    }
+    Ok(out)
+}
+
+/// A balance row as [`balance_figures`] reads it: SKU, location, then the
+/// six figures.
+#[derive(serde::Deserialize)]
+struct BalanceJson(String, String, i64, i64, i64, i64, i64, i64);
+
+impl BalanceJson {
+    fn key(&self) -> StoreResult<Key> {
+        Ok((parse_id(&self.0)?, parse_id(&self.1)?))
+    }
+
+    fn balance(&self) -> StoreResult<jaego_core::Balance> {
+        ledger::checked(jaego_core::Balance {
+            on_hand: self.2,
+            reserved: self.3,
+            allocated: self.4,
+            incoming: self.5,
+            in_transit: self.6,
+            safety_stock: self.7,
+        })
+    }
+}
+
+/// Every balance row of `skus` (at every location), one statement and one
+/// JSON answer per [`IN_CHUNK`] SKUs: a run reads tens of thousands of
+/// rows, which as driver rows cost several times the query itself.
+async fn balance_figures(
+    conn: &mut sqlx::AnyConnection,
+    tenant: TenantId,
+    skus: &[SkuId],
+) -> StoreResult<Vec<BalanceJson>> {
+    let style = Placeholders::of(conn);
+    let mut out = Vec::new();
     for chunk in skus.chunks(IN_CHUNK) {
-        let sql = format!(
-            "SELECT sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
-             WHERE {TENANT_NO_INDEX} = {} AND sku_id IN {}",
-            first(style),
-            in_list(style, 1, chunk.len())
+        let sql = json_rows_sql(
+            style,
+            "sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock",
+            &format!(
+                "SELECT sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances \
+                 WHERE {TENANT_NO_INDEX} = {} AND sku_id IN {}",
+                first(style),
+                in_list(style, 1, chunk.len())
+            ),
         );
         let mut q = sqlx::query(&sql).bind(tenant.to_string());
         for s in chunk {
             q = q.bind(s.to_string());
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            let key: Key = (parsed(&row, "sku_id")?, parsed(&row, "location_id")?);
-            if wanted.contains(&key) {
-                out.insert(key, ledger::balance_from_row(&row)?);
-            }
-        }
+        out.extend(json_rows::<BalanceJson>(&q.fetch_one(&mut *conn).await?)?);
     }
     Ok(out)
 }
