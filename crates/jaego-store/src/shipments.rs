@@ -1578,10 +1578,9 @@ impl Store {
             .map(|(line, q)| (line, s.location_id, q))
             .collect();
         let reference = s.tracking_no.clone().unwrap_or_else(|| s.code.clone());
-        let (order, order_event) = crate::orders::stock::ship_in(
-            &mut tx, tenant, s.order_id, &items, &reference, actor, now,
-        )
-        .await?;
+        let (order, order_event) =
+            crate::orders::stock::ship_loaded(&mut tx, tenant, o, &items, &reference, actor, now)
+                .await?;
         let overridden = override_reason.is_some() && s.scanned() < s.units();
         let done = sqlx::query(
             "UPDATE shipments SET state = 'confirmed', confirmed_at = $3, confirmed_by = $4, \

@@ -672,6 +672,20 @@ pub(crate) async fn ship_in(
         .await?
         .pop()
         .ok_or_else(|| StoreError::not_found("order", order))?;
+    ship_loaded(tx, tenant, o, items, reference, actor, now).await
+}
+
+/// [`ship_in`] for an order the caller has just loaded in `tx`.
+pub(crate) async fn ship_loaded(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    o: Order,
+    items: &[(OrderLineId, LocationId, i64)],
+    reference: &str,
+    actor: &str,
+    now: i64,
+) -> StoreResult<(Order, crate::events::NewEvent)> {
+    let order = o.id;
     if o.status == jaego_core::order::OrderStatus::Merged {
         return Err(StoreError::refused(
             "order_merged",
