@@ -53,7 +53,8 @@ use crate::catalog::sku_for_barcode;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::orders::{
-    Customer, IN_CHUNK, Order, Val, first, in_list, insert_many, load_orders, rows_in,
+    Customer, IN_CHUNK, Order, Val, execute_in, first, in_list, insert_many, load_orders, rows_in,
+    update_returning_ids,
 };
 use crate::page::{Page, PageRequest};
 use crate::rows::{Placeholders, flag, int, opt_int, opt_parsed, opt_text, parsed, text};
@@ -1354,22 +1355,42 @@ impl Store {
             seen_in_file.insert(&r.tracking_no, r.line);
             writes.push((r.line, target.0, courier.id, r.tracking_no.clone()));
         }
+        // One statement per 2,000 rows; a shipment confirmed, cancelled or
+        // given a number since it was read is not changed, and its row is
+        // reported. Numbers were checked against the file and the stored
+        // ones above; a unique violation here is a number registered
+        // meanwhile by another request.
+        let changed: HashSet<ShipmentId> = update_returning_ids(
+            &mut tx,
+            "shipments",
+            &format!("courier_id = v.column2, tracking_no = v.column3, updated_at = {now}"),
+            "shipments.id = v.column1 AND shipments.tenant_id = v.column4 \
+             AND shipments.state = 'open' AND shipments.tracking_no IS NULL",
+            4,
+            writes
+                .iter()
+                .map(|(_, id, courier, tracking_no)| {
+                    vec![
+                        Val::T(id.to_string()),
+                        Val::T(courier.to_string()),
+                        Val::T(tracking_no.clone()),
+                        Val::T(tenant.to_string()),
+                    ]
+                })
+                .collect(),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                StoreError::Conflict(
+                    "a tracking number of the file was registered by another request meanwhile; import the file again".into(),
+                )
+            }
+            other => other,
+        })?;
         let mut written_rows = Vec::with_capacity(writes.len());
-        for (line, id, courier, tracking_no) in &writes {
-            let changed = sqlx::query(
-                "UPDATE shipments SET courier_id = $3, tracking_no = $4, updated_at = $5 \
-                 WHERE tenant_id = $1 AND id = $2 AND state = 'open' AND tracking_no IS NULL",
-            )
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .bind(courier.to_string())
-            .bind(tracking_no)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_unique(e, "tracking number", tracking_no))?
-            .rows_affected();
-            if changed == 1 {
+        for (line, id, _, _) in &writes {
+            if changed.contains(id) {
                 written_rows.push((*line, *id));
             } else {
                 // Confirmed, cancelled or given a number since it was read.
@@ -1868,21 +1889,12 @@ async fn lock_orders(
     tenant: TenantId,
     orders: &[OrderId],
 ) -> StoreResult<()> {
-    let style = Placeholders::of(tx);
     let mut sorted = orders.to_vec();
     sorted.sort();
-    for chunk in sorted.chunks(IN_CHUNK) {
-        let sql = format!(
-            "UPDATE orders SET updated_at = updated_at WHERE tenant_id = {} AND id IN {}",
-            first(style),
-            in_list(style, 1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        q.execute(&mut **tx).await?;
-    }
+    execute_in(tx, tenant, &sorted, |t, list| {
+        format!("UPDATE orders SET updated_at = updated_at WHERE tenant_id = {t} AND id IN {list}")
+    })
+    .await?;
     Ok(())
 }
 

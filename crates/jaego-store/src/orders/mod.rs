@@ -450,6 +450,33 @@ impl Val {
 /// Most bound values per statement, under SQLite's 32,766.
 const BINDS_MAX: usize = 30_000;
 
+/// `rows` cut into as few statements as the bind limit allows: per
+/// statement, its placeholder tuples (`(…), (…)`) and its rows.
+fn chunked(
+    style: Placeholders,
+    width: usize,
+    rows: Vec<Vec<Val>>,
+) -> impl Iterator<Item = (String, Vec<Vec<Val>>)> {
+    let per = (BINDS_MAX / width).clamp(1, 2_000);
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
+        Some((tuples(style, chunk.len(), width), chunk))
+    })
+}
+
+/// `sql` with every value of `rows` bound in order.
+fn bound(sql: &str, rows: Vec<Vec<Val>>) -> Query<'_> {
+    let mut q = sqlx::query(sql);
+    for row in rows {
+        for v in row {
+            q = v.bind(q);
+        }
+    }
+    q
+}
+
 /// `INSERT INTO {head} VALUES (…), (…)` in as few statements as the bind
 /// limit allows. `head` is `table (col, …)`; every row has `width` values.
 pub(crate) async fn insert_many(
@@ -459,23 +486,10 @@ pub(crate) async fn insert_many(
     rows: Vec<Vec<Val>>,
     tail: &str,
 ) -> StoreResult<()> {
-    let per = (BINDS_MAX / width).clamp(1, 2_000);
-    let style = Placeholders::of(tx);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
-        let sql = format!(
-            "INSERT INTO {head} VALUES {} {tail}",
-            tuples(style, chunk.len(), width)
-        );
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            debug_assert_eq!(row.len(), width);
-            for v in row {
-                q = v.bind(q);
-            }
-        }
-        q.execute(&mut **tx).await?;
+    debug_assert!(rows.iter().all(|r| r.len() == width));
+    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
+        let sql = format!("INSERT INTO {head} VALUES {values} {tail}");
+        bound(&sql, chunk).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -491,31 +505,19 @@ pub(crate) async fn insert_returning_ids<T: std::str::FromStr + std::hash::Hash 
 where
     T::Err: std::fmt::Display,
 {
-    let per = (BINDS_MAX / width).clamp(1, 2_000);
-    let style = Placeholders::of(tx);
     let mut out = HashSet::with_capacity(rows.len());
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
-        let sql = format!(
-            "INSERT INTO {head} VALUES {} {tail}",
-            tuples(style, chunk.len(), width)
-        );
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            for v in row {
-                q = v.bind(q);
-            }
-        }
-        for row in q.fetch_all(&mut **tx).await? {
+    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
+        let sql = format!("INSERT INTO {head} VALUES {values} {tail}");
+        for row in bound(&sql, chunk).fetch_all(&mut **tx).await? {
             out.insert(parsed(&row, "id")?);
         }
     }
     Ok(out)
 }
 
-/// `UPDATE {table} SET {set} FROM (VALUES …) AS v WHERE {cond}`, chunked;
-/// `set` and `cond` refer to `v.column1…`. Returns the rows changed.
+/// `UPDATE {table} SET {set} FROM (VALUES …) AS v WHERE {cond}` in as few
+/// statements as the bind limit allows; `set` and `cond` name the values
+/// `v.column1` … Answers the rows changed.
 pub(crate) async fn update_many(
     tx: &mut Transaction<'_, Any>,
     table: &str,
@@ -524,25 +526,37 @@ pub(crate) async fn update_many(
     width: usize,
     rows: Vec<Vec<Val>>,
 ) -> StoreResult<u64> {
-    let per = (BINDS_MAX / width).clamp(1, 2_000);
-    let style = Placeholders::of(tx);
     let mut changed = 0;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
-        let sql = format!(
-            "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {cond}",
-            tuples(style, chunk.len(), width)
-        );
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            for v in row {
-                q = v.bind(q);
-            }
-        }
-        changed += q.execute(&mut **tx).await?.rows_affected();
+    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
+        let sql = format!("UPDATE {table} SET {set} FROM (VALUES {values}) AS v WHERE {cond}");
+        changed += bound(&sql, chunk).execute(&mut **tx).await?.rows_affected();
     }
     Ok(changed)
+}
+
+/// [`update_many`] answering the ids of the rows it changed (`{table}.id`),
+/// so a caller can tell which rows a condition turned away.
+pub(crate) async fn update_returning_ids<T: std::str::FromStr + std::hash::Hash + Eq>(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    set: &str,
+    cond: &str,
+    width: usize,
+    rows: Vec<Vec<Val>>,
+) -> StoreResult<HashSet<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let mut out = HashSet::with_capacity(rows.len());
+    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
+        let sql = format!(
+            "UPDATE {table} SET {set} FROM (VALUES {values}) AS v WHERE {cond} RETURNING {table}.id"
+        );
+        for row in bound(&sql, chunk).fetch_all(&mut **tx).await? {
+            out.insert(parsed(&row, "id")?);
+        }
+    }
+    Ok(out)
 }
 
 /// `($2, $3, …)` style list of `n` placeholders starting after `skip`
@@ -579,13 +593,39 @@ pub(crate) async fn rows_in<K: std::fmt::Display>(
     let mut out = Vec::new();
     for chunk in keys.chunks(IN_CHUNK) {
         let sql = select(first(style), &in_list(style, 1, chunk.len()));
-        let mut q = sqlx::query(&sql).bind(scope.as_str());
-        for k in chunk {
-            q = q.bind(k.to_string());
-        }
-        out.extend(q.fetch_all(&mut *conn).await?);
+        out.extend(keyed(&sql, &scope, chunk).fetch_all(&mut *conn).await?);
     }
     Ok(out)
+}
+
+/// [`rows_in`] for a statement that changes the rows it names
+/// (`UPDATE … WHERE … IN (…)`); answers how many rows changed.
+pub(crate) async fn execute_in<K: std::fmt::Display>(
+    conn: &mut sqlx::AnyConnection,
+    scope: impl std::fmt::Display,
+    keys: &[K],
+    statement: impl Fn(&str, &str) -> String,
+) -> StoreResult<u64> {
+    let style = Placeholders::of(conn);
+    let scope = scope.to_string();
+    let mut changed = 0;
+    for chunk in keys.chunks(IN_CHUNK) {
+        let sql = statement(first(style), &in_list(style, 1, chunk.len()));
+        changed += keyed(&sql, &scope, chunk)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(changed)
+}
+
+/// `sql` with `scope` and then `keys` bound.
+fn keyed<'q, K: std::fmt::Display>(sql: &'q str, scope: &'q str, keys: &[K]) -> Query<'q> {
+    let mut q = sqlx::query(sql).bind(scope);
+    for k in keys {
+        q = q.bind(k.to_string());
+    }
+    q
 }
 
 /// The tenant column in a statement that looks rows up by a list of ids
