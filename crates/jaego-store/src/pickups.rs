@@ -58,10 +58,10 @@ use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
-use crate::orders::{refresh_status, rows_in};
+use crate::orders::{TENANT_NO_INDEX, execute_in, refresh_status, rows_in};
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
-use crate::rows::{flag, int, opt_int, parsed, text};
+use crate::rows::{flag, int, opt_int, parse_stored, parsed, text};
 use crate::schedules;
 use crate::{Store, now_us};
 
@@ -496,6 +496,28 @@ async fn find_in(conn: &mut AnyConnection, tenant: TenantId, key: &str) -> Store
     Ok(with_items(conn, vec![p]).await?.remove(0))
 }
 
+/// The requests `ids` of the tenant, read in `conn`, in id order; ids of
+/// no request are left out.
+async fn pickups_in(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    ids: &[PickupId],
+) -> StoreResult<Vec<Pickup>> {
+    let rows = rows_in(conn, tenant, ids, |t, list| {
+        format!(
+            "SELECT {PICKUP_COLUMNS} FROM {PICKUP_FROM} WHERE p.{TENANT_NO_INDEX} = {t} AND p.id IN {list} ORDER BY p.id"
+        )
+    })
+    .await?;
+    let pickups = rows
+        .iter()
+        .map(pickup_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut pickups = with_items(conn, pickups).await?;
+    pickups.sort_by_key(|p| p.id);
+    Ok(pickups)
+}
+
 /// Locks a request's row for the transaction and reads it.
 async fn lock_pickup(
     tx: &mut Transaction<'_, Any>,
@@ -576,7 +598,7 @@ async fn bundle_items(
 ) -> StoreResult<()> {
     let keys: Vec<(OrderLineId, SkuId)> = lines
         .iter()
-        .map(|(line, sku, _, _)| Ok((parse_id(line)?, parse_id(sku)?)))
+        .map(|(line, sku, _, _)| Ok((parse_stored(line)?, parse_stored(sku)?)))
         .collect::<StoreResult<_>>()?;
     let bundles = line_bundles(tx, tenant, keys.iter().copied()).await?;
     if bundles.is_empty() {
@@ -600,14 +622,6 @@ async fn bundle_items(
         }
     }
     Ok(())
-}
-
-fn parse_id<T: std::str::FromStr>(raw: &str) -> StoreResult<T>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.parse()
-        .map_err(|e| StoreError::Corrupt(format!("stored id {raw:?}: {e}")))
 }
 
 /// Writes what changed in a request's state (status, scans, cancellations).
@@ -1110,12 +1124,24 @@ impl Store {
             let p = lock_pickup(&mut tx, tenant, &id).await?;
             let mut state = p.state();
             let mut effects = Vec::new();
+            let lines: Vec<_> = p.items.iter().map(|i| i.line_id).collect();
+            let mut cancelled: HashMap<OrderLineId, i64> = HashMap::with_capacity(lines.len());
+            for r in rows_in(&mut tx, tenant, &lines, |t, list| {
+                format!(
+                    "SELECT id, cancelled FROM order_lines WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}"
+                )
+            })
+            .await?
+            {
+                cancelled.insert(parsed(&r, "id")?, int(&r, "cancelled")?);
+            }
             for (n, item) in p.items.iter().enumerate() {
-                let line = sqlx::query("SELECT cancelled FROM order_lines WHERE id = $1")
-                    .bind(item.line_id.to_string())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let line_cancelled = int(&line, "cancelled")?;
+                let line_cancelled = *cancelled
+                    .get(&item.line_id)
+                    .ok_or_else(|| StoreError::not_found("order line", item.line_id))?;
+                if line_cancelled == item.line_cancelled_seen {
+                    continue;
+                }
                 let new = (line_cancelled - item.line_cancelled_seen).min(state.items[n].units());
                 sqlx::query("UPDATE pickup_items SET line_cancelled_seen = $1 WHERE id = $2")
                     .bind(line_cancelled)
@@ -1501,20 +1527,18 @@ impl Store {
         let loc = self.pickup_store(tenant, location).await?;
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        let mut taken = Vec::new();
-        for id in ids {
-            let done = sqlx::query(
-                "UPDATE pickups SET expired_prompt = 0 WHERE tenant_id = $1 AND location_id = $2 AND id = $3 AND expired_prompt = 1",
+        // The store's location is the tenant's (`pickup_store`), so the
+        // location scopes the ids.
+        let taken = rows_in(&mut tx, loc.id, ids, |l, list| {
+            format!(
+                "UPDATE pickups SET expired_prompt = 0 WHERE location_id = {l} AND id IN {list} AND expired_prompt = 1 RETURNING id"
             )
-            .bind(tenant.to_string())
-            .bind(loc.id.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                taken.push(find_in(&mut tx, tenant, &id.to_string()).await?);
-            }
-        }
+        })
+        .await?
+        .iter()
+        .map(|r| parsed(r, "id"))
+        .collect::<StoreResult<Vec<PickupId>>>()?;
+        let taken = pickups_in(&mut tx, tenant, &taken).await?;
         let count = taken.len();
         let mut run = None;
         let mut events = Vec::new();
@@ -1637,10 +1661,21 @@ impl Store {
         .bind(id)
         .fetch_all(&mut *conn)
         .await?;
+        let ids = entries
+            .iter()
+            .map(|e| parsed(e, "pickup_id"))
+            .collect::<StoreResult<Vec<PickupId>>>()?;
+        let mut pickups: HashMap<PickupId, Pickup> = pickups_in(&mut conn, tenant, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
         let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let pickup = find_in(&mut conn, tenant, &text(&e, "pickup_id")?).await?;
-            let items = text(&e, "items")?
+        for (e, pickup_id) in entries.iter().zip(&ids) {
+            let pickup = pickups
+                .remove(pickup_id)
+                .ok_or_else(|| StoreError::not_found("pickup", pickup_id))?;
+            let items = text(e, "items")?
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(|pair| {
@@ -1657,7 +1692,7 @@ impl Store {
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             out.push(PrintEntry {
-                kind: ReceiptKind::parse(&text(&e, "kind")?)?,
+                kind: ReceiptKind::parse(&text(e, "kind")?)?,
                 pickup,
                 items,
             });
@@ -1703,9 +1738,12 @@ async fn print_in(
     .bind(location.to_string())
     .fetch_all(&mut **tx)
     .await?;
+    let ids = rows
+        .iter()
+        .map(|r| parsed(r, "id"))
+        .collect::<StoreResult<Vec<PickupId>>>()?;
     let mut entries = Vec::new();
-    for r in rows {
-        let p = find_in(tx, tenant, &text(&r, "id")?).await?;
+    for p in pickups_in(tx, tenant, &ids).await? {
         let fully_cancelled = p.items.iter().all(|i| i.units() == 0);
         if p.printed_at.is_none() {
             // A request closed before its first print (cancelled whole,
@@ -1742,16 +1780,19 @@ async fn print_in(
                 pickup: p.clone(),
             });
         }
-        sqlx::query("UPDATE pickups SET printed_at = COALESCE(printed_at, $1) WHERE id = $2")
-            .bind(now)
-            .bind(p.id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("UPDATE pickup_items SET cancel_printed = cancelled WHERE pickup_id = $1")
-            .bind(p.id.to_string())
-            .execute(&mut **tx)
-            .await?;
     }
+    execute_in(tx, tenant, &ids, |t, list| {
+        format!(
+            "UPDATE pickups SET printed_at = COALESCE(printed_at, {now}) WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}"
+        )
+    })
+    .await?;
+    execute_in(tx, tenant, &ids, |t, list| {
+        format!(
+            "UPDATE pickup_items SET cancel_printed = cancelled WHERE {TENANT_NO_INDEX} = {t} AND pickup_id IN {list}"
+        )
+    })
+    .await?;
     if entries.is_empty() {
         return Ok((None, Vec::new()));
     }

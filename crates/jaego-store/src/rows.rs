@@ -43,6 +43,16 @@ where
         .map_err(|e: T::Err| StoreError::Corrupt(format!("{col} = {raw:?}: {e}")))
 }
 
+/// Parses a stored id or enum read other than as a column (a JSON answer,
+/// a list column).
+pub(crate) fn parse_stored<T: FromStr>(raw: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("stored value {raw:?}: {e}")))
+}
+
 pub(crate) fn opt_parsed<T: FromStr>(row: &AnyRow, col: &str) -> StoreResult<Option<T>>
 where
     T::Err: std::fmt::Display,

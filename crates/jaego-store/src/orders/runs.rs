@@ -40,7 +40,9 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
 use crate::page::{Page, PageRequest};
-use crate::rows::{Placeholders, flag, int, json_rows, json_rows_sql, opt_text, parsed, text};
+use crate::rows::{
+    Placeholders, flag, int, json_rows, json_rows_sql, opt_text, parse_stored, parsed, text,
+};
 use crate::{Store, now_us};
 
 /// Orders per run transaction.
@@ -759,14 +761,6 @@ struct CandidateJson(
 #[derive(serde::Deserialize)]
 struct CandidateLineJson(String, Option<String>, i64, i64, i64, i64, i64, i64);
 
-fn parse_id<T: std::str::FromStr>(text: &str) -> StoreResult<T>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("bad id {text:?} in a run candidate: {e}")))
-}
-
 /// Adds a row (one order and its lines) to the candidates; an order with
 /// no eligible line (all of them pickup lines) is left out. False once the
 /// run's limit of orders is reached.
@@ -794,18 +788,18 @@ fn push_candidate(out: &mut Vec<Candidate>, row: &AnyRow) -> StoreResult<bool> {
             returned,
         };
         plan_lines.push(PlanLine {
-            sku: sku.as_deref().map(parse_id::<SkuId>).transpose()?,
+            sku: sku.as_deref().map(parse_stored::<SkuId>).transpose()?,
             open: q.open(),
             gift: gift != 0,
             parts: Vec::new(),
         });
-        own.push((parse_id::<OrderLineId>(&line)?, q));
+        own.push((parse_stored::<OrderLineId>(&line)?, q));
     }
     out.push(Candidate {
-        id: parse_id(&id)?,
+        id: parse_stored(&id)?,
         external_no,
         plan: PlanOrder {
-            channel: parse_id(&channel)?,
+            channel: parse_stored(&channel)?,
             priority: priority != 0,
             collected_at,
             hold: hold != 0,
@@ -863,7 +857,7 @@ struct BalanceJson(String, String, i64, i64, i64, i64, i64, i64);
 
 impl BalanceJson {
     fn key(&self) -> StoreResult<Key> {
-        Ok((parse_id(&self.0)?, parse_id(&self.1)?))
+        Ok((parse_stored(&self.0)?, parse_stored(&self.1)?))
     }
 
     fn balance(&self) -> StoreResult<jaego_core::Balance> {
