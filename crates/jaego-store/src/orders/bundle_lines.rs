@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use jaego_core::{OrderLineId, SkuId, TenantId};
 use sqlx::{Any, AnyConnection, Transaction};
 
-use super::{Val, insert_many, rows_in};
+use super::{TENANT_NO_INDEX, Val, insert_many, rows_in};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{int, parsed};
 
@@ -38,15 +38,20 @@ pub(crate) struct LineBundle {
 /// Bundle lines by line id.
 pub(crate) type LineBundles = HashMap<OrderLineId, LineBundle>;
 
-/// The tenant's bundle SKUs.
-async fn bundle_skus(conn: &mut AnyConnection, tenant: TenantId) -> StoreResult<HashSet<SkuId>> {
-    sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND bundle = 1")
-        .bind(tenant.to_string())
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| parsed(r, "id"))
-        .collect()
+/// The bundles among `skus`: one look-up per 1,000 distinct SKUs, so the
+/// cost follows the lines at hand, not the size of the tenant's catalog.
+async fn bundle_skus(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    skus: &[SkuId],
+) -> StoreResult<HashSet<SkuId>> {
+    rows_in(conn, tenant, skus, |t, list| {
+        format!("SELECT id FROM skus WHERE {TENANT_NO_INDEX} = {t} AND id IN {list} AND bundle = 1")
+    })
+    .await?
+    .iter()
+    .map(|r| parsed(r, "id"))
+    .collect()
 }
 
 /// The expansion of every bundle line among `lines` (line, its SKU):
@@ -57,7 +62,11 @@ pub(crate) async fn line_bundles(
     lines: impl IntoIterator<Item = (OrderLineId, SkuId)>,
 ) -> StoreResult<LineBundles> {
     let mut out = LineBundles::new();
-    let bundles = bundle_skus(conn, tenant).await?;
+    let lines: Vec<(OrderLineId, SkuId)> = lines.into_iter().collect();
+    let mut skus: Vec<SkuId> = lines.iter().map(|&(_, s)| s).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    let bundles = bundle_skus(conn, tenant, &skus).await?;
     if bundles.is_empty() {
         return Ok(out);
     }
