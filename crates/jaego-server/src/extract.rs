@@ -242,6 +242,53 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, entity: &str) -> Result<T, ApiEr
         .map_err(|_| ApiError::NotFound(format!("{entity} {raw} not found")))
 }
 
+/// Every id of a list field: an entry that is not an id is bad input
+/// named `field[i]`. `what` completes "is not a …".
+pub fn field_ids<'a, T: std::str::FromStr>(
+    raws: impl IntoIterator<Item = &'a str>,
+    field: &str,
+    what: &str,
+) -> Result<Vec<T>, ApiError> {
+    raws.into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            raw.parse()
+                .map_err(|_| ApiError::invalid(format!("{field}[{i}]"), format!("is not {what}")))
+        })
+        .collect()
+}
+
+/// For a look-up by a field's id or code: a key that names nothing is bad
+/// input in `field` (`422`); any other store error passes through.
+pub fn unknown(
+    field: &'static str,
+    what: &'static str,
+    raw: &str,
+) -> impl FnOnce(jaego_store::StoreError) -> ApiError {
+    let raw = raw.to_string();
+    move |e| match e {
+        jaego_store::StoreError::NotFound { .. } => {
+            ApiError::invalid(field, format!("no {what} has the id or code {raw:?}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// An optional id in a body or query field: `None` when absent; a value
+/// that is not an id is bad input (`422` naming `field`), unlike
+/// [`path_id`]'s `404`. `what` completes "is not a …".
+pub fn field_id<T: std::str::FromStr>(
+    raw: Option<&str>,
+    field: &str,
+    what: &str,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|r| {
+        r.parse()
+            .map_err(|_| ApiError::invalid(field, format!("is not {what}")))
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::json_depth_exceeds;

@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, Auth};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, Auth, field_id};
 use crate::routes::catalog::{SkuBody, yes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -147,13 +147,7 @@ pub async fn create_bundle(
     ApiJson(body): ApiJson<CreateBundle>,
 ) -> ApiResult<(StatusCode, Json<BundleBody>)> {
     let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
-    let product_id = match &body.product_id {
-        Some(raw) => Some(
-            raw.parse()
-                .map_err(|_| ApiError::invalid("product_id", "is not a product id"))?,
-        ),
-        None => None,
-    };
+    let product_id = field_id(body.product_id.as_deref(), "product_id", "a product id")?;
     let new = NewSku {
         code: body.code,
         name: body.name,

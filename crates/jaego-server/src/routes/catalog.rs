@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_id, path_id};
 use crate::wire::{PageBody, page, time};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -194,13 +194,7 @@ pub async fn create_sku(
     ApiJson(body): ApiJson<CreateSku>,
 ) -> ApiResult<(StatusCode, Json<SkuBody>)> {
     let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
-    let product_id = match &body.product_id {
-        Some(raw) => Some(
-            raw.parse()
-                .map_err(|_| ApiError::invalid("product_id", "is not a product id"))?,
-        ),
-        None => None,
-    };
+    let product_id = field_id(body.product_id.as_deref(), "product_id", "a product id")?;
     let new = NewSku {
         code: body.code,
         name: body.name,
@@ -220,13 +214,7 @@ pub async fn list_skus(
     ApiQuery(q): ApiQuery<SkuQuery>,
 ) -> ApiResult<Json<PageBody<SkuBody>>> {
     let p = auth.require(Permission::Read, "read")?;
-    let product_id = match &q.product_id {
-        Some(raw) => Some(
-            raw.parse()
-                .map_err(|_| ApiError::invalid("product_id", "is not a product id"))?,
-        ),
-        None => None,
-    };
+    let product_id = field_id(q.product_id.as_deref(), "product_id", "a product id")?;
     let filter = SkuFilter {
         q: q.q,
         tracked: q.tracked,

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_id, path_id};
 use crate::routes::catalog::ListQuery;
 use crate::wire::{PageBody, page, time};
 
@@ -201,14 +201,7 @@ pub async fn list_alerts(
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> ApiResult<Json<PageBody<LowStockAlertBody>>> {
     let p = auth.require(Permission::Read, "read")?;
-    let rule = q
-        .rule
-        .as_deref()
-        .map(|r| {
-            r.parse()
-                .map_err(|_| ApiError::invalid("rule", "is not a low-stock rule id"))
-        })
-        .transpose()?;
+    let rule = field_id(q.rule.as_deref(), "rule", "a low-stock rule id")?;
     let got = state
         .store
         .low_stock_alerts(p.tenant_id, rule, &page(q.after, q.limit)?)

@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::documents::receipt::{ReceiptLine, receipt_drawing, receipts_pdf};
 use crate::documents::svg;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_ids, path_id, unknown};
 use crate::routes::labels::{BinaryFile, document};
 use crate::wire::{PageBody, page, parse_time, time};
 
@@ -461,15 +461,11 @@ pub async fn answer_expired_prompt(
             format!("at most {} ids", jaego_core::limits::PAGE_SIZE_MAX),
         ));
     }
-    let mut ids = Vec::with_capacity(body.pickup_ids.len());
-    for (i, raw) in body.pickup_ids.iter().enumerate() {
-        ids.push(raw.parse::<PickupId>().map_err(|_| {
-            ApiError::invalid(
-                format!("pickup_ids[{i}]"),
-                format!("{raw:?} is not a pickup id"),
-            )
-        })?);
-    }
+    let ids: Vec<PickupId> = field_ids(
+        body.pickup_ids.iter().map(String::as_str),
+        "pickup_ids",
+        "a pickup id",
+    )?;
     let (n, run) = state
         .store
         .acknowledge_expired(p.tenant_id, &key, &ids, body.print, &p.actor())
@@ -528,13 +524,7 @@ pub async fn list_pickups(
                 .store
                 .find_location(p.tenant_id, key)
                 .await
-                .map_err(|e| match e {
-                    jaego_store::StoreError::NotFound { .. } => ApiError::invalid(
-                        "location",
-                        format!("no location has the id or code {key:?}"),
-                    ),
-                    other => other.into(),
-                })?
+                .map_err(unknown("location", "location", key))?
                 .id,
         ),
         None => None,
@@ -793,9 +783,7 @@ pub async fn print_run_document(
     Path(run): Path<String>,
 ) -> ApiResult<Response> {
     let p = auth.require(Permission::Read, "read")?;
-    if run.parse::<jaego_core::PickupPrintRunId>().is_err() {
-        return Err(ApiError::NotFound(format!("print run {run} not found")));
-    }
+    path_id::<jaego_core::PickupPrintRunId>(&run, "print run")?;
     let run = state.store.pickup_print_run(p.tenant_id, &run).await?;
     let zone = state
         .store

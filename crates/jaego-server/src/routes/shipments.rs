@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::documents::shipping::{Documents, invoice, packing_slip, print_pdf};
 use crate::documents::svg;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_id, field_ids, path_id, unknown};
 use crate::routes::csv::{Table, csv_body};
 use crate::routes::labels::{BinaryFile, document};
 use crate::routes::orders::line_id;
@@ -499,12 +499,7 @@ pub async fn list_shipments(
                 .map_err(|e| ApiError::invalid("state", e))?,
         );
     }
-    if let Some(o) = &q.order {
-        filter.order_id = Some(
-            o.parse::<OrderId>()
-                .map_err(|_| ApiError::invalid("order", "is not an order id"))?,
-        );
-    }
+    filter.order_id = field_id(q.order.as_deref(), "order", "an order id")?;
     if let Some(l) = &q.location {
         filter.location_id = Some(location_id(&state, p.tenant_id, l).await?);
     }
@@ -539,19 +534,11 @@ pub async fn create_shipments(
     ApiJson(b): ApiJson<CreateShipments>,
 ) -> ApiResult<(StatusCode, Json<CreatedShipments>)> {
     let p = auth.require(Permission::WriteOrders, "create shipments")?;
-    let orders = match &b.orders {
-        None => None,
-        Some(list) => Some(
-            list.iter()
-                .enumerate()
-                .map(|(i, o)| {
-                    o.parse::<OrderId>().map_err(|_| {
-                        ApiError::invalid(format!("orders[{i}]"), "is not an order id")
-                    })
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
-        ),
-    };
+    let orders = b
+        .orders
+        .as_ref()
+        .map(|list| field_ids::<OrderId>(list.iter().map(String::as_str), "orders", "an order id"))
+        .transpose()?;
     let (made, more) = state
         .store
         .create_shipments(p.tenant_id, orders.as_deref(), &p.actor())
@@ -603,12 +590,7 @@ pub async fn create_order_shipments(
                 .store
                 .find_location(p.tenant_id, loc)
                 .await
-                .map_err(|_| {
-                    ApiError::invalid(
-                        "location",
-                        format!("no location has the id or code {loc:?}"),
-                    )
-                })?
+                .map_err(unknown("location", "location", loc))?
                 .id;
             let mut out = Vec::with_capacity(lines.len());
             for (i, l) in lines.iter().enumerate() {
@@ -960,17 +942,11 @@ async fn selection(
 ) -> ApiResult<PrintSelection> {
     let mut sel = PrintSelection::default();
     if let Some(list) = &q.shipments {
-        sel.shipments = Some(
-            list.split(',')
-                .filter(|s| !s.trim().is_empty())
-                .enumerate()
-                .map(|(i, s)| {
-                    s.trim().parse::<ShipmentId>().map_err(|_| {
-                        ApiError::invalid(format!("shipments[{i}]"), "is not a shipment id")
-                    })
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
-        );
+        sel.shipments = Some(field_ids::<ShipmentId>(
+            list.split(',').map(str::trim).filter(|s| !s.is_empty()),
+            "shipments",
+            "a shipment id",
+        )?);
     }
     if let Some(l) = &q.location {
         sel.location = Some(location_id(state, tenant, l).await?);

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem, name_shortages};
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_id, path_id};
 use crate::wire::{PageBody, page, parse_time, time};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -267,14 +267,7 @@ pub async fn list_movements(
             .as_deref()
             .map(|k| k.parse().map_err(|e: String| ApiError::invalid("kind", e)))
             .transpose()?,
-        reservation_id: q
-            .reservation
-            .as_deref()
-            .map(|r| {
-                r.parse()
-                    .map_err(|_| ApiError::invalid("reservation", "is not a reservation id"))
-            })
-            .transpose()?,
+        reservation_id: field_id(q.reservation.as_deref(), "reservation", "a reservation id")?,
         from: q
             .from
             .as_deref()

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, path_id, unknown};
 use crate::live::webhooks::{Request, superseded};
 use crate::wire::{PageBody, page, time};
 
@@ -239,18 +239,6 @@ pub struct RedeliveryBody {
 pub struct PageQuery {
     pub after: Option<String>,
     pub limit: Option<usize>,
-}
-
-fn unknown(
-    field: &'static str,
-    what: &'static str,
-    raw: &str,
-) -> impl FnOnce(StoreError) -> ApiError {
-    let raw = raw.to_string();
-    move |e| match e {
-        StoreError::NotFound { .. } => ApiError::invalid(field, format!("no {what} {raw:?}")),
-        other => other.into(),
-    }
 }
 
 async fn channel_id(state: &AppState, tenant: TenantId, raw: &str) -> ApiResult<ChannelId> {
