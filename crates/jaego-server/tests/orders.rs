@@ -1712,12 +1712,15 @@ async fn a_background_run_answers_at_once_and_is_polled_to_its_end() {
         let path = format!("/api/v1/allocation-runs/{id}");
         assert_eq!(r.headers["location"], path.as_str(), "{e}");
         assert_eq!(r.body["state"], "running", "{e}");
+        let mut polls = 0;
         let run = loop {
             let got = server.get(&path).await;
             assert_eq!(got.status, StatusCode::OK, "{e}: {}", got.text);
             if got.body["state"] != "running" {
                 break got.body;
             }
+            polls += 1;
+            assert!(polls < 1_500, "{e}: the run is still running after 30 s");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
         assert_eq!(run["state"], "completed", "{e}: {run}");

@@ -1752,6 +1752,13 @@ pub async fn create_run(
     if let Ok(location) = format!("/api/v1/allocation-runs/{id}").parse() {
         headers.insert(axum::http::header::LOCATION, location);
     }
+    // Read before the task starts, so a background answer always shows
+    // the run as it was stored (`running`), however fast the run is.
+    let stored = if b.background {
+        Some(state.store.get_allocation_run(p.tenant_id, id).await?)
+    } else {
+        None
+    };
     // The run goes on in its own task either way, so a client that stops
     // waiting (or the request timeout) never cuts it between chunks.
     let store = state.store.clone();
@@ -1765,8 +1772,7 @@ pub async fn create_run(
         }
         outcome
     });
-    if b.background {
-        let run = state.store.get_allocation_run(p.tenant_id, id).await?;
+    if let Some(run) = stored {
         return Ok((StatusCode::ACCEPTED, headers, Json(run_body(run))));
     }
     let mut run = task
