@@ -258,6 +258,15 @@ pub fn field_ids<'a, T: std::str::FromStr>(
         .collect()
 }
 
+/// A field's named value (a mode, a kind, a policy): what the type's
+/// `FromStr` refuses is bad input in `field`, with its message.
+pub fn parse_enum<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    raw: &str,
+) -> Result<T, ApiError> {
+    raw.parse().map_err(|e: String| ApiError::invalid(field, e))
+}
+
 /// For a look-up by a field's id or code: a key that names nothing is bad
 /// input in `field` (`422`); any other store error passes through.
 pub fn unknown(

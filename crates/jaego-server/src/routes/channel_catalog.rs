@@ -7,7 +7,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use jaego_core::ChannelId;
 use jaego_core::limits::{CSV_BODY_BYTES_MAX, PAGE_SIZE_MAX};
 use jaego_core::role::Permission;
 use jaego_store::channel_catalog::{
@@ -19,9 +18,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, json_body, signed_channel};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery, Auth, json_body, parse_enum, signed_channel};
 use crate::routes::csv::{Table, csv_body};
+use crate::routes::orders::channel_id;
 use crate::wire::time;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,14 +43,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The signed catalog webhook, mounted outside bearer authentication.
 pub fn hooks() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(catalog_webhook))
-}
-
-async fn channel_id(
-    state: &AppState,
-    tenant: jaego_core::TenantId,
-    raw: &str,
-) -> ApiResult<ChannelId> {
-    Ok(state.store.find_channel(tenant, raw).await?.id)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -88,10 +80,7 @@ pub async fn put_settings(
     ApiJson(body): ApiJson<CatalogSettingsBody>,
 ) -> ApiResult<Json<CatalogSettingsBody>> {
     let p = auth.require(Permission::WriteCatalog, "change channel settings")?;
-    let mode: SyncMode = body
-        .sync_mode
-        .parse()
-        .map_err(|e: String| ApiError::invalid("sync_mode", e))?;
+    let mode: SyncMode = parse_enum("sync_mode", &body.sync_mode)?;
     let c = channel_id(&state, p.tenant_id, &channel).await?;
     state
         .store

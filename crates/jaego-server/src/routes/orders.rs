@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, optional_json, path_id, signed_channel};
+use crate::extract::{ApiJson, ApiQuery, Auth, optional_json, parse_enum, path_id, signed_channel};
 use crate::routes::csv::csv_body;
 use crate::routes::order_ingest::{
     OrderBatchInput, OrderInput, batch_into_new, parse_orders_csv, parse_orders_json,
@@ -263,7 +263,11 @@ async fn body(state: &AppState, tenant: TenantId, order: Order) -> ApiResult<Ord
     Ok(bodies(state, tenant, vec![order]).await?.remove(0))
 }
 
-async fn channel_id(state: &AppState, tenant: TenantId, raw: &str) -> ApiResult<ChannelId> {
+pub(crate) async fn channel_id(
+    state: &AppState,
+    tenant: TenantId,
+    raw: &str,
+) -> ApiResult<ChannelId> {
     Ok(state.store.find_channel(tenant, raw).await?.id)
 }
 
@@ -280,10 +284,6 @@ pub(crate) fn line_id(order: &Order, line: i64, field: &str) -> ApiResult<OrderL
                 format!("order {} has no line {line}", order.external_no),
             )
         })
-}
-
-fn parse_enum<T: std::str::FromStr<Err = String>>(field: &str, raw: &str) -> ApiResult<T> {
-    raw.parse().map_err(|e: String| ApiError::invalid(field, e))
 }
 
 // ---- settings ----

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, parse_enum};
 use crate::routes::catalog::ListQuery;
 use crate::wire::{PageBody, page, time};
 
@@ -28,10 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_channel))
         .routes(routes!(set_channel_locations))
         .routes(routes!(list_movement_types, create_movement_type))
-}
-
-fn parse_policy(field: &str, raw: &str) -> Result<StockPolicy, ApiError> {
-    raw.parse().map_err(|e: String| ApiError::invalid(field, e))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -107,7 +103,9 @@ pub async fn create_location(
     let policy = body
         .policy
         .as_deref()
-        .map_or(Ok(StockPolicy::Strict), |raw| parse_policy("policy", raw))?;
+        .map_or(Ok(StockPolicy::Strict), |raw| {
+            parse_enum::<StockPolicy>("policy", raw)
+        })?;
     let new = NewLocation {
         code: body.code,
         name: body.name,
@@ -172,7 +170,7 @@ pub async fn update_location(
     ApiJson(body): ApiJson<UpdateLocation>,
 ) -> ApiResult<Json<LocationBody>> {
     let p = auth.require(Permission::WriteCatalog, "change locations")?;
-    let policy = parse_policy("policy", &body.policy)?;
+    let policy = parse_enum::<StockPolicy>("policy", &body.policy)?;
     let current = state.store.find_location(p.tenant_id, &location).await?;
     Ok(Json(
         state
@@ -263,7 +261,7 @@ pub async fn create_channel(
     let policy = body
         .policy
         .as_deref()
-        .map(|raw| parse_policy("policy", raw))
+        .map(|raw| parse_enum::<StockPolicy>("policy", raw))
         .transpose()?;
     let locations = resolve_locations(&state, p.tenant_id, &body.locations).await?;
     let new = NewChannel {

@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::documents::shipping::{Documents, invoice, packing_slip, print_pdf};
 use crate::documents::svg;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, field_id, field_ids, path_id, unknown};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_id, field_ids, parse_enum, path_id, unknown};
 use crate::routes::csv::{Table, csv_body};
 use crate::routes::labels::{BinaryFile, document};
 use crate::routes::orders::line_id;
@@ -370,10 +370,6 @@ pub async fn get_shipping_settings(
     }))
 }
 
-fn parse_print_order(field: &str, raw: &str) -> ApiResult<PrintOrder> {
-    raw.parse().map_err(|e: String| ApiError::invalid(field, e))
-}
-
 #[utoipa::path(put, path = "/shipping-settings", tag = "shipping", security(("bearer" = ["catalog:write"])), request_body = ShippingSettingsBody,
     responses((status = 200, body = ShippingSettingsBody), (status = 422, body = Problem)))]
 pub async fn put_shipping_settings(
@@ -382,7 +378,7 @@ pub async fn put_shipping_settings(
     ApiJson(b): ApiJson<ShippingSettingsBody>,
 ) -> ApiResult<Json<ShippingSettingsBody>> {
     let p = auth.require(Permission::WriteCatalog, "change shipping settings")?;
-    let print_order = parse_print_order("print_order", &b.print_order)?;
+    let print_order = parse_enum::<PrintOrder>("print_order", &b.print_order)?;
     let s = state
         .store
         .set_shipping_settings(p.tenant_id, ShippingSettings { print_order })
@@ -952,7 +948,7 @@ async fn selection(
         sel.location = Some(location_id(state, tenant, l).await?);
     }
     if let Some(o) = &q.order {
-        sel.order = Some(parse_print_order("order", o)?);
+        sel.order = Some(parse_enum::<PrintOrder>("order", o)?);
     }
     Ok(sel)
 }
