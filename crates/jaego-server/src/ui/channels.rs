@@ -87,10 +87,8 @@ pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(code): Path<St
         let Json(figures) = list_channel_figures(s(), a(), Path(code.clone()), ApiQuery(FigureQuery { sku: None, after: None, limit: Some(200) })).await?;
         let Json(exclusions) = list_exclusions(s(), a(), Path(code.clone()), ApiQuery(ListQuery { after: None, limit: Some(200) })).await?;
         let Json(links) = list_sku_links(s(), a(), Path(code.clone()), ApiQuery(LinkQuery { after: None, limit: Some(200) })).await?;
-        let locations = super::locations(&state, &ctx, false).await?;
-        let (sku_codes, _) = super::movements::codes(&state, &ctx).await?;
-        let code_of = |id: &str| locations.iter().find(|l| l.id == id).map_or(id.to_string(), |l| l.code.clone());
-        let linked: Vec<String> = channel.locations.iter().map(|id| code_of(id)).collect();
+        let (sku_codes, location_codes) = super::movements::codes(&state, &ctx).await?;
+        let linked: Vec<String> = channel.locations.iter().map(|id| super::movements::code(&location_codes, id).to_string()).collect();
         let base = format!("/api/v1/channels/{}", enc(&channel.code));
         let may = ctx.may(Permission::WriteCatalog);
         let may_orders = ctx.may(Permission::WriteOrders);

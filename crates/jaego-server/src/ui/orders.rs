@@ -75,11 +75,8 @@ fn nonempty(s: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Channel id → code, and location id → code, for showing ids as codes.
-async fn names(
-    state: &AppState,
-    ctx: &Ctx,
-) -> Result<(HashMap<String, String>, HashMap<String, String>), ApiError> {
+/// Channel id → code, for showing channel ids as codes.
+async fn channel_codes(state: &AppState, ctx: &Ctx) -> Result<HashMap<String, String>, ApiError> {
     let Json(channels) = list_channels(
         State(state.clone()),
         ctx.auth.clone(),
@@ -89,11 +86,7 @@ async fn names(
         }),
     )
     .await?;
-    let locations = super::locations(state, ctx, false).await?;
-    Ok((
-        channels.items.into_iter().map(|c| (c.id, c.code)).collect(),
-        locations.into_iter().map(|l| (l.id, l.code)).collect(),
-    ))
+    Ok(channels.items.into_iter().map(|c| (c.id, c.code)).collect())
 }
 
 fn status_label(ctx: &Ctx, status: &str) -> &'static str {
@@ -135,7 +128,7 @@ pub async fn list(
 
 async fn list_screen(state: &AppState, ctx: &Ctx, f: ListFilter) -> Result<Screen, ApiError> {
     let t = ctx.t;
-    let (channels, _) = names(state, ctx).await?;
+    let channels = channel_codes(state, ctx).await?;
     let yes = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty()).then_some(true);
     let Json(orders) = list_orders(
         State(state.clone()),
@@ -313,7 +306,12 @@ async fn detail_screen(state: &AppState, ctx: &Ctx, id: String) -> Result<Screen
         .filter(|p| p.state == "open")
         .map(|p| p.id.as_str())
         .collect();
-    let (channels, locations) = names(state, ctx).await?;
+    let channels = channel_codes(state, ctx).await?;
+    let locations: HashMap<String, String> = super::locations(state, ctx, false)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.code))
+        .collect();
     let url = format!("/api/v1/orders/{}", o.id);
     let may_write = ctx.may(Permission::WriteOrders);
     let loc = |id: &str| locations.get(id).cloned().unwrap_or_else(|| id.to_string());

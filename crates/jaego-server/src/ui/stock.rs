@@ -12,11 +12,14 @@ use serde::Deserialize;
 use super::{Ctx, Nav, Screen};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, path_id};
 use crate::routes::catalog::{SkuQuery, list_skus};
 use crate::routes::receipts::{ReceiptQuery, get_availability, list_receipts};
 use crate::routes::status::get_sku_status;
-use crate::routes::stock::{BalanceBody, BalanceQuery, list_balances};
+use crate::routes::stock::BalanceBody;
+use jaego_core::limits::PAGE_SIZE_MAX;
+use jaego_store::ledger::BalanceFilter;
+use jaego_store::page::PageRequest;
 
 /// SKUs per page: each costs a few reads (balances, status, estimate).
 const SKUS_PER_PAGE: usize = 30;
@@ -122,25 +125,42 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         }),
     )
     .await?;
+    // The location filter is looked up once, not once per SKU row.
+    let tenant = ctx
+        .auth
+        .require(jaego_core::role::Permission::Read, "read")?
+        .tenant_id;
+    let location_id = match &location {
+        Some(l) => Some(state.store.find_location(tenant, l).await?.id),
+        None => None,
+    };
     let mut rows = Vec::new();
     let mut grand = Totals::default();
     for sku in &skus.items {
-        let Json(balances) = list_balances(
-            State(state.clone()),
-            ctx.auth.clone(),
-            ApiQuery(BalanceQuery {
-                sku: Some(sku.id.clone()),
-                location: location.clone(),
-                after: None,
-                limit: Some(500),
-            }),
-        )
-        .await?;
+        let filter = BalanceFilter {
+            sku_id: Some(path_id(&sku.id, "SKU")?),
+            location_id,
+        };
+        let balances: Vec<BalanceBody> = state
+            .store
+            .list_balances(
+                tenant,
+                &filter,
+                &PageRequest {
+                    after: None,
+                    limit: Some(PAGE_SIZE_MAX),
+                },
+            )
+            .await?
+            .items
+            .into_iter()
+            .map(BalanceBody::from)
+            .collect();
         let mut totals = Totals::default();
-        for b in &balances.items {
+        for b in &balances {
             totals.add(b);
         }
-        let any_low = sku.tracked && balances.items.iter().any(|b| b.available <= low);
+        let any_low = sku.tracked && balances.iter().any(|b| b.available <= low);
         if only_low && !any_low {
             continue;
         }
@@ -157,7 +177,7 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
             None
         };
         grand.sum(totals);
-        rows.push((sku, balances.items, status, availability, totals, any_low));
+        rows.push((sku, balances, status, availability, totals, any_low));
     }
     let next = skus.next_cursor.as_ref().map(|cursor| {
         let mut params = vec![("after", cursor.clone()), ("low", low.to_string())];
