@@ -518,6 +518,46 @@ async fn pickups_in(
     Ok(pickups)
 }
 
+/// What a request's order lines say now, read in the caller's
+/// transaction.
+struct LineNow {
+    line_no: i64,
+    cancelled: i64,
+    /// Units neither allocated, shipped nor cancelled.
+    open: i64,
+}
+
+/// The order lines of `p`'s items, by id, in one look-up; every item's
+/// line is there (a line is never deleted while a request names it).
+async fn order_lines_of(
+    conn: &mut AnyConnection,
+    p: &Pickup,
+) -> StoreResult<HashMap<OrderLineId, LineNow>> {
+    let ids: Vec<OrderLineId> = p.items.iter().map(|i| i.line_id).collect();
+    let rows = rows_in(conn, p.tenant, &ids, |t, list| {
+        format!(
+            "SELECT id, line_no, cancelled, quantity - allocated - shipped - cancelled AS open \
+             FROM order_lines WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}"
+        )
+    })
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        out.insert(
+            parsed(r, "id")?,
+            LineNow {
+                line_no: int(r, "line_no")?,
+                cancelled: int(r, "cancelled")?,
+                open: int(r, "open")?,
+            },
+        );
+    }
+    if let Some(item) = p.items.iter().find(|i| !out.contains_key(&i.line_id)) {
+        return Err(StoreError::not_found("order line", item.line_id));
+    }
+    Ok(out)
+}
+
 /// Locks a request's row for the transaction and reads it.
 async fn lock_pickup(
     tx: &mut Transaction<'_, Any>,
@@ -704,23 +744,15 @@ async fn apply_effect(
         Some(Effect::Hold(units)) => {
             // The units must not be allocated elsewhere: reception is the
             // line's allocation, at the store.
+            let lines = order_lines_of(tx, p).await?;
             for (item, &u) in p.items.iter().zip(units) {
-                if u == 0 {
-                    continue;
-                }
-                let row = sqlx::query(
-                    "SELECT line_no, quantity - allocated - shipped - cancelled AS open FROM order_lines WHERE id = $1",
-                )
-                .bind(item.line_id.to_string())
-                .fetch_one(&mut **tx)
-                .await?;
-                let open = int(&row, "open")?;
-                if open < u {
+                let line = &lines[&item.line_id];
+                if u > 0 && line.open < u {
                     return Err(StoreError::refused(
                         "pickup_line_allocated",
                         format!(
-                            "order line {} has {open} units not yet allocated or shipped; the pickup holds {u}. Deallocate the line first",
-                            int(&row, "line_no")?
+                            "order line {} has {} units not yet allocated or shipped; the pickup holds {u}. Deallocate the line first",
+                            line.line_no, line.open
                         ),
                     ));
                 }
@@ -1124,21 +1156,9 @@ impl Store {
             let p = lock_pickup(&mut tx, tenant, &id).await?;
             let mut state = p.state();
             let mut effects = Vec::new();
-            let lines: Vec<_> = p.items.iter().map(|i| i.line_id).collect();
-            let mut cancelled: HashMap<OrderLineId, i64> = HashMap::with_capacity(lines.len());
-            for r in rows_in(&mut tx, tenant, &lines, |t, list| {
-                format!(
-                    "SELECT id, cancelled FROM order_lines WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}"
-                )
-            })
-            .await?
-            {
-                cancelled.insert(parsed(&r, "id")?, int(&r, "cancelled")?);
-            }
+            let lines = order_lines_of(&mut tx, &p).await?;
             for (n, item) in p.items.iter().enumerate() {
-                let line_cancelled = *cancelled
-                    .get(&item.line_id)
-                    .ok_or_else(|| StoreError::not_found("order line", item.line_id))?;
+                let line_cancelled = lines[&item.line_id].cancelled;
                 if line_cancelled == item.line_cancelled_seen {
                     continue;
                 }
