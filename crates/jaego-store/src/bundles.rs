@@ -82,20 +82,21 @@ impl Store {
         tenant: TenantId,
         bundle: SkuId,
     ) -> StoreResult<Recipe<SkuId>> {
-        let rows = sqlx::query(
-            "SELECT component_sku_id, quantity FROM bundle_components \
-             WHERE tenant_id = $1 AND bundle_sku_id = $2 ORDER BY position",
-        )
-        .bind(tenant.to_string())
-        .bind(bundle.to_string())
-        .fetch_all(self.reader())
-        .await?;
-        let parts = rows
-            .iter()
-            .map(|r| Ok((parsed(r, "component_sku_id")?, int(r, "quantity")?)))
-            .collect::<StoreResult<Vec<(SkuId, i64)>>>()?;
-        Recipe::new(bundle, parts)
-            .map_err(|e| StoreError::Corrupt(format!("recipe of bundle {bundle}: {e}")))
+        self.recipes(tenant, &[bundle])
+            .await?
+            .remove(&bundle)
+            .ok_or_else(|| StoreError::Corrupt(format!("bundle {bundle} has no recipe")))
+    }
+
+    /// The current recipes of the bundles among `bundles`, in one look-up
+    /// per 1,000.
+    pub(crate) async fn recipes(
+        &self,
+        tenant: TenantId,
+        bundles: &[SkuId],
+    ) -> StoreResult<HashMap<SkuId, Recipe<SkuId>>> {
+        let mut conn = self.reader().acquire().await?;
+        crate::stock_rules::figures::recipes(&mut conn, tenant, bundles).await
     }
 
     /// Creates a bundle SKU with its recipe, in one transaction.

@@ -15,7 +15,7 @@
 //! each request is a batch of one. Expiry claims up to
 //! [`EXPIRY_BATCH_MAX`] reservations per transaction by itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use jaego_core::judge::LineRequest;
 use jaego_core::limits::{
@@ -286,17 +286,28 @@ impl Store {
                 (Some(channel.id), candidates)
             }
         };
-        let mut lines = Vec::with_capacity(input.lines.len());
-        let mut origins: Vec<LineOrigin> = Vec::new();
-        for (i, (sku, quantity)) in input.lines.iter().enumerate() {
+        let mut refs = Vec::with_capacity(input.lines.len());
+        for (i, (sku, _)) in input.lines.iter().enumerate() {
             // Remembered after the first read: no query for a known SKU.
-            let (id, is_bundle) = self.sku_ref(tenant, sku).await.map_err(|e| match e {
+            refs.push(self.sku_ref(tenant, sku).await.map_err(|e| match e {
                 StoreError::NotFound { .. } => StoreError::NotFound {
                     entity: "sku",
                     key: format!("{sku} (lines[{i}])"),
                 },
                 other => other,
-            })?;
+            })?);
+        }
+        // The bundles' recipes as they are now, in one read (none without
+        // a bundle line: the hot path pays nothing).
+        let bundle_ids: Vec<SkuId> = refs.iter().filter(|r| r.1).map(|r| r.0).collect();
+        let recipes = if bundle_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.recipes(tenant, &bundle_ids).await?
+        };
+        let mut lines = Vec::with_capacity(input.lines.len());
+        let mut origins: Vec<LineOrigin> = Vec::new();
+        for (i, ((_, quantity), &(id, is_bundle))) in input.lines.iter().zip(&refs).enumerate() {
             if !is_bundle {
                 if !origins.is_empty() {
                     origins.push(LineOrigin {
@@ -316,8 +327,10 @@ impl Store {
             if origins.is_empty() {
                 origins.extend((0..lines.len()).map(|line| LineOrigin { line, bundle: None }));
             }
-            let recipe = self.recipe(tenant, id).await?;
-            let parts = jaego_core::bundle::expand(&recipe, *quantity).ok_or_else(|| {
+            let recipe = recipes
+                .get(&id)
+                .ok_or_else(|| StoreError::Corrupt(format!("bundle {id} has no recipe")))?;
+            let parts = jaego_core::bundle::expand(recipe, *quantity).ok_or_else(|| {
                 InvalidInput::one(
                     format!("lines[{i}].quantity"),
                     format!("{quantity} bundles need more than {QUANTITY_MAX} of a component"),

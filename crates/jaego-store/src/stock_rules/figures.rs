@@ -244,20 +244,19 @@ pub(crate) async fn holds(
 
 /// The current recipes of the bundles among `skus` (a plain SKU has none).
 pub(crate) async fn recipes(
-    tx: &mut Transaction<'_, Any>,
+    conn: &mut sqlx::AnyConnection,
     tenant: TenantId,
     skus: &[SkuId],
 ) -> StoreResult<HashMap<SkuId, Recipe<SkuId>>> {
-    let mut sql = Sql::new(
-        "SELECT bundle_sku_id, component_sku_id, quantity FROM bundle_components WHERE tenant_id = ",
-    );
-    let t = sql.text(tenant);
-    let list = sql.list(skus);
-    sql.push(&format!(
-        "{t} AND bundle_sku_id IN {list} ORDER BY bundle_sku_id, position"
-    ));
+    let rows = crate::orders::rows_in(conn, tenant, skus, |t, list| {
+        format!(
+            "SELECT bundle_sku_id, component_sku_id, quantity FROM bundle_components \
+             WHERE tenant_id = {t} AND bundle_sku_id IN {list} ORDER BY bundle_sku_id, position"
+        )
+    })
+    .await?;
     let mut parts: HashMap<SkuId, Vec<(SkuId, i64)>> = HashMap::new();
-    for row in sql.fetch_all(tx).await? {
+    for row in rows {
         parts
             .entry(parsed(&row, "bundle_sku_id")?)
             .or_default()
