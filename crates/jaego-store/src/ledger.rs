@@ -723,11 +723,7 @@ async fn refuse_bundles(
         let rows = padded(chunk.len());
         let sql = format!(
             "SELECT code FROM skus WHERE tenant_id = {} AND bundle = 1 AND id IN (SELECT column1 FROM (VALUES {}) AS v)",
-            if Placeholders::of(tx) == Placeholders::Anonymous {
-                "?".to_string()
-            } else {
-                "$1".to_string()
-            },
+            crate::orders::first(Placeholders::of(tx)),
             tuples_after(Placeholders::of(tx), 1, rows, 1)
         );
         let mut query = sqlx::query(&sql).bind(tenant.to_string());

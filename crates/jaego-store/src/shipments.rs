@@ -53,11 +53,10 @@ use crate::catalog::sku_for_barcode;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::orders::{
-    Customer, IN_CHUNK, Order, Val, execute_in, first, in_list, insert_many, load_orders, rows_in,
-    update_returning_ids,
+    Customer, Order, Val, execute_in, insert_many, load_orders, rows_in, update_returning_ids,
 };
 use crate::page::{Page, PageRequest};
-use crate::rows::{Placeholders, flag, int, opt_int, opt_parsed, opt_text, parsed, text};
+use crate::rows::{flag, int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::{Store, now_us};
 
 // ---- types ----
@@ -355,23 +354,17 @@ async fn load_shipments(
     tenant: TenantId,
     ids: &[ShipmentId],
 ) -> StoreResult<Vec<Shipment>> {
-    let style = Placeholders::of(conn);
     let mut found: HashMap<ShipmentId, Shipment> = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(IN_CHUNK) {
-        let list = in_list(style, 1, chunk.len());
-        let sql = format!(
-            "{SHIPMENT_SELECT} WHERE s.tenant_id = {} AND s.id IN {list}",
-            first(style)
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            let s = shipment_from_row(&row)?;
-            found.insert(s.id, s);
-        }
-        let sql = format!(
+    for row in rows_in(conn, tenant, ids, |t, list| {
+        format!("{SHIPMENT_SELECT} WHERE s.tenant_id = {t} AND s.id IN {list}")
+    })
+    .await?
+    {
+        let s = shipment_from_row(&row)?;
+        found.insert(s.id, s);
+    }
+    let rows = rows_in(conn, tenant, ids, |t, list| {
+        format!(
             "SELECT sl.shipment_id, sl.line_no, sl.order_line_id, ol.line_no AS order_line_no, sl.sku_id, \
              k.code AS sku_code, k.name AS sku_name, k.bundle, b.bin, sl.quantity, sl.scanned \
              FROM shipment_lines sl \
@@ -379,44 +372,40 @@ async fn load_shipments(
              JOIN order_lines ol ON ol.id = sl.order_line_id \
              JOIN skus k ON k.id = sl.sku_id \
              LEFT JOIN stock_bins b ON b.sku_id = sl.sku_id AND b.location_id = s.location_id \
-             WHERE sl.tenant_id = {} AND sl.shipment_id IN {list} ORDER BY sl.shipment_id, sl.line_no",
-            first(style)
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for id in chunk {
-            q = q.bind(id.to_string());
+             WHERE sl.tenant_id = {t} AND sl.shipment_id IN {list} ORDER BY sl.shipment_id, sl.line_no"
+        )
+    })
+    .await?;
+    let mut bundled: Vec<ShipmentId> = Vec::new();
+    for row in rows {
+        let id: ShipmentId = parsed(&row, "shipment_id")?;
+        if flag(&row, "bundle")? && bundled.last() != Some(&id) {
+            bundled.push(id);
         }
-        let mut bundled: Vec<ShipmentId> = Vec::new();
-        for row in q.fetch_all(&mut *conn).await? {
-            let id: ShipmentId = parsed(&row, "shipment_id")?;
-            if flag(&row, "bundle")? && bundled.last() != Some(&id) {
-                bundled.push(id);
-            }
-            let line = ShipmentLine {
-                line_no: int(&row, "line_no")?,
-                order_line_id: parsed(&row, "order_line_id")?,
-                order_line_no: int(&row, "order_line_no")?,
-                sku_id: parsed(&row, "sku_id")?,
-                sku_code: text(&row, "sku_code")?,
-                sku_name: text(&row, "sku_name")?,
-                bin: opt_text(&row, "bin")?,
-                quantity: int(&row, "quantity")?,
-                scanned: int(&row, "scanned")?,
-                components: Vec::new(),
-            };
-            if !(0..=line.quantity).contains(&line.scanned) {
-                return Err(StoreError::Corrupt(format!(
-                    "shipment line {id}/{} scanned {} of {}",
-                    line.line_no, line.scanned, line.quantity
-                )));
-            }
-            if let Some(s) = found.get_mut(&id) {
-                s.lines.push(line);
-            }
+        let line = ShipmentLine {
+            line_no: int(&row, "line_no")?,
+            order_line_id: parsed(&row, "order_line_id")?,
+            order_line_no: int(&row, "order_line_no")?,
+            sku_id: parsed(&row, "sku_id")?,
+            sku_code: text(&row, "sku_code")?,
+            sku_name: text(&row, "sku_name")?,
+            bin: opt_text(&row, "bin")?,
+            quantity: int(&row, "quantity")?,
+            scanned: int(&row, "scanned")?,
+            components: Vec::new(),
+        };
+        if !(0..=line.quantity).contains(&line.scanned) {
+            return Err(StoreError::Corrupt(format!(
+                "shipment line {id}/{} scanned {} of {}",
+                line.line_no, line.scanned, line.quantity
+            )));
         }
-        if !bundled.is_empty() {
-            with_components(conn, tenant, &bundled, &mut found).await?;
+        if let Some(s) = found.get_mut(&id) {
+            s.lines.push(line);
         }
+    }
+    if !bundled.is_empty() {
+        with_components(conn, tenant, &bundled, &mut found).await?;
     }
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
@@ -429,19 +418,15 @@ async fn with_components(
     ids: &[ShipmentId],
     found: &mut HashMap<ShipmentId, Shipment>,
 ) -> StoreResult<()> {
-    let style = Placeholders::of(&*conn);
-    let sql = format!(
-        "SELECT c.shipment_id, c.line_no, c.component_sku_id, k.code, k.name, c.per_bundle, c.quantity, c.scanned \
-         FROM shipment_line_components c JOIN skus k ON k.id = c.component_sku_id \
-         WHERE c.tenant_id = {} AND c.shipment_id IN {} ORDER BY c.shipment_id, c.line_no, c.position",
-        first(style),
-        in_list(style, 1, ids.len())
-    );
-    let mut q = sqlx::query(&sql).bind(tenant.to_string());
-    for id in ids {
-        q = q.bind(id.to_string());
-    }
-    for row in q.fetch_all(&mut *conn).await? {
+    let rows = rows_in(conn, tenant, ids, |t, list| {
+        format!(
+            "SELECT c.shipment_id, c.line_no, c.component_sku_id, k.code, k.name, c.per_bundle, c.quantity, c.scanned \
+             FROM shipment_line_components c JOIN skus k ON k.id = c.component_sku_id \
+             WHERE c.tenant_id = {t} AND c.shipment_id IN {list} ORDER BY c.shipment_id, c.line_no, c.position"
+        )
+    })
+    .await?;
+    for row in rows {
         let id: ShipmentId = parsed(&row, "shipment_id")?;
         let line_no = int(&row, "line_no")?;
         let c = ShipmentComponent {
@@ -695,24 +680,17 @@ async fn write_planned(
     // A bundle line is checked as its components: the order line's stored
     // expansion (written with its first allocation, so every packed bundle
     // line has one). One statement per chunk; plain lines match no row.
-    let style = Placeholders::of(tx);
-    for chunk in ids.chunks(IN_CHUNK) {
-        let sql = format!(
+    execute_in(tx, tenant, &ids, |t, list| {
+        format!(
             "INSERT INTO shipment_line_components \
              (shipment_id, line_no, component_sku_id, tenant_id, position, per_bundle, quantity, scanned) \
              SELECT sl.shipment_id, sl.line_no, c.component_sku_id, sl.tenant_id, c.position, c.quantity, \
              sl.quantity * c.quantity, 0 \
              FROM shipment_lines sl JOIN order_line_components c ON c.line_id = sl.order_line_id \
-             WHERE sl.tenant_id = {} AND sl.shipment_id IN {}",
-            first(style),
-            in_list(style, 1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(tenant.to_string());
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        q.execute(&mut **tx).await?;
-    }
+             WHERE sl.tenant_id = {t} AND sl.shipment_id IN {list}"
+        )
+    })
+    .await?;
     Ok(ids)
 }
 
