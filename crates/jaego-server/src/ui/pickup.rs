@@ -6,6 +6,8 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use jaego_core::limits::{PICKUP_DEADLINE_HOURS_MAX, PICKUP_DEADLINE_HOURS_MIN};
+use jaego_core::pickup::PRINT_MINUTE_STEP;
 use jaego_core::role::Permission;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -328,13 +330,13 @@ async fn settings_tab(
         form.panel #print-settings data-api data-kind="pickup-settings" data-method="PUT" data-url={ (api) "/settings" } {
             fieldset {
                 legend { (t.pk_print_minutes) }
-                @for m in (0u8..60).step_by(5) {
+                @for m in (0u8..60).step_by(PRINT_MINUTE_STEP.into()) {
                     label.choice { input type="checkbox" name="minute" value=(m) checked[minutes.contains(&m)] disabled[!may]; (format!("{m:02}")) }
                 }
             }
             label.choice { input type="checkbox" name="print_whole_on_cancel" checked[settings.print_whole_on_cancel] disabled[!may]; (t.pk_whole_on_cancel) }
             label for="deadline" { (t.pk_deadline_hours) }
-            input #deadline.count type="number" name="deadline_hours" min="1" max="1440" value=(settings.deadline_hours) data-type="int" disabled[!may];
+            input #deadline.count type="number" name="deadline_hours" min=(PICKUP_DEADLINE_HOURS_MIN) max=(PICKUP_DEADLINE_HOURS_MAX) value=(settings.deadline_hours) data-type="int" disabled[!may];
             @if may { button.button.primary type="submit" { (t.save) } }
         }
         h2 { (t.pk_print_runs) }
