@@ -58,7 +58,7 @@ use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
-use crate::orders::{TENANT_NO_INDEX, execute_in, refresh_status, rows_in};
+use crate::orders::{TENANT_NO_INDEX, Val, execute_in, insert_many, refresh_status, rows_in};
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
 use crate::rows::{flag, int, opt_int, parse_stored, parsed, text};
@@ -1843,19 +1843,28 @@ async fn write_run(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    for (n, e) in entries.iter().enumerate() {
-        let items: Vec<String> = e.items.iter().map(|(i, u)| format!("{i}:{u}")).collect();
-        sqlx::query(
-            "INSERT INTO pickup_print_entries (run_id, entry_no, pickup_id, kind, items) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id.to_string())
-        .bind(n as i64 + 1)
-        .bind(e.pickup.id.to_string())
-        .bind(e.kind.as_str())
-        .bind(items.join(","))
-        .execute(&mut **tx)
-        .await?;
-    }
+    let rows = entries
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            let items: Vec<String> = e.items.iter().map(|(i, u)| format!("{i}:{u}")).collect();
+            vec![
+                Val::T(id.to_string()),
+                Val::I(n as i64 + 1),
+                Val::T(e.pickup.id.to_string()),
+                Val::T(e.kind.as_str().to_string()),
+                Val::T(items.join(",")),
+            ]
+        })
+        .collect();
+    insert_many(
+        tx,
+        "pickup_print_entries (run_id, entry_no, pickup_id, kind, items)",
+        5,
+        rows,
+        "",
+    )
+    .await?;
     let counts: HashMap<&str, usize> = entries.iter().fold(HashMap::new(), |mut m, e| {
         *m.entry(e.kind.as_str()).or_default() += 1;
         m
