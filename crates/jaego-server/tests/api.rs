@@ -459,33 +459,14 @@ async fn bad_input_changes_nothing_and_says_what_was_wrong() {
     }
 }
 
-/// Creates a token of `role` with the owner token; returns its secret.
-async fn token(server: &common::TestServer, role: &str) -> String {
-    let r = server
-        .post(
-            "/api/v1/tokens",
-            json!({"role": role, "name": format!("{role} token")}),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}: {}",
-        server.engine,
-        r.text
-    );
-    assert_eq!(r.body["role"], role, "{}: {}", server.engine, r.text);
-    r.body["token"].as_str().expect("token").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_and_roles() {
     for server in common::servers("api::tokens_and_roles").await {
         let engine = server.engine;
         let (wh, sku) = server.seed("WH1", "TS-M", 10).await;
-        let display = token(&server, "display").await;
-        let staff = token(&server, "staff").await;
-        let manager = token(&server, "manager").await;
+        let display = server.token("display").await;
+        let staff = server.token("staff").await;
+        let manager = server.token("manager").await;
         let receipt = movement(&sku, &wh, "receipt", 1);
         let new_sku = json!({"code": "NEW-1", "name": "new"});
         let new_token = json!({"role": "staff", "name": "till"});
@@ -634,7 +615,7 @@ async fn tokens_and_roles() {
 
         // A revoked token stops working. (This one was never used, so no
         // cache can remember it; a used one is trusted for at most 5 s.)
-        let integration = token(&server, "integration").await;
+        let integration = server.token("integration").await;
         let tokens = server.get("/api/v1/tokens").await;
         let id = tokens
             .body

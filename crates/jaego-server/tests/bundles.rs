@@ -35,6 +35,17 @@ async fn bundle_available(s: &TestServer) -> i64 {
     stock[0]["available"].as_i64().unwrap()
 }
 
+/// A web mall channel sourced from WH.
+async fn mall(s: &TestServer) {
+    ok(
+        s,
+        Method::POST,
+        "/api/v1/channels",
+        Some(json!({"code": "MALL", "name": "MALL", "kind": "web", "locations": ["WH"]})),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn lines_sharing_a_component_are_judged_on_their_sum() {
     for s in common::servers("bundles_shared").await {
@@ -272,13 +283,7 @@ async fn orders_of_bundles_move_their_components() {
     for s in common::servers("bundles_orders").await {
         let e = s.engine;
         gift_box(&s).await;
-        let r = s
-            .post(
-                "/api/v1/channels",
-                json!({"code": "MALL", "name": "MALL", "kind": "web", "locations": ["WH"]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
+        mall(&s).await;
         let r = s
             .call(
                 Method::PUT,
@@ -447,13 +452,7 @@ async fn a_bundles_channel_figure_follows_its_components() {
     for s in common::servers("bundles_channel_figure").await {
         let e = s.engine;
         gift_box(&s).await;
-        let r = s
-            .post(
-                "/api/v1/channels",
-                json!({"code": "MALL", "name": "MALL", "kind": "web", "locations": ["WH"]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
+        mall(&s).await;
         ok(
             &s,
             Method::PUT,
@@ -550,13 +549,7 @@ async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
         let e = s.engine;
         gift_box(&s).await;
         s.seed("WH", "A", 5).await; // A 8, B 5
-        let r = s
-            .post(
-                "/api/v1/channels",
-                json!({"code": "MALL", "name": "MALL", "kind": "web", "locations": ["WH"]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
+        mall(&s).await;
         // A checkout holds 2 gift boxes and a B: 4 A and 3 B, committed.
         let res = ok(
             &s,

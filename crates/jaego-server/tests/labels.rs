@@ -69,24 +69,6 @@ async fn raw(
     }
 }
 
-/// Creates a token of `role` with the owner token; returns its secret.
-async fn token(server: &TestServer, role: &str) -> String {
-    let r = server
-        .post(
-            "/api/v1/tokens",
-            json!({"role": role, "name": format!("{role} token")}),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}: {}",
-        server.engine,
-        r.text
-    );
-    r.body["token"].as_str().expect("token").to_string()
-}
-
 async fn sku(server: &TestServer, body: Value) {
     let r = server.post("/api/v1/skus", body).await;
     assert_eq!(
@@ -175,10 +157,10 @@ async fn label_events(server: &TestServer) -> Vec<(String, String)> {
 async fn templates_crud_and_roles() {
     for server in common::servers("labels::templates_crud_and_roles").await {
         let engine = server.engine;
-        let manager = token(&server, "manager").await;
-        let staff = token(&server, "staff").await;
-        let integration = token(&server, "integration").await;
-        let display = token(&server, "display").await;
+        let manager = server.token("manager").await;
+        let staff = server.token("staff").await;
+        let integration = server.token("integration").await;
+        let display = server.token("display").await;
 
         let created = template(
             &server,

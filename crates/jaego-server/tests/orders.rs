@@ -130,17 +130,6 @@ async fn figures(server: &TestServer, sku: &str, loc: &str) -> (i64, i64, i64) {
     )
 }
 
-async fn token(server: &TestServer, role: &str) -> String {
-    let r = server
-        .post(
-            "/api/v1/tokens",
-            json!({"role": role, "name": format!("{role} token")}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    r.body["token"].as_str().unwrap().to_string()
-}
-
 /// Everything a test can see change: orders, movements, runs.
 async fn snapshot(server: &TestServer) -> (Value, usize, Value) {
     let orders = server.get("/api/v1/orders?limit=500").await.body["items"].clone();
@@ -1405,7 +1394,7 @@ async fn reset_is_owner_only_and_confirmed() {
         .await;
         run(&server, json!({})).await;
         for role in ["manager", "staff", "integration", "display"] {
-            let t = token(&server, role).await;
+            let t = server.token(role).await;
             let r = server
                 .call(
                     Method::POST,
@@ -1464,7 +1453,7 @@ async fn reset_is_owner_only_and_confirmed() {
             "{e}: the allocation is given back"
         );
         // Staff cannot change settings either; they can collect.
-        let staff = token(&server, "staff").await;
+        let staff = server.token("staff").await;
         let r = server
             .call(
                 Method::PUT,
@@ -1483,7 +1472,7 @@ async fn reset_is_owner_only_and_confirmed() {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
-        let display = token(&server, "display").await;
+        let display = server.token("display").await;
         let r = server
             .call(
                 Method::POST,

@@ -19,10 +19,6 @@ use serde_json::{Value, json};
 
 const HOUR_US: i64 = 3_600 * 1_000_000;
 
-async fn post(s: &TestServer, path: &str, body: Value) -> common::Reply {
-    s.call(Method::POST, path, &s.owner, Some(body)).await
-}
-
 /// A store GN (Seoul) with TEE ×10 and CAP ×5, a warehouse WH with SOCK,
 /// and a web mall sourced from WH.
 async fn shop(s: &TestServer) {
@@ -106,8 +102,7 @@ async fn request_of(s: &TestServer, no: &str) -> Value {
 }
 
 async fn scan(s: &TestServer, pickup: &str, phase: &str, code: &str) -> common::Reply {
-    post(
-        s,
+    s.post(
         &format!("/api/v1/pickups/{pickup}/{phase}-scans"),
         json!({"code": code}),
     )
@@ -257,12 +252,12 @@ async fn reception_then_completion() {
         check_held(&s).await;
         let r = scan(&s, &id, "reception", "TEE").await;
         assert_problem(&r, StatusCode::CONFLICT, "pickup_already_received", e);
-        let r = post(
-            &s,
-            &format!("/api/v1/pickups/{id}/unavailable"),
-            json!({"reason": "품절"}),
-        )
-        .await;
+        let r = s
+            .post(
+                &format!("/api/v1/pickups/{id}/unavailable"),
+                json!({"reason": "품절"}),
+            )
+            .await;
         assert_problem(&r, StatusCode::CONFLICT, "pickup_already_received", e);
 
         // Completion: the slip, the receipt, every held unit, confirm.
@@ -362,12 +357,12 @@ async fn unavailable_cancel_expiry_prompt_history_reprint() {
             .to_string();
 
         // Unavailable: a reason is required; then nothing was held.
-        let r = post(
-            &s,
-            &format!("/api/v1/pickups/{b1}/unavailable"),
-            json!({"reason": " "}),
-        )
-        .await;
+        let r = s
+            .post(
+                &format!("/api/v1/pickups/{b1}/unavailable"),
+                json!({"reason": " "}),
+            )
+            .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e);
         let p = ok(
             &s,
@@ -388,12 +383,12 @@ async fn unavailable_cancel_expiry_prompt_history_reprint() {
         // Cancelled after reception: the held unit is sellable again.
         scan(&s, &b2, "reception", "TEE").await;
         assert_eq!(figures(&s, "TEE").await, (10, 1, 9), "{e}");
-        let r = post(
-            &s,
-            &format!("/api/v1/pickups/{b2}/cancel"),
-            json!({"reason": ""}),
-        )
-        .await;
+        let r = s
+            .post(
+                &format!("/api/v1/pickups/{b2}/cancel"),
+                json!({"reason": ""}),
+            )
+            .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e);
         assert_eq!(
             figures(&s, "TEE").await,

@@ -102,14 +102,6 @@ async fn shipments_of(server: &TestServer, order: &str) -> Vec<Value> {
     r.body.as_array().unwrap().clone()
 }
 
-async fn token(server: &TestServer, role: &str) -> String {
-    let r = server
-        .post("/api/v1/tokens", json!({"role": role, "name": role}))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    r.body["token"].as_str().unwrap().to_string()
-}
-
 async fn scan_as(server: &TestServer, token: &str, shipment: &str, barcode: &str) -> Value {
     let r = server
         .call(
@@ -160,8 +152,8 @@ async fn scan_station_answers_and_confirmation() {
         let r = server.get("/api/v1/scan-station/nothing-like-it").await;
         assert_problem(&r, StatusCode::NOT_FOUND, "not_found", "unknown code");
 
-        let staff = token(&server, "staff").await;
-        let second_device = token(&server, "staff").await;
+        let staff = server.token("staff").await;
+        let second_device = server.token("staff").await;
         let check = |answer: &Value, result: &str, remaining: i64| {
             assert_eq!(answer["result"], result, "{e}: {answer}");
             assert_eq!(answer["remaining"], remaining, "{e}: {answer}");
@@ -281,7 +273,7 @@ async fn scan_station_answers_and_confirmation() {
         };
         let r = confirm(staff.clone(), json!({"override_reason": "box sealed"})).await;
         assert_problem(&r, StatusCode::FORBIDDEN, "forbidden", e);
-        let manager = token(&server, "manager").await;
+        let manager = server.token("manager").await;
         let r = confirm(manager.clone(), json!({"override_reason": "  "})).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e);
         assert_eq!(r.body["errors"][0]["field"], "override_reason");
@@ -320,8 +312,8 @@ async fn concurrent_scans_from_two_clients_never_exceed_the_quantity() {
             .as_str()
             .unwrap()
             .to_string();
-        let a = token(&server, "staff").await;
-        let b = token(&server, "staff").await;
+        let a = server.token("staff").await;
+        let b = server.token("staff").await;
         // Two devices, each with its own HTTP client, 12 scans each at once.
         let client_a = reqwest::Client::new();
         let client_b = reqwest::Client::new();

@@ -134,6 +134,18 @@ impl TestServer {
         self.call(Method::POST, path, &self.owner, Some(body)).await
     }
 
+    /// Creates a token of `role` with the owner token; returns its secret.
+    pub async fn token(&self, role: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/tokens",
+                json!({"role": role, "name": format!("{role} token")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", self.engine, r.text);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
     /// Creates a location, a SKU and receives `on_hand` units; returns the
     /// (location code, sku code).
     pub async fn seed(&self, location: &str, sku: &str, on_hand: i64) -> (String, String) {
