@@ -1649,83 +1649,105 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<PrintRun>> {
         let loc = self.pickup_store(tenant, location).await?;
-        let rows = sqlx::query(
-            "SELECT id FROM pickup_print_runs WHERE tenant_id = $1 AND location_id = $2 ORDER BY id DESC LIMIT $3",
-        )
+        let mut conn = self.reader().acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM pickup_print_runs WHERE tenant_id = $1 AND location_id = $2 ORDER BY id DESC LIMIT $3"
+        ))
         .bind(tenant.to_string())
         .bind(loc.id.to_string())
         .bind(limit.clamp(1, PAGE_SIZE_MAX) as i64)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *conn)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.pickup_print_run(tenant, &text(&r, "id")?).await?);
-        }
-        Ok(out)
+        print_runs_in(&mut conn, tenant, &rows).await
     }
 
     /// One print run with its receipts, as printed.
     pub async fn pickup_print_run(&self, tenant: TenantId, id: &str) -> StoreResult<PrintRun> {
         let mut conn = self.reader().acquire().await?;
-        let row = sqlx::query(
-            "SELECT id, location_id, cause, actor, created_at FROM pickup_print_runs WHERE tenant_id = $1 AND id = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM pickup_print_runs WHERE tenant_id = $1 AND id = $2"
+        ))
         .bind(tenant.to_string())
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("print run", id))?;
-        let entries = sqlx::query(
-            "SELECT pickup_id, kind, items FROM pickup_print_entries WHERE run_id = $1 ORDER BY entry_no",
+        Ok(print_runs_in(&mut conn, tenant, &[row]).await?.remove(0))
+    }
+}
+
+const RUN_COLUMNS: &str = "id, location_id, cause, actor, created_at";
+
+/// The print runs of `rows` (read with [`RUN_COLUMNS`]) with their
+/// receipts, in the order of `rows`: one look-up for all their entries and
+/// one for the requests they name.
+async fn print_runs_in(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    rows: &[AnyRow],
+) -> StoreResult<Vec<PrintRun>> {
+    let run_ids = rows
+        .iter()
+        .map(|r| parsed(r, "id"))
+        .collect::<StoreResult<Vec<PickupPrintRunId>>>()?;
+    let entries = rows_in(conn, tenant, &run_ids, |t, list| {
+        format!(
+            "SELECT e.run_id, e.pickup_id, e.kind, e.items FROM pickup_print_entries e \
+             JOIN pickup_print_runs r ON r.id = e.run_id \
+             WHERE r.tenant_id = {t} AND e.run_id IN {list} ORDER BY e.run_id, e.entry_no"
         )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let ids = entries
-            .iter()
-            .map(|e| parsed(e, "pickup_id"))
-            .collect::<StoreResult<Vec<PickupId>>>()?;
-        let mut pickups: HashMap<PickupId, Pickup> = pickups_in(&mut conn, tenant, &ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
-        let mut out = Vec::with_capacity(entries.len());
-        for (e, pickup_id) in entries.iter().zip(&ids) {
-            let pickup = pickups
-                .remove(pickup_id)
-                .ok_or_else(|| StoreError::not_found("pickup", pickup_id))?;
-            let items = text(e, "items")?
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|pair| {
-                    let (item, units) = pair
-                        .split_once(':')
-                        .ok_or_else(|| StoreError::Corrupt(format!("print entry item {pair:?}")))?;
-                    Ok((
-                        item.parse()
-                            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
-                        units
-                            .parse()
-                            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
-                    ))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            out.push(PrintEntry {
+    })
+    .await?;
+    let mut pickup_ids = entries
+        .iter()
+        .map(|e| parsed(e, "pickup_id"))
+        .collect::<StoreResult<Vec<PickupId>>>()?;
+    pickup_ids.sort_unstable();
+    pickup_ids.dedup();
+    let pickups: HashMap<PickupId, Pickup> = pickups_in(conn, tenant, &pickup_ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut by_run: HashMap<PickupPrintRunId, Vec<PrintEntry>> = HashMap::new();
+    for e in &entries {
+        let pickup_id: PickupId = parsed(e, "pickup_id")?;
+        let pickup = pickups
+            .get(&pickup_id)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found("pickup", pickup_id))?;
+        let items = text(e, "items")?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|pair| {
+                let (item, units) = pair
+                    .split_once(':')
+                    .ok_or_else(|| StoreError::Corrupt(format!("print entry item {pair:?}")))?;
+                Ok((parse_stored(item)?, parse_stored(units)?))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        by_run
+            .entry(parsed(e, "run_id")?)
+            .or_default()
+            .push(PrintEntry {
                 kind: ReceiptKind::parse(&text(e, "kind")?)?,
                 pickup,
                 items,
             });
-        }
-        Ok(PrintRun {
-            id: parsed(&row, "id")?,
-            location_id: parsed(&row, "location_id")?,
-            cause: PrintCause::parse(&text(&row, "cause")?)?,
-            actor: text(&row, "actor")?,
-            created_at: int(&row, "created_at")?,
-            entries: out,
-        })
     }
+    rows.iter()
+        .zip(run_ids)
+        .map(|(row, id)| {
+            Ok(PrintRun {
+                id,
+                location_id: parsed(row, "location_id")?,
+                cause: PrintCause::parse(&text(row, "cause")?)?,
+                actor: text(row, "actor")?,
+                created_at: int(row, "created_at")?,
+                entries: by_run.remove(&id).unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Collects a store's pending receipts and records them as one print run,
