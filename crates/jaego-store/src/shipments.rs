@@ -1505,7 +1505,27 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let after = load_one(&mut tx, tenant, id).await?;
+        // The shipment as the counts above left it, without reading it again.
+        let mut after = before;
+        if let Some(index) = index.filter(|_| line_no.is_some()) {
+            let line = &mut after.lines[index];
+            match verdict {
+                ScanVerdict::Accept { part: None, .. } => line.scanned += 1,
+                ScanVerdict::Accept {
+                    part: Some(part), ..
+                } => line.components[part].scanned += 1,
+                ScanVerdict::AcceptBundle { .. } => {
+                    for c in &mut line.components {
+                        c.scanned += c.per_bundle;
+                    }
+                }
+                _ => {}
+            }
+            if !line.components.is_empty() {
+                line.scanned =
+                    whole_bundles(line.components.iter().map(|c| (c.per_bundle, c.scanned)));
+            }
+        }
         let event = shipment_event(
             tenant,
             kinds::SHIPMENT_SCANNED,
