@@ -1,11 +1,12 @@
 //! Connecting, pool layout and migrations.
 
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::PgListener;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 use tokio::task::JoinHandle;
 
 use crate::batcher::Batcher;
@@ -66,8 +67,8 @@ pub(crate) struct Inner {
     /// Bumped after every commit that wrote events (see [`crate::events`]).
     pub(crate) events: EventSignal,
     /// On PostgreSQL, the task that turns `NOTIFY jaego_events` from any
-    /// instance into a bump of `events`.
-    listener: Mutex<Option<JoinHandle<()>>>,
+    /// instance into a bump of `events`; on SQLite, the WAL checkpointer.
+    background: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// SQLite settings for every connection: WAL with full durability (every
@@ -86,6 +87,21 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 /// memory stays bounded (one writer, at most 8 readers).
 const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
 const SQLITE_READER_CACHE_KIB: i64 = 4 * 1024;
+
+/// How often the checkpointer copies committed WAL pages into the database
+/// file (see [`checkpointer`]).
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The WAL size, in pages, past which the writer checkpoints by itself, in
+/// the commit that crossed it: a safety net for a checkpointer that cannot
+/// keep up (1 GiB at SQLite's 4 KiB pages). SQLite's default of 1,000
+/// pages made every fourth megabyte of writes pay a checkpoint inside a
+/// request, and an allocation run's commit about a second.
+const SQLITE_WRITER_AUTOCHECKPOINT_PAGES: i64 = 262_144;
+
+/// The size the WAL file is cut back to when it starts over, so one large
+/// transaction does not leave a file that big on disk for good.
+const SQLITE_JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 impl Store {
     /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a
@@ -110,13 +126,20 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let writer = sqlite_pool(1, SQLITE_WRITER_CACHE_KIB)
-                    .connect(&url)
-                    .await?;
-                let reader =
-                    sqlite_pool(options.max_connections.clamp(1, 8), SQLITE_READER_CACHE_KIB)
-                        .connect(&url)
-                        .await?;
+                let writer = sqlite_pool(
+                    1,
+                    SQLITE_WRITER_CACHE_KIB,
+                    SQLITE_WRITER_AUTOCHECKPOINT_PAGES,
+                )
+                .connect(&url)
+                .await?;
+                let reader = sqlite_pool(
+                    options.max_connections.clamp(1, 8),
+                    SQLITE_READER_CACHE_KIB,
+                    SQLITE_WRITER_AUTOCHECKPOINT_PAGES,
+                )
+                .connect(&url)
+                .await?;
                 (writer, reader)
             }
             Engine::Postgres => {
@@ -133,9 +156,9 @@ impl Store {
         let batcher = options
             .group_commit
             .then(|| Batcher::spawn(engine, writer.clone(), events.clone()));
-        let listener = match engine {
-            Engine::Postgres => Some(listen_for_events(url, events.clone()).await?),
-            Engine::Sqlite => None,
+        let background = match engine {
+            Engine::Postgres => listen_for_events(url, events.clone()).await?,
+            Engine::Sqlite => checkpointer(url).await?,
         };
         let audit = crate::audit::AuditWriter::spawn(writer.clone());
         Ok(Store {
@@ -147,7 +170,7 @@ impl Store {
                 audit,
                 lookups: Default::default(),
                 events,
-                listener: Mutex::new(listener),
+                background: Mutex::new(Some(background)),
             }),
         })
     }
@@ -169,9 +192,9 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        let listener = self.inner.listener.lock().ok().and_then(|mut l| l.take());
-        if let Some(listener) = listener {
-            listener.abort();
+        let background = self.inner.background.lock().ok().and_then(|mut l| l.take());
+        if let Some(task) = background {
+            task.abort();
         }
         self.inner.writer.close().await;
         self.inner.reader.close().await;
@@ -231,7 +254,38 @@ async fn listen_for_events(url: &str, signal: EventSignal) -> StoreResult<JoinHa
     }))
 }
 
-fn sqlite_pool(max: u32, cache_kib: i64) -> AnyPoolOptions {
+/// Copies committed WAL pages back into the SQLite database file, on a
+/// connection and thread of its own, every [`SQLITE_CHECKPOINT_EVERY`].
+/// SQLite otherwise checkpoints in the connection whose commit pushed the
+/// WAL past its limit, and that is always the one writer: the request or
+/// allocation run that happened to commit then waited for the copy and
+/// its fsync, and every other write queued behind it. A `PASSIVE`
+/// checkpoint takes no lock that writers or readers wait for; the writer
+/// starts the WAL over at its next transaction once every page is copied.
+/// Durability does not depend on it: a commit is durable in the WAL.
+async fn checkpointer(url: &str) -> StoreResult<JoinHandle<()>> {
+    // A checkpoint after a big transaction takes seconds; that is its job,
+    // not a slow statement worth a warning.
+    let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+    let pool = sqlite_pool(1, 1024, SQLITE_WRITER_AUTOCHECKPOINT_PAGES)
+        .connect_with(options)
+        .await?;
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+            }
+        }
+    }))
+}
+
+fn sqlite_pool(max: u32, cache_kib: i64, autocheckpoint_pages: i64) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)
@@ -239,9 +293,71 @@ fn sqlite_pool(max: u32, cache_kib: i64) -> AnyPoolOptions {
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 conn.execute(SQLITE_PRAGMAS).await?;
-                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
-                    .await?;
+                conn.execute(
+                    format!(
+                        "PRAGMA cache_size = -{cache_kib}; \
+                         PRAGMA wal_autocheckpoint = {autocheckpoint_pages}; \
+                         PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT};"
+                    )
+                    .as_str(),
+                )
+                .await?;
                 Ok(())
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Row};
+
+    use crate::testing::fresh_sqlite;
+    use crate::{Store, StoreOptions};
+
+    /// The database file alone (without its WAL) holds a commit once the
+    /// checkpointer has copied it there; the writer no longer does that
+    /// itself for small WALs, so without the checkpointer the copy below
+    /// would never see the tenant.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_copies_commits_into_the_database_file() {
+        let db = fresh_sqlite();
+        let store = Store::connect(&db.url, StoreOptions::default())
+            .await
+            .unwrap();
+        // Past the checkpointer's first rounds (one runs at start).
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        store.create_tenant("checkpointed").await.unwrap();
+        let file = db.url.trim_start_matches("sqlite://").to_string();
+        let copy = format!("{file}.copy");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            std::fs::copy(&file, &copy).unwrap();
+            // A copy taken mid-checkpoint may be torn: read as not yet.
+            let found = match sqlx::SqliteConnection::connect(&format!("sqlite://{copy}")).await {
+                Ok(mut conn) => {
+                    let n: i64 = sqlx::query(
+                        "SELECT count(*) AS n FROM tenants WHERE name = 'checkpointed'",
+                    )
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_or(0, |row| row.get("n"));
+                    let _ = conn.close().await;
+                    n
+                }
+                Err(_) => 0,
+            };
+            let _ = std::fs::remove_file(&copy);
+            let _ = std::fs::remove_file(format!("{copy}-wal"));
+            let _ = std::fs::remove_file(format!("{copy}-shm"));
+            if found == 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the commit never reached the database file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        store.close().await;
+    }
 }
