@@ -111,6 +111,49 @@ pub(crate) fn json_rows<T: serde::de::DeserializeOwned>(row: &AnyRow) -> StoreRe
         .map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
 }
 
+/// What a column of a JSON-bound row set holds: PostgreSQL reads every
+/// JSON value as text and needs the cast; SQLite types each value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonCol {
+    Text,
+    Int,
+}
+
+/// `SELECT … AS column1, … AS columnN FROM …`: the rows of one parameter
+/// (the statement's `before + 1`th) holding a JSON array of row arrays,
+/// one column per entry of `cols`. For big multi-row writes: the driver's
+/// cost is per bound value, so binding a whole row set as one text pays
+/// it once, and every statement has one text whatever its row count (one
+/// prepared statement, and no bind limit). Rows come out in array order.
+pub(crate) fn json_values_sql(style: Placeholders, before: usize, cols: &[JsonCol]) -> String {
+    let mut out = String::from("SELECT ");
+    for (i, col) in cols.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let column = i + 1;
+        match (style, col) {
+            (Placeholders::Anonymous, _) => out.push_str(&format!("value->>{i} AS column{column}")),
+            (Placeholders::Numbered, JsonCol::Text) => {
+                out.push_str(&format!("e->>{i} AS column{column}"));
+            }
+            (Placeholders::Numbered, JsonCol::Int) => {
+                out.push_str(&format!("(e->>{i})::bigint AS column{column}"));
+            }
+        }
+    }
+    match style {
+        Placeholders::Anonymous => out.push_str(" FROM json_each(?)"),
+        Placeholders::Numbered => {
+            out.push_str(&format!(
+                " FROM json_array_elements(${}::json) AS e",
+                before + 1
+            ));
+        }
+    }
+    out
+}
+
 /// `($1, $2), ($3, $4), …` or `(?, ?), (?, ?), …`: `rows` tuples of `width`
 /// placeholders. The statement must have no other placeholders.
 pub(crate) fn tuples(style: Placeholders, rows: usize, width: usize) -> String {
@@ -194,7 +237,20 @@ impl Arg {
 
 #[cfg(test)]
 mod tests {
-    use super::{Placeholders, tuples, tuples_after};
+    use super::{JsonCol, Placeholders, json_values_sql, tuples, tuples_after};
+
+    #[test]
+    fn json_values_name_their_columns_and_type_them_for_postgres() {
+        let cols = [JsonCol::Text, JsonCol::Int];
+        assert_eq!(
+            json_values_sql(Placeholders::Anonymous, 0, &cols),
+            "SELECT value->>0 AS column1, value->>1 AS column2 FROM json_each(?)"
+        );
+        assert_eq!(
+            json_values_sql(Placeholders::Numbered, 2, &cols),
+            "SELECT e->>0 AS column1, (e->>1)::bigint AS column2 FROM json_array_elements($3::json) AS e"
+        );
+    }
 
     #[test]
     fn tuples_write_placeholders() {

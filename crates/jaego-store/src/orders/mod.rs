@@ -41,8 +41,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{
-    Placeholders, flag, int, join_list, opt_int, opt_parsed, opt_text, parsed, split_list, text,
-    tuples,
+    JsonCol, Placeholders, flag, int, join_list, json_values_sql, opt_int, opt_parsed, opt_text,
+    parsed, split_list, text,
 };
 use crate::{Store, now_us};
 
@@ -445,40 +445,57 @@ impl Val {
             Val::OI(i) => q.bind(i),
         }
     }
-}
 
-/// Most bound values per statement, under SQLite's 32,766.
-const BINDS_MAX: usize = 30_000;
-
-/// `rows` cut into as few statements as the bind limit allows: per
-/// statement, its placeholder tuples (`(…), (…)`) and its rows.
-fn chunked(
-    style: Placeholders,
-    width: usize,
-    rows: Vec<Vec<Val>>,
-) -> impl Iterator<Item = (String, Vec<Vec<Val>>)> {
-    let per = (BINDS_MAX / width).clamp(1, 2_000);
-    let mut rows = rows.into_iter().peekable();
-    std::iter::from_fn(move || {
-        rows.peek()?;
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
-        Some((tuples(style, chunk.len(), width), chunk))
-    })
-}
-
-/// `sql` with every value of `rows` bound in order.
-fn bound(sql: &str, rows: Vec<Vec<Val>>) -> Query<'_> {
-    let mut q = sqlx::query(sql);
-    for row in rows {
-        for v in row {
-            q = v.bind(q);
+    fn column(&self) -> JsonCol {
+        match self {
+            Val::T(_) | Val::OT(_) => JsonCol::Text,
+            Val::I(_) | Val::OI(_) => JsonCol::Int,
         }
     }
-    q
 }
 
-/// `INSERT INTO {head} VALUES (…), (…)` in as few statements as the bind
-/// limit allows. `head` is `table (col, …)`; every row has `width` values.
+impl serde::Serialize for Val {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Val::T(t) => s.serialize_str(t),
+            Val::OT(t) => t.serialize(s),
+            Val::I(i) => s.serialize_i64(*i),
+            Val::OI(i) => i.serialize(s),
+        }
+    }
+}
+
+/// Most rows a multi-row statement binds (as one JSON text).
+const JSON_ROWS_MAX: usize = 10_000;
+
+/// `rows` as few statements' worth of JSON arrays (see
+/// [`json_values_sql`]), with the column types of the source.
+fn json_chunks(
+    style: Placeholders,
+    width: usize,
+    rows: &[Vec<Val>],
+) -> StoreResult<(String, Vec<String>)> {
+    let cols: Vec<JsonCol> = rows
+        .first()
+        .map(|r| r.iter().map(Val::column).collect())
+        .unwrap_or_default();
+    debug_assert!(
+        rows.iter()
+            .all(|r| r.len() == width && r.iter().map(Val::column).eq(cols.iter().copied())),
+        "every row has {width} values of the same column types"
+    );
+    let chunks = rows
+        .chunks(JSON_ROWS_MAX)
+        .map(|chunk| {
+            serde_json::to_string(chunk)
+                .map_err(|e| StoreError::Corrupt(format!("rows written as JSON: {e}")))
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok((json_values_sql(style, 0, &cols), chunks))
+}
+
+/// `INSERT INTO {head}` the `rows`, bound as JSON (one statement per
+/// [`JSON_ROWS_MAX`] rows). `head` is `table (col, …)`; every row has `width` values.
 pub(crate) async fn insert_many(
     tx: &mut Transaction<'_, Any>,
     head: &str,
@@ -486,10 +503,12 @@ pub(crate) async fn insert_many(
     rows: Vec<Vec<Val>>,
     tail: &str,
 ) -> StoreResult<()> {
-    debug_assert!(rows.iter().all(|r| r.len() == width));
-    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
-        let sql = format!("INSERT INTO {head} VALUES {values} {tail}");
-        bound(&sql, chunk).execute(&mut **tx).await?;
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    // `WHERE true` tells SQLite's parser that an `ON CONFLICT` tail is the
+    // insert's, not a join's.
+    let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
+    for chunk in chunks {
+        sqlx::query(&sql).bind(chunk).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -506,17 +525,18 @@ where
     T::Err: std::fmt::Display,
 {
     let mut out = HashSet::with_capacity(rows.len());
-    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
-        let sql = format!("INSERT INTO {head} VALUES {values} {tail}");
-        for row in bound(&sql, chunk).fetch_all(&mut **tx).await? {
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
+    for chunk in chunks {
+        for row in sqlx::query(&sql).bind(chunk).fetch_all(&mut **tx).await? {
             out.insert(parsed(&row, "id")?);
         }
     }
     Ok(out)
 }
 
-/// `UPDATE {table} SET {set} FROM (VALUES …) AS v WHERE {cond}` in as few
-/// statements as the bind limit allows; `set` and `cond` name the values
+/// `UPDATE {table} SET {set} FROM (the rows) AS v WHERE {cond}`, the rows
+/// bound as JSON (one statement per [`JSON_ROWS_MAX`] rows); `set` and `cond` name the values
 /// `v.column1` … Answers the rows changed.
 pub(crate) async fn update_many(
     tx: &mut Transaction<'_, Any>,
@@ -527,9 +547,14 @@ pub(crate) async fn update_many(
     rows: Vec<Vec<Val>>,
 ) -> StoreResult<u64> {
     let mut changed = 0;
-    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
-        let sql = format!("UPDATE {table} SET {set} FROM (VALUES {values}) AS v WHERE {cond}");
-        changed += bound(&sql, chunk).execute(&mut **tx).await?.rows_affected();
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
+    for chunk in chunks {
+        changed += sqlx::query(&sql)
+            .bind(chunk)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     }
     Ok(changed)
 }
@@ -548,11 +573,11 @@ where
     T::Err: std::fmt::Display,
 {
     let mut out = HashSet::with_capacity(rows.len());
-    for (values, chunk) in chunked(Placeholders::of(tx), width, rows) {
-        let sql = format!(
-            "UPDATE {table} SET {set} FROM (VALUES {values}) AS v WHERE {cond} RETURNING {table}.id"
-        );
-        for row in bound(&sql, chunk).fetch_all(&mut **tx).await? {
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let sql =
+        format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond} RETURNING {table}.id");
+    for chunk in chunks {
+        for row in sqlx::query(&sql).bind(chunk).fetch_all(&mut **tx).await? {
             out.insert(parsed(&row, "id")?);
         }
     }
