@@ -1,5 +1,7 @@
 //! Products and SKUs with their barcodes and option tags.
 
+use std::collections::HashSet;
+
 use jaego_core::catalog::validate_sku;
 use jaego_core::error::Validator;
 use jaego_core::limits::{CODE_LEN_MAX, NAME_LEN_MAX};
@@ -10,6 +12,7 @@ use sqlx::{Any, Transaction};
 
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
+use crate::orders::{Val, insert_many, rows_in};
 use crate::page::{Page, PageRequest};
 use crate::rows::{Arg, flag, int, join_list, opt_parsed, parsed, split_list, text};
 use crate::{Store, now_us};
@@ -199,10 +202,7 @@ impl Store {
     /// Creates many SKUs in one transaction: all or none.
     pub async fn create_skus(&self, tenant: TenantId, new: &[NewSku]) -> StoreResult<Vec<Sku>> {
         let mut tx = self.writer().begin().await?;
-        let mut out = Vec::with_capacity(new.len());
-        for sku in new {
-            out.push(insert_sku(&mut tx, tenant, sku).await?);
-        }
+        let out = insert_skus(&mut tx, tenant, new).await?;
         let events: Vec<NewEvent> = out
             .iter()
             .map(|sku| sku_event(tenant, kinds::SKU_CREATED, sku))
@@ -451,53 +451,148 @@ pub(crate) async fn sku_for_barcode(
         .transpose()
 }
 
+/// Inserts one SKU with its barcodes (see [`insert_skus`]).
 pub(crate) async fn insert_sku(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     new: &NewSku,
 ) -> StoreResult<Sku> {
-    new.validate()?;
-    if let Some(product) = new.product_id {
-        let found = sqlx::query("SELECT id FROM products WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(product.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
-        if found.is_none() {
+    let mut skus = insert_skus(tx, tenant, std::slice::from_ref(new)).await?;
+    Ok(skus.remove(0))
+}
+
+/// Inserts `news` with their barcodes in a few statements, whatever their
+/// number. Refused as inserting them one by one in order would be: at the
+/// first SKU that is invalid, whose product is unknown, or whose code or
+/// one of whose barcodes is taken in the tenant or by an earlier SKU of
+/// `news`.
+pub(crate) async fn insert_skus(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    news: &[NewSku],
+) -> StoreResult<Vec<Sku>> {
+    let products: Vec<ProductId> = news.iter().filter_map(|n| n.product_id).collect();
+    let codes: Vec<&str> = news.iter().map(|n| n.code.as_str()).collect();
+    let barcodes: Vec<&str> = news
+        .iter()
+        .flat_map(|n| n.barcodes.iter().map(String::as_str))
+        .collect();
+    let known = |rows: Vec<AnyRow>, col: &str| -> StoreResult<HashSet<String>> {
+        rows.iter().map(|r| text(r, col)).collect()
+    };
+    let products_found = known(
+        rows_in(tx, tenant, &products, |t, list| {
+            format!("SELECT id FROM products WHERE tenant_id = {t} AND id IN {list}")
+        })
+        .await?,
+        "id",
+    )?;
+    let mut codes_taken = known(
+        rows_in(tx, tenant, &codes, |t, list| {
+            format!("SELECT code FROM skus WHERE tenant_id = {t} AND code IN {list}")
+        })
+        .await?,
+        "code",
+    )?;
+    let mut barcodes_taken = known(
+        rows_in(tx, tenant, &barcodes, |t, list| {
+            format!("SELECT barcode FROM sku_barcodes WHERE tenant_id = {t} AND barcode IN {list}")
+        })
+        .await?,
+        "barcode",
+    )?;
+    let now = now_us();
+    let mut out = Vec::with_capacity(news.len());
+    for new in news {
+        new.validate()?;
+        if let Some(product) = new.product_id
+            && !products_found.contains(&product.to_string())
+        {
             return Err(StoreError::not_found("product", product));
         }
+        if !codes_taken.insert(new.code.clone()) {
+            return Err(StoreError::Duplicate {
+                what: "sku code",
+                value: new.code.clone(),
+            });
+        }
+        for barcode in &new.barcodes {
+            if !barcodes_taken.insert(barcode.clone()) {
+                return Err(StoreError::Duplicate {
+                    what: "barcode",
+                    value: barcode.clone(),
+                });
+            }
+        }
+        out.push(Sku {
+            id: SkuId::new(),
+            product_id: new.product_id,
+            code: new.code.clone(),
+            name: new.name.clone(),
+            tracked: new.tracked,
+            status: "active".to_string(),
+            option_tags: new.option_tags.clone(),
+            barcodes: new.barcodes.clone(),
+            bundle: false,
+            created_at: now,
+            updated_at: now,
+        });
     }
-    let now = now_us();
-    let sku = Sku {
-        id: SkuId::new(),
-        product_id: new.product_id,
-        code: new.code.clone(),
-        name: new.name.clone(),
-        tracked: new.tracked,
-        status: "active".to_string(),
-        option_tags: new.option_tags.clone(),
-        barcodes: new.barcodes.clone(),
-        bundle: false,
-        created_at: now,
-        updated_at: now,
+    let sku_rows = out
+        .iter()
+        .map(|sku| {
+            vec![
+                Val::T(sku.id.to_string()),
+                Val::T(tenant.to_string()),
+                Val::OT(sku.product_id.map(|p| p.to_string())),
+                Val::T(sku.code.clone()),
+                Val::T(sku.name.clone()),
+                Val::I(i64::from(sku.tracked)),
+                Val::T(join_list(&sku.option_tags)),
+                Val::I(now),
+                Val::I(now),
+            ]
+        })
+        .collect();
+    // Checked above; a unique violation here is a concurrent insert on
+    // PostgreSQL, answered as a duplicate like any other.
+    let unique = |e: StoreError| match e {
+        StoreError::Database(e) => {
+            StoreError::from_unique(e, "sku code or barcode", "in this batch")
+        }
+        other => other,
     };
-    sqlx::query(
-        "INSERT INTO skus (id, tenant_id, product_id, code, name, tracked, status, option_tags, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $8)",
+    insert_many(
+        tx,
+        "skus (id, tenant_id, product_id, code, name, tracked, option_tags, created_at, updated_at)",
+        9,
+        sku_rows,
+        "",
     )
-    .bind(sku.id.to_string())
-    .bind(tenant.to_string())
-    .bind(sku.product_id.map(|p| p.to_string()))
-    .bind(&sku.code)
-    .bind(&sku.name)
-    .bind(i64::from(sku.tracked))
-    .bind(join_list(&sku.option_tags))
-    .bind(now)
-    .execute(&mut **tx)
     .await
-    .map_err(|e| StoreError::from_unique(e, "sku code", &new.code))?;
-    insert_barcodes(tx, tenant, sku.id, &sku.barcodes).await?;
-    Ok(sku)
+    .map_err(unique)?;
+    let barcode_rows: Vec<Vec<Val>> = out
+        .iter()
+        .flat_map(|sku| {
+            sku.barcodes.iter().map(|b| {
+                vec![
+                    Val::T(tenant.to_string()),
+                    Val::T(b.clone()),
+                    Val::T(sku.id.to_string()),
+                ]
+            })
+        })
+        .collect();
+    insert_many(
+        tx,
+        "sku_barcodes (tenant_id, barcode, sku_id)",
+        3,
+        barcode_rows,
+        "",
+    )
+    .await
+    .map_err(unique)?;
+    Ok(out)
 }
 
 async fn insert_barcodes(
