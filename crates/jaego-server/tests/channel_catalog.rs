@@ -293,3 +293,82 @@ async fn auto_sync_applies_webhook_and_csv_products_at_once() {
         s.stop().await;
     }
 }
+
+/// Within one apply, a product sees what earlier products of the same
+/// apply did, as applying them one by one would: a second product with
+/// the seller code of a SKU the first created links to it, and a barcode
+/// already on a SKU (old, or created earlier in the apply) is left off.
+#[tokio::test]
+async fn one_apply_links_later_products_to_skus_it_created_and_keeps_barcodes_unique() {
+    for s in common::servers("catalog_one_apply").await {
+        mall(&s).await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/skus",
+            Some(json!({"code": "OLD", "name": "old", "barcodes": ["BC-OLD"]})),
+        )
+        .await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/channels/MALL/catalog",
+            Some(json!({"products": [
+                {"item_code": "A1", "sku_code": "NEW-1", "name": "one", "barcode": "BC-NEW"},
+                {"item_code": "A2", "sku_code": "NEW-1", "name": "one again", "barcode": "BC-OTHER"},
+                {"item_code": "A3", "sku_code": "NEW-3", "name": "three", "barcode": "BC-NEW"},
+                {"item_code": "A4", "sku_code": "NEW-4", "name": "four", "barcode": "BC-OLD"},
+            ]})),
+        )
+        .await;
+        let report = ok(
+            &s,
+            Method::POST,
+            "/api/v1/channels/MALL/catalog/apply",
+            None,
+        )
+        .await;
+        assert_eq!(counts(&report), [3, 1, 0, 0, 0], "{}: {report}", s.engine);
+        assert_eq!(
+            outcomes(&report),
+            [
+                ("A1".to_string(), "created".to_string()),
+                ("A2".to_string(), "linked".to_string()),
+                ("A3".to_string(), "created".to_string()),
+                ("A4".to_string(), "created".to_string()),
+            ],
+            "{}",
+            s.engine
+        );
+        let details: Vec<&str> = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["detail"].as_str().unwrap())
+            .collect();
+        assert!(details[2].contains("BC-NEW"), "{}: {details:?}", s.engine);
+        assert!(details[3].contains("BC-OLD"), "{}: {details:?}", s.engine);
+        let barcodes = |code: &'static str| {
+            let s = &s;
+            async move {
+                ok(s, Method::GET, &format!("/api/v1/skus/{code}"), None).await["barcodes"].clone()
+            }
+        };
+        assert_eq!(barcodes("NEW-1").await, json!(["BC-NEW"]), "{}", s.engine);
+        assert_eq!(barcodes("NEW-3").await, json!([]), "{}", s.engine);
+        assert_eq!(barcodes("NEW-4").await, json!([]), "{}", s.engine);
+        assert_eq!(barcodes("OLD").await, json!(["BC-OLD"]), "{}", s.engine);
+        // Both item codes point at the one SKU NEW-1.
+        let links = ok(&s, Method::GET, "/api/v1/channels/MALL/sku-links", None).await;
+        let skus: Vec<&str> = links["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["item_code"] == "A1" || l["item_code"] == "A2")
+            .map(|l| l["sku_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(skus.len(), 2, "{}: {links}", s.engine);
+        assert_eq!(skus[0], skus[1], "{}", s.engine);
+        s.stop().await;
+    }
+}

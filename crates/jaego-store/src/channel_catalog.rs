@@ -19,7 +19,7 @@
 //! links match the order lines waiting for their item, as any link does.
 //! One apply is one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jaego_core::catalog::validate_sku;
 use jaego_core::error::{InvalidInput, Validator};
@@ -31,11 +31,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
-use crate::catalog::{NewSku, insert_sku, sku_event};
+use crate::catalog::{NewSku, insert_skus, sku_event};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
-use crate::orders::match_waiting;
-use crate::rows::{int, opt_int, opt_text, parsed, text};
+use crate::orders::{Val, insert_many, match_waiting, rows_in, update_many};
+use crate::rows::{int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::{Store, now_us};
 
 /// How a channel's catalog reaches the inventory list.
@@ -161,6 +161,14 @@ struct Checked {
     sku_code: String,
     name: String,
     barcode: String,
+}
+
+/// The SKU a staged product links to: one that exists, or the `i`th this
+/// apply creates.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Existing(SkuId),
+    Created(usize),
 }
 
 /// Checks `inputs`: the good ones to stage, the bad ones as report rows.
@@ -311,25 +319,39 @@ impl Store {
         let now = now_us();
         let mut tx = self.writer().begin().await?;
         let mut rows = bad;
-        for p in &good {
-            let before = sqlx::query(
-                "SELECT sku_code, name, barcode, state FROM channel_products \
-                 WHERE channel_id = $1 AND item_code = $2 AND item_option = $3",
+        // What was received before, for every good product: one look-up.
+        let mut codes: Vec<&str> = good.iter().map(|p| p.item_code.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        let mut before: HashMap<(String, String), [String; 4]> = HashMap::new();
+        for r in rows_in(&mut tx, channel, &codes, |c, list| {
+            format!(
+                "SELECT item_code, item_option, sku_code, name, barcode, state FROM channel_products \
+                 WHERE channel_id = {c} AND item_code IN {list}"
             )
-            .bind(channel.to_string())
-            .bind(&p.item_code)
-            .bind(&p.item_option)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let same = match &before {
-                Some(b) => {
-                    text(b, "sku_code")? == p.sku_code
-                        && text(b, "name")? == p.name
-                        && text(b, "barcode")? == p.barcode
-                        && text(b, "state")? == "applied"
-                }
-                None => false,
-            };
+        })
+        .await?
+        {
+            before.insert(
+                (text(&r, "item_code")?, text(&r, "item_option")?),
+                [
+                    text(&r, "sku_code")?,
+                    text(&r, "name")?,
+                    text(&r, "barcode")?,
+                    text(&r, "state")?,
+                ],
+            );
+        }
+        let mut staged = Vec::new();
+        for p in &good {
+            let same = before
+                .get(&(p.item_code.clone(), p.item_option.clone()))
+                .is_some_and(|[sku_code, name, barcode, state]| {
+                    *sku_code == p.sku_code
+                        && *name == p.name
+                        && *barcode == p.barcode
+                        && state == "applied"
+                });
             if same {
                 rows.push(ReportRow {
                     row: p.row.clone(),
@@ -341,22 +363,17 @@ impl Store {
                 });
                 continue;
             }
-            sqlx::query(
-                "INSERT INTO channel_products (channel_id, item_code, item_option, tenant_id, sku_code, name, barcode, state, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'staged', $8) \
-                 ON CONFLICT (channel_id, item_code, item_option) DO UPDATE SET sku_code = excluded.sku_code, \
-                   name = excluded.name, barcode = excluded.barcode, state = 'staged', received_at = excluded.received_at",
-            )
-            .bind(channel.to_string())
-            .bind(&p.item_code)
-            .bind(&p.item_option)
-            .bind(tenant.to_string())
-            .bind(&p.sku_code)
-            .bind(&p.name)
-            .bind(&p.barcode)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            staged.push(vec![
+                Val::T(channel.to_string()),
+                Val::T(p.item_code.clone()),
+                Val::T(p.item_option.clone()),
+                Val::T(tenant.to_string()),
+                Val::T(p.sku_code.clone()),
+                Val::T(p.name.clone()),
+                Val::T(p.barcode.clone()),
+                Val::T("staged".into()),
+                Val::I(now),
+            ]);
             if mode == SyncMode::Manual {
                 rows.push(ReportRow {
                     row: p.row.clone(),
@@ -368,6 +385,15 @@ impl Store {
                 });
             }
         }
+        insert_many(
+            &mut tx,
+            "channel_products (channel_id, item_code, item_option, tenant_id, sku_code, name, barcode, state, received_at)",
+            9,
+            staged,
+            "ON CONFLICT (channel_id, item_code, item_option) DO UPDATE SET sku_code = excluded.sku_code, \
+             name = excluded.name, barcode = excluded.barcode, state = 'staged', received_at = excluded.received_at",
+        )
+        .await?;
         let mut events = Vec::new();
         if mode == SyncMode::Auto {
             rows.extend(apply_staged(&mut tx, tenant, channel, actor, &mut events).await?);
@@ -607,8 +633,46 @@ async fn apply_staged(
     .fetch_all(&mut **tx)
     .await?;
     let now = now_us();
+    // What each product becomes, decided on two look-ups made up front
+    // (SKUs by code, barcodes in use) plus what this apply creates as it
+    // goes, so a product later in the list sees the SKU an earlier one
+    // created, as applying them one by one would.
+    let mut unlinked_codes: Vec<String> = Vec::new();
+    let mut new_barcodes: Vec<String> = Vec::new();
+    for r in &staged {
+        if opt_text(r, "excluded")?.is_none() && opt_text(r, "linked_sku")?.is_none() {
+            unlinked_codes.push(text(r, "sku_code")?);
+            let barcode = text(r, "barcode")?;
+            if !barcode.is_empty() {
+                new_barcodes.push(barcode);
+            }
+        }
+    }
+    let mut by_code: HashMap<String, Target> = HashMap::new();
+    for r in rows_in(tx, tenant, &unlinked_codes, |t, list| {
+        format!("SELECT id, code FROM skus WHERE tenant_id = {t} AND code IN {list}")
+    })
+    .await?
+    {
+        by_code.insert(text(&r, "code")?, Target::Existing(parsed(&r, "id")?));
+    }
+    let mut barcodes_taken: HashSet<String> = rows_in(tx, tenant, &new_barcodes, |t, list| {
+        format!("SELECT barcode FROM sku_barcodes WHERE tenant_id = {t} AND barcode IN {list}")
+    })
+    .await?
+    .iter()
+    .map(|r| text(r, "barcode"))
+    .collect::<StoreResult<_>>()?;
+
+    enum Plan {
+        Skip(&'static str),
+        Rename { sku: SkuId, old_name: String },
+        Keep,
+        Link(Target, &'static str),
+    }
+    let mut plans = Vec::with_capacity(staged.len());
+    let mut news: Vec<NewSku> = Vec::new();
     let mut out = Vec::with_capacity(staged.len());
-    let mut new_links: Vec<(String, String, SkuId)> = Vec::new();
     for r in &staged {
         let item_code = text(r, "item_code")?;
         let item_option = text(r, "item_option")?;
@@ -617,34 +681,72 @@ async fn apply_staged(
         let barcode = text(r, "barcode")?;
         let mut row = ReportRow {
             row: format!("{item_code}/{item_option}"),
-            item_code: item_code.clone(),
-            item_option: item_option.clone(),
+            item_code,
+            item_option,
             outcome: String::new(),
             sku_code: Some(sku_code.clone()),
             detail: String::new(),
         };
-        if opt_text(r, "excluded")?.is_some() {
-            row.outcome = "skipped".into();
-            row.detail = "the item code is excluded from the inventory list".into();
-            out.push(row);
-            continue;
-        }
-        if let Some(linked) = opt_text(r, "linked_sku")? {
-            let sku: SkuId = linked
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("link sku {linked:?}")))?;
-            let old_name = opt_text(r, "linked_name")?.unwrap_or_default();
+        let plan = if opt_text(r, "excluded")?.is_some() {
+            Plan::Skip("the item code is excluded from the inventory list")
+        } else if let Some(linked) = opt_parsed::<SkuId>(r, "linked_sku")? {
             row.sku_code = opt_text(r, "linked_code")?;
-            if old_name != name {
-                sqlx::query(
-                    "UPDATE skus SET name = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
-                )
-                .bind(&name)
-                .bind(now)
-                .bind(tenant.to_string())
-                .bind(sku.to_string())
-                .execute(&mut **tx)
-                .await?;
+            let old_name = opt_text(r, "linked_name")?.unwrap_or_default();
+            if old_name == name {
+                Plan::Keep
+            } else {
+                Plan::Rename {
+                    sku: linked,
+                    old_name,
+                }
+            }
+        } else if let Some(target) = by_code.get(&sku_code) {
+            Plan::Link(*target, "linked")
+        } else {
+            let taken = !barcode.is_empty() && !barcodes_taken.insert(barcode.clone());
+            if taken {
+                row.detail =
+                    format!("barcode {barcode} belongs to another SKU; created without it");
+            }
+            let target = Target::Created(news.len());
+            news.push(NewSku {
+                code: sku_code.clone(),
+                name: name.clone(),
+                product_id: None,
+                // Untracked until the merchant turns tracking on.
+                tracked: false,
+                barcodes: if barcode.is_empty() || taken {
+                    Vec::new()
+                } else {
+                    vec![barcode]
+                },
+                option_tags: Vec::new(),
+            });
+            by_code.insert(sku_code, target);
+            Plan::Link(target, "created")
+        };
+        plans.push((plan, name));
+        out.push(row);
+    }
+    let created = insert_skus(tx, tenant, &news).await?;
+
+    // The writes, and the events in the order one-by-one applying wrote them.
+    let mut renames: HashMap<SkuId, String> = HashMap::new();
+    let mut links = Vec::new();
+    let mut applied = Vec::new();
+    let mut new_links: Vec<(String, String, SkuId)> = Vec::new();
+    for ((plan, name), row) in plans.into_iter().zip(out.iter_mut()) {
+        match plan {
+            Plan::Skip(why) => {
+                row.outcome = "skipped".into();
+                row.detail = why.into();
+                continue;
+            }
+            Plan::Keep => {
+                row.outcome = "skipped".into();
+                row.detail = "linked and unchanged".into();
+            }
+            Plan::Rename { sku, old_name } => {
                 events.push(
                     NewEvent::new(
                         tenant,
@@ -657,88 +759,81 @@ async fn apply_staged(
                 );
                 row.outcome = "changed".into();
                 row.detail = format!("name {old_name:?} → {name:?}");
-            } else {
-                row.outcome = "skipped".into();
-                row.detail = "linked and unchanged".into();
+                renames.insert(sku, name);
             }
-        } else {
-            let existing = sqlx::query("SELECT id FROM skus WHERE tenant_id = $1 AND code = $2")
-                .bind(tenant.to_string())
-                .bind(&sku_code)
-                .fetch_optional(&mut **tx)
-                .await?;
-            let (sku, outcome) = match existing {
-                Some(e) => (parsed::<SkuId>(&e, "id")?, "linked"),
-                None => {
-                    let taken = !barcode.is_empty()
-                        && sqlx::query(
-                            "SELECT sku_id FROM sku_barcodes WHERE tenant_id = $1 AND barcode = $2",
-                        )
-                        .bind(tenant.to_string())
-                        .bind(&barcode)
-                        .fetch_optional(&mut **tx)
-                        .await?
-                        .is_some();
-                    let new = NewSku {
-                        code: sku_code.clone(),
-                        name: name.clone(),
-                        product_id: None,
-                        // Untracked until the merchant turns tracking on.
-                        tracked: false,
-                        barcodes: if barcode.is_empty() || taken {
-                            Vec::new()
-                        } else {
-                            vec![barcode.clone()]
-                        },
-                        option_tags: Vec::new(),
-                    };
-                    let sku = insert_sku(tx, tenant, &new).await?;
-                    events.push(sku_event(tenant, kinds::SKU_CREATED, &sku));
-                    if taken {
-                        row.detail =
-                            format!("barcode {barcode} belongs to another SKU; created without it");
+            Plan::Link(target, outcome) => {
+                let sku = match target {
+                    Target::Existing(id) => id,
+                    Target::Created(i) => {
+                        let sku = &created[i];
+                        if outcome == "created" {
+                            events.push(sku_event(tenant, kinds::SKU_CREATED, sku));
+                        }
+                        sku.id
                     }
-                    (sku.id, "created")
-                }
-            };
-            sqlx::query(
-                "INSERT INTO channel_sku_links (channel_id, item_code, item_option, tenant_id, sku_id, source, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'code', $6) ON CONFLICT (channel_id, item_code, item_option) DO NOTHING",
-            )
-            .bind(channel.to_string())
-            .bind(&item_code)
-            .bind(&item_option)
-            .bind(tenant.to_string())
-            .bind(sku.to_string())
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            events.push(
-                NewEvent::new(
-                    tenant,
-                    kinds::SKU_LINKED,
-                    json!({"channel_id": channel.to_string(), "item_code": item_code,
-                           "item_option": item_option, "sku_id": sku.to_string(), "source": "code",
-                           "actor": actor}),
-                )
-                .sku(sku)
-                .channel(channel),
-            );
-            new_links.push((item_code.clone(), item_option.clone(), sku));
-            row.outcome = outcome.into();
+                };
+                links.push(vec![
+                    Val::T(channel.to_string()),
+                    Val::T(row.item_code.clone()),
+                    Val::T(row.item_option.clone()),
+                    Val::T(tenant.to_string()),
+                    Val::T(sku.to_string()),
+                    Val::T("code".into()),
+                    Val::I(now),
+                ]);
+                events.push(
+                    NewEvent::new(
+                        tenant,
+                        kinds::SKU_LINKED,
+                        json!({"channel_id": channel.to_string(), "item_code": row.item_code,
+                               "item_option": row.item_option, "sku_id": sku.to_string(), "source": "code",
+                               "actor": actor}),
+                    )
+                    .sku(sku)
+                    .channel(channel),
+                );
+                new_links.push((row.item_code.clone(), row.item_option.clone(), sku));
+                row.outcome = outcome.into();
+            }
         }
-        sqlx::query(
-            "UPDATE channel_products SET state = 'applied', applied_at = $1 \
-             WHERE channel_id = $2 AND item_code = $3 AND item_option = $4",
-        )
-        .bind(now)
-        .bind(channel.to_string())
-        .bind(&item_code)
-        .bind(&item_option)
-        .execute(&mut **tx)
-        .await?;
-        out.push(row);
+        applied.push(vec![
+            Val::T(row.item_code.clone()),
+            Val::T(row.item_option.clone()),
+        ]);
     }
+    let renames: Vec<Vec<Val>> = renames
+        .into_iter()
+        .map(|(sku, name)| vec![Val::T(sku.to_string()), Val::T(name)])
+        .collect();
+    update_many(
+        tx,
+        "skus",
+        &format!("name = v.column2, updated_at = {now}"),
+        &format!("skus.tenant_id = '{tenant}' AND skus.id = v.column1"),
+        2,
+        renames,
+    )
+    .await?;
+    insert_many(
+        tx,
+        "channel_sku_links (channel_id, item_code, item_option, tenant_id, sku_id, source, created_at)",
+        7,
+        links,
+        "ON CONFLICT (channel_id, item_code, item_option) DO NOTHING",
+    )
+    .await?;
+    update_many(
+        tx,
+        "channel_products",
+        &format!("state = 'applied', applied_at = {now}"),
+        &format!(
+            "channel_products.channel_id = '{channel}' AND channel_products.item_code = v.column1 \
+             AND channel_products.item_option = v.column2"
+        ),
+        2,
+        applied,
+    )
+    .await?;
     if !new_links.is_empty() {
         match_waiting(tx, tenant, channel, &new_links).await?;
     }
