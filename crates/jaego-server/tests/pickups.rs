@@ -13,6 +13,7 @@ use common::{TestServer, assert_problem, ok};
 use jaego_core::TenantId;
 use jaego_store::events::EventFilter;
 use jaego_store::now_us;
+use jaego_store::pickups::Pickup;
 use reqwest::{Method, StatusCode};
 use rxing::BarcodeFormat;
 use serde_json::{Value, json};
@@ -828,6 +829,193 @@ async fn the_print_schedule_across_midnight_and_dst() {
         );
         let again = ok(&s, Method::GET, "/api/v1/pickup-stores/NY/settings", None).await;
         assert_eq!(again["print_minutes"], json!([0, 30]), "{e}");
+        s.stop().await;
+    }
+}
+
+/// The request as the store reads it now.
+async fn read(s: &TestServer, tenant: TenantId, id: &str) -> Pickup {
+    s.store.pickup(tenant, id).await.unwrap()
+}
+
+/// Checks that the last `kind` event of request `id` carries what a read
+/// of the request gives now.
+async fn assert_event_reads(s: &TestServer, tenant: TenantId, id: &str, kind: &str) {
+    let p = read(s, tenant, id).await;
+    let data: Value = s
+        .store
+        .events_after(tenant, 0, &EventFilter::default(), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind && e.subject_id.as_deref() == Some(id))
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .next_back()
+        .unwrap_or_else(|| panic!("{}: no {kind} event of {id}", s.engine));
+    let items: Vec<Value> = p
+        .items
+        .iter()
+        .map(|i| {
+            json!({"line_id": i.line_id.to_string(), "sku_id": i.sku_id.to_string(),
+                   "quantity": i.quantity, "cancelled": i.cancelled})
+        })
+        .collect();
+    let read = json!({
+        "id": p.id.to_string(), "order_id": p.order_id.to_string(), "external_no": p.external_no,
+        "location_id": p.location_id.to_string(), "receipt_code": p.receipt_code,
+        "status": p.status.as_str(), "reason": p.reason, "items": items,
+    });
+    for (key, value) in read.as_object().unwrap() {
+        assert_eq!(&data[key], value, "{}: {kind} {key}: {data}", s.engine);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transition_answers_and_tells_what_a_read_gives() {
+    for s in common::servers("pickup_answers_match_reads").await {
+        let e = s.engine;
+        shop(&s).await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/bundles",
+            Some(json!({"code": "SET", "name": "세트", "barcodes": ["SET-EAN"],
+                        "components": [{"sku": "TEE", "quantity": 1}, {"sku": "CAP", "quantity": 1}]})),
+        )
+        .await;
+        let t = tenant(&s).await;
+        let actor = "user:test";
+        let id_of = |p: Value| p["id"].as_str().unwrap().to_string();
+
+        // Reception and completion of a plain item and a bundle item, by
+        // the item, by components, and whole.
+        order(&s, "R1", "김민지", &[("TEE", 1), ("SET", 1)]).await;
+        let r1 = id_of(request_of(&s, "R1").await);
+        for code in ["TEE", "CAP-0001", "8801234567893"] {
+            let out = s
+                .store
+                .pickup_reception_scan(t, &r1, code, actor)
+                .await
+                .unwrap();
+            assert_eq!(out.pickup, read(&s, t, &r1).await, "{e}: reception {code}");
+        }
+        let p = read(&s, t, &r1).await;
+        assert_eq!(p.status.as_str(), "received", "{e}");
+        let received = p.received_at.expect("received_at");
+        assert_eq!(p.deadline_at, Some(received + 72 * HOUR_US), "{e}");
+        assert_event_reads(&s, t, &r1, "pickup.received").await;
+        let receipt = p.receipt_code.clone();
+        for code in ["R1", receipt.as_str(), "TEE", "SET-EAN"] {
+            let out = s
+                .store
+                .pickup_completion_scan(t, &r1, code, actor)
+                .await
+                .unwrap();
+            assert_eq!(out.pickup, read(&s, t, &r1).await, "{e}: completion {code}");
+        }
+        assert_event_reads(&s, t, &r1, "pickup.scanned").await;
+        let done = s.store.complete_pickup(t, &r1, actor).await.unwrap();
+        assert_eq!(done, read(&s, t, &r1).await, "{e}: complete");
+        assert!(done.closed_at.is_some(), "{e}");
+        assert_event_reads(&s, t, &r1, "pickup.completed").await;
+
+        // Unavailable and cancelled, with their reasons trimmed.
+        order(&s, "U1", "이서준", &[("TEE", 1)]).await;
+        let u1 = id_of(request_of(&s, "U1").await);
+        let p = s
+            .store
+            .pickup_unavailable(t, &u1, "  재고 없음 ", actor)
+            .await
+            .unwrap();
+        assert_eq!(p, read(&s, t, &u1).await, "{e}: unavailable");
+        assert_eq!(
+            (p.reason.as_str(), p.closed_at.is_some()),
+            ("재고 없음", true),
+            "{e}"
+        );
+        assert_event_reads(&s, t, &u1, "pickup.unavailable").await;
+        order(&s, "X1", "박지우", &[("CAP", 1)]).await;
+        let x1 = id_of(request_of(&s, "X1").await);
+        s.store
+            .pickup_reception_scan(t, &x1, "CAP", actor)
+            .await
+            .unwrap();
+        let p = s
+            .store
+            .cancel_pickup(t, &x1, " 고객 변심 ", actor)
+            .await
+            .unwrap();
+        assert_eq!(p, read(&s, t, &x1).await, "{e}: cancel");
+        assert_eq!(p.reason, "고객 변심", "{e}");
+        assert_event_reads(&s, t, &x1, "pickup.cancelled").await;
+
+        // Expired past the deadline: closed, and waiting for the prompt.
+        order(&s, "E1", "Kim Minji", &[("TEE", 1)]).await;
+        let e1 = id_of(request_of(&s, "E1").await);
+        s.store
+            .pickup_reception_scan(t, &e1, "TEE", actor)
+            .await
+            .unwrap();
+        let expired = s
+            .store
+            .expire_pickups(now_us() + 100 * HOUR_US, 10)
+            .await
+            .unwrap();
+        assert_eq!(expired, 1, "{e}");
+        let p = read(&s, t, &e1).await;
+        assert_eq!(
+            (p.status.as_str(), p.closed_at.is_some()),
+            ("expired", true),
+            "{e}"
+        );
+        assert_event_reads(&s, t, &e1, "pickup.expired").await;
+        let prompt = s.store.expired_prompt(t, "GN").await.unwrap();
+        assert_eq!(prompt, vec![p], "{e}");
+
+        // Online cancellations: units, the last unit not yet received
+        // (the request is received and held), then the rest.
+        let c1 = order(&s, "C1", "최유나", &[("TEE", 2), ("CAP", 1)]).await;
+        let c1p = id_of(request_of(&s, "C1").await);
+        let cancel = |lines: Option<Value>| {
+            let s = &s;
+            let c1 = c1.clone();
+            async move {
+                ok(
+                    s,
+                    Method::POST,
+                    &format!("/api/v1/orders/{c1}/cancel"),
+                    lines,
+                )
+                .await;
+                request_of(s, "C1").await
+            }
+        };
+        cancel(Some(json!({"lines": [{"line": 1, "quantity": 1}]}))).await;
+        assert_event_reads(&s, t, &c1p, "pickup.items_cancelled").await;
+        s.store
+            .pickup_reception_scan(t, &c1p, "TEE", actor)
+            .await
+            .unwrap();
+        cancel(Some(json!({"lines": [{"line": 2, "quantity": 1}]}))).await;
+        let p = read(&s, t, &c1p).await;
+        assert_eq!(p.status.as_str(), "received", "{e}");
+        assert!(p.received_at.is_some() && p.deadline_at.is_some(), "{e}");
+        assert_event_reads(&s, t, &c1p, "pickup.received").await;
+        assert_eq!(figures(&s, "TEE").await.1, 1, "{e}: the TEE is held");
+        cancel(None).await;
+        let p = read(&s, t, &c1p).await;
+        assert_eq!(
+            (p.status.as_str(), p.reason.as_str(), p.closed_at.is_some()),
+            ("cancelled", "order cancelled", true),
+            "{e}"
+        );
+        assert_event_reads(&s, t, &c1p, "pickup.cancelled").await;
+        // A later intake finds nothing more to take in.
+        let events = event_kinds(&s).await.len();
+        request_of(&s, "C1").await;
+        assert_eq!(event_kinds(&s).await.len(), events, "{e}");
+        check_held(&s).await;
+        s.assert_verified().await;
         s.stop().await;
     }
 }
