@@ -58,7 +58,9 @@ use crate::events::{NewEvent, kinds};
 use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
-use crate::orders::{TENANT_NO_INDEX, Val, execute_in, insert_many, refresh_status, rows_in};
+use crate::orders::{
+    TENANT_NO_INDEX, Val, execute_in, insert_many, refresh_status, rows_in, update_many,
+};
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
 use crate::rows::{flag, int, opt_int, parse_stored, parsed, text};
@@ -664,7 +666,9 @@ async fn bundle_items(
     Ok(())
 }
 
-/// Writes what changed in a request's state (status, scans, cancellations).
+/// Writes what changed in a request's state (status, scans, cancellations):
+/// one `UPDATE` of the request's row, and one `update_many` each for the
+/// items and the components whose counts changed.
 async fn write_state(
     tx: &mut Transaction<'_, Any>,
     p: &Pickup,
@@ -681,49 +685,62 @@ async fn write_state(
     .bind(p.id.to_string())
     .execute(&mut **tx)
     .await?;
-    for (item, state) in p.items.iter().zip(&after.items) {
-        if (item.cancelled, item.received_scans, item.completion_scans)
-            != (
-                state.cancelled,
-                state.received_scans,
-                state.completion_scans,
-            )
-        {
-            sqlx::query(
-                "UPDATE pickup_items SET cancelled = $1, received_scans = $2, completion_scans = $3 WHERE id = $4",
-            )
-            .bind(state.cancelled)
-            .bind(state.received_scans)
-            .bind(state.completion_scans)
-            .bind(item.id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
-    let parts: Vec<(PickupItemId, SkuId, i64, i64)> = p
+    let items: Vec<Vec<Val>> = p
         .items
         .iter()
-        .flat_map(|i| {
-            i.components
-                .iter()
-                .map(|c| (i.id, c.sku_id, c.received_scans, c.completion_scans))
-                .collect::<Vec<_>>()
+        .zip(&after.items)
+        .filter(|(item, state)| {
+            (item.cancelled, item.received_scans, item.completion_scans)
+                != (
+                    state.cancelled,
+                    state.received_scans,
+                    state.completion_scans,
+                )
+        })
+        .map(|(item, state)| {
+            vec![
+                Val::T(item.id.to_string()),
+                Val::I(state.cancelled),
+                Val::I(state.received_scans),
+                Val::I(state.completion_scans),
+            ]
         })
         .collect();
-    for ((item, sku, received, completed), state) in parts.into_iter().zip(&after.parts) {
-        if (received, completed) != (state.received_scans, state.completion_scans) {
-            sqlx::query(
-                "UPDATE pickup_item_components SET received_scans = $1, completion_scans = $2 \
-                 WHERE item_id = $3 AND component_sku_id = $4",
-            )
-            .bind(state.received_scans)
-            .bind(state.completion_scans)
-            .bind(item.to_string())
-            .bind(sku.to_string())
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
+    update_many(
+        tx,
+        "pickup_items",
+        "cancelled = v.column2, received_scans = v.column3, completion_scans = v.column4",
+        "pickup_items.id = v.column1",
+        4,
+        items,
+    )
+    .await?;
+    let parts: Vec<Vec<Val>> = p
+        .items
+        .iter()
+        .flat_map(|i| i.components.iter().map(move |c| (i.id, c)))
+        .zip(&after.parts)
+        .filter(|((_, c), state)| {
+            (c.received_scans, c.completion_scans) != (state.received_scans, state.completion_scans)
+        })
+        .map(|((item, c), state)| {
+            vec![
+                Val::T(item.to_string()),
+                Val::T(c.sku_id.to_string()),
+                Val::I(state.received_scans),
+                Val::I(state.completion_scans),
+            ]
+        })
+        .collect();
+    update_many(
+        tx,
+        "pickup_item_components",
+        "received_scans = v.column3, completion_scans = v.column4",
+        "pickup_item_components.item_id = v.column1 AND pickup_item_components.component_sku_id = v.column2",
+        4,
+        parts,
+    )
+    .await?;
     Ok(())
 }
 
