@@ -1019,3 +1019,23 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         s.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_intakes_at_once_make_one_request_per_order() {
+    for s in common::servers("pickup_two_intakes").await {
+        let e = s.engine;
+        shop(&s).await;
+        for n in 0..4 {
+            order(&s, &format!("D{n}"), "정하늘", &[("TEE", 1), ("CAP", 1)]).await;
+        }
+        let now = now_us();
+        let (a, b) = tokio::join!(s.store.pickup_intake(now), s.store.pickup_intake(now));
+        a.unwrap();
+        b.unwrap();
+        for n in 0..4 {
+            let p = request_of(&s, &format!("D{n}")).await;
+            assert_eq!(p["items"].as_array().map(Vec::len), Some(2), "{e}: {p}");
+        }
+        s.stop().await;
+    }
+}
