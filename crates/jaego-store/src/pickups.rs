@@ -647,23 +647,33 @@ async fn bundle_items(
         return Ok(());
     }
     store_expansions(tx, tenant, &bundles, bundles.keys().copied()).await?;
-    for ((line, _), item) in keys.iter().zip(items) {
-        let Some(b) = bundles.get(line) else { continue };
-        for (position, &(component, per_unit)) in b.parts.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO pickup_item_components (item_id, component_sku_id, tenant_id, position, per_unit) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(item.to_string())
-            .bind(component.to_string())
-            .bind(tenant.to_string())
-            .bind(position as i64)
-            .bind(per_unit)
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
-    Ok(())
+    let rows: Vec<Vec<Val>> = keys
+        .iter()
+        .zip(items)
+        .filter_map(|((line, _), item)| bundles.get(line).map(|b| (item, b)))
+        .flat_map(|(item, b)| {
+            b.parts
+                .iter()
+                .enumerate()
+                .map(move |(position, &(component, per_unit))| {
+                    vec![
+                        Val::T(item.to_string()),
+                        Val::T(component.to_string()),
+                        Val::T(tenant.to_string()),
+                        Val::I(position as i64),
+                        Val::I(per_unit),
+                    ]
+                })
+        })
+        .collect();
+    insert_many(
+        tx,
+        "pickup_item_components (item_id, component_sku_id, tenant_id, position, per_unit)",
+        5,
+        rows,
+        "",
+    )
+    .await
 }
 
 /// Writes what changed in a request's state (status, scans, cancellations):
@@ -1117,31 +1127,41 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                for (n, ((line, sku, units, cancelled), item)) in lines.iter().zip(&item_ids).enumerate() {
-                    sqlx::query(
-                        "INSERT INTO pickup_items (id, pickup_id, tenant_id, line_id, location_id, sku_id, item_no, quantity, line_cancelled_seen) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(item.to_string())
-                    .bind(id.to_string())
-                    .bind(tenant.to_string())
-                    .bind(line)
-                    .bind(&location)
-                    .bind(sku)
-                    .bind(n as i64 + 1)
-                    .bind(units)
-                    .bind(cancelled)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Ok::<(), sqlx::Error>(())
+                let items = lines
+                    .iter()
+                    .zip(&item_ids)
+                    .enumerate()
+                    .map(|(n, ((line, sku, units, cancelled), item))| {
+                        vec![
+                            Val::T(item.to_string()),
+                            Val::T(id.to_string()),
+                            Val::T(tenant.to_string()),
+                            Val::T(line.clone()),
+                            Val::T(location.clone()),
+                            Val::T(sku.clone()),
+                            Val::I(n as i64 + 1),
+                            Val::I(*units),
+                            Val::I(*cancelled),
+                        ]
+                    })
+                    .collect();
+                insert_many(
+                    &mut tx,
+                    "pickup_items (id, pickup_id, tenant_id, line_id, location_id, sku_id, item_no, quantity, line_cancelled_seen)",
+                    9,
+                    items,
+                    "",
+                )
+                .await
             }
             .await;
             match inserted {
                 Ok(()) => {}
                 // Another instance made this request first.
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
-                Err(e) => return Err(e.into()),
+                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             bundle_items(&mut tx, tenant, &lines, &item_ids).await?;
             let p = find_in(&mut tx, tenant, &id.to_string()).await?;
