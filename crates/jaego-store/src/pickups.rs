@@ -23,7 +23,11 @@
 //! on SQLite runs under `BEGIN IMMEDIATE`), loaded, judged by
 //! `jaego_core::pickup::apply`, and the new state, the stock moves and the
 //! `pickup.*` events are written together. A refused action is answered
-//! before anything is written.
+//! before anything is written. The new state and what goes with it
+//! (reception time and deadline, closing time, reason, the expired
+//! prompt) are one `UPDATE` of the request's row and one multi-row update
+//! each for the changed items and components (`write_state`); the request
+//! answered and put in the events is the judged one, not read back.
 //!
 //! **Bundle items are scanned as their components.** When an item's SKU
 //! is a bundle, the intake stores the order line's expansion (as an
@@ -63,7 +67,7 @@ use crate::orders::{
 };
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
-use crate::rows::{flag, int, opt_int, parse_stored, parsed, text};
+use crate::rows::{Arg, flag, int, opt_int, parse_stored, parsed, text};
 use crate::schedules;
 use crate::{Store, now_us};
 
@@ -676,69 +680,191 @@ async fn bundle_items(
     .await
 }
 
-/// Writes what changed in a request's state (status, scans, cancellations):
-/// one `UPDATE` of the request's row, and one `update_many` each for the
-/// items and the components whose counts changed.
+/// What a transition sets on a request beside its judged state, written
+/// by [`write_state`] in the same statements.
+#[derive(Debug, Default)]
+struct Stamps {
+    /// Reception: `received_at` and `deadline_at`.
+    received: Option<(i64, i64)>,
+    /// A final status reached: `closed_at`.
+    closed_at: Option<i64>,
+    /// Why it is unavailable or cancelled (already trimmed).
+    reason: Option<String>,
+    /// Expired: the request waits for the store's expired-receipts prompt.
+    expired_prompt: bool,
+    /// The intake's `line_cancelled_seen` of every item, in item order.
+    line_cancelled_seen: Option<Vec<i64>>,
+}
+
+/// The stamps of `effect` taking `p` to `after` at `now`: a reception's
+/// time and deadline (the store's deadline hours, read in `tx`), and the
+/// closing time when `after` closes the request.
+async fn effect_stamps(
+    tx: &mut Transaction<'_, Any>,
+    p: &Pickup,
+    effect: Option<&Effect>,
+    after: &PickupState,
+    now: i64,
+) -> StoreResult<Stamps> {
+    let mut stamps = Stamps::default();
+    if let Some(Effect::Hold(_)) = effect {
+        let hours =
+            sqlx::query("SELECT deadline_hours FROM pickup_settings WHERE location_id = $1")
+                .bind(p.location_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| int(&r, "deadline_hours"))
+                .transpose()?
+                .unwrap_or(PICKUP_DEADLINE_HOURS_DEFAULT);
+        stamps.received = Some((now, now + hours * MICROS_PER_HOUR));
+    }
+    if after.status.is_final() && !p.status.is_final() {
+        stamps.closed_at = Some(now);
+    }
+    Ok(stamps)
+}
+
+impl Pickup {
+    /// Every bundle item's components with their item, in item order
+    /// (the order of [`PickupState::parts`]).
+    fn components(&self) -> impl Iterator<Item = (PickupItemId, &PickupComponent)> {
+        self.items
+            .iter()
+            .flat_map(|i| i.components.iter().map(move |c| (i.id, c)))
+    }
+
+    /// The request as `state` and `stamps` leave it: what reading it back
+    /// after [`write_state`] gives.
+    fn judged(&self, state: &PickupState, stamps: &Stamps) -> Pickup {
+        let mut p = self.clone();
+        p.status = state.status;
+        p.slip_scanned = state.slip_scanned;
+        p.receipt_scanned = state.receipt_scanned;
+        for (item, s) in p.items.iter_mut().zip(&state.items) {
+            item.cancelled = s.cancelled;
+            item.received_scans = s.received_scans;
+            item.completion_scans = s.completion_scans;
+        }
+        let components = p.items.iter_mut().flat_map(|i| i.components.iter_mut());
+        for (c, s) in components.zip(&state.parts) {
+            c.received_scans = s.received_scans;
+            c.completion_scans = s.completion_scans;
+        }
+        if let Some(seen) = &stamps.line_cancelled_seen {
+            for (item, &seen) in p.items.iter_mut().zip(seen) {
+                item.line_cancelled_seen = seen;
+            }
+        }
+        if let Some((at, deadline)) = stamps.received {
+            p.received_at = Some(at);
+            p.deadline_at = Some(deadline);
+        }
+        if let Some(at) = stamps.closed_at {
+            p.closed_at = Some(at);
+        }
+        if let Some(reason) = &stamps.reason {
+            p.reason.clone_from(reason);
+        }
+        p
+    }
+}
+
+/// Writes a request's judged state and its stamps: one `UPDATE` of the
+/// request's row, and one `update_many` each for the items and the
+/// components that changed. Returns the request as written, so the caller
+/// need not read it back.
 async fn write_state(
     tx: &mut Transaction<'_, Any>,
     p: &Pickup,
-    after: &PickupState,
+    state: &PickupState,
+    stamps: &Stamps,
     now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE pickups SET status = $1, slip_scanned = $2, receipt_scanned = $3, updated_at = $4 WHERE id = $5",
-    )
-    .bind(after.status.as_str())
-    .bind(i64::from(after.slip_scanned))
-    .bind(i64::from(after.receipt_scanned))
-    .bind(now)
-    .bind(p.id.to_string())
-    .execute(&mut **tx)
-    .await?;
+) -> StoreResult<Pickup> {
+    let after = p.judged(state, stamps);
+    // What reading the request back would check (`with_items`).
+    if !after.state().holds_invariants() {
+        return Err(StoreError::Corrupt(format!(
+            "pickup {} breaks its invariants",
+            p.id
+        )));
+    }
+    let mut set =
+        String::from("status = $1, slip_scanned = $2, receipt_scanned = $3, updated_at = $4");
+    let mut args = vec![
+        Arg::Text(after.status.as_str().to_string()),
+        Arg::Int(i64::from(after.slip_scanned)),
+        Arg::Int(i64::from(after.receipt_scanned)),
+        Arg::Int(now),
+    ];
+    let mut stamp = |column: &str, arg: Arg| {
+        args.push(arg);
+        set.push_str(&format!(", {column} = ${}", args.len()));
+    };
+    if let Some(reason) = &stamps.reason {
+        stamp("reason", Arg::Text(reason.clone()));
+    }
+    if let Some((at, deadline)) = stamps.received {
+        stamp("received_at", Arg::Int(at));
+        stamp("deadline_at", Arg::Int(deadline));
+    }
+    if let Some(at) = stamps.closed_at {
+        stamp("closed_at", Arg::Int(at));
+    }
+    if stamps.expired_prompt {
+        stamp("expired_prompt", Arg::Int(1));
+    }
+    args.push(Arg::Text(p.id.to_string()));
+    let sql = format!("UPDATE pickups SET {set} WHERE id = ${}", args.len());
+    let mut q = sqlx::query(&sql);
+    for a in args {
+        q = a.bind(q);
+    }
+    q.execute(&mut **tx).await?;
+    let counts = |i: &PickupItem| {
+        (
+            i.cancelled,
+            i.received_scans,
+            i.completion_scans,
+            i.line_cancelled_seen,
+        )
+    };
     let items: Vec<Vec<Val>> = p
         .items
         .iter()
         .zip(&after.items)
-        .filter(|(item, state)| {
-            (item.cancelled, item.received_scans, item.completion_scans)
-                != (
-                    state.cancelled,
-                    state.received_scans,
-                    state.completion_scans,
-                )
-        })
-        .map(|(item, state)| {
+        .filter(|(was, is)| counts(was) != counts(is))
+        .map(|(_, i)| {
             vec![
-                Val::T(item.id.to_string()),
-                Val::I(state.cancelled),
-                Val::I(state.received_scans),
-                Val::I(state.completion_scans),
+                Val::T(i.id.to_string()),
+                Val::I(i.cancelled),
+                Val::I(i.received_scans),
+                Val::I(i.completion_scans),
+                Val::I(i.line_cancelled_seen),
             ]
         })
         .collect();
     update_many(
         tx,
         "pickup_items",
-        "cancelled = v.column2, received_scans = v.column3, completion_scans = v.column4",
+        "cancelled = v.column2, received_scans = v.column3, completion_scans = v.column4, \
+         line_cancelled_seen = v.column5",
         "pickup_items.id = v.column1",
-        4,
+        5,
         items,
     )
     .await?;
     let parts: Vec<Vec<Val>> = p
-        .items
-        .iter()
-        .flat_map(|i| i.components.iter().map(move |c| (i.id, c)))
-        .zip(&after.parts)
-        .filter(|((_, c), state)| {
-            (c.received_scans, c.completion_scans) != (state.received_scans, state.completion_scans)
+        .components()
+        .zip(after.components())
+        .filter(|((_, was), (_, is))| {
+            (was.received_scans, was.completion_scans) != (is.received_scans, is.completion_scans)
         })
-        .map(|((item, c), state)| {
+        .map(|(_, (item, c))| {
             vec![
                 Val::T(item.to_string()),
                 Val::T(c.sku_id.to_string()),
-                Val::I(state.received_scans),
-                Val::I(state.completion_scans),
+                Val::I(c.received_scans),
+                Val::I(c.completion_scans),
             ]
         })
         .collect();
@@ -751,16 +877,16 @@ async fn write_state(
         parts,
     )
     .await?;
-    Ok(())
+    Ok(after)
 }
 
-/// Applies a judged effect on stock in the caller's transaction, and the
-/// status stamps that go with it. Returns the order events it wrote.
+/// Applies a judged effect on stock in the caller's transaction (the
+/// request's own row is [`write_state`]'s). Returns the order events it
+/// wrote.
 async fn apply_effect(
     tx: &mut Transaction<'_, Any>,
     p: &Pickup,
     effect: Option<&Effect>,
-    after: &PickupState,
     actor: &str,
     now: i64,
 ) -> StoreResult<Vec<NewEvent>> {
@@ -787,20 +913,6 @@ async fn apply_effect(
             let policy = location_policy(tx, tenant, p.location_id).await?;
             let m = moves(p, units, MovementKind::Allocate, policy);
             apply_moves(tx, tenant, &m, Ledger::PerLine, &reference, actor).await?;
-            let hours =
-                sqlx::query("SELECT deadline_hours FROM pickup_settings WHERE location_id = $1")
-                    .bind(p.location_id.to_string())
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .map(|r| int(&r, "deadline_hours"))
-                    .transpose()?
-                    .unwrap_or(PICKUP_DEADLINE_HOURS_DEFAULT);
-            sqlx::query("UPDATE pickups SET received_at = $1, deadline_at = $2 WHERE id = $3")
-                .bind(now)
-                .bind(now + hours * MICROS_PER_HOUR)
-                .bind(p.id.to_string())
-                .execute(&mut **tx)
-                .await?;
         }
         Some(Effect::Ship(units)) => {
             // Collected: shipped from the store as any shipment is.
@@ -823,13 +935,6 @@ async fn apply_effect(
     }
     if matches!(effect, Some(Effect::Hold(_) | Effect::Release(_))) {
         refresh_status(tx, tenant, &[p.order_id], now).await?;
-    }
-    if after.status.is_final() && !p.status.is_final() {
-        sqlx::query("UPDATE pickups SET closed_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(p.id.to_string())
-            .execute(&mut **tx)
-            .await?;
     }
     Ok(events)
 }
@@ -1194,17 +1299,14 @@ impl Store {
             let mut state = p.state();
             let mut effects = Vec::new();
             let lines = order_lines_of(&mut tx, &p).await?;
+            let mut seen = Vec::with_capacity(p.items.len());
             for (n, item) in p.items.iter().enumerate() {
                 let line_cancelled = lines[&item.line_id].cancelled;
+                seen.push(line_cancelled);
                 if line_cancelled == item.line_cancelled_seen {
                     continue;
                 }
                 let new = (line_cancelled - item.line_cancelled_seen).min(state.items[n].units());
-                sqlx::query("UPDATE pickup_items SET line_cancelled_seen = $1 WHERE id = $2")
-                    .bind(line_cancelled)
-                    .bind(item.id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
                 if new > 0 && !state.status.is_final() {
                     let outcome = pickup::apply(
                         &state,
@@ -1218,33 +1320,29 @@ impl Store {
                     effects.extend(outcome.effect);
                 }
             }
-            write_state(&mut tx, &p, &state, now).await?;
             // Units cancelled on the order were given back by the order's
             // cancellation itself (it deallocates them); only a reception
             // that the cancellation completed holds stock here.
+            let held: Vec<&Effect> = effects
+                .iter()
+                .filter(|e| matches!(e, Effect::Hold(_)))
+                .collect();
+            let mut stamps = match held.first() {
+                Some(&hold) => effect_stamps(&mut tx, &p, Some(hold), &state, now).await?,
+                None => Stamps::default(),
+            };
+            stamps.line_cancelled_seen = Some(seen);
+            if state.status == PickupStatus::Cancelled {
+                stamps.reason = Some(ORDER_CANCELLED_REASON.to_string());
+                stamps.closed_at = Some(now);
+            }
+            let after = write_state(&mut tx, &p, &state, &stamps, now).await?;
             let mut events = Vec::new();
-            for effect in effects.iter().filter(|e| matches!(e, Effect::Hold(_))) {
+            for effect in held {
                 events.extend(
-                    apply_effect(
-                        &mut tx,
-                        &p,
-                        Some(effect),
-                        &state,
-                        "system:pickup_intake",
-                        now,
-                    )
-                    .await?,
+                    apply_effect(&mut tx, &p, Some(effect), "system:pickup_intake", now).await?,
                 );
             }
-            if state.status == PickupStatus::Cancelled {
-                sqlx::query("UPDATE pickups SET reason = $1, closed_at = $2 WHERE id = $3")
-                    .bind(ORDER_CANCELLED_REASON)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let after = find_in(&mut tx, tenant, &id).await?;
             let kind = if after.status == p.status {
                 kinds::PICKUP_ITEMS_CANCELLED
             } else {
@@ -1275,30 +1373,12 @@ impl Store {
         let p = lock_pickup(&mut tx, tenant, key).await?;
         let action = decide(&p)?;
         let outcome = pickup::apply(&p.state(), action).map_err(|e| refused(&e))?;
-        write_state(&mut tx, &p, &outcome.state, now).await?;
-        if let Some(reason) = reason {
-            sqlx::query("UPDATE pickups SET reason = $1 WHERE id = $2")
-                .bind(reason.trim())
-                .bind(p.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut events = apply_effect(
-            &mut tx,
-            &p,
-            outcome.effect.as_ref(),
-            &outcome.state,
-            actor,
-            now,
-        )
-        .await?;
-        if outcome.state.status == PickupStatus::Expired {
-            sqlx::query("UPDATE pickups SET expired_prompt = 1 WHERE id = $1")
-                .bind(p.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let after = find_in(&mut tx, tenant, &p.id.to_string()).await?;
+        let effect = outcome.effect.as_ref();
+        let mut stamps = effect_stamps(&mut tx, &p, effect, &outcome.state, now).await?;
+        stamps.reason = reason.map(|r| r.trim().to_string());
+        stamps.expired_prompt = outcome.state.status == PickupStatus::Expired;
+        let after = write_state(&mut tx, &p, &outcome.state, &stamps, now).await?;
+        let mut events = apply_effect(&mut tx, &p, effect, actor, now).await?;
         if after.status != p.status
             && let Some(kind) = status_event(after.status)
         {
