@@ -1039,3 +1039,28 @@ async fn two_intakes_at_once_make_one_request_per_order() {
         s.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_of_no_request_is_not_found_whatever_it_scans() {
+    for s in common::servers("pickup_scan_not_found").await {
+        let e = s.engine;
+        shop(&s).await;
+        order(&s, "N1", "한지민", &[("TEE", 1)]).await;
+        let receipt = request_of(&s, "N1").await["receipt_code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for phase in ["reception", "completion"] {
+            for code in ["TEE", "8801234567893", "N1", receipt.as_str()] {
+                let r = scan(&s, "P000000000000", phase, code).await;
+                assert_problem(
+                    &r,
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("{e}: {phase} {code}"),
+                );
+            }
+        }
+        s.stop().await;
+    }
+}

@@ -342,6 +342,13 @@ fn receipt_code(id: PickupId) -> String {
     format!("P{:012}", u64::from_be_bytes(bytes) % 1_000_000_000_000)
 }
 
+/// Whether `code` has the shape of every [`receipt_code`]: a code of any
+/// other shape is no request's receipt.
+fn receipt_shaped(code: &str) -> bool {
+    code.strip_prefix('P')
+        .is_some_and(|d| d.len() == 12 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn require_store(location: &Location) -> StoreResult<()> {
     if location.kind != LocationKind::Store {
         return Err(InvalidInput::one(
@@ -1445,9 +1452,12 @@ impl Store {
         if code.is_empty() || code.len() > SCAN_LEN_MAX {
             return Err(InvalidInput::one("code", "must be a scanned barcode").into());
         }
-        if !completion {
+        if !completion && receipt_shaped(code) {
             // The receipt scanned at reception is how the screen found the
             // request: nothing changes, but a request past reception says so.
+            // (Only a code shaped like a receipt can be its receipt, so an
+            // item's scan does not read the request before the transition
+            // reads it again under the lock.)
             let p = self.pickup(tenant, key).await?;
             if code == p.receipt_code {
                 if p.status != PickupStatus::Requested {
@@ -2035,4 +2045,31 @@ async fn write_run(
         },
         event,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use jaego_core::PickupId;
+
+    use super::{receipt_code, receipt_shaped};
+
+    #[test]
+    fn every_receipt_code_is_receipt_shaped_and_item_codes_are_not() {
+        for _ in 0..1_000 {
+            let code = receipt_code(PickupId::new());
+            assert!(receipt_shaped(&code), "{code}");
+        }
+        for code in [
+            "TEE",
+            "8801234567893",
+            "P12345678901",
+            "P1234567890123",
+            "p123456789012",
+            "P12345678901a",
+            "Q123456789012",
+            "P１２３４５６７８９０１２",
+        ] {
+            assert!(!receipt_shaped(code), "{code}");
+        }
+    }
 }
