@@ -440,3 +440,99 @@ async fn print_order_by_time_sku_and_bin() {
         store.close().await;
     }
 }
+
+/// The code of a refusal, or what else came back.
+fn answer<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+    match r {
+        Err(StoreError::Refused { code, .. }) => code.to_string(),
+        Err(StoreError::NotFound { entity, .. }) => format!("{entity} not found"),
+        Err(StoreError::Duplicate { what, .. }) => format!("{what} taken"),
+        Err(e) => format!("error: {e}"),
+        Ok(_) => "ok".to_string(),
+    }
+}
+
+#[tokio::test]
+async fn tracking_and_cancelling_answer_missing_then_not_open_then_taken() {
+    for db in fresh_databases("shipments::tracking_cancel_answers").await {
+        let e = db.engine;
+        let store = Store::connect(&db.url, StoreOptions::default())
+            .await
+            .unwrap();
+        let w = setup(&store, 10).await;
+        store.create_courier(w.tenant, "cj", "CJ").await.unwrap();
+        for no in ["K-1", "K-2", "K-3"] {
+            allocated(&store, &w, no, &[("CAP", 1)]).await;
+        }
+        let (made, _) = store.create_shipments(w.tenant, None, "t").await.unwrap();
+        let of = |no: &str| made.iter().find(|s| s.order_no == no).unwrap().id;
+        let (k1, k2, k3) = (of("K-1"), of("K-2"), of("K-3"));
+        let missing = jaego_core::ShipmentId::new();
+        let other = store.create_tenant("other").await.unwrap();
+        store.create_courier(other, "cj", "CJ").await.unwrap();
+
+        let t = store
+            .set_tracking(w.tenant, k1, "cj", "700000000001", "t")
+            .await
+            .unwrap();
+        assert_eq!(t.tracking_no.as_deref(), Some("700000000001"), "{e}");
+        assert_eq!(t, store.get_shipment(w.tenant, k1).await.unwrap(), "{e}");
+        // Replacing it on an open shipment is fine.
+        let t = store
+            .set_tracking(w.tenant, k1, "cj", "700000000002", "t")
+            .await
+            .unwrap();
+        assert_eq!(t.tracking_no.as_deref(), Some("700000000002"), "{e}");
+        for (id, tenant, no, expected) in [
+            (missing, w.tenant, "700000000009", "shipment not found"),
+            (k2, other, "700000000009", "shipment not found"),
+            (k2, w.tenant, "700000000002", "tracking number taken"),
+        ] {
+            let r = store.set_tracking(tenant, id, "cj", no, "t").await;
+            assert_eq!(answer(r), expected, "{e}: {id} {no}");
+        }
+        assert_eq!(
+            answer(store.cancel_shipment(w.tenant, missing, "t").await),
+            "shipment not found",
+            "{e}"
+        );
+        assert_eq!(
+            answer(store.cancel_shipment(other, k2, "t").await),
+            "shipment not found",
+            "{e}"
+        );
+        let cancelled = store.cancel_shipment(w.tenant, k2, "t").await.unwrap();
+        assert_eq!(cancelled.state, ShipmentState::Cancelled, "{e}");
+        assert_eq!(
+            cancelled,
+            store.get_shipment(w.tenant, k2).await.unwrap(),
+            "{e}"
+        );
+        assert_eq!(
+            answer(store.cancel_shipment(w.tenant, k2, "t").await),
+            "shipment_not_open",
+            "{e}"
+        );
+        // Not open wins over a tracking number already taken.
+        for no in ["700000000002", "700000000003"] {
+            let r = store.set_tracking(w.tenant, k2, "cj", no, "t").await;
+            assert_eq!(answer(r), "shipment_not_open", "{e}: {no}");
+        }
+        let k2_now = store.get_shipment(w.tenant, k2).await.unwrap();
+        assert_eq!(k2_now, cancelled, "{e}: the refusals changed nothing");
+        store
+            .confirm_shipment(w.tenant, k3, Some("no scanner"), "boss")
+            .await
+            .unwrap();
+        for no in ["700000000002", "700000000004"] {
+            let r = store.set_tracking(w.tenant, k3, "cj", no, "t").await;
+            assert_eq!(answer(r), "shipment_not_open", "{e}: {no}");
+        }
+        assert_eq!(
+            answer(store.cancel_shipment(w.tenant, k3, "t").await),
+            "shipment_not_open",
+            "{e}"
+        );
+        store.close().await;
+    }
+}
