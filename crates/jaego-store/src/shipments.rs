@@ -517,6 +517,32 @@ async fn lock_open_shipment(
     }
 }
 
+/// Why a write to an open shipment (`… WHERE … AND state = 'open'`)
+/// changed no row: there is no such shipment, or it is not open; the
+/// answers of [`lock_open_shipment`], read in the same transaction.
+async fn not_written(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    id: ShipmentId,
+) -> StoreError {
+    let row = sqlx::query("SELECT state FROM shipments WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await;
+    match row {
+        Err(e) => e.into(),
+        Ok(None) => StoreError::not_found("shipment", id),
+        Ok(Some(row)) => match parsed(&row, "state") {
+            Err(e) => e,
+            Ok(ShipmentState::Open) => StoreError::Corrupt(format!(
+                "shipment {id} is open but its open-only write found nothing"
+            )),
+            Ok(state) => not_open(id, state),
+        },
+    }
+}
+
 fn not_open(id: ShipmentId, state: ShipmentState) -> StoreError {
     StoreError::refused(
         "shipment_not_open",
@@ -1085,9 +1111,12 @@ impl Store {
         }
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        lock_open_shipment(&mut tx, tenant, id, now).await?;
-        sqlx::query(
-            "UPDATE shipments SET courier_id = $3, tracking_no = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2",
+        // One write, only to an open shipment: it locks the row as it
+        // changes it. A shipment that is not open is not written, so its
+        // state answers before any clash of tracking numbers could.
+        let written = sqlx::query(
+            "UPDATE shipments SET courier_id = $3, tracking_no = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND state = 'open'",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
@@ -1096,7 +1125,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| StoreError::from_unique(e, "tracking number", tracking_no))?;
+        .map_err(|e| StoreError::from_unique(e, "tracking number", tracking_no))?
+        .rows_affected();
+        if written == 0 {
+            return Err(not_written(&mut tx, tenant, id).await);
+        }
         let s = load_one(&mut tx, tenant, id).await?;
         self.commit_with(
             tx,
@@ -1642,15 +1675,20 @@ impl Store {
     ) -> StoreResult<Shipment> {
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        lock_open_shipment(&mut tx, tenant, id, now).await?;
-        sqlx::query(
+        // One write, only to an open shipment: it locks the row as it
+        // changes it.
+        let written = sqlx::query(
             "UPDATE shipments SET state = 'cancelled', updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND state = 'open'",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if written == 0 {
+            return Err(not_written(&mut tx, tenant, id).await);
+        }
         let after = load_one(&mut tx, tenant, id).await?;
         let event = shipment_event(
             tenant,
