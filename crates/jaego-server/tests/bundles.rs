@@ -625,3 +625,84 @@ async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn creating_and_editing_a_bundle_answer_what_a_read_gives() {
+    for s in common::servers("bundles_answers").await {
+        let e = s.engine;
+        for sku in ["A", "B", "C"] {
+            s.seed("WH", sku, 1).await;
+        }
+        let b_id = ok(&s, Method::GET, "/api/v1/skus/B", None).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let made = ok(
+            &s,
+            Method::POST,
+            "/api/v1/bundles",
+            Some(
+                json!({"code": "GIFT", "name": "선물세트", "barcodes": ["Z-2", "A-1", "M-3"],
+                        "option_tags": ["red", "big"],
+                        "components": [{"sku": b_id, "quantity": 1}, {"sku": "A", "quantity": 2}]}),
+            ),
+        )
+        .await;
+        let read = ok(&s, Method::GET, "/api/v1/bundles/GIFT", None).await;
+        assert_eq!(made, read, "{e}: created");
+        assert_eq!(read["components"][0]["code"], "B", "{e}: {read}");
+        let edited = ok(
+            &s,
+            Method::PUT,
+            "/api/v1/bundles/GIFT/components",
+            Some(json!({"components": [
+                {"sku": "C", "quantity": 3}, {"sku": "A", "quantity": 1}, {"sku": b_id, "quantity": 2}
+            ]})),
+        )
+        .await;
+        let read = ok(&s, Method::GET, "/api/v1/bundles/GIFT", None).await;
+        assert_eq!(edited, read, "{e}: edited");
+        assert_eq!(read["version"], 2, "{e}");
+        // The first component that names no SKU, or a bundle, answers
+        // before the recipe's own checks (here, too many components).
+        let mut many: Vec<Value> = (0..25)
+            .map(|_| json!({"sku": "A", "quantity": 1}))
+            .collect();
+        many[3] = json!({"sku": "NOPE", "quantity": 1});
+        many[2] = json!({"sku": "GIFT", "quantity": 1});
+        let r = s
+            .call(
+                Method::PUT,
+                "/api/v1/bundles/GIFT/components",
+                &s.owner,
+                Some(json!({ "components": many })),
+            )
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e);
+        assert_eq!(
+            r.body["errors"][0]["field"], "components[2].sku",
+            "{e}: {}",
+            r.text
+        );
+        many[2] = json!({"sku": "A", "quantity": 1});
+        let r = s
+            .call(
+                Method::PUT,
+                "/api/v1/bundles/GIFT/components",
+                &s.owner,
+                Some(json!({ "components": many })),
+            )
+            .await;
+        assert_eq!(
+            r.body["errors"][0]["field"], "components[3].sku",
+            "{e}: {}",
+            r.text
+        );
+        assert_eq!(
+            ok(&s, Method::GET, "/api/v1/bundles/GIFT", None).await,
+            read,
+            "{e}: refusals change nothing"
+        );
+        s.stop().await;
+    }
+}
