@@ -21,7 +21,8 @@ use crate::catalog::{NewSku, Sku, insert_sku, sku_event};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::figures;
-use crate::rows::{int, parsed, text};
+use crate::orders::{IN_CHUNK, TENANT_NO_INDEX, Val, first, in_list, insert_many};
+use crate::rows::{Placeholders, int, parsed, text};
 use crate::{Store, now_us};
 
 /// One component of a bundle as read back.
@@ -114,10 +115,17 @@ impl Store {
             .bind(sku.id.to_string())
             .execute(&mut *tx)
             .await?;
-        write_recipe(&mut tx, tenant, sku.id, components, 1).await?;
+        let components = write_recipe(&mut tx, tenant, sku.id, components, 1).await?;
         let event = sku_event(tenant, kinds::SKU_CREATED, &sku);
         self.commit_with(tx, &[event]).await?;
-        self.get_bundle(tenant, &sku.id.to_string()).await
+        // The recipe is the one just written. The SKU is read back, as
+        // every read gives it (its barcodes in the database's order, the
+        // bundle flag set above).
+        Ok(Bundle {
+            sku: self.get_sku(tenant, sku.id).await?,
+            version: 1,
+            components,
+        })
     }
 
     /// Replaces a bundle's recipe and bumps its version. Open reservations
@@ -149,7 +157,7 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        write_recipe(&mut tx, tenant, id, components, version).await?;
+        let components = write_recipe(&mut tx, tenant, id, components, version).await?;
         // `sku.updated` makes the stock-rules follower recompute the
         // bundle's channel figures.
         let sku = self.get_sku(tenant, id).await?;
@@ -166,7 +174,13 @@ impl Store {
         .sku(id)
         .subject(id);
         self.commit_with(tx, &[event]).await?;
-        self.get_bundle(tenant, key).await
+        // What a read would give: the SKU read above (this transaction
+        // does not change it), the version and the recipe just written.
+        Ok(Bundle {
+            sku,
+            version,
+            components,
+        })
     }
 
     /// A bundle with its recipe.
@@ -268,44 +282,112 @@ fn not_a_bundle(key: &str) -> StoreError {
     )
 }
 
-/// Checks `components` and writes them as `bundle`'s recipe at `version`.
+/// A component's SKU as [`write_recipe`] looks it up.
+#[derive(Clone)]
+struct ComponentSku {
+    id: SkuId,
+    code: String,
+    name: String,
+    bundle: bool,
+}
+
+/// The SKUs of the tenant that `keys` name, by id or by code, by key (a
+/// key that is one SKU's id and another's code names the SKU of that id);
+/// keys of no SKU are left out. One statement per 1,000 keys: an id look-up and a
+/// code look-up joined by `UNION ALL`, because an `OR` of two `IN` lists
+/// makes SQLite read every SKU of the tenant.
+async fn skus_by_key<'k>(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    keys: &[&'k str],
+) -> StoreResult<HashMap<&'k str, ComponentSku>> {
+    let style = Placeholders::of(tx);
+    let mut by_id = HashMap::new();
+    let mut by_code = HashMap::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let n = chunk.len();
+        let second = match style {
+            Placeholders::Numbered => format!("${}", n + 2),
+            Placeholders::Anonymous => "?".to_string(),
+        };
+        let sql = format!(
+            "SELECT id, code, name, bundle FROM skus WHERE {TENANT_NO_INDEX} = {} AND id IN {} \
+             UNION ALL SELECT id, code, name, bundle FROM skus WHERE tenant_id = {second} AND code IN {}",
+            first(style),
+            in_list(style, 1, n),
+            in_list(style, n + 2, n),
+        );
+        let mut q = sqlx::query(&sql);
+        for _ in 0..2 {
+            q = q.bind(tenant.to_string());
+            for key in chunk {
+                q = q.bind(*key);
+            }
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let sku = ComponentSku {
+                id: parsed(&row, "id")?,
+                code: text(&row, "code")?,
+                name: text(&row, "name")?,
+                bundle: int(&row, "bundle")? != 0,
+            };
+            by_code.insert(sku.code.clone(), sku.clone());
+            by_id.insert(text(&row, "id")?, sku);
+        }
+    }
+    let mut out = HashMap::with_capacity(keys.len());
+    for &key in keys {
+        if let Some(sku) = by_id.remove(key).or_else(|| by_code.remove(key)) {
+            out.insert(key, sku);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks `components` and writes them as `bundle`'s recipe at `version`;
+/// returns them as read back (in recipe order, with their codes and
+/// names).
 async fn write_recipe(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     bundle: SkuId,
     components: &[(String, i64)],
     version: i64,
-) -> StoreResult<()> {
-    let mut ids = Vec::with_capacity(components.len());
-    for (i, (key, _)) in components.iter().enumerate() {
-        let row = sqlx::query(
-            "SELECT id, bundle FROM skus WHERE tenant_id = $1 AND (id = $2 OR code = $2)",
-        )
-        .bind(tenant.to_string())
-        .bind(key)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else {
+) -> StoreResult<Vec<Component>> {
+    let mut keys: Vec<&str> = components.iter().map(|(key, _)| key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let found = if keys.is_empty() {
+        HashMap::new()
+    } else {
+        skus_by_key(tx, tenant, &keys).await?
+    };
+    let mut picked = Vec::with_capacity(components.len());
+    for (i, (key, quantity)) in components.iter().enumerate() {
+        let Some(sku) = found.get(key.as_str()) else {
             return Err(InvalidInput::one(
                 format!("components[{i}].sku"),
                 format!("no SKU {key:?}"),
             )
             .into());
         };
-        if int(&row, "bundle")? != 0 {
+        if sku.bundle {
             return Err(InvalidInput::one(
                 format!("components[{i}].sku"),
                 format!("{key:?} is a bundle; a component must be a SKU that holds stock"),
             )
             .into());
         }
-        ids.push(parsed::<SkuId>(&row, "id")?);
+        picked.push(Component {
+            sku_id: sku.id,
+            code: sku.code.clone(),
+            name: sku.name.clone(),
+            quantity: *quantity,
+        });
     }
     let recipe = Recipe::new(
         bundle,
-        ids.into_iter()
-            .zip(components.iter().map(|(_, q)| *q))
-            .collect(),
+        picked.iter().map(|c| (c.sku_id, c.quantity)).collect(),
     )?;
     let now = now_us();
     if version == 1 {
@@ -318,18 +400,27 @@ async fn write_recipe(
         .execute(&mut **tx)
         .await?;
     }
-    for (position, &(sku, quantity)) in recipe.components().iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO bundle_components (bundle_sku_id, component_sku_id, tenant_id, position, quantity) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(bundle.to_string())
-        .bind(sku.to_string())
-        .bind(tenant.to_string())
-        .bind(position as i64)
-        .bind(quantity)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    let rows = recipe
+        .components()
+        .iter()
+        .enumerate()
+        .map(|(position, &(sku, quantity))| {
+            vec![
+                Val::T(bundle.to_string()),
+                Val::T(sku.to_string()),
+                Val::T(tenant.to_string()),
+                Val::I(position as i64),
+                Val::I(quantity),
+            ]
+        })
+        .collect();
+    insert_many(
+        tx,
+        "bundle_components (bundle_sku_id, component_sku_id, tenant_id, position, quantity)",
+        5,
+        rows,
+        "",
+    )
+    .await?;
+    Ok(picked)
 }
