@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jaego_core::role::Permission;
 use jaego_store::bundles::{Bundle, BundleStock};
-use jaego_store::catalog::NewSku;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,8 +13,8 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, Auth, field_id};
-use crate::routes::catalog::{SkuBody, yes};
+use crate::extract::{ApiJson, Auth};
+use crate::routes::catalog::{CreateSku, SkuBody, yes};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -147,18 +146,28 @@ pub async fn create_bundle(
     ApiJson(body): ApiJson<CreateBundle>,
 ) -> ApiResult<(StatusCode, Json<BundleBody>)> {
     let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
-    let product_id = field_id(body.product_id.as_deref(), "product_id", "a product id")?;
-    let new = NewSku {
-        code: body.code,
-        name: body.name,
+    let CreateBundle {
+        code,
+        name,
         product_id,
-        tracked: body.tracked,
-        barcodes: body.barcodes,
-        option_tags: body.option_tags,
-    };
+        tracked,
+        barcodes,
+        option_tags,
+        components,
+    } = body;
+    // The bundle's own SKU is read as any SKU's body is.
+    let new = CreateSku {
+        code,
+        name,
+        product_id,
+        tracked,
+        barcodes,
+        option_tags,
+    }
+    .into_new_sku()?;
     let bundle = state
         .store
-        .create_bundle(p.tenant_id, &new, &parts(body.components))
+        .create_bundle(p.tenant_id, &new, &parts(components))
         .await?;
     Ok((StatusCode::CREATED, Json(bundle.into())))
 }

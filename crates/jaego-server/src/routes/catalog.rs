@@ -121,6 +121,24 @@ pub struct CreateSku {
     pub option_tags: Vec<String>,
 }
 
+impl CreateSku {
+    /// The store's [`NewSku`] for this body, refused (field `product_id`)
+    /// when `product_id` is not an id. A bundle's body builds its SKU the
+    /// same way (`routes::bundles`), so both answer the same for the same
+    /// fields.
+    pub(crate) fn into_new_sku(self) -> ApiResult<NewSku> {
+        let product_id = field_id(self.product_id.as_deref(), "product_id", "a product id")?;
+        Ok(NewSku {
+            code: self.code,
+            name: self.name,
+            product_id,
+            tracked: self.tracked,
+            barcodes: self.barcodes,
+            option_tags: self.option_tags,
+        })
+    }
+}
+
 pub(crate) fn yes() -> bool {
     true
 }
@@ -194,15 +212,7 @@ pub async fn create_sku(
     ApiJson(body): ApiJson<CreateSku>,
 ) -> ApiResult<(StatusCode, Json<SkuBody>)> {
     let p = auth.require(Permission::WriteCatalog, "change the catalog")?;
-    let product_id = field_id(body.product_id.as_deref(), "product_id", "a product id")?;
-    let new = NewSku {
-        code: body.code,
-        name: body.name,
-        product_id,
-        tracked: body.tracked,
-        barcodes: body.barcodes,
-        option_tags: body.option_tags,
-    };
+    let new = body.into_new_sku()?;
     let sku = state.store.create_sku(p.tenant_id, &new).await?;
     Ok((StatusCode::CREATED, Json(sku.into())))
 }
