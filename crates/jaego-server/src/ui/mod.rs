@@ -290,6 +290,33 @@ pub async fn locations(
     Ok(page.items)
 }
 
+/// The code a scanner typed into a page's `code` field (sent by the
+/// page's GET form in the query string), trimmed; `None` when blank.
+pub fn scanned_code(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+}
+
+/// Looks a scanned code up with `find`: `(Some(found), None)`, or
+/// `(None, Some(code))` when the API answers not found or `find` finds
+/// nothing that belongs on this page (`Ok(None)`), so the page can say
+/// which code it did not know; `(None, None)` without a code. Any other
+/// error is the page's.
+pub async fn look_up_scanned<T>(
+    code: Option<&str>,
+    find: impl AsyncFnOnce(String) -> Result<Option<T>, ApiError>,
+) -> Result<(Option<T>, Option<String>), ApiError> {
+    let Some(code) = code else {
+        return Ok((None, None));
+    };
+    match find(code.to_string()).await {
+        Ok(Some(found)) => Ok((Some(found), None)),
+        Ok(None) | Err(ApiError::NotFound(_)) => Ok((None, Some(code.to_string()))),
+        Err(e) => Err(e),
+    }
+}
+
 /// Markup for a small "label: value" figure.
 pub fn figure(label: &str, value: impl std::fmt::Display) -> Markup {
     html! { span.figure { span.figure-label { (label) } " " strong { (value) } } }

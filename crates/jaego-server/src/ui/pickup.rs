@@ -133,22 +133,15 @@ async fn counter_screen(
     let base = format!("/pickup/{}", enc(&settings.location_code));
     let api = format!("/api/v1/pickup-stores/{}", enc(&settings.location_code));
     let may = ctx.may(Permission::WriteOrders);
-    let code = q
-        .code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string);
-    let (pickup, missing) = match (&code, tab) {
-        (Some(c), "reception" | "completion") => {
-            match get_pickup(s(), a(), Path(c.clone())).await {
-                Ok(Json(p)) if p.location_id == settings.location_id => (Some(p), None),
-                Ok(_) | Err(ApiError::NotFound(_)) => (None, Some(c.clone())),
-                Err(e) => return Err(e),
-            }
-        }
-        _ => (None, None),
-    };
+    // Only the scanning tabs look a receipt up.
+    let code = super::scanned_code(q.code.as_deref())
+        .filter(|_| matches!(tab, "reception" | "completion"));
+    let (pickup, missing) = super::look_up_scanned(code.as_deref(), async |code| {
+        let Json(p) = get_pickup(s(), a(), Path(code)).await?;
+        // Another store's receipt is not found at this counter.
+        Ok((p.location_id == settings.location_id).then_some(p))
+    })
+    .await?;
     let tabs = [
         ("reception", t.pk_tab_reception),
         ("completion", t.pk_tab_completion),

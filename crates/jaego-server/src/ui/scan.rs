@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::{Ctx, Nav, Screen, enc};
 use crate::AppState;
-use crate::error::ApiError;
 use crate::routes::shipments::{ShipmentBody, open_at_scan_station};
 
 const LIVE: &[&str] = &[
@@ -54,23 +53,16 @@ pub async fn station(
     Query(q): Query<ScanQuery>,
 ) -> Response {
     let t = ctx.t;
-    let code = q
-        .code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string);
-    let (shipment, missing): (Option<ShipmentBody>, Option<String>) = match &code {
-        None => (None, None),
-        Some(code) => {
-            match open_at_scan_station(State(state.clone()), ctx.auth.clone(), Path(code.clone()))
-                .await
-            {
-                Ok(Json(s)) => (Some(s), None),
-                Err(ApiError::NotFound(_)) => (None, Some(code.clone())),
-                Err(e) => return ctx.error(&e),
-            }
-        }
+    let code = super::scanned_code(q.code.as_deref());
+    let found = super::look_up_scanned(code.as_deref(), async |code| {
+        let Json(s) =
+            open_at_scan_station(State(state.clone()), ctx.auth.clone(), Path(code)).await?;
+        Ok(Some(s))
+    })
+    .await;
+    let (shipment, missing): (Option<ShipmentBody>, Option<String>) = match found {
+        Ok(found) => found,
+        Err(e) => return ctx.error(&e),
     };
     let may_scan = ctx.may(Permission::WriteOrders);
     let may_override = ctx.may(Permission::Supervise);
