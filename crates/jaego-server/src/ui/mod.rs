@@ -269,6 +269,39 @@ async fn home(ctx: Ctx) -> Response {
     ctx.render(Ok(Screen::new(t.home_title, Nav::Home, content)))
 }
 
+/// The store picker of a per-store screen (table order, the pickup
+/// counter): a card per store the user may see ([`locations`]), each with
+/// `actions`, the links into that store's screen; `title` heads the page.
+pub async fn store_picker(
+    state: &AppState,
+    ctx: &Ctx,
+    title: &'static str,
+    nav: Nav,
+    actions: impl Fn(&crate::routes::places::LocationBody) -> Markup,
+) -> Response {
+    let screen = async {
+        let stores = locations(state, ctx, true).await?;
+        let content = html! {
+            h1 { (title) }
+            @if stores.is_empty() {
+                p.empty { (ctx.t.no_stores) }
+            } @else {
+                ul.cards {
+                    @for l in &stores {
+                        li.card {
+                            h2 { (l.name) " " span.code { (l.code) } }
+                            p.actions { (actions(l)) }
+                        }
+                    }
+                }
+            }
+        };
+        Ok(Screen::new(title, nav, content))
+    }
+    .await;
+    ctx.render(screen)
+}
+
 /// The tenant's locations (only stores, with `stores_only`), as the API
 /// lists them to this user: the first 500, which is more than a picker
 /// shows.

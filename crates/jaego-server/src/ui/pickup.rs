@@ -89,23 +89,11 @@ fn items(ctx: &Ctx, p: &PickupBody, completion: bool) -> Markup {
 
 /// The stores, to pick a counter.
 pub async fn stores(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let screen = async {
-        let t = ctx.t;
-        let stores = super::locations(&state, &ctx, true).await?;
-        let content = html! {
-            h1 { (t.nav_pickup) }
-            @if stores.is_empty() { p.empty { (t.no_stores) } }
-            ul.cards {
-                @for l in &stores {
-                    li.card { h2 { (l.name) " " span.code { (l.code) } }
-                        p.actions { a.button.primary href={ "/pickup/" (enc(&l.code)) } { (t.nav_pickup) } } }
-                }
-            }
-        };
-        Ok::<_, ApiError>(Screen::new(t.nav_pickup, Nav::Pickup, content))
-    }
-    .await;
-    ctx.render(screen)
+    let t = ctx.t;
+    super::store_picker(&state, &ctx, t.nav_pickup, Nav::Pickup, |l| {
+        html! { a.button.primary href={ "/pickup/" (enc(&l.code)) } { (t.nav_pickup) } }
+    })
+    .await
 }
 
 pub async fn counter(

@@ -26,31 +26,14 @@ const LIVE: &[&str] = &[
 
 /// The stores, to pick one.
 pub async fn stores(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let screen = async {
-        let stores = super::locations(&state, &ctx, true).await?;
-        let t = ctx.t;
-        let content = html! {
-            h1 { (t.nav_table_order) }
-            @if stores.is_empty() {
-                p.empty { (t.no_stores) }
-            } @else {
-                ul.cards {
-                    @for l in &stores {
-                        li.card {
-                            h2 { (l.name) " " span.code { (l.code) } }
-                            p.actions {
-                                a.button.primary href={ "/table-order/" (enc(&l.code)) } { (t.admin_tablet) }
-                                a.button href={ "/table-order/" (enc(&l.code)) "/customer" } { (t.customer_screen) }
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        Ok::<_, ApiError>(Screen::new(t.nav_table_order, Nav::TableOrder, content))
-    }
-    .await;
-    ctx.render(screen)
+    let t = ctx.t;
+    super::store_picker(&state, &ctx, t.nav_table_order, Nav::TableOrder, |l| {
+        html! {
+            a.button.primary href={ "/table-order/" (enc(&l.code)) } { (t.admin_tablet) }
+            a.button href={ "/table-order/" (enc(&l.code)) "/customer" } { (t.customer_screen) }
+        }
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
