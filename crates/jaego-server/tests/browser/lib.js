@@ -71,6 +71,11 @@ const textHas = ([sel, text]) => {
   return !!el && el.textContent.includes(text);
 };
 
+// What a keyboard-wedge scanner does: types the code and presses Enter.
+async function scanner(page, code) {
+  await page.keyboard.type(code);
+  await page.keyboard.press('Enter');
+}
 
 async function launch() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
@@ -93,4 +98,4 @@ function main(name, body) {
   });
 }
 
-module.exports = { BASE, PASSWORD, problems, shot, tablet, waitFor, sees, checked, valueIs, textHas, main };
+module.exports = { BASE, PASSWORD, problems, shot, tablet, waitFor, sees, checked, valueIs, textHas, scanner, main };

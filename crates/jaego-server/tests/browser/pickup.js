@@ -6,12 +6,7 @@
 // 3) and order P-1 (TEE-M 2 for pickup at st1); user clerk (manager).
 'use strict';
 const assert = require('node:assert/strict');
-const { BASE, shot, tablet, waitFor, textHas, main } = require('./lib');
-
-async function scanner(page, code) {
-  await page.keyboard.type(code);
-  await page.keyboard.press('Enter');
-}
+const { BASE, shot, tablet, waitFor, textHas, scanner, main } = require('./lib');
 
 async function scan(page, code, expect) {
   const before = await page.$eval('#scan-feedback', (el) => el.textContent);

@@ -9,13 +9,7 @@
 // packer (staff) and boss (manager).
 'use strict';
 const assert = require('node:assert/strict');
-const { BASE, shot, tablet, waitFor, sees, textHas, main } = require('./lib');
-
-// What a keyboard-wedge scanner does: types the code and presses Enter.
-async function scanner(page, code) {
-  await page.keyboard.type(code);
-  await page.keyboard.press('Enter');
-}
+const { BASE, shot, tablet, waitFor, sees, textHas, scanner, main } = require('./lib');
 
 async function scanItem(page, code, expect) {
   const before = await page.$eval('#scan-feedback', (el) => el.textContent + '|' + (el.dataset.n || ''));
