@@ -218,18 +218,6 @@ async fn a_bundle_holds_no_stock_and_recipes_are_checked() {
     }
 }
 
-/// The balance row of `sku` at WH, which every caller's SKU has (received
-/// there first): a missing row fails rather than reading as zeros.
-async fn figures(s: &TestServer, sku: &str) -> (i64, i64, i64) {
-    let b = s.balance(sku, "WH").await;
-    let figure = |name: &str| {
-        b[name]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{}: no {name} in the balance of {sku} at WH: {b}", s.engine))
-    };
-    (figure("on_hand"), figure("allocated"), figure("available"))
-}
-
 /// Collects one order on MALL; returns its id.
 async fn collect(s: &TestServer, no: &str, lines: Value) -> String {
     let r = s
@@ -324,8 +312,8 @@ async fn orders_of_bundles_move_their_components() {
         let run = allocate(&s, &short).await;
         assert_eq!(run["results"][0]["outcome"], "skipped", "{e}: {run}");
         assert_eq!(run["results"][0]["reason"], "short", "{e}: {run}");
-        assert_eq!(figures(&s, "A").await, (3, 0, 3), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 0, 5), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (3, 0, 3), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 0, 5), "{e}");
         let r = s
             .post(&format!("/api/v1/orders/{short}/cancel"), json!({}))
             .await;
@@ -340,8 +328,8 @@ async fn orders_of_bundles_move_their_components() {
         .await;
         let run = allocate(&s, &id).await;
         assert_eq!(run["results"][0]["outcome"], "allocated", "{e}: {run}");
-        assert_eq!(figures(&s, "A").await, (3, 3, 0), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 1, 4), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (3, 3, 0), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 1, 4), "{e}");
         assert_eq!(bundle_available(&s).await, 0, "{e}");
         let o = ok(&s, Method::GET, &format!("/api/v1/orders/{id}"), None).await;
         assert_eq!(o["lines"][0]["allocated"], 1, "{e}: {o}");
@@ -363,9 +351,13 @@ async fn orders_of_bundles_move_their_components() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
         assert_eq!(r.body["status"], "shipped", "{e}: {}", r.text);
-        assert_eq!(figures(&s, "A").await, (0, 0, 0), "{e}: 2 + 1 of A shipped");
         assert_eq!(
-            figures(&s, "B").await,
+            s.figures("A", "WH").await,
+            (0, 0, 0),
+            "{e}: 2 + 1 of A shipped"
+        );
+        assert_eq!(
+            s.figures("B", "WH").await,
             (4, 0, 4),
             "{e}: 1 of B, as allocated"
         );
@@ -385,22 +377,22 @@ async fn orders_of_bundles_move_their_components() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
-        assert_eq!(figures(&s, "A").await, (2, 0, 2), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 0, 5), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (2, 0, 2), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 0, 5), "{e}");
 
         // A new order is allocated with the new recipe (1 × A + 3 × B),
         // and a cancel gives those components back.
         let id2 = collect(&s, "O-2", json!([{"item_code": "GIFT", "quantity": 1}])).await;
         let run = allocate(&s, &id2).await;
         assert_eq!(run["results"][0]["outcome"], "allocated", "{e}: {run}");
-        assert_eq!(figures(&s, "A").await, (2, 1, 1), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 3, 2), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (2, 1, 1), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 3, 2), "{e}");
         let r = s
             .post(&format!("/api/v1/orders/{id2}/cancel"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
-        assert_eq!(figures(&s, "A").await, (2, 0, 2), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 0, 5), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (2, 0, 2), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 0, 5), "{e}");
 
         let named = bundle_movements(&s, &gift_id, &codes).await;
         let expected: Vec<(String, String, i64)> = [
@@ -568,8 +560,8 @@ async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
             Some(json!({})),
         )
         .await;
-        assert_eq!(figures(&s, "A").await, (8, 4, 4), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 3, 2), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (8, 4, 4), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 3, 2), "{e}");
 
         // The order wants one box and the B: it owns one box's components
         // (2 A + 1 B) and the B; the other box's go back, naming GIFT.
@@ -586,8 +578,8 @@ async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
         assert_eq!(order["status"], "allocated", "{e}: {order}");
         assert_eq!(order["lines"][0]["allocated"], 1, "{e}: {order}");
         assert_eq!(order["lines"][1]["allocated"], 1, "{e}: {order}");
-        assert_eq!(figures(&s, "A").await, (8, 2, 6), "{e}");
-        assert_eq!(figures(&s, "B").await, (5, 2, 3), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (8, 2, 6), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (5, 2, 3), "{e}");
         let gift = ok(&s, Method::GET, "/api/v1/bundles/GIFT", None).await;
         let gift_id = gift["sku"]["id"].as_str().unwrap().to_string();
         let a = s.get("/api/v1/skus/A").await.body["id"]
@@ -611,7 +603,7 @@ async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
         // A run leaves it as it is; shipping the box ships its components.
         let id = order["id"].as_str().unwrap().to_string();
         allocate(&s, &id).await;
-        assert_eq!(figures(&s, "A").await, (8, 2, 6), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (8, 2, 6), "{e}");
         let r = s
             .post(
                 &format!("/api/v1/orders/{id}/ship"),
@@ -619,8 +611,8 @@ async fn an_order_takes_over_a_reserved_bundle_in_whole_bundles() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
-        assert_eq!(figures(&s, "A").await, (6, 0, 6), "{e}");
-        assert_eq!(figures(&s, "B").await, (3, 0, 3), "{e}");
+        assert_eq!(s.figures("A", "WH").await, (6, 0, 6), "{e}");
+        assert_eq!(s.figures("B", "WH").await, (3, 0, 3), "{e}");
         s.assert_verified().await;
         s.stop().await;
     }

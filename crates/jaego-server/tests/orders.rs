@@ -120,16 +120,6 @@ async fn run(server: &TestServer, body: Value) -> Value {
     r.body
 }
 
-/// (on_hand, allocated, available) of a SKU at a location.
-async fn figures(server: &TestServer, sku: &str, loc: &str) -> (i64, i64, i64) {
-    let b = server.balance(sku, loc).await;
-    (
-        b["on_hand"].as_i64().unwrap_or(0),
-        b["allocated"].as_i64().unwrap_or(0),
-        b["available"].as_i64().unwrap_or(0),
-    )
-}
-
 /// Everything a test can see change: orders, movements, runs.
 async fn snapshot(server: &TestServer) -> (Value, usize, Value) {
     let orders = server.get("/api/v1/orders?limit=500").await.body["items"].clone();
@@ -992,7 +982,7 @@ async fn runs_record_results_and_deallocate() {
             Some((json!("skipped"), json!("unmatched"))),
             "{e}"
         );
-        assert_eq!(figures(&server, "A", "W1").await, (3, 2, 1), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (3, 2, 1), "{e}");
         let runs = server.get("/api/v1/allocation-runs").await;
         assert_eq!(runs.body["items"].as_array().unwrap().len(), 1, "{e}");
         // Deallocate one line, then the order: stock returns to available.
@@ -1005,7 +995,7 @@ async fn runs_record_results_and_deallocate() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
         assert_eq!(r.body["status"], "open", "{e}");
-        assert_eq!(figures(&server, "A", "W1").await, (3, 0, 3), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (3, 0, 3), "{e}");
         let r = server
             .post(&format!("/api/v1/orders/{id}/deallocate"), json!({}))
             .await;
@@ -1054,14 +1044,14 @@ async fn cancellations_exchanges_and_returns() {
         .await;
         let xid = x["id"].as_str().unwrap();
         run(&server, json!({"orders": [xid]})).await;
-        assert_eq!(figures(&server, "A", "W1").await, (10, 2, 8), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (10, 2, 8), "{e}");
         let r = server
             .post(&format!("/api/v1/orders/{xid}/cancel"), json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
         assert_eq!(r.body["order"]["status"], "cancelled", "{e}");
         assert_eq!(r.body["returns"], json!([]), "{e}");
-        assert_eq!(figures(&server, "A", "W1").await, (10, 0, 10), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (10, 0, 10), "{e}");
 
         // Ship, then cancel after shipment: it becomes a return.
         let y = order(
@@ -1075,7 +1065,7 @@ async fn cancellations_exchanges_and_returns() {
         let r = server.post(&format!("/api/v1/orders/{yid}/ship"), json!({"lines": [{"line": 1, "location": "W1", "quantity": 3}], "reference": "CJ-1234"})).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
         assert_eq!(r.body["status"], "partially_shipped", "{e}");
-        assert_eq!(figures(&server, "A", "W1").await, (7, 0, 7), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (7, 0, 7), "{e}");
         let r = server
             .post(
                 &format!("/api/v1/orders/{yid}/cancel"),
@@ -1102,7 +1092,7 @@ async fn cancellations_exchanges_and_returns() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
         assert!(r.body["restocked_at"].is_null(), "{e}");
-        assert_eq!(figures(&server, "A", "W1").await, (7, 0, 7), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (7, 0, 7), "{e}");
         let again = server
             .post(
                 &format!("/api/v1/returns/{}/collect", ret["id"].as_str().unwrap()),
@@ -1124,7 +1114,7 @@ async fn cancellations_exchanges_and_returns() {
                 json!({}),
             )
             .await;
-        assert_eq!(figures(&server, "A", "W1").await, (8, 0, 8), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (8, 0, 8), "{e}");
         // A reason of the merchant's restocks at its location.
         let r = server
             .call(
@@ -1147,7 +1137,7 @@ async fn cancellations_exchanges_and_returns() {
                 json!({}),
             )
             .await;
-        assert_eq!(figures(&server, "A", "DEFECTS").await.0, 1, "{e}");
+        assert_eq!(server.figures("A", "DEFECTS").await.0, 1, "{e}");
         // Nothing left to return.
         let r = server
             .post(
@@ -1324,7 +1314,7 @@ async fn split_and_merge() {
         assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
         assert_eq!(r.body["split"]["lines"][0]["allocated"], 2, "{e}");
         assert_eq!(r.body["split"]["never_merge"], false, "{e}");
-        assert_eq!(figures(&server, "B", "W1").await, (10, 2, 8), "{e}");
+        assert_eq!(server.figures("B", "W1").await, (10, 2, 8), "{e}");
         server.assert_verified().await;
         server.stop().await;
     }
@@ -1354,7 +1344,7 @@ async fn an_order_takes_over_a_committed_reservation() {
         server
             .post(&format!("/api/v1/reservations/{res}/commit"), json!({}))
             .await;
-        assert_eq!(figures(&server, "A", "W1").await, (5, 3, 2), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (5, 3, 2), "{e}");
         // The order needs 2 of the 3 committed units: it owns 2, the third goes back.
         let o = order(
             &server,
@@ -1363,10 +1353,10 @@ async fn an_order_takes_over_a_committed_reservation() {
         )
         .await;
         assert_eq!(o["status"], "allocated", "{e}: {o}");
-        assert_eq!(figures(&server, "A", "W1").await, (5, 2, 3), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (5, 2, 3), "{e}");
         // A run does not allocate it again, and no second order takes it.
         run(&server, json!({})).await;
-        assert_eq!(figures(&server, "A", "W1").await, (5, 2, 3), "{e}");
+        assert_eq!(server.figures("A", "W1").await, (5, 2, 3), "{e}");
         let twice = server
             .post(
                 "/api/v1/channels/MALL/orders",
@@ -1448,7 +1438,7 @@ async fn reset_is_owner_only_and_confirmed() {
             "{e}"
         );
         assert_eq!(
-            figures(&server, "A", "W1").await,
+            server.figures("A", "W1").await,
             (5, 0, 5),
             "{e}: the allocation is given back"
         );
@@ -1719,8 +1709,8 @@ async fn a_background_run_answers_at_once_and_is_polled_to_its_end() {
         assert_eq!(run["allocated"], 3, "{e}: {run}");
         assert_eq!(run["skipped"], 1, "{e}: {run}");
         assert_eq!(run["units"], 9, "{e}: {run}");
-        assert_eq!(figures(&server, "TEE", "W1").await, (3, 3, 0), "{e}");
-        assert_eq!(figures(&server, "CAP", "W1").await, (10, 6, 4), "{e}");
+        assert_eq!(server.figures("TEE", "W1").await, (3, 3, 0), "{e}");
+        assert_eq!(server.figures("CAP", "W1").await, (10, 6, 4), "{e}");
         let results = server.get(&format!("{path}/results")).await;
         assert_eq!(
             results.body["items"].as_array().unwrap().len(),

@@ -110,16 +110,6 @@ async fn scan(s: &TestServer, pickup: &str, phase: &str, code: &str) -> common::
     .await
 }
 
-/// (on hand, allocated, available) of a SKU at GN.
-async fn figures(s: &TestServer, sku: &str) -> (i64, i64, i64) {
-    let b = s.balance(sku, "GN").await;
-    (
-        b["on_hand"].as_i64().unwrap(),
-        b["allocated"].as_i64().unwrap(),
-        b["available"].as_i64().unwrap(),
-    )
-}
-
 /// The invariant: units held at GN (its settings' `held_units`) equal the
 /// units of its `received` requests, and the store's `allocated` of each
 /// SKU (only pickups allocate at GN here).
@@ -139,7 +129,7 @@ async fn check_held(s: &TestServer) {
         .flat_map(|p| p["items"].as_array().unwrap().iter())
         .map(|i| i["units"].as_i64().unwrap())
         .sum();
-    let allocated = figures(s, "TEE").await.1 + figures(s, "CAP").await.1;
+    let allocated = s.figures("TEE", "GN").await.1 + s.figures("CAP", "GN").await.1;
     assert_eq!(settings["held_units"].as_i64(), Some(units), "{}", s.engine);
     assert_eq!(allocated, units, "{}: allocated at GN", s.engine);
 }
@@ -198,7 +188,7 @@ async fn reception_then_completion() {
         assert_eq!(found["id"], id.as_str());
 
         // Illegal before reception: nothing changes.
-        let before = figures(&s, "TEE").await;
+        let before = s.figures("TEE", "GN").await;
         for (path, body, code) in [
             ("complete", json!(null), "pickup_not_received"),
             (
@@ -238,7 +228,11 @@ async fn reception_then_completion() {
         assert_problem(&r, StatusCode::CONFLICT, "unknown_barcode", e);
         let r = scan(&s, &id, "reception", "").await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e);
-        assert_eq!(figures(&s, "TEE").await, before, "{e}: nothing held yet");
+        assert_eq!(
+            s.figures("TEE", "GN").await,
+            before,
+            "{e}: nothing held yet"
+        );
         scan(&s, &id, "reception", "8801234567893").await;
         let r = scan(&s, &id, "reception", "TEE").await;
         assert_eq!(r.body["pickup"]["status"], "received", "{e}: {}", r.text);
@@ -248,8 +242,8 @@ async fn reception_then_completion() {
             "{e}: now to scan out"
         );
         // Held: allocated at the store, not available, still on hand.
-        assert_eq!(figures(&s, "TEE").await, (10, 2, 8), "{e}");
-        assert_eq!(figures(&s, "CAP").await, (5, 1, 4), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 2, 8), "{e}");
+        assert_eq!(s.figures("CAP", "GN").await, (5, 1, 4), "{e}");
         check_held(&s).await;
         let r = scan(&s, &id, "reception", "TEE").await;
         assert_problem(&r, StatusCode::CONFLICT, "pickup_already_received", e);
@@ -295,8 +289,12 @@ async fn reception_then_completion() {
         )
         .await;
         assert_eq!(done["status"], "completed", "{e}");
-        assert_eq!(figures(&s, "TEE").await, (8, 0, 8), "{e}: on hand dropped");
-        assert_eq!(figures(&s, "CAP").await, (4, 0, 4), "{e}");
+        assert_eq!(
+            s.figures("TEE", "GN").await,
+            (8, 0, 8),
+            "{e}: on hand dropped"
+        );
+        assert_eq!(s.figures("CAP", "GN").await, (4, 0, 4), "{e}");
         let o = ok(&s, Method::GET, &format!("/api/v1/orders/{order_id}"), None).await;
         assert_eq!(o["status"], "shipped", "{e}");
         let r = s
@@ -379,11 +377,11 @@ async fn unavailable_cancel_expiry_prompt_history_reprint() {
         );
         let r = scan(&s, &b1, "reception", "TEE").await;
         assert_problem(&r, StatusCode::CONFLICT, "pickup_closed", e);
-        assert_eq!(figures(&s, "TEE").await, (10, 0, 10), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 0, 10), "{e}");
 
         // Cancelled after reception: the held unit is sellable again.
         scan(&s, &b2, "reception", "TEE").await;
-        assert_eq!(figures(&s, "TEE").await, (10, 1, 9), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 1, 9), "{e}");
         let r = s
             .post(
                 &format!("/api/v1/pickups/{b2}/cancel"),
@@ -392,7 +390,7 @@ async fn unavailable_cancel_expiry_prompt_history_reprint() {
             .await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e);
         assert_eq!(
-            figures(&s, "TEE").await,
+            s.figures("TEE", "GN").await,
             (10, 1, 9),
             "{e}: refused, nothing changed"
         );
@@ -404,13 +402,13 @@ async fn unavailable_cancel_expiry_prompt_history_reprint() {
         )
         .await;
         assert_eq!(p["status"], "cancelled", "{e}");
-        assert_eq!(figures(&s, "TEE").await, (10, 0, 10), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 0, 10), "{e}");
         check_held(&s).await;
 
         // Expired past the store's deadline: released, then asked once.
         scan(&s, &b3, "reception", "CAP").await;
         scan(&s, &b3, "reception", "CAP").await;
-        assert_eq!(figures(&s, "CAP").await, (5, 2, 3), "{e}");
+        assert_eq!(s.figures("CAP", "GN").await, (5, 2, 3), "{e}");
         let prompt = ok(
             &s,
             Method::GET,
@@ -444,7 +442,11 @@ async fn unavailable_cancel_expiry_prompt_history_reprint() {
             0,
             "{e}: once"
         );
-        assert_eq!(figures(&s, "CAP").await, (5, 0, 5), "{e}: sellable again");
+        assert_eq!(
+            s.figures("CAP", "GN").await,
+            (5, 0, 5),
+            "{e}: sellable again"
+        );
         check_held(&s).await;
         let prompt = ok(
             &s,
@@ -623,7 +625,7 @@ async fn online_cancellations_print_the_cancelled_items() {
         for code in ["TEE", "TEE", "TEE", "CAP"] {
             scan(&s, &id, "reception", code).await;
         }
-        assert_eq!(figures(&s, "TEE").await, (10, 3, 7), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 3, 7), "{e}");
         let line = |n: i64, q: i64| json!({"lines": [{"line": n, "quantity": q}]});
         ok(
             &s,
@@ -636,7 +638,7 @@ async fn online_cancellations_print_the_cancelled_items() {
         assert_eq!(p["items"][0]["cancelled"], 1, "{e}: {p}");
         assert_eq!(p["status"], "received", "{e}");
         assert_eq!(
-            figures(&s, "TEE").await,
+            s.figures("TEE", "GN").await,
             (10, 2, 8),
             "{e}: the cancelled unit is sellable"
         );
@@ -685,7 +687,7 @@ async fn online_cancellations_print_the_cancelled_items() {
             (Some("cancelled"), Some("order cancelled")),
             "{e}"
         );
-        assert_eq!(figures(&s, "TEE").await, (10, 0, 10), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 0, 10), "{e}");
         let run = ok(&s, Method::POST, "/api/v1/pickup-stores/GN/print", None).await;
         assert_eq!(
             printed(&run["run"]),
@@ -1001,7 +1003,7 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         assert_eq!(p.status.as_str(), "received", "{e}");
         assert!(p.received_at.is_some() && p.deadline_at.is_some(), "{e}");
         assert_event_reads(&s, t, &c1p, "pickup.received").await;
-        assert_eq!(figures(&s, "TEE").await.1, 1, "{e}: the TEE is held");
+        assert_eq!(s.figures("TEE", "GN").await.1, 1, "{e}: the TEE is held");
         cancel(None).await;
         let p = read(&s, t, &c1p).await;
         assert_eq!(

@@ -181,6 +181,22 @@ impl TestServer {
         r.body["items"][0].clone()
     }
 
+    /// (on_hand, allocated, available) of (sku, location), read over HTTP
+    /// like [`TestServer::balance`]: a missing row or figure fails rather
+    /// than reading as zero.
+    pub async fn figures(&self, sku: &str, location: &str) -> (i64, i64, i64) {
+        let b = self.balance(sku, location).await;
+        let figure = |name: &str| {
+            b[name].as_i64().unwrap_or_else(|| {
+                panic!(
+                    "{}: no {name} in the balance of {sku} at {location}: {b}",
+                    self.engine
+                )
+            })
+        };
+        (figure("on_hand"), figure("allocated"), figure("available"))
+    }
+
     /// Asserts `jaego verify` finds nothing wrong.
     pub async fn assert_verified(&self) {
         let mismatches = self.store.verify().await.expect("verify");
