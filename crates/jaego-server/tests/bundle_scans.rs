@@ -246,32 +246,9 @@ async fn two_devices_scanning_the_last_component_count_it_once() {
         }
         // One B left; two clients scan B, and the bundle, at once.
         let url = s.url(&format!("/api/v1/shipments/{id}/scans"));
-        let mut tasks = Vec::new();
-        for barcode in ["B-EAN", "B-EAN", "B-EAN", "GIFT-EAN"] {
-            let (client, url, token) = (reqwest::Client::new(), url.clone(), s.owner.clone());
-            tasks.push(tokio::spawn(async move {
-                let r = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"barcode": barcode}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                r.json::<Value>().await.unwrap()["result"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            }));
-        }
-        let mut accepted = 0;
-        for t in tasks {
-            match t.await.unwrap().as_str() {
-                "accepted" => accepted += 1,
-                "too_many" => {}
-                other => panic!("{e}: {other}"),
-            }
-        }
+        let scans = ["B-EAN", "B-EAN", "B-EAN", "GIFT-EAN"]
+            .map(|barcode| (reqwest::Client::new(), s.owner.clone(), barcode));
+        let (accepted, _) = common::scans_at_once(e, &url, scans.into()).await;
         assert_eq!(accepted, 1, "{e}");
         let shipment = ok(&s, Method::GET, &format!("/api/v1/shipments/{id}"), None).await;
         assert_eq!(parts(&shipment), vec![(2, 2), (1, 1)], "{e}");

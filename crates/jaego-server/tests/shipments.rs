@@ -318,38 +318,16 @@ async fn concurrent_scans_from_two_clients_never_exceed_the_quantity() {
         let client_a = reqwest::Client::new();
         let client_b = reqwest::Client::new();
         let url = server.url(&format!("/api/v1/shipments/{id}/scans"));
-        let mut tasks = Vec::new();
-        for i in 0..24 {
-            let (client, token) = if i % 2 == 0 {
-                (client_a.clone(), a.clone())
-            } else {
-                (client_b.clone(), b.clone())
-            };
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let r = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"barcode": "SOCK"}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                r.json::<Value>().await.unwrap()["result"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            }));
-        }
-        let mut accepted = 0;
-        let mut too_many = 0;
-        for t in tasks {
-            match t.await.unwrap().as_str() {
-                "accepted" => accepted += 1,
-                "too_many" => too_many += 1,
-                other => panic!("{e}: {other}"),
-            }
-        }
+        let scans = (0..24)
+            .map(|i| {
+                if i % 2 == 0 {
+                    (client_a.clone(), a.clone(), "SOCK")
+                } else {
+                    (client_b.clone(), b.clone(), "SOCK")
+                }
+            })
+            .collect();
+        let (accepted, too_many) = common::scans_at_once(e, &url, scans).await;
         assert_eq!((accepted, too_many), (7, 17), "{e}");
         let s = server.get(&format!("/api/v1/shipments/{id}")).await;
         assert_eq!(s.body["lines"][0]["scanned"], 7, "{e}");

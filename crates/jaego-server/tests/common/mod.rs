@@ -322,3 +322,41 @@ impl TestServer {
         panic!("{}: more than 100 pages of movements", self.engine);
     }
 }
+
+/// Sends every `(client, token, barcode)` scan to `url` (a shipment's
+/// `/scans`) at once, one task each, as devices at a packing station would;
+/// each must answer 200. Answers how many were `accepted` and how many
+/// `too_many`; any other result fails the test.
+pub async fn scans_at_once(
+    engine: &str,
+    url: &str,
+    scans: Vec<(reqwest::Client, String, &'static str)>,
+) -> (usize, usize) {
+    let mut tasks = Vec::new();
+    for (client, token, barcode) in scans {
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"barcode": barcode}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()["result"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let (mut accepted, mut too_many) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap().as_str() {
+            "accepted" => accepted += 1,
+            "too_many" => too_many += 1,
+            other => panic!("{engine}: {other}"),
+        }
+    }
+    (accepted, too_many)
+}
