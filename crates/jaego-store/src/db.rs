@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::PgListener;
-use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 use tokio::task::JoinHandle;
 
 use crate::batcher::Batcher;
@@ -67,8 +67,13 @@ pub(crate) struct Inner {
     /// Bumped after every commit that wrote events (see [`crate::events`]).
     pub(crate) events: EventSignal,
     /// On PostgreSQL, the task that turns `NOTIFY jaego_events` from any
-    /// instance into a bump of `events`; on SQLite, the WAL checkpointer.
-    background: Mutex<Option<JoinHandle<()>>>,
+    /// instance into a bump of `events`.
+    listener: Mutex<Option<JoinHandle<()>>>,
+    /// How many bulk jobs run (see [`Store::bulk_writes_begin`]).
+    bulk: tokio::sync::Mutex<usize>,
+    /// The database's URL, for connections of a moment (SQLite's
+    /// checkpoint after a bulk job).
+    url: String,
 }
 
 /// SQLite settings for every connection: WAL with full durability (every
@@ -88,20 +93,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
 const SQLITE_READER_CACHE_KIB: i64 = 4 * 1024;
 
-/// How often the checkpointer copies committed WAL pages into the database
-/// file (see [`checkpointer`]).
-const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// The WAL size, in pages, past which the writer checkpoints by itself, in
-/// the commit that crossed it: a safety net for a checkpointer that cannot
-/// keep up (1 GiB at SQLite's 4 KiB pages). SQLite's default of 1,000
-/// pages made every fourth megabyte of writes pay a checkpoint inside a
-/// request, and an allocation run's commit about a second.
-const SQLITE_WRITER_AUTOCHECKPOINT_PAGES: i64 = 262_144;
-
-/// The size the WAL file is cut back to when it starts over, so one large
-/// transaction does not leave a file that big on disk for good.
-const SQLITE_JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// SQLite's own `wal_autocheckpoint` (pages), restored after a bulk job.
+const SQLITE_AUTOCHECKPOINT_PAGES: i64 = 1_000;
 
 impl Store {
     /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a
@@ -126,20 +119,13 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let writer = sqlite_pool(
-                    1,
-                    SQLITE_WRITER_CACHE_KIB,
-                    SQLITE_WRITER_AUTOCHECKPOINT_PAGES,
-                )
-                .connect(&url)
-                .await?;
-                let reader = sqlite_pool(
-                    options.max_connections.clamp(1, 8),
-                    SQLITE_READER_CACHE_KIB,
-                    SQLITE_WRITER_AUTOCHECKPOINT_PAGES,
-                )
-                .connect(&url)
-                .await?;
+                let writer = sqlite_pool(1, SQLITE_WRITER_CACHE_KIB)
+                    .connect(&url)
+                    .await?;
+                let reader =
+                    sqlite_pool(options.max_connections.clamp(1, 8), SQLITE_READER_CACHE_KIB)
+                        .connect(&url)
+                        .await?;
                 (writer, reader)
             }
             Engine::Postgres => {
@@ -156,9 +142,9 @@ impl Store {
         let batcher = options
             .group_commit
             .then(|| Batcher::spawn(engine, writer.clone(), events.clone()));
-        let background = match engine {
-            Engine::Postgres => listen_for_events(url, events.clone()).await?,
-            Engine::Sqlite => checkpointer(url).await?,
+        let listener = match engine {
+            Engine::Postgres => Some(listen_for_events(url, events.clone()).await?),
+            Engine::Sqlite => None,
         };
         let audit = crate::audit::AuditWriter::spawn(writer.clone());
         Ok(Store {
@@ -170,7 +156,9 @@ impl Store {
                 audit,
                 lookups: Default::default(),
                 events,
-                background: Mutex::new(Some(background)),
+                listener: Mutex::new(listener),
+                bulk: tokio::sync::Mutex::new(0),
+                url: url.to_string(),
             }),
         })
     }
@@ -192,9 +180,9 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        let background = self.inner.background.lock().ok().and_then(|mut l| l.take());
-        if let Some(task) = background {
-            task.abort();
+        let listener = self.inner.listener.lock().ok().and_then(|mut l| l.take());
+        if let Some(listener) = listener {
+            listener.abort();
         }
         self.inner.writer.close().await;
         self.inner.reader.close().await;
@@ -212,6 +200,69 @@ impl Store {
 
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.inner.reader
+    }
+
+    /// Starts a bulk job (an allocation run) on SQLite: until the last one
+    /// ends ([`Store::bulk_writes_end`]), the writer does not checkpoint.
+    /// SQLite checkpoints inside the commit that pushed the WAL past 1,000
+    /// pages, on the one writer; after a chunk of a run that is a copy of
+    /// about 150 MB into the database file and its fsync, about a second
+    /// inside the run's commit. Under ordinary load the writer's own
+    /// checkpoints stay: they keep the WAL small and its file reused,
+    /// which measured faster for reservations than a checkpointer of its
+    /// own. Nothing on PostgreSQL.
+    pub(crate) async fn bulk_writes_begin(&self) -> StoreResult<()> {
+        if self.inner.engine != Engine::Sqlite {
+            return Ok(());
+        }
+        let mut running = self.inner.bulk.lock().await;
+        if *running == 0 {
+            sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                .execute(self.writer())
+                .await?;
+        }
+        *running += 1;
+        Ok(())
+    }
+
+    /// Ends a bulk job begun with [`Store::bulk_writes_begin`]. When none
+    /// is left, restores the writer's checkpoints and checkpoints what the
+    /// jobs wrote on a reader connection in the background
+    /// (`PRAGMA wal_checkpoint(PASSIVE)` waits for no writer), so no
+    /// commit waits for it.
+    pub(crate) async fn bulk_writes_end(&self) {
+        if self.inner.engine != Engine::Sqlite {
+            return;
+        }
+        let mut running = self.inner.bulk.lock().await;
+        *running = running.saturating_sub(1);
+        if *running > 0 {
+            return;
+        }
+        let restored = sqlx::query(&format!(
+            "PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}"
+        ))
+        .execute(self.writer())
+        .await;
+        if let Err(e) = restored {
+            tracing::error!(error = %e, "could not restore the writer's WAL checkpoints");
+        }
+        let url = self.inner.url.clone();
+        tokio::spawn(async move {
+            // Its own connection: a checkpoint of a big WAL takes seconds,
+            // which is its job, not a slow statement worth a warning.
+            let checkpoint = async {
+                let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+                let mut conn = AnyConnection::connect_with(&options).await?;
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            };
+            if let Err(e) = checkpoint.await {
+                tracing::warn!(error = %e, "WAL checkpoint after a bulk job failed");
+            }
+        });
     }
 }
 
@@ -254,38 +305,7 @@ async fn listen_for_events(url: &str, signal: EventSignal) -> StoreResult<JoinHa
     }))
 }
 
-/// Copies committed WAL pages back into the SQLite database file, on a
-/// connection and thread of its own, every [`SQLITE_CHECKPOINT_EVERY`].
-/// SQLite otherwise checkpoints in the connection whose commit pushed the
-/// WAL past its limit, and that is always the one writer: the request or
-/// allocation run that happened to commit then waited for the copy and
-/// its fsync, and every other write queued behind it. A `PASSIVE`
-/// checkpoint takes no lock that writers or readers wait for; the writer
-/// starts the WAL over at its next transaction once every page is copied.
-/// Durability does not depend on it: a commit is durable in the WAL.
-async fn checkpointer(url: &str) -> StoreResult<JoinHandle<()>> {
-    // A checkpoint after a big transaction takes seconds; that is its job,
-    // not a slow statement worth a warning.
-    let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-    let pool = sqlite_pool(1, 1024, SQLITE_WRITER_AUTOCHECKPOINT_PAGES)
-        .connect_with(options)
-        .await?;
-    Ok(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-            }
-        }
-    }))
-}
-
-fn sqlite_pool(max: u32, cache_kib: i64, autocheckpoint_pages: i64) -> AnyPoolOptions {
+fn sqlite_pool(max: u32, cache_kib: i64) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)
@@ -293,15 +313,8 @@ fn sqlite_pool(max: u32, cache_kib: i64, autocheckpoint_pages: i64) -> AnyPoolOp
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 conn.execute(SQLITE_PRAGMAS).await?;
-                conn.execute(
-                    format!(
-                        "PRAGMA cache_size = -{cache_kib}; \
-                         PRAGMA wal_autocheckpoint = {autocheckpoint_pages}; \
-                         PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT};"
-                    )
-                    .as_str(),
-                )
-                .await?;
+                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
+                    .await?;
                 Ok(())
             })
         })
@@ -314,47 +327,63 @@ mod tests {
     use crate::testing::fresh_sqlite;
     use crate::{Store, StoreOptions};
 
-    /// The database file alone (without its WAL) holds a commit once the
-    /// checkpointer has copied it there; the writer no longer does that
-    /// itself for small WALs, so without the checkpointer the copy below
-    /// would never see the tenant.
+    async fn autocheckpoint(store: &Store) -> i64 {
+        sqlx::query("PRAGMA wal_autocheckpoint")
+            .fetch_one(store.writer())
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Whether a copy of the database file alone (without its WAL) has the
+    /// tenant: only once a checkpoint has copied the commit there.
+    async fn in_the_file(file: &str, tenant: &str) -> bool {
+        let copy = format!("{file}.copy");
+        std::fs::copy(file, &copy).unwrap();
+        // A copy taken mid-checkpoint may be torn: read as not yet.
+        let found = match sqlx::SqliteConnection::connect(&format!("sqlite://{copy}")).await {
+            Ok(mut conn) => {
+                let n: i64 = sqlx::query("SELECT count(*) FROM tenants WHERE name = $1")
+                    .bind(tenant)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_or(0, |row| row.get(0));
+                let _ = conn.close().await;
+                n == 1
+            }
+            Err(_) => false,
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{copy}{suffix}"));
+        }
+        found
+    }
+
+    /// During a bulk job the writer does not checkpoint; when the last one
+    /// ends its checkpoints come back and what was written reaches the
+    /// database file without another commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_checkpointer_copies_commits_into_the_database_file() {
+    async fn bulk_jobs_hold_the_writers_checkpoints_and_checkpoint_at_the_end() {
         let db = fresh_sqlite();
         let store = Store::connect(&db.url, StoreOptions::default())
             .await
             .unwrap();
-        // Past the checkpointer's first rounds (one runs at start).
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-        store.create_tenant("checkpointed").await.unwrap();
         let file = db.url.trim_start_matches("sqlite://").to_string();
-        let copy = format!("{file}.copy");
+        assert_eq!(autocheckpoint(&store).await, 1_000);
+        store.bulk_writes_begin().await.unwrap();
+        store.bulk_writes_begin().await.unwrap();
+        assert_eq!(autocheckpoint(&store).await, 0);
+        store.create_tenant("bulk").await.unwrap();
+        assert!(!in_the_file(&file, "bulk").await, "no checkpoint yet");
+        store.bulk_writes_end().await;
+        assert_eq!(autocheckpoint(&store).await, 0, "one job still runs");
+        store.bulk_writes_end().await;
+        assert_eq!(autocheckpoint(&store).await, 1_000);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            std::fs::copy(&file, &copy).unwrap();
-            // A copy taken mid-checkpoint may be torn: read as not yet.
-            let found = match sqlx::SqliteConnection::connect(&format!("sqlite://{copy}")).await {
-                Ok(mut conn) => {
-                    let n: i64 = sqlx::query(
-                        "SELECT count(*) AS n FROM tenants WHERE name = 'checkpointed'",
-                    )
-                    .fetch_one(&mut conn)
-                    .await
-                    .map_or(0, |row| row.get("n"));
-                    let _ = conn.close().await;
-                    n
-                }
-                Err(_) => 0,
-            };
-            let _ = std::fs::remove_file(&copy);
-            let _ = std::fs::remove_file(format!("{copy}-wal"));
-            let _ = std::fs::remove_file(format!("{copy}-shm"));
-            if found == 1 {
-                break;
-            }
+        while !in_the_file(&file, "bulk").await {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the commit never reached the database file"
+                "the bulk job's commit never reached the database file"
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
