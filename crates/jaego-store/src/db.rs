@@ -85,7 +85,8 @@ pub(crate) struct Inner {
 /// page cache
 /// is set per pool: see [`SQLITE_WRITER_CACHE_KIB`].
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY;";
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY; \
+     PRAGMA journal_size_limit = 67108864;";
 
 /// The writer's page cache: every batch touches the same hot index pages,
 /// and SQLite's 2 MiB default re-reads them. Readers keep a small cache, so
@@ -203,34 +204,41 @@ impl Store {
     }
 
     /// Starts a bulk job (an allocation run) on SQLite: until the last one
-    /// ends ([`Store::bulk_writes_end`]), the writer does not checkpoint.
-    /// SQLite checkpoints inside the commit that pushed the WAL past 1,000
-    /// pages, on the one writer; after a chunk of a run that is a copy of
-    /// about 150 MB into the database file and its fsync, about a second
-    /// inside the run's commit. Under ordinary load the writer's own
-    /// checkpoints stay: they keep the WAL small and its file reused,
-    /// which measured faster for reservations than a checkpointer of its
-    /// own. Nothing on PostgreSQL.
-    pub(crate) async fn bulk_writes_begin(&self) -> StoreResult<()> {
+    /// ends (the answer's [`BulkWrites::end`], or its drop), the writer
+    /// does not checkpoint. SQLite checkpoints inside the commit that
+    /// pushed the WAL past 1,000 pages, on the one writer; after a chunk of
+    /// a run that is a copy of about 150 MB into the database file and its
+    /// fsync, about a second inside the run's commit. Under ordinary load
+    /// the writer's own checkpoints stay: they keep the WAL small and its
+    /// file reused, which measured faster for reservations than a
+    /// checkpointer of its own. Never fails: if the writer cannot be told,
+    /// the job runs with checkpoints, only slower. Nothing on PostgreSQL.
+    pub(crate) async fn bulk_writes_begin(&self) -> BulkWrites {
+        let guard = BulkWrites {
+            store: self.clone(),
+            ended: false,
+        };
         if self.inner.engine != Engine::Sqlite {
-            return Ok(());
+            return guard;
         }
         let mut running = self.inner.bulk.lock().await;
-        if *running == 0 {
-            sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                .execute(self.writer())
-                .await?;
-        }
         *running += 1;
-        Ok(())
+        if *running == 1
+            && let Err(e) = sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                .execute(self.writer())
+                .await
+        {
+            tracing::warn!(error = %e, "could not hold the writer's WAL checkpoints off");
+        }
+        guard
     }
 
-    /// Ends a bulk job begun with [`Store::bulk_writes_begin`]. When none
-    /// is left, restores the writer's checkpoints and checkpoints what the
-    /// jobs wrote on a reader connection in the background
-    /// (`PRAGMA wal_checkpoint(PASSIVE)` waits for no writer), so no
-    /// commit waits for it.
-    pub(crate) async fn bulk_writes_end(&self) {
+    /// The end of a bulk job. When none is left, checkpoints what the jobs
+    /// wrote on a connection of its own in the background
+    /// (`PRAGMA wal_checkpoint(PASSIVE)` waits for no writer), and only
+    /// then gives the writer its checkpoints back, unless a new job began
+    /// meanwhile: so no commit ends up copying the jobs' WAL.
+    async fn bulk_writes_end(&self) {
         if self.inner.engine != Engine::Sqlite {
             return;
         }
@@ -239,20 +247,14 @@ impl Store {
         if *running > 0 {
             return;
         }
-        let restored = sqlx::query(&format!(
-            "PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}"
-        ))
-        .execute(self.writer())
-        .await;
-        if let Err(e) = restored {
-            tracing::error!(error = %e, "could not restore the writer's WAL checkpoints");
-        }
-        let url = self.inner.url.clone();
+        drop(running);
+        let store = self.clone();
         tokio::spawn(async move {
             // Its own connection: a checkpoint of a big WAL takes seconds,
             // which is its job, not a slow statement worth a warning.
             let checkpoint = async {
-                let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+                let options =
+                    AnyConnectOptions::from_str(&store.inner.url)?.disable_statement_logging();
                 let mut conn = AnyConnection::connect_with(&options).await?;
                 sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&mut conn)
@@ -262,7 +264,43 @@ impl Store {
             if let Err(e) = checkpoint.await {
                 tracing::warn!(error = %e, "WAL checkpoint after a bulk job failed");
             }
+            let running = store.inner.bulk.lock().await;
+            if *running == 0
+                && let Err(e) = sqlx::query(&format!(
+                    "PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}"
+                ))
+                .execute(store.writer())
+                .await
+            {
+                tracing::error!(error = %e, "could not restore the writer's WAL checkpoints");
+            }
         });
+    }
+}
+
+/// A bulk job under way (see [`Store::bulk_writes_begin`]). End it with
+/// [`BulkWrites::end`]; dropped without that (a panic, an aborted task), it
+/// ends in the background.
+pub(crate) struct BulkWrites {
+    store: Store,
+    ended: bool,
+}
+
+impl BulkWrites {
+    pub(crate) async fn end(mut self) {
+        self.ended = true;
+        self.store.bulk_writes_end().await;
+    }
+}
+
+impl Drop for BulkWrites {
+    fn drop(&mut self) {
+        if !self.ended
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.store.clone();
+            runtime.spawn(async move { store.bulk_writes_end().await });
+        }
     }
 }
 
@@ -360,8 +398,8 @@ mod tests {
     }
 
     /// During a bulk job the writer does not checkpoint; when the last one
-    /// ends its checkpoints come back and what was written reaches the
-    /// database file without another commit.
+    /// ends (or is dropped) what was written reaches the database file
+    /// without another commit, and the writer's checkpoints come back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bulk_jobs_hold_the_writers_checkpoints_and_checkpoint_at_the_end() {
         let db = fresh_sqlite();
@@ -370,20 +408,20 @@ mod tests {
             .unwrap();
         let file = db.url.trim_start_matches("sqlite://").to_string();
         assert_eq!(autocheckpoint(&store).await, 1_000);
-        store.bulk_writes_begin().await.unwrap();
-        store.bulk_writes_begin().await.unwrap();
+        let first = store.bulk_writes_begin().await;
+        let second = store.bulk_writes_begin().await;
         assert_eq!(autocheckpoint(&store).await, 0);
         store.create_tenant("bulk").await.unwrap();
         assert!(!in_the_file(&file, "bulk").await, "no checkpoint yet");
-        store.bulk_writes_end().await;
+        first.end().await;
         assert_eq!(autocheckpoint(&store).await, 0, "one job still runs");
-        store.bulk_writes_end().await;
-        assert_eq!(autocheckpoint(&store).await, 1_000);
+        // Dropped, as by a panic: it still ends.
+        drop(second);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !in_the_file(&file, "bulk").await {
+        while !in_the_file(&file, "bulk").await || autocheckpoint(&store).await != 1_000 {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the bulk job's commit never reached the database file"
+                "the bulk job's commit never reached the database file, or checkpoints never came back"
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

@@ -238,9 +238,9 @@ impl Store {
         actor: &str,
         id: AllocationRunId,
     ) -> StoreResult<AllocationRun> {
-        self.bulk_writes_begin().await?;
+        let bulk = self.bulk_writes_begin().await;
         let outcome = self.execute_run(tenant, request, actor, Some(id)).await;
-        self.bulk_writes_end().await;
+        bulk.end().await;
         if let Err(e) = &outcome {
             let marked = sqlx::query(
                 "UPDATE allocation_runs SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3",
