@@ -1366,7 +1366,7 @@ impl Store {
             seen_in_file.insert(&r.tracking_no, r.line);
             writes.push((r.line, target.0, courier.id, r.tracking_no.clone()));
         }
-        // One statement per 2,000 rows; a shipment confirmed, cancelled or
+        // One statement per 10,000 rows; a shipment confirmed, cancelled or
         // given a number since it was read is not changed, and its row is
         // reported. Numbers were checked against the file and the stored
         // ones above; a unique violation here is a number registered

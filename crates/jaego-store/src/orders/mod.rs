@@ -479,11 +479,16 @@ fn json_chunks(
         .first()
         .map(|r| r.iter().map(Val::column).collect())
         .unwrap_or_default();
-    debug_assert!(
-        rows.iter()
-            .all(|r| r.len() == width && r.iter().map(Val::column).eq(cols.iter().copied())),
-        "every row has {width} values of the same column types"
-    );
+    // PostgreSQL casts each column by the first row's kinds: a column of
+    // mixed kinds would be read wrong, so it is refused.
+    if !rows
+        .iter()
+        .all(|r| r.len() == width && r.iter().map(Val::column).eq(cols.iter().copied()))
+    {
+        return Err(StoreError::Corrupt(format!(
+            "rows to write are not all {width} values of the same kinds"
+        )));
+    }
     let chunks = rows
         .chunks(JSON_ROWS_MAX)
         .map(|chunk| {
