@@ -119,13 +119,13 @@ pub(crate) enum JsonCol {
     Int,
 }
 
-/// `SELECT … AS column1, … AS columnN FROM …`: the rows of one parameter
-/// (the statement's `before + 1`th) holding a JSON array of row arrays,
+/// `SELECT … AS column1, … AS columnN FROM …`: the rows of the statement's
+/// one parameter, a JSON array of row arrays,
 /// one column per entry of `cols`. For big multi-row writes: the driver's
 /// cost is per bound value, so binding a whole row set as one text pays
 /// it once, and every statement has one text whatever its row count (one
 /// prepared statement, and no bind limit). Rows come out in array order.
-pub(crate) fn json_values_sql(style: Placeholders, before: usize, cols: &[JsonCol]) -> String {
+pub(crate) fn json_values_sql(style: Placeholders, cols: &[JsonCol]) -> String {
     let mut out = String::from("SELECT ");
     for (i, col) in cols.iter().enumerate() {
         if i > 0 {
@@ -144,12 +144,7 @@ pub(crate) fn json_values_sql(style: Placeholders, before: usize, cols: &[JsonCo
     }
     match style {
         Placeholders::Anonymous => out.push_str(" FROM json_each(?)"),
-        Placeholders::Numbered => {
-            out.push_str(&format!(
-                " FROM json_array_elements(${}::json) AS e",
-                before + 1
-            ));
-        }
+        Placeholders::Numbered => out.push_str(" FROM json_array_elements($1::json) AS e"),
     }
     out
 }
@@ -243,12 +238,12 @@ mod tests {
     fn json_values_name_their_columns_and_type_them_for_postgres() {
         let cols = [JsonCol::Text, JsonCol::Int];
         assert_eq!(
-            json_values_sql(Placeholders::Anonymous, 0, &cols),
+            json_values_sql(Placeholders::Anonymous, &cols),
             "SELECT value->>0 AS column1, value->>1 AS column2 FROM json_each(?)"
         );
         assert_eq!(
-            json_values_sql(Placeholders::Numbered, 2, &cols),
-            "SELECT e->>0 AS column1, (e->>1)::bigint AS column2 FROM json_array_elements($3::json) AS e"
+            json_values_sql(Placeholders::Numbered, &cols),
+            "SELECT e->>0 AS column1, (e->>1)::bigint AS column2 FROM json_array_elements($1::json) AS e"
         );
     }
 

@@ -496,7 +496,7 @@ fn json_chunks(
                 .map_err(|e| StoreError::Corrupt(format!("rows written as JSON: {e}")))
         })
         .collect::<StoreResult<_>>()?;
-    Ok((json_values_sql(style, 0, &cols), chunks))
+    Ok((json_values_sql(style, &cols), chunks))
 }
 
 /// `INSERT INTO {head}` the `rows`, bound as JSON (one statement per
@@ -529,11 +529,24 @@ pub(crate) async fn insert_returning_ids<T: std::str::FromStr + std::hash::Hash 
 where
     T::Err: std::fmt::Display,
 {
-    let mut out = HashSet::with_capacity(rows.len());
     let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
     let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
+    ids_of(tx, &sql, chunks).await
+}
+
+/// The `id`s a `… RETURNING id` statement answers, run once per chunk of
+/// JSON rows.
+async fn ids_of<T: std::str::FromStr + std::hash::Hash + Eq>(
+    tx: &mut Transaction<'_, Any>,
+    sql: &str,
+    chunks: Vec<String>,
+) -> StoreResult<HashSet<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let mut out = HashSet::new();
     for chunk in chunks {
-        for row in sqlx::query(&sql).bind(chunk).fetch_all(&mut **tx).await? {
+        for row in sqlx::query(sql).bind(chunk).fetch_all(&mut **tx).await? {
             out.insert(parsed(&row, "id")?);
         }
     }
@@ -577,16 +590,10 @@ pub(crate) async fn update_returning_ids<T: std::str::FromStr + std::hash::Hash 
 where
     T::Err: std::fmt::Display,
 {
-    let mut out = HashSet::with_capacity(rows.len());
     let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
     let sql =
         format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond} RETURNING {table}.id");
-    for chunk in chunks {
-        for row in sqlx::query(&sql).bind(chunk).fetch_all(&mut **tx).await? {
-            out.insert(parsed(&row, "id")?);
-        }
-    }
-    Ok(out)
+    ids_of(tx, &sql, chunks).await
 }
 
 /// `($2, $3, …)` style list of `n` placeholders starting after `skip`
