@@ -10,9 +10,10 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
+use crate::csv_support::{existing_products_on, sku_ids_by_code_on, taken_barcodes_on};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
-use crate::orders::{Val, insert_many, rows_in};
+use crate::orders::{Val, insert_many};
 use crate::page::{Page, PageRequest};
 use crate::rows::{Arg, flag, int, join_list, opt_parsed, parsed, split_list, text};
 use crate::{Store, now_us};
@@ -364,7 +365,24 @@ impl Store {
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            insert_barcodes(&mut tx, tenant, id, &merged.barcodes).await?;
+            // The first barcode, in order, that another SKU has.
+            let taken = taken_barcodes_on(&mut tx, tenant, &merged.barcodes).await?;
+            if let Some(b) = merged.barcodes.iter().find(|b| taken.contains_key(*b)) {
+                return Err(StoreError::Duplicate {
+                    what: "barcode",
+                    value: b.clone(),
+                });
+            }
+            let pairs = merged.barcodes.iter().map(|b| (id, b.clone())).collect();
+            insert_barcodes(&mut tx, tenant, pairs)
+                .await
+                .map_err(|e| match e {
+                    // Checked above: another writer took one meanwhile.
+                    StoreError::Database(e) => {
+                        StoreError::from_unique(e, "barcode", &merged.barcodes.join(", "))
+                    }
+                    other => other,
+                })?;
         }
         let updated = Sku {
             name: merged.name,
@@ -465,48 +483,28 @@ pub(crate) async fn insert_sku(
 /// number. Refused as inserting them one by one in order would be: at the
 /// first SKU that is invalid, whose product is unknown, or whose code or
 /// one of whose barcodes is taken in the tenant or by an earlier SKU of
-/// `news`.
+/// `news`. The look-ups are `csv_support`'s, on the transaction.
 pub(crate) async fn insert_skus(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     news: &[NewSku],
 ) -> StoreResult<Vec<Sku>> {
     let products: Vec<ProductId> = news.iter().filter_map(|n| n.product_id).collect();
-    let codes: Vec<&str> = news.iter().map(|n| n.code.as_str()).collect();
-    let barcodes: Vec<&str> = news
-        .iter()
-        .flat_map(|n| n.barcodes.iter().map(String::as_str))
+    let codes: Vec<String> = news.iter().map(|n| n.code.clone()).collect();
+    let barcodes: Vec<String> = news.iter().flat_map(|n| n.barcodes.clone()).collect();
+    let products_found = existing_products_on(tx, tenant, &products).await?;
+    let mut codes_taken: HashSet<String> = sku_ids_by_code_on(tx, tenant, &codes)
+        .await?
+        .into_keys()
         .collect();
-    let known = |rows: Vec<AnyRow>, col: &str| -> StoreResult<HashSet<String>> {
-        rows.iter().map(|r| text(r, col)).collect()
-    };
-    let products_found = known(
-        rows_in(tx, tenant, &products, |t, list| {
-            format!("SELECT id FROM products WHERE tenant_id = {t} AND id IN {list}")
-        })
-        .await?,
-        "id",
-    )?;
-    let mut codes_taken = known(
-        rows_in(tx, tenant, &codes, |t, list| {
-            format!("SELECT code FROM skus WHERE tenant_id = {t} AND code IN {list}")
-        })
-        .await?,
-        "code",
-    )?;
-    let mut barcodes_taken = known(
-        rows_in(tx, tenant, &barcodes, |t, list| {
-            format!("SELECT barcode FROM sku_barcodes WHERE tenant_id = {t} AND barcode IN {list}")
-        })
-        .await?,
-        "barcode",
-    )?;
-    let now = now_us();
-    let mut out = Vec::with_capacity(news.len());
+    let mut barcodes_taken: HashSet<String> = taken_barcodes_on(tx, tenant, &barcodes)
+        .await?
+        .into_keys()
+        .collect();
     for new in news {
         new.validate()?;
         if let Some(product) = new.product_id
-            && !products_found.contains(&product.to_string())
+            && !products_found.contains(&product)
         {
             return Err(StoreError::not_found("product", product));
         }
@@ -516,15 +514,33 @@ pub(crate) async fn insert_skus(
                 value: new.code.clone(),
             });
         }
-        for barcode in &new.barcodes {
-            if !barcodes_taken.insert(barcode.clone()) {
-                return Err(StoreError::Duplicate {
-                    what: "barcode",
-                    value: barcode.clone(),
-                });
-            }
+        if let Some(taken) = new
+            .barcodes
+            .iter()
+            .find(|b| !barcodes_taken.insert((*b).clone()))
+        {
+            return Err(StoreError::Duplicate {
+                what: "barcode",
+                value: taken.clone(),
+            });
         }
-        out.push(Sku {
+    }
+    write_new_skus(tx, tenant, news).await
+}
+
+/// Writes `news`, which the caller has checked (codes and barcodes free,
+/// products known), with one insert for the SKUs and one for their
+/// barcodes. A unique violation all the same is a concurrent insert on
+/// PostgreSQL, answered as a duplicate.
+pub(crate) async fn write_new_skus(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    news: &[NewSku],
+) -> StoreResult<Vec<Sku>> {
+    let now = now_us();
+    let skus: Vec<Sku> = news
+        .iter()
+        .map(|new| Sku {
             id: SkuId::new(),
             product_id: new.product_id,
             code: new.code.clone(),
@@ -536,9 +552,9 @@ pub(crate) async fn insert_skus(
             bundle: false,
             created_at: now,
             updated_at: now,
-        });
-    }
-    let sku_rows = out
+        })
+        .collect();
+    let rows = skus
         .iter()
         .map(|sku| {
             vec![
@@ -554,8 +570,6 @@ pub(crate) async fn insert_skus(
             ]
         })
         .collect();
-    // Checked above; a unique violation here is a concurrent insert on
-    // PostgreSQL, answered as a duplicate like any other.
     let unique = |e: StoreError| match e {
         StoreError::Database(e) => {
             StoreError::from_unique(e, "sku code or barcode", "in this batch")
@@ -566,49 +580,34 @@ pub(crate) async fn insert_skus(
         tx,
         "skus (id, tenant_id, product_id, code, name, tracked, option_tags, created_at, updated_at)",
         9,
-        sku_rows,
+        rows,
         "",
     )
     .await
     .map_err(unique)?;
-    let barcode_rows: Vec<Vec<Val>> = out
+    let pairs = skus
         .iter()
-        .flat_map(|sku| {
-            sku.barcodes.iter().map(|b| {
-                vec![
-                    Val::T(tenant.to_string()),
-                    Val::T(b.clone()),
-                    Val::T(sku.id.to_string()),
-                ]
-            })
-        })
+        .flat_map(|sku| sku.barcodes.iter().map(|b| (sku.id, b.clone())))
         .collect();
-    insert_many(
-        tx,
-        "sku_barcodes (tenant_id, barcode, sku_id)",
-        3,
-        barcode_rows,
-        "",
-    )
-    .await
-    .map_err(unique)?;
-    Ok(out)
+    insert_barcodes(tx, tenant, pairs).await.map_err(unique)?;
+    Ok(skus)
 }
 
+/// Each SKU's barcodes of `pairs`, in one insert.
 async fn insert_barcodes(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
-    sku: SkuId,
-    barcodes: &[String],
+    pairs: Vec<(SkuId, String)>,
 ) -> StoreResult<()> {
-    for barcode in barcodes {
-        sqlx::query("INSERT INTO sku_barcodes (tenant_id, barcode, sku_id) VALUES ($1, $2, $3)")
-            .bind(tenant.to_string())
-            .bind(barcode)
-            .bind(sku.to_string())
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| StoreError::from_unique(e, "barcode", barcode))?;
-    }
-    Ok(())
+    let rows = pairs
+        .into_iter()
+        .map(|(sku, barcode)| {
+            vec![
+                Val::T(tenant.to_string()),
+                Val::T(barcode),
+                Val::T(sku.to_string()),
+            ]
+        })
+        .collect();
+    insert_many(tx, "sku_barcodes (tenant_id, barcode, sku_id)", 3, rows, "").await
 }

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
-use crate::catalog::{NewSku, insert_skus, sku_event};
+use crate::catalog::{NewSku, sku_event, write_new_skus};
+use crate::csv_support::{sku_ids_by_code_on, taken_barcodes_on};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::orders::{Val, insert_many, match_waiting, rows_in, update_many};
@@ -648,21 +649,15 @@ async fn apply_staged(
             }
         }
     }
-    let mut by_code: HashMap<String, Target> = HashMap::new();
-    for r in rows_in(tx, tenant, &unlinked_codes, |t, list| {
-        format!("SELECT id, code FROM skus WHERE tenant_id = {t} AND code IN {list}")
-    })
-    .await?
-    {
-        by_code.insert(text(&r, "code")?, Target::Existing(parsed(&r, "id")?));
-    }
-    let mut barcodes_taken: HashSet<String> = rows_in(tx, tenant, &new_barcodes, |t, list| {
-        format!("SELECT barcode FROM sku_barcodes WHERE tenant_id = {t} AND barcode IN {list}")
-    })
-    .await?
-    .iter()
-    .map(|r| text(r, "barcode"))
-    .collect::<StoreResult<_>>()?;
+    let mut by_code: HashMap<String, Target> = sku_ids_by_code_on(tx, tenant, &unlinked_codes)
+        .await?
+        .into_iter()
+        .map(|(code, id)| (code, Target::Existing(id)))
+        .collect();
+    let mut barcodes_taken: HashSet<String> = taken_barcodes_on(tx, tenant, &new_barcodes)
+        .await?
+        .into_keys()
+        .collect();
 
     enum Plan {
         Skip(&'static str),
@@ -728,7 +723,8 @@ async fn apply_staged(
         plans.push((plan, name));
         out.push(row);
     }
-    let created = insert_skus(tx, tenant, &news).await?;
+    // Checked above: codes new, barcodes free.
+    let created = write_new_skus(tx, tenant, &news).await?;
 
     // The writes, and the events in the order one-by-one applying wrote them.
     let mut renames: HashMap<SkuId, String> = HashMap::new();

@@ -4,8 +4,11 @@
 //! An import validates every row before it changes anything, and a file may
 //! hold `CSV_ROWS_MAX` rows; asking one row at a time would be tens of
 //! thousands of round trips. These ask in chunks instead, a few queries per
-//! file, and read the reader pool only (they decide nothing: the unique
-//! constraints stay the judge when the rows are finally written).
+//! file. The `Store` methods read the reader pool (they decide nothing: the
+//! unique constraints stay the judge when the rows are finally written);
+//! the `…_on` functions ask on a given connection, so that a write
+//! transaction can judge on what it has locked (`catalog::insert_skus`,
+//! the channel catalog's apply).
 //!
 //! Each query walks a `VALUES` list of the wanted keys and looks every key
 //! up in a correlated subquery on a unique index. That shape leaves the
@@ -18,6 +21,8 @@
 use std::collections::{HashMap, HashSet};
 
 use jaego_core::{ProductId, SkuId, TenantId};
+
+use sqlx::AnyConnection;
 
 use crate::Store;
 use crate::error::StoreResult;
@@ -44,25 +49,7 @@ impl Store {
         tenant: TenantId,
         codes: &[String],
     ) -> StoreResult<HashMap<String, SkuId>> {
-        let mut out = HashMap::new();
-        for chunk in codes.chunks(LOOKUP_CHUNK_MAX) {
-            let sql = format!(
-                "SELECT v.column1 AS code, \
-                 (SELECT s.id FROM skus s WHERE s.tenant_id = $1 AND s.code = v.column1) AS id \
-                 FROM (VALUES {}) AS v",
-                values_list(chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(tenant.to_string());
-            for code in chunk {
-                query = query.bind(code.as_str());
-            }
-            for row in query.fetch_all(self.reader()).await? {
-                if let Some(id) = opt_parsed(&row, "id")? {
-                    out.insert(text(&row, "code")?, id);
-                }
-            }
-        }
-        Ok(out)
+        sku_ids_by_code_on(&mut *self.reader().acquire().await?, tenant, codes).await
     }
 
     /// Those of `barcodes` that a SKU of the tenant already has, each with
@@ -72,26 +59,7 @@ impl Store {
         tenant: TenantId,
         barcodes: &[String],
     ) -> StoreResult<HashMap<String, String>> {
-        let mut out = HashMap::new();
-        for chunk in barcodes.chunks(LOOKUP_CHUNK_MAX) {
-            let sql = format!(
-                "SELECT v.column1 AS barcode, \
-                 (SELECT s.code FROM sku_barcodes b JOIN skus s ON s.id = b.sku_id \
-                  WHERE b.tenant_id = $1 AND b.barcode = v.column1) AS code \
-                 FROM (VALUES {}) AS v",
-                values_list(chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(tenant.to_string());
-            for barcode in chunk {
-                query = query.bind(barcode.as_str());
-            }
-            for row in query.fetch_all(self.reader()).await? {
-                if let Some(code) = opt_text(&row, "code")? {
-                    out.insert(text(&row, "barcode")?, code);
-                }
-            }
-        }
-        Ok(out)
+        taken_barcodes_on(&mut *self.reader().acquire().await?, tenant, barcodes).await
     }
 
     /// Those of `products` that exist in the tenant.
@@ -100,26 +68,90 @@ impl Store {
         tenant: TenantId,
         products: &[ProductId],
     ) -> StoreResult<HashSet<ProductId>> {
-        let mut out = HashSet::new();
-        for chunk in products.chunks(LOOKUP_CHUNK_MAX) {
-            let sql = format!(
-                "SELECT v.column1 AS id, \
-                 (SELECT COUNT(*) FROM products p WHERE p.tenant_id = $1 AND p.id = v.column1) AS found \
-                 FROM (VALUES {}) AS v",
-                values_list(chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(tenant.to_string());
-            for product in chunk {
-                query = query.bind(product.to_string());
-            }
-            for row in query.fetch_all(self.reader()).await? {
-                if int(&row, "found")? > 0 {
-                    out.insert(parsed(&row, "id")?);
-                }
+        existing_products_on(&mut *self.reader().acquire().await?, tenant, products).await
+    }
+}
+
+/// [`Store::sku_ids_by_code`] on `conn`.
+pub(crate) async fn sku_ids_by_code_on(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    codes: &[String],
+) -> StoreResult<HashMap<String, SkuId>> {
+    let mut out = HashMap::new();
+    for chunk in codes.chunks(LOOKUP_CHUNK_MAX) {
+        let sql = format!(
+            "SELECT v.column1 AS code, \
+             (SELECT s.id FROM skus s WHERE s.tenant_id = $1 AND s.code = v.column1) AS id \
+             FROM (VALUES {}) AS v",
+            values_list(chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for code in chunk {
+            query = query.bind(code.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            if let Some(id) = opt_parsed(&row, "id")? {
+                out.insert(text(&row, "code")?, id);
             }
         }
-        Ok(out)
     }
+    Ok(out)
+}
+
+/// [`Store::taken_barcodes`] on `conn`.
+pub(crate) async fn taken_barcodes_on(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    barcodes: &[String],
+) -> StoreResult<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for chunk in barcodes.chunks(LOOKUP_CHUNK_MAX) {
+        let sql = format!(
+            "SELECT v.column1 AS barcode, \
+             (SELECT s.code FROM sku_barcodes b JOIN skus s ON s.id = b.sku_id \
+              WHERE b.tenant_id = $1 AND b.barcode = v.column1) AS code \
+             FROM (VALUES {}) AS v",
+            values_list(chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for barcode in chunk {
+            query = query.bind(barcode.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            if let Some(code) = opt_text(&row, "code")? {
+                out.insert(text(&row, "barcode")?, code);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`Store::existing_products`] on `conn`.
+pub(crate) async fn existing_products_on(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    products: &[ProductId],
+) -> StoreResult<HashSet<ProductId>> {
+    let mut out = HashSet::new();
+    for chunk in products.chunks(LOOKUP_CHUNK_MAX) {
+        let sql = format!(
+            "SELECT v.column1 AS id, \
+             (SELECT COUNT(*) FROM products p WHERE p.tenant_id = $1 AND p.id = v.column1) AS found \
+             FROM (VALUES {}) AS v",
+            values_list(chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for product in chunk {
+            query = query.bind(product.to_string());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            if int(&row, "found")? > 0 {
+                out.insert(parsed(&row, "id")?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
