@@ -21,8 +21,8 @@ use crate::catalog::{NewSku, Sku, insert_sku, sku_event};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::figures;
-use crate::orders::{IN_CHUNK, TENANT_NO_INDEX, Val, first, in_list, insert_many};
-use crate::rows::{Placeholders, int, parsed, text};
+use crate::orders::{TENANT_NO_INDEX, Val, insert_many, rows_in};
+use crate::rows::{int, parsed, text};
 use crate::{Store, now_us};
 
 /// One component of a bundle as read back.
@@ -293,47 +293,44 @@ struct ComponentSku {
 
 /// The SKUs of the tenant that `keys` name, by id or by code, by key (a
 /// key that is one SKU's id and another's code names the SKU of that id);
-/// keys of no SKU are left out. One statement per 1,000 keys: an id look-up and a
-/// code look-up joined by `UNION ALL`, because an `OR` of two `IN` lists
-/// makes SQLite read every SKU of the tenant.
+/// keys of no SKU are left out. An id look-up of the keys shaped like ids
+/// and a code look-up of all of them (one `OR` of two `IN` lists makes
+/// SQLite read every SKU of the tenant).
 async fn skus_by_key<'k>(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     keys: &[&'k str],
 ) -> StoreResult<HashMap<&'k str, ComponentSku>> {
-    let style = Placeholders::of(tx);
+    let ids: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| k.parse::<SkuId>().is_ok())
+        .collect();
+    let mut rows = rows_in(tx, tenant, &ids, |t, list| {
+        format!(
+            "SELECT id, code, name, bundle FROM skus WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}"
+        )
+    })
+    .await?;
+    rows.extend(
+        rows_in(tx, tenant, keys, |t, list| {
+            format!(
+                "SELECT id, code, name, bundle FROM skus WHERE tenant_id = {t} AND code IN {list}"
+            )
+        })
+        .await?,
+    );
     let mut by_id = HashMap::new();
     let mut by_code = HashMap::new();
-    for chunk in keys.chunks(IN_CHUNK) {
-        let n = chunk.len();
-        let second = match style {
-            Placeholders::Numbered => format!("${}", n + 2),
-            Placeholders::Anonymous => "?".to_string(),
+    for row in rows {
+        let sku = ComponentSku {
+            id: parsed(&row, "id")?,
+            code: text(&row, "code")?,
+            name: text(&row, "name")?,
+            bundle: int(&row, "bundle")? != 0,
         };
-        let sql = format!(
-            "SELECT id, code, name, bundle FROM skus WHERE {TENANT_NO_INDEX} = {} AND id IN {} \
-             UNION ALL SELECT id, code, name, bundle FROM skus WHERE tenant_id = {second} AND code IN {}",
-            first(style),
-            in_list(style, 1, n),
-            in_list(style, n + 2, n),
-        );
-        let mut q = sqlx::query(&sql);
-        for _ in 0..2 {
-            q = q.bind(tenant.to_string());
-            for key in chunk {
-                q = q.bind(*key);
-            }
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let sku = ComponentSku {
-                id: parsed(&row, "id")?,
-                code: text(&row, "code")?,
-                name: text(&row, "name")?,
-                bundle: int(&row, "bundle")? != 0,
-            };
-            by_code.insert(sku.code.clone(), sku.clone());
-            by_id.insert(text(&row, "id")?, sku);
-        }
+        by_code.insert(sku.code.clone(), sku.clone());
+        by_id.insert(text(&row, "id")?, sku);
     }
     let mut out = HashMap::with_capacity(keys.len());
     for &key in keys {
