@@ -89,14 +89,25 @@ async fn packed(s: &TestServer, no: &str, gifts: i64) -> Value {
     shipments[0].clone()
 }
 
+/// A scan's answer; its shipment (built from the counts, not read back)
+/// must be what a read gives.
 async fn scan(s: &TestServer, shipment: &str, barcode: &str) -> Value {
-    ok(
+    let r = ok(
         s,
         Method::POST,
         &format!("/api/v1/shipments/{shipment}/scans"),
         Some(json!({"barcode": barcode})),
     )
-    .await
+    .await;
+    let read = ok(
+        s,
+        Method::GET,
+        &format!("/api/v1/shipments/{shipment}"),
+        None,
+    )
+    .await;
+    assert_eq!(r["shipment"], read, "{}: scan {barcode}", s.engine);
+    r
 }
 
 /// (quantity, scanned) of each component of the shipment's first line.

@@ -114,6 +114,14 @@ pub struct ShipmentComponent {
 }
 
 impl ShipmentLine {
+    /// A bundle line's scanned count: the whole bundles its components'
+    /// counts make up. Nothing for a plain line (its count is stored).
+    fn refresh_scanned(&mut self) {
+        if !self.components.is_empty() {
+            self.scanned = whole_bundles(self.components.iter().map(|c| (c.per_bundle, c.scanned)));
+        }
+    }
+
     fn scan_line(&self) -> ScanLine {
         ScanLine {
             sku: self.sku_id,
@@ -445,11 +453,7 @@ async fn with_components(
         }
     }
     for s in found.values_mut() {
-        for l in &mut s.lines {
-            if !l.components.is_empty() {
-                l.scanned = whole_bundles(l.components.iter().map(|c| (c.per_bundle, c.scanned)));
-            }
-        }
+        s.lines.iter_mut().for_each(ShipmentLine::refresh_scanned);
     }
     Ok(())
 }
@@ -509,9 +513,15 @@ async fn lock_open_shipment(
     .bind(id.to_string())
     .bind(now)
     .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| StoreError::not_found("shipment", id))?;
-    match parsed(&row, "state")? {
+    .await?;
+    require_open(row.as_ref(), id)
+}
+
+/// A shipment read as `row` (its `state`, or none): open, else not found
+/// or `shipment_not_open`.
+fn require_open(row: Option<&AnyRow>, id: ShipmentId) -> StoreResult<()> {
+    let row = row.ok_or_else(|| StoreError::not_found("shipment", id))?;
+    match parsed(row, "state")? {
         ShipmentState::Open => Ok(()),
         state => Err(not_open(id, state)),
     }
@@ -519,7 +529,7 @@ async fn lock_open_shipment(
 
 /// Why a write to an open shipment (`… WHERE … AND state = 'open'`)
 /// changed no row: there is no such shipment, or it is not open; the
-/// answers of [`lock_open_shipment`], read in the same transaction.
+/// answers of [`require_open`], read in the same transaction.
 async fn not_written(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
@@ -530,16 +540,14 @@ async fn not_written(
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
         .await;
-    match row {
-        Err(e) => e.into(),
-        Ok(None) => StoreError::not_found("shipment", id),
-        Ok(Some(row)) => match parsed(&row, "state") {
-            Err(e) => e,
-            Ok(ShipmentState::Open) => StoreError::Corrupt(format!(
-                "shipment {id} is open but its open-only write found nothing"
-            )),
-            Ok(state) => not_open(id, state),
-        },
+    match row
+        .map_err(StoreError::from)
+        .and_then(|r| require_open(r.as_ref(), id))
+    {
+        Err(e) => e,
+        Ok(()) => StoreError::Corrupt(format!(
+            "shipment {id} is open but its open-only write found nothing"
+        )),
     }
 }
 
@@ -1554,10 +1562,7 @@ impl Store {
                 }
                 _ => {}
             }
-            if !line.components.is_empty() {
-                line.scanned =
-                    whole_bundles(line.components.iter().map(|c| (c.per_bundle, c.scanned)));
-            }
+            line.refresh_scanned();
         }
         let event = shipment_event(
             tenant,

@@ -188,7 +188,14 @@ async fn pack_scan_confirm() {
             let store = store.clone();
             let id = at_w1.id;
             let tenant = w.tenant;
-            async move { store.scan_shipment(tenant, id, code, "t").await.unwrap() }
+            async move {
+                let out = store.scan_shipment(tenant, id, code, "t").await.unwrap();
+                // The answer is built from the counts, not read back: it
+                // must be what a read gives.
+                let read = store.get_shipment(tenant, id).await.unwrap();
+                assert_eq!(out.shipment, read, "scan {code}");
+                out
+            }
         };
         assert_eq!(scan("nope").await.verdict, ScanVerdict::UnknownBarcode);
         assert_eq!(scan("SOCK").await.verdict, ScanVerdict::WrongItem);
