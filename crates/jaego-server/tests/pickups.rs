@@ -835,7 +835,8 @@ async fn the_print_schedule_across_midnight_and_dst() {
     }
 }
 
-/// The request as the store reads it now.
+/// The request as the store reads it now, for the fields its answer body
+/// does not show (stamps).
 async fn read(s: &TestServer, tenant: TenantId, id: &str) -> Pickup {
     s.store.pickup(tenant, id).await.unwrap()
 }
@@ -872,6 +873,23 @@ async fn assert_event_reads(s: &TestServer, tenant: TenantId, id: &str, kind: &s
     }
 }
 
+/// `GET /api/v1/pickups/{id}`.
+async fn get(s: &TestServer, id: &str) -> Value {
+    ok(s, Method::GET, &format!("/api/v1/pickups/{id}"), None).await
+}
+
+/// `POST /api/v1/pickups/{id}/{action}` (`complete`, `unavailable`,
+/// `cancel`), with a reason where it takes one: the answer.
+async fn act(s: &TestServer, id: &str, action: &str, reason: Option<&str>) -> Value {
+    ok(
+        s,
+        Method::POST,
+        &format!("/api/v1/pickups/{id}/{action}"),
+        reason.map(|r| json!({ "reason": r })),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transition_answers_and_tells_what_a_read_gives() {
     for s in common::servers("pickup_answers_match_reads").await {
@@ -886,7 +904,6 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         )
         .await;
         let t = tenant(&s).await;
-        let actor = "user:test";
         let id_of = |p: Value| p["id"].as_str().unwrap().to_string();
 
         // Reception and completion of a plain item and a bundle item, by
@@ -894,12 +911,13 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         order(&s, "R1", "김민지", &[("TEE", 1), ("SET", 1)]).await;
         let r1 = id_of(request_of(&s, "R1").await);
         for code in ["TEE", "CAP-0001", "8801234567893"] {
-            let out = s
-                .store
-                .pickup_reception_scan(t, &r1, code, actor)
-                .await
-                .unwrap();
-            assert_eq!(out.pickup, read(&s, t, &r1).await, "{e}: reception {code}");
+            let out = scan(&s, &r1, "reception", code).await;
+            assert_eq!(out.status, StatusCode::OK, "{e}: {}", out.text);
+            assert_eq!(
+                out.body["pickup"],
+                get(&s, &r1).await,
+                "{e}: reception {code}"
+            );
         }
         let p = read(&s, t, &r1).await;
         assert_eq!(p.status.as_str(), "received", "{e}");
@@ -908,28 +926,26 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         assert_event_reads(&s, t, &r1, "pickup.received").await;
         let receipt = p.receipt_code.clone();
         for code in ["R1", receipt.as_str(), "TEE", "SET-EAN"] {
-            let out = s
-                .store
-                .pickup_completion_scan(t, &r1, code, actor)
-                .await
-                .unwrap();
-            assert_eq!(out.pickup, read(&s, t, &r1).await, "{e}: completion {code}");
+            let out = scan(&s, &r1, "completion", code).await;
+            assert_eq!(out.status, StatusCode::OK, "{e}: {}", out.text);
+            assert_eq!(
+                out.body["pickup"],
+                get(&s, &r1).await,
+                "{e}: completion {code}"
+            );
         }
         assert_event_reads(&s, t, &r1, "pickup.scanned").await;
-        let done = s.store.complete_pickup(t, &r1, actor).await.unwrap();
-        assert_eq!(done, read(&s, t, &r1).await, "{e}: complete");
-        assert!(done.closed_at.is_some(), "{e}");
+        let done = act(&s, &r1, "complete", None).await;
+        assert_eq!(done, get(&s, &r1).await, "{e}: complete");
+        assert!(read(&s, t, &r1).await.closed_at.is_some(), "{e}");
         assert_event_reads(&s, t, &r1, "pickup.completed").await;
 
         // Unavailable and cancelled, with their reasons trimmed.
         order(&s, "U1", "이서준", &[("TEE", 1)]).await;
         let u1 = id_of(request_of(&s, "U1").await);
-        let p = s
-            .store
-            .pickup_unavailable(t, &u1, "  재고 없음 ", actor)
-            .await
-            .unwrap();
-        assert_eq!(p, read(&s, t, &u1).await, "{e}: unavailable");
+        let answer = act(&s, &u1, "unavailable", Some("  재고 없음 ")).await;
+        assert_eq!(answer, get(&s, &u1).await, "{e}: unavailable");
+        let p = read(&s, t, &u1).await;
         assert_eq!(
             (p.reason.as_str(), p.closed_at.is_some()),
             ("재고 없음", true),
@@ -938,26 +954,25 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         assert_event_reads(&s, t, &u1, "pickup.unavailable").await;
         order(&s, "X1", "박지우", &[("CAP", 1)]).await;
         let x1 = id_of(request_of(&s, "X1").await);
-        s.store
-            .pickup_reception_scan(t, &x1, "CAP", actor)
-            .await
-            .unwrap();
-        let p = s
-            .store
-            .cancel_pickup(t, &x1, " 고객 변심 ", actor)
-            .await
-            .unwrap();
-        assert_eq!(p, read(&s, t, &x1).await, "{e}: cancel");
+        assert_eq!(
+            scan(&s, &x1, "reception", "CAP").await.status,
+            StatusCode::OK,
+            "{e}"
+        );
+        let answer = act(&s, &x1, "cancel", Some(" 고객 변심 ")).await;
+        assert_eq!(answer, get(&s, &x1).await, "{e}: cancel");
+        let p = read(&s, t, &x1).await;
         assert_eq!(p.reason, "고객 변심", "{e}");
         assert_event_reads(&s, t, &x1, "pickup.cancelled").await;
 
         // Expired past the deadline: closed, and waiting for the prompt.
         order(&s, "E1", "Kim Minji", &[("TEE", 1)]).await;
         let e1 = id_of(request_of(&s, "E1").await);
-        s.store
-            .pickup_reception_scan(t, &e1, "TEE", actor)
-            .await
-            .unwrap();
+        assert_eq!(
+            scan(&s, &e1, "reception", "TEE").await.status,
+            StatusCode::OK,
+            "{e}"
+        );
         let expired = s
             .store
             .expire_pickups(now_us() + 100 * HOUR_US, 10)
@@ -994,10 +1009,11 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         };
         cancel(Some(json!({"lines": [{"line": 1, "quantity": 1}]}))).await;
         assert_event_reads(&s, t, &c1p, "pickup.items_cancelled").await;
-        s.store
-            .pickup_reception_scan(t, &c1p, "TEE", actor)
-            .await
-            .unwrap();
+        assert_eq!(
+            scan(&s, &c1p, "reception", "TEE").await.status,
+            StatusCode::OK,
+            "{e}"
+        );
         cancel(Some(json!({"lines": [{"line": 2, "quantity": 1}]}))).await;
         let p = read(&s, t, &c1p).await;
         assert_eq!(p.status.as_str(), "received", "{e}");
@@ -1034,9 +1050,22 @@ async fn two_intakes_at_once_make_one_request_per_order() {
         let (a, b) = tokio::join!(s.store.pickup_intake(now), s.store.pickup_intake(now));
         a.unwrap();
         b.unwrap();
+        // Listed without another intake: what the two made between them.
         for n in 0..4 {
-            let p = request_of(&s, &format!("D{n}")).await;
-            assert_eq!(p["items"].as_array().map(Vec::len), Some(2), "{e}: {p}");
+            let list = ok(
+                &s,
+                Method::GET,
+                &format!("/api/v1/pickups?order_no=D{n}"),
+                None,
+            )
+            .await;
+            let items = list["items"].as_array().unwrap();
+            assert_eq!(items.len(), 1, "{e}: {list}");
+            assert_eq!(
+                items[0]["items"].as_array().map(Vec::len),
+                Some(2),
+                "{e}: {list}"
+            );
         }
         s.stop().await;
     }
@@ -1053,14 +1082,20 @@ async fn a_scan_of_no_request_is_not_found_whatever_it_scans() {
             .unwrap()
             .to_string();
         for phase in ["reception", "completion"] {
-            for code in ["TEE", "8801234567893", "N1", receipt.as_str()] {
-                let r = scan(&s, "P000000000000", phase, code).await;
-                assert_problem(
-                    &r,
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    &format!("{e}: {phase} {code}"),
-                );
+            // A receipt-shaped key and an id that names no request.
+            for key in [
+                "P000000000000".to_string(),
+                uuid::Uuid::now_v7().to_string(),
+            ] {
+                for code in ["TEE", "8801234567893", "N1", receipt.as_str()] {
+                    let r = scan(&s, &key, phase, code).await;
+                    assert_problem(
+                        &r,
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        &format!("{e}: {phase} {key} {code}"),
+                    );
+                }
             }
         }
         s.stop().await;

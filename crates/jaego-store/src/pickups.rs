@@ -1334,14 +1334,10 @@ impl Store {
                 .iter()
                 .filter(|e| matches!(e, Effect::Hold(_)))
                 .collect();
-            let mut stamps = match held.first() {
-                Some(&hold) => effect_stamps(&mut tx, &p, Some(hold), &state, now).await?,
-                None => Stamps::default(),
-            };
+            let mut stamps = effect_stamps(&mut tx, &p, held.first().copied(), &state, now).await?;
             stamps.line_cancelled_seen = Some(seen);
             if state.status == PickupStatus::Cancelled {
                 stamps.reason = Some(ORDER_CANCELLED_REASON.to_string());
-                stamps.closed_at = Some(now);
             }
             let after = write_state(&mut tx, &p, &state, &stamps, now).await?;
             let mut events = Vec::new();
@@ -1685,11 +1681,13 @@ impl Store {
         .iter()
         .map(|r| parsed(r, "id"))
         .collect::<StoreResult<Vec<PickupId>>>()?;
-        let taken = pickups_in(&mut tx, tenant, &taken).await?;
         let count = taken.len();
         let mut run = None;
         let mut events = Vec::new();
-        if print && !taken.is_empty() {
+        if print && count > 0 {
+            // Receipts in the order the clerk gave the ids.
+            let mut taken = pickups_in(&mut tx, tenant, &taken).await?;
+            taken.sort_by_key(|p| ids.iter().position(|id| *id == p.id));
             let entries = taken
                 .into_iter()
                 .map(|p| PrintEntry {
@@ -1789,13 +1787,17 @@ impl Store {
     }
 
     /// One print run with its receipts, as printed.
-    pub async fn pickup_print_run(&self, tenant: TenantId, id: &str) -> StoreResult<PrintRun> {
+    pub async fn pickup_print_run(
+        &self,
+        tenant: TenantId,
+        id: PickupPrintRunId,
+    ) -> StoreResult<PrintRun> {
         let mut conn = self.reader().acquire().await?;
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM pickup_print_runs WHERE tenant_id = $1 AND id = $2"
         ))
         .bind(tenant.to_string())
-        .bind(id)
+        .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("print run", id))?;

@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::documents::receipt::{ReceiptLine, receipt_drawing, receipts_pdf};
 use crate::documents::svg;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, field_ids, path_id, unknown};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_ids, parse_enum, path_id, unknown};
 use crate::routes::labels::{BinaryFile, document};
 use crate::wire::{PageBody, page, parse_time, time};
 
@@ -506,10 +506,7 @@ pub async fn list_pickups(
     let status = q
         .status
         .as_deref()
-        .map(|s| {
-            s.parse::<PickupStatus>()
-                .map_err(|e| ApiError::invalid("status", e))
-        })
+        .map(|s| parse_enum("status", s))
         .transpose()?;
     let from = q
         .from
@@ -783,8 +780,8 @@ pub async fn print_run_document(
     Path(run): Path<String>,
 ) -> ApiResult<Response> {
     let p = auth.require(Permission::Read, "read")?;
-    path_id::<jaego_core::PickupPrintRunId>(&run, "print run")?;
-    let run = state.store.pickup_print_run(p.tenant_id, &run).await?;
+    let run = path_id::<jaego_core::PickupPrintRunId>(&run, "print run")?;
+    let run = state.store.pickup_print_run(p.tenant_id, run).await?;
     let zone = state
         .store
         .find_location(p.tenant_id, &run.location_id.to_string())
