@@ -252,8 +252,9 @@ pub fn field_ids<'a, T: std::str::FromStr>(
     raws.into_iter()
         .enumerate()
         .map(|(i, raw)| {
-            raw.parse()
-                .map_err(|_| ApiError::invalid(format!("{field}[{i}]"), format!("is not {what}")))
+            raw.parse().map_err(|_| {
+                ApiError::invalid(format!("{field}[{i}]"), format!("{raw:?} is not {what}"))
+            })
         })
         .collect()
 }
@@ -270,10 +271,11 @@ pub fn parse_enum<T: std::str::FromStr<Err = String>>(
 /// For a look-up by a field's id or code: a key that names nothing is bad
 /// input in `field` (`422`); any other store error passes through.
 pub fn unknown(
-    field: &'static str,
+    field: impl Into<String>,
     what: &'static str,
     raw: &str,
 ) -> impl FnOnce(jaego_store::StoreError) -> ApiError {
+    let field = field.into();
     let raw = raw.to_string();
     move |e| match e {
         jaego_store::StoreError::NotFound { .. } => {

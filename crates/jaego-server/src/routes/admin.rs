@@ -14,8 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, Auth, path_id};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, Auth, parse_enum, path_id};
 use crate::wire::time;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -71,10 +71,7 @@ pub async fn create_token(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let p = auth.require(Permission::Administer, "manage tokens")?;
-    let role: Role = body
-        .role
-        .parse()
-        .map_err(|e: String| ApiError::invalid("role", e))?;
+    let role: Role = parse_enum("role", &body.role)?;
     let mut v = Validator::new();
     v.text("name", &body.name, TOKEN_NAME_LEN_MAX);
     v.finish()?;

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use jaego_core::TenantId;
 use jaego_core::limits::{EVENT_FILTER_KINDS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use jaego_core::role::Permission;
-use jaego_store::StoreError;
 use jaego_store::events::{EventFilter, valid_kind_pattern};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiQuery, Auth};
+use crate::extract::{ApiQuery, Auth, unknown};
 use crate::live::EventBody;
 use crate::live::hub::{Refusal, missed};
 
@@ -107,13 +106,6 @@ async fn filter(
         }
         out.kinds = list;
     }
-    let unknown = |field: &'static str, what: &'static str, raw: &str| {
-        let raw = raw.to_string();
-        move |e: StoreError| match e {
-            StoreError::NotFound { .. } => ApiError::invalid(field, format!("no {what} {raw:?}")),
-            other => other.into(),
-        }
-    };
     if let Some(raw) = sku {
         out.sku_id = Some(
             state

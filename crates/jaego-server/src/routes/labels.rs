@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::documents::label::{LabelSku, label_barcode, label_drawing, labels_pdf};
 use crate::documents::{BarcodeStyle, BarcodeSvgOptions, Drawing, barcode_svg, svg};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, unknown};
 use crate::routes::catalog::ListQuery;
 use crate::wire::{PageBody, page, time};
 
@@ -304,14 +304,11 @@ async fn template_named(
     field: &str,
     key: &str,
 ) -> ApiResult<LabelTemplate> {
-    match state.store.find_label_template(tenant, key).await {
-        Ok(t) => Ok(t),
-        Err(jaego_store::StoreError::NotFound { .. }) => Err(ApiError::invalid(
-            field,
-            format!("no label template has the id or code {key:?}"),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    state
+        .store
+        .find_label_template(tenant, key)
+        .await
+        .map_err(unknown(field, "label template", key))
 }
 
 fn label_sku(sku: &LabelSkuData) -> LabelSku<'_> {

@@ -28,7 +28,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, optional_json, parse_enum, path_id, signed_channel};
+use crate::extract::{
+    ApiJson, ApiQuery, Auth, field_ids, optional_json, parse_enum, path_id, signed_channel, unknown,
+};
 use crate::routes::csv::csv_body;
 use crate::routes::order_ingest::{
     OrderBatchInput, OrderInput, batch_into_new, parse_orders_csv, parse_orders_json,
@@ -518,10 +520,7 @@ pub async fn add_remote_area(
     ApiJson(b): ApiJson<CreateRemoteArea>,
 ) -> ApiResult<(StatusCode, Json<RemoteAreaBody>)> {
     let p = auth.require(Permission::WriteCatalog, "change settings")?;
-    let range: PostalRange = b
-        .range
-        .parse()
-        .map_err(|e: String| ApiError::invalid("range", e))?;
+    let range: PostalRange = parse_enum("range", &b.range)?;
     let r = state
         .store
         .add_remote_range(p.tenant_id, range, &b.label)
@@ -696,12 +695,7 @@ pub async fn create_sku_link(
         .store
         .sku_id(p.tenant_id, &b.sku)
         .await
-        .map_err(|e| match e {
-            jaego_store::StoreError::NotFound { .. } => {
-                ApiError::invalid("sku", format!("no SKU {:?}", b.sku))
-            }
-            other => other.into(),
-        })?;
+        .map_err(unknown("sku", "SKU", &b.sku))?;
     let (link, matched) = state
         .store
         .set_sku_link(
@@ -1702,19 +1696,11 @@ pub async fn create_run(
                     format!("name 1 to {ORDERS_PER_SELECTION_MAX} orders, or omit for all"),
                 ));
             }
-            Some(
-                ids.iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        s.parse::<OrderId>().map_err(|_| {
-                            ApiError::invalid(
-                                format!("orders[{i}]"),
-                                format!("{s:?} is not an order id"),
-                            )
-                        })
-                    })
-                    .collect::<ApiResult<Vec<_>>>()?,
-            )
+            Some(field_ids::<OrderId>(
+                ids.iter().map(String::as_str),
+                "orders",
+                "an order id",
+            )?)
         }
         None => None,
     };

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, parse_enum};
+use crate::extract::{ApiJson, ApiQuery, Auth, parse_enum, unknown};
 use crate::routes::catalog::ListQuery;
 use crate::wire::{PageBody, page, time};
 
@@ -235,16 +235,11 @@ async fn resolve_locations(
 ) -> ApiResult<Vec<LocationId>> {
     let mut out = Vec::with_capacity(refs.len());
     for (i, r) in refs.iter().enumerate() {
-        let location = state
-            .store
-            .find_location(tenant, r)
-            .await
-            .map_err(|e| match e {
-                jaego_store::StoreError::NotFound { .. } => {
-                    ApiError::invalid(format!("locations[{i}]"), format!("no location {r:?}"))
-                }
-                other => other.into(),
-            })?;
+        let location = state.store.find_location(tenant, r).await.map_err(unknown(
+            format!("locations[{i}]"),
+            "location",
+            r,
+        ))?;
         out.push(location.id);
     }
     Ok(out)
@@ -365,10 +360,7 @@ pub async fn create_movement_type(
     ApiJson(body): ApiJson<CreateMovementType>,
 ) -> ApiResult<(StatusCode, Json<MovementTypeBody>)> {
     let p = auth.require(Permission::WriteCatalog, "define movement types")?;
-    let direction = body
-        .direction
-        .parse()
-        .map_err(|e: String| ApiError::invalid("direction", e))?;
+    let direction = parse_enum("direction", &body.direction)?;
     let created = state
         .store
         .create_movement_type(p.tenant_id, &body.code, &body.name, direction)

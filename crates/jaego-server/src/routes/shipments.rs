@@ -488,17 +488,18 @@ pub async fn list_shipments(
     ApiQuery(q): ApiQuery<ShipmentQuery>,
 ) -> ApiResult<Json<PageBody<ShipmentBody>>> {
     let p = auth.require(Permission::Read, "read")?;
-    let mut filter = ShipmentFilter::default();
-    if let Some(s) = &q.state {
-        filter.state = Some(
-            s.parse::<ShipmentState>()
-                .map_err(|e| ApiError::invalid("state", e))?,
-        );
-    }
-    filter.order_id = field_id(q.order.as_deref(), "order", "an order id")?;
-    if let Some(l) = &q.location {
-        filter.location_id = Some(location_id(&state, p.tenant_id, l).await?);
-    }
+    let filter = ShipmentFilter {
+        state: q
+            .state
+            .as_deref()
+            .map(|s| parse_enum::<ShipmentState>("state", s))
+            .transpose()?,
+        order_id: field_id(q.order.as_deref(), "order", "an order id")?,
+        location_id: match &q.location {
+            Some(l) => Some(location_id(&state, p.tenant_id, l).await?),
+            None => None,
+        },
+    };
     let got = state
         .store
         .list_shipments(p.tenant_id, &filter, &page(q.after, q.limit)?)

@@ -15,8 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, Auth};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, Auth, parse_enum};
 use crate::wire::time;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -198,10 +198,7 @@ pub async fn set_status_push(
     let spec: Option<Spec> = body
         .schedule
         .as_deref()
-        .map(|s| {
-            s.parse()
-                .map_err(|e: String| ApiError::invalid("schedule", e))
-        })
+        .map(|s| parse_enum("schedule", s))
         .transpose()?;
     let schedule = state
         .store

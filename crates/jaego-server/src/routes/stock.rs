@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem, name_shortages};
-use crate::extract::{ApiJson, ApiQuery, Auth, field_id, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, field_id, parse_enum, path_id};
 use crate::wire::{PageBody, page, parse_time, time};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -184,10 +184,7 @@ pub async fn create_movement(
         let ty = state.store.find_movement_type(p.tenant_id, &code).await?;
         (ty.direction.kind(), Some(code))
     } else {
-        let kind: MovementKind = body
-            .kind
-            .parse()
-            .map_err(|e: String| ApiError::invalid("kind", e))?;
+        let kind: MovementKind = parse_enum("kind", &body.kind)?;
         if !kind.is_direct() || matches!(kind, MovementKind::CustomIn | MovementKind::CustomOut) {
             return Err(ApiError::invalid(
                 "kind",
@@ -265,7 +262,7 @@ pub async fn list_movements(
         kind: q
             .kind
             .as_deref()
-            .map(|k| k.parse().map_err(|e: String| ApiError::invalid("kind", e)))
+            .map(|k| parse_enum("kind", k))
             .transpose()?,
         reservation_id: field_id(q.reservation.as_deref(), "reservation", "a reservation id")?,
         from: q

@@ -20,8 +20,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem, name_shortages};
-use crate::extract::{ApiJson, Auth};
+use crate::error::{ApiResult, Problem, name_shortages};
+use crate::extract::{ApiJson, Auth, parse_enum};
 use crate::wire::time;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -118,10 +118,7 @@ pub async fn set_settings(
     let mode: ResetMode = body
         .reset_mode
         .as_deref()
-        .map(|m| {
-            m.parse()
-                .map_err(|e: String| ApiError::invalid("reset_mode", e))
-        })
+        .map(|m| parse_enum("reset_mode", m))
         .transpose()?
         .unwrap_or_default();
     let schedule = parse_reset_schedule(body.reset_schedule.as_deref())?;

@@ -17,8 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery, Auth, parse_enum, path_id};
 use crate::wire::{PageBody, page, time};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -138,10 +138,7 @@ pub async fn create_user(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserBody>)> {
     let p = auth.require(Permission::Administer, "manage users")?;
-    let role: Role = body
-        .role
-        .parse()
-        .map_err(|e: String| ApiError::invalid("role", e))?;
+    let role: Role = parse_enum("role", &body.role)?;
     let user = state
         .store
         .create_user(
