@@ -221,6 +221,11 @@ async fn pages_follow_roles_tenants_and_languages() {
         // Search and filters.
         let (_, html) = page(&s, &staff, "/table-order/gangnam?q=%EB%B9%84%EB%B9%94").await;
         assert!(html.contains("BIBIM") && !html.contains(r#"data-sku="KIMCHI""#));
+        let (status, html) = page(&s, &staff, "/stock?location=gangnam").await;
+        assert_eq!(status, StatusCode::OK, "{}", s.engine);
+        assert!(html.contains("KIMCHI"), "{}", s.engine);
+        let (status, _) = page(&s, &staff, "/stock?location=NOWHERE").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.engine);
 
         // Another tenant's user sees nothing of this one.
         let other = s.store.create_tenant("other").await.unwrap();

@@ -323,6 +323,19 @@ pub async fn locations(
     Ok(page.items)
 }
 
+/// Location id → code (the first 500 locations; others show their id,
+/// see `movements::code`).
+pub async fn location_codes(
+    state: &AppState,
+    ctx: &Ctx,
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    Ok(locations(state, ctx, false)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.code))
+        .collect())
+}
+
 /// The code a scanner typed into a page's `code` field (sent by the
 /// page's GET form in the query string), trimmed; `None` when blank.
 pub fn scanned_code(raw: Option<&str>) -> Option<String> {

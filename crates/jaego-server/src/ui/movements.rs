@@ -125,10 +125,9 @@ pub(super) async fn codes(
         }),
     )
     .await?;
-    let locations = super::locations(state, ctx, false).await?;
     Ok((
         skus.items.into_iter().map(|s| (s.id, s.code)).collect(),
-        locations.into_iter().map(|l| (l.id, l.code)).collect(),
+        super::location_codes(state, ctx).await?,
     ))
 }
 

@@ -307,14 +307,9 @@ async fn detail_screen(state: &AppState, ctx: &Ctx, id: String) -> Result<Screen
         .map(|p| p.id.as_str())
         .collect();
     let channels = channel_codes(state, ctx).await?;
-    let locations: HashMap<String, String> = super::locations(state, ctx, false)
-        .await?
-        .into_iter()
-        .map(|l| (l.id, l.code))
-        .collect();
+    let locations = super::location_codes(state, ctx).await?;
     let url = format!("/api/v1/orders/{}", o.id);
     let may_write = ctx.may(Permission::WriteOrders);
-    let loc = |id: &str| locations.get(id).cloned().unwrap_or_else(|| id.to_string());
     let content = html! {
         p { a href="/orders" { "← " (t.nav_orders) } }
         div #order data-live-region {
@@ -362,7 +357,7 @@ async fn detail_screen(state: &AppState, ctx: &Ctx, id: String) -> Result<Screen
                                  @if l.gift { " " span.badge.info { (t.gift) } } }
                             td.num { (l.quantity) } td.num { (l.allocated) } td.num { (l.shipped) }
                             td.num { (l.cancelled) } td.num { (l.returned) }
-                            td { @for a in &l.allocations { span.badge.muted { (loc(&a.location_id)) " " (a.quantity) } " " } }
+                            td { @for a in &l.allocations { span.badge.muted { (super::movements::code(&locations, &a.location_id)) " " (a.quantity) } " " } }
                         }
                     }
                 }

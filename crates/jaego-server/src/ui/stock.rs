@@ -125,13 +125,17 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         }),
     )
     .await?;
-    // The location filter is looked up once, not once per SKU row.
+    // The location filter is resolved once, from the list the picker
+    // shows (up to 500); a key beyond it is looked up.
     let tenant = ctx
         .auth
         .require(jaego_core::role::Permission::Read, "read")?
         .tenant_id;
     let location_id = match &location {
-        Some(l) => Some(state.store.find_location(tenant, l).await?.id),
+        Some(l) => match locations.iter().find(|x| x.code == *l || x.id == *l) {
+            Some(found) => Some(path_id(&found.id, "location")?),
+            None => Some(state.store.find_location(tenant, l).await?.id),
+        },
         None => None,
     };
     let mut rows = Vec::new();
