@@ -40,6 +40,11 @@ fn outcomes(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// "Update product information" on the mall: its report.
+async fn apply(s: &TestServer) -> Value {
+    ok(s, Method::POST, "/api/v1/channels/MALL/catalog/apply", None).await
+}
+
 fn counts(report: &Value) -> [i64; 5] {
     ["created", "linked", "changed", "skipped", "bad"].map(|k| report[k].as_i64().unwrap())
 }
@@ -120,13 +125,7 @@ async fn manual_sync_stages_until_applied_with_exclusions_code_match_and_bad_row
         assert_eq!(staged.as_array().unwrap().len(), 3, "{}", s.engine);
 
         // "Update product information".
-        let report = ok(
-            &s,
-            Method::POST,
-            "/api/v1/channels/MALL/catalog/apply",
-            None,
-        )
-        .await;
+        let report = apply(&s).await;
         assert_eq!(counts(&report), [1, 1, 0, 1, 0], "{}: {report}", s.engine);
         assert_eq!(
             outcomes(&report),
@@ -164,13 +163,7 @@ async fn manual_sync_stages_until_applied_with_exclusions_code_match_and_bad_row
             Some(json!({"products": [{"item_code": "P-CAP", "name": "볼캡"}]})),
         )
         .await;
-        let report = ok(
-            &s,
-            Method::POST,
-            "/api/v1/channels/MALL/catalog/apply",
-            None,
-        )
-        .await;
+        let report = apply(&s).await;
         assert_eq!(counts(&report), [0, 0, 1, 1, 0], "{}: {report}", s.engine);
         let cap = ok(&s, Method::GET, "/api/v1/skus/P-CAP", None).await;
         assert_eq!(cap["name"], "볼캡", "{}", s.engine);
@@ -321,13 +314,7 @@ async fn one_apply_links_later_products_to_skus_it_created_and_keeps_barcodes_un
             ]})),
         )
         .await;
-        let report = ok(
-            &s,
-            Method::POST,
-            "/api/v1/channels/MALL/catalog/apply",
-            None,
-        )
-        .await;
+        let report = apply(&s).await;
         assert_eq!(counts(&report), [3, 1, 0, 0, 0], "{}: {report}", s.engine);
         assert_eq!(
             outcomes(&report),

@@ -143,6 +143,7 @@ impl TestServer {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}: {}", self.engine, r.text);
+        assert_eq!(r.body["role"], role, "{}: {}", self.engine, r.text);
         r.body["token"].as_str().unwrap().to_string()
     }
 
