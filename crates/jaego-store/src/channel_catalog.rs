@@ -795,18 +795,27 @@ async fn apply_staged(
         applied.push(vec![
             Val::T(row.item_code.clone()),
             Val::T(row.item_option.clone()),
+            Val::I(now),
+            Val::T(channel.to_string()),
         ]);
     }
     let renames: Vec<Vec<Val>> = renames
         .into_iter()
-        .map(|(sku, name)| vec![Val::T(sku.to_string()), Val::T(name)])
+        .map(|(sku, name)| {
+            vec![
+                Val::T(sku.to_string()),
+                Val::T(name),
+                Val::I(now),
+                Val::T(tenant.to_string()),
+            ]
+        })
         .collect();
     update_many(
         tx,
         "skus",
-        &format!("name = v.column2, updated_at = {now}"),
-        &format!("skus.tenant_id = '{tenant}' AND skus.id = v.column1"),
-        2,
+        "name = v.column2, updated_at = v.column3",
+        "skus.tenant_id = v.column4 AND skus.id = v.column1",
+        4,
         renames,
     )
     .await?;
@@ -821,12 +830,10 @@ async fn apply_staged(
     update_many(
         tx,
         "channel_products",
-        &format!("state = 'applied', applied_at = {now}"),
-        &format!(
-            "channel_products.channel_id = '{channel}' AND channel_products.item_code = v.column1 \
-             AND channel_products.item_option = v.column2"
-        ),
-        2,
+        "state = 'applied', applied_at = v.column3",
+        "channel_products.channel_id = v.column4 AND channel_products.item_code = v.column1 \
+         AND channel_products.item_option = v.column2",
+        4,
         applied,
     )
     .await?;

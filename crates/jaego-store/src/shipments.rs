@@ -1382,10 +1382,10 @@ impl Store {
         let changed: HashSet<ShipmentId> = update_returning_ids(
             &mut tx,
             "shipments",
-            &format!("courier_id = v.column2, tracking_no = v.column3, updated_at = {now}"),
+            "courier_id = v.column2, tracking_no = v.column3, updated_at = v.column5",
             "shipments.id = v.column1 AND shipments.tenant_id = v.column4 \
              AND shipments.state = 'open' AND shipments.tracking_no IS NULL",
-            4,
+            5,
             writes
                 .iter()
                 .map(|(_, id, courier, tracking_no)| {
@@ -1394,6 +1394,7 @@ impl Store {
                         Val::T(courier.to_string()),
                         Val::T(tracking_no.clone()),
                         Val::T(tenant.to_string()),
+                        Val::I(now),
                     ]
                 })
                 .collect(),

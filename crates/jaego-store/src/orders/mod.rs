@@ -555,7 +555,10 @@ where
 
 /// `UPDATE {table} SET {set} FROM (the rows) AS v WHERE {cond}`, the rows
 /// bound as JSON (one statement per [`JSON_ROWS_MAX`] rows); `set` and `cond` name the values
-/// `v.column1` … Answers the rows changed.
+/// `v.column1` … Answers the rows changed. `set` and `cond` are fixed text:
+/// a value that is the same for every row (a time, a tenant) goes in each
+/// row too, since every distinct SQL text is another prepared statement in
+/// the connection's cache.
 pub(crate) async fn update_many(
     tx: &mut Transaction<'_, Any>,
     table: &str,
@@ -2185,18 +2188,23 @@ pub(crate) async fn match_waiting(
 ) -> StoreResult<u64> {
     let rows: Vec<Vec<Val>> = links
         .iter()
-        .map(|(c, o, s)| vec![Val::T(c.clone()), Val::T(o.clone()), Val::T(s.to_string())])
+        .map(|(c, o, s)| {
+            vec![
+                Val::T(c.clone()),
+                Val::T(o.clone()),
+                Val::T(s.to_string()),
+                Val::T(tenant.to_string()),
+                Val::T(channel.to_string()),
+            ]
+        })
         .collect();
-    let tenant_channel = format!("'{}' AND order_lines.channel_id = '{}'", tenant, channel);
     update_many(
         tx,
         "order_lines",
         "sku_id = v.column3",
-        &format!(
-            "order_lines.item_code = v.column1 AND order_lines.item_option = v.column2 AND order_lines.sku_id IS NULL \
-             AND order_lines.tenant_id = {tenant_channel}"
-        ),
-        3,
+        "order_lines.item_code = v.column1 AND order_lines.item_option = v.column2 AND order_lines.sku_id IS NULL \
+         AND order_lines.tenant_id = v.column4 AND order_lines.channel_id = v.column5",
+        5,
         rows,
     )
     .await

@@ -424,6 +424,7 @@ impl Store {
                     status_rows.push(vec![
                         Val::T(c.id.to_string()),
                         Val::T(status.as_str().to_string()),
+                        Val::I(now),
                     ]);
                     events.push(
                         NewEvent::new(
@@ -475,9 +476,9 @@ impl Store {
             update_many(
                 &mut tx,
                 "orders",
-                &format!("status = v.column2, updated_at = {now}"),
+                "status = v.column2, updated_at = v.column3",
                 "orders.id = v.column1",
-                2,
+                3,
                 status_rows,
             )
             .await?;

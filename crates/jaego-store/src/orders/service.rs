@@ -1358,15 +1358,19 @@ impl Store {
         for o in &orders[1..] {
             for l in &o.lines {
                 next += 1;
-                line_rows.push(vec![Val::T(l.id.to_string()), Val::I(next)]);
+                line_rows.push(vec![
+                    Val::T(l.id.to_string()),
+                    Val::I(next),
+                    Val::T(target.to_string()),
+                ]);
             }
         }
         update_many(
             &mut tx,
             "order_lines",
-            &format!("order_id = '{target}', line_no = v.column2"),
+            "order_id = v.column3, line_no = v.column2",
             "order_lines.id = v.column1",
-            2,
+            3,
             line_rows,
         )
         .await?;
@@ -1385,12 +1389,18 @@ impl Store {
         update_many(
             &mut tx,
             "orders",
-            &format!("status = 'merged', merged_into = '{target}', updated_at = {now}"),
+            "status = 'merged', merged_into = v.column2, updated_at = v.column3",
             "orders.id = v.column1",
-            1,
+            3,
             sources
                 .iter()
-                .map(|s| vec![Val::T(s.to_string())])
+                .map(|s| {
+                    vec![
+                        Val::T(s.to_string()),
+                        Val::T(target.to_string()),
+                        Val::I(now),
+                    ]
+                })
                 .collect(),
         )
         .await?;
