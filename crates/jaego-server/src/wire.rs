@@ -42,13 +42,18 @@ impl<T> PageBody<T> {
 
 /// Checks `limit` against [`PAGE_SIZE_MAX`] and builds the page request.
 pub fn page(after: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
-    if let Some(limit) = limit
-        && !(1..=PAGE_SIZE_MAX).contains(&limit)
-    {
+    let limit = limit.map(page_limit).transpose()?;
+    Ok(PageRequest { after, limit })
+}
+
+/// A list's `limit` query parameter: 1 to [`PAGE_SIZE_MAX`], anything else
+/// refused (422), never clamped.
+pub fn page_limit(limit: usize) -> Result<usize, ApiError> {
+    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
         return Err(ApiError::invalid(
             "limit",
             format!("must be between 1 and {PAGE_SIZE_MAX}"),
         ));
     }
-    Ok(PageRequest { after, limit })
+    Ok(limit)
 }

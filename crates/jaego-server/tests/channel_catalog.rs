@@ -123,6 +123,28 @@ async fn manual_sync_stages_until_applied_with_exclusions_code_match_and_bad_row
         )
         .await;
         assert_eq!(staged.as_array().unwrap().len(), 3, "{}", s.engine);
+        let first = ok(
+            &s,
+            Method::GET,
+            "/api/v1/channels/MALL/catalog/products?staged=true&limit=1",
+            None,
+        )
+        .await;
+        assert_eq!(first.as_array().unwrap().len(), 1, "{}", s.engine);
+        // A limit out of range is refused, as on every other list.
+        for limit in [0, 501] {
+            let refused = s
+                .get(&format!(
+                    "/api/v1/channels/MALL/catalog/products?limit={limit}"
+                ))
+                .await;
+            assert_problem(
+                &refused,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                &format!("{}: limit={limit}", s.engine),
+            );
+        }
 
         // "Update product information".
         let report = apply(&s).await;

@@ -22,7 +22,7 @@ use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth, json_body, parse_enum, signed_channel};
 use crate::routes::csv::{Table, csv_body};
 use crate::routes::orders::channel_id;
-use crate::wire::time;
+use crate::wire::{page_limit, time};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -324,7 +324,7 @@ pub async fn list_products(
 ) -> ApiResult<Json<Vec<ChannelProductBody>>> {
     let p = auth.require(Permission::Read, "read")?;
     let c = channel_id(&state, p.tenant_id, &channel).await?;
-    let limit = q.limit.unwrap_or(PAGE_SIZE_MAX).clamp(1, PAGE_SIZE_MAX);
+    let limit = page_limit(q.limit.unwrap_or(PAGE_SIZE_MAX))?;
     let products = state
         .store
         .channel_products(p.tenant_id, c, q.staged.unwrap_or(false), limit)

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use jaego_core::TenantId;
-use jaego_core::limits::{EVENT_FILTER_KINDS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
+use jaego_core::limits::{EVENT_FILTER_KINDS_MAX, PAGE_SIZE_DEFAULT};
 use jaego_core::role::Permission;
 use jaego_store::events::{EventFilter, valid_kind_pattern};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, Auth, unknown};
 use crate::live::EventBody;
 use crate::live::hub::{Refusal, missed};
+use crate::wire::page_limit;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -160,13 +161,7 @@ pub async fn list_events(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<EventPage>> {
     let p = auth.require(Permission::Read, "read events")?;
-    let limit = q.limit.unwrap_or(PAGE_SIZE_DEFAULT);
-    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {PAGE_SIZE_MAX}"),
-        ));
-    }
+    let limit = page_limit(q.limit.unwrap_or(PAGE_SIZE_DEFAULT))?;
     if q.after.is_some_and(|a| a < 0) {
         return Err(ApiError::invalid("after", "must be 0 or more"));
     }
