@@ -109,7 +109,7 @@ impl Store {
         components: &[(String, i64)],
     ) -> StoreResult<Bundle> {
         new.validate()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sku = insert_sku(&mut tx, tenant, new).await?;
         sqlx::query("UPDATE skus SET bundle = 1 WHERE id = $1")
             .bind(sku.id.to_string())
@@ -140,7 +140,7 @@ impl Store {
         if !is_bundle {
             return Err(not_a_bundle(key));
         }
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE bundle_recipes SET version = version + 1, updated_at = $1 \
              WHERE tenant_id = $2 AND bundle_sku_id = $3 RETURNING version",
