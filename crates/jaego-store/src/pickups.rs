@@ -1305,6 +1305,7 @@ impl Store {
             let p = lock_pickup(&mut tx, tenant, &id).await?;
             let mut state = p.state();
             let mut effects = Vec::new();
+            let mut cancelled_units = false;
             let lines = order_lines_of(&mut tx, &p).await?;
             let mut seen = Vec::with_capacity(p.items.len());
             for (n, item) in p.items.iter().enumerate() {
@@ -1325,6 +1326,7 @@ impl Store {
                     .map_err(|e| refused(&e))?;
                     state = outcome.state;
                     effects.extend(outcome.effect);
+                    cancelled_units = true;
                 }
             }
             // Units cancelled on the order were given back by the order's
@@ -1336,10 +1338,18 @@ impl Store {
                 .collect();
             let mut stamps = effect_stamps(&mut tx, &p, held.first().copied(), &state, now).await?;
             stamps.line_cancelled_seen = Some(seen);
-            if state.status == PickupStatus::Cancelled {
+            // Only a request this intake cancels gets the order's reason; one
+            // cancelled at the counter since it was read keeps the clerk's.
+            if state.status == PickupStatus::Cancelled && p.status != PickupStatus::Cancelled {
                 stamps.reason = Some(ORDER_CANCELLED_REASON.to_string());
             }
             let after = write_state(&mut tx, &p, &state, &stamps, now).await?;
+            if !cancelled_units {
+                // A request closed since it was read, or whose items had no
+                // units left to cancel: the cancellation is only noted seen.
+                self.commit_with(tx, &[]).await?;
+                continue;
+            }
             let mut events = Vec::new();
             for effect in held {
                 events.extend(
