@@ -38,9 +38,22 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 
-/// Everything a handler needs; cheap to clone.
+/// Everything a handler needs; one `Arc`, so cloning it (every layer and
+/// extractor of every request does) is one atomic increment, not one per
+/// part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppParts {
     pub store: Store,
     pub tokens: Arc<tokens::TokenCache>,
     pub metrics: Arc<metrics::Metrics>,
@@ -58,7 +71,7 @@ impl AppState {
     }
 
     pub fn with_config(store: Store, config: ServerConfig) -> Self {
-        AppState {
+        AppState(Arc::new(AppParts {
             hub: live::hub::Hub::new(store.clone(), config.live.clone()),
             webhooks: Arc::new(live::webhooks::Sender::new(&config.live.webhooks)),
             store,
@@ -70,7 +83,7 @@ impl AppState {
                 Duration::from_millis(config.queue_wait_ms),
             )),
             config: Arc::new(config),
-        }
+        }))
     }
 }
 
