@@ -724,10 +724,117 @@ pub struct JobCheck {
 
 /// Every job checked by `jaego torture instances`. A new scheduled job
 /// (daily resets, channel pushes, …) adds its check here.
-pub const JOB_CHECKS: &[JobCheck] = &[JobCheck {
-    name: "reservation expiry",
-    run: |servers| Box::pin(expiry_exactly_once(servers)),
-}];
+pub const JOB_CHECKS: &[JobCheck] = &[
+    JobCheck {
+        name: "reservation expiry",
+        run: |servers| Box::pin(expiry_exactly_once(servers)),
+    },
+    JobCheck {
+        name: "pickup intake",
+        run: |servers| Box::pin(pickup_intake_once(servers)),
+    },
+];
+
+/// Orders to pick up at a store, collected through both servers while both
+/// run the pickup intake: each order must become exactly one request with
+/// each of its lines once, announced by exactly one `pickup.requested`.
+async fn pickup_intake_once(servers: &[Server; 2]) -> anyhow::Result<(usize, Vec<String>)> {
+    const ORDERS: usize = 60;
+    const SKUS: [&str; 2] = ["T-PK1", "T-PK2"];
+    let (status, body) = servers[0]
+        .post(
+            "/api/v1/locations",
+            &json!({"code": "T-GN", "name": "pickup store", "kind": "store", "time_zone": "Asia/Seoul"}),
+        )
+        .await?;
+    if status != StatusCode::CREATED {
+        bail!("creating store T-GN: {status} {body}");
+    }
+    for sku in SKUS {
+        let (status, body) = servers[0]
+            .post("/api/v1/skus", &json!({"code": sku, "name": sku}))
+            .await?;
+        if status != StatusCode::CREATED {
+            bail!("creating {sku}: {status} {body}");
+        }
+    }
+    let (status, body) = servers[0]
+        .post(
+            "/api/v1/channels",
+            &json!({"code": "T-MALL", "name": "mall", "kind": "web", "locations": [LOCATION]}),
+        )
+        .await?;
+    if status != StatusCode::CREATED {
+        bail!("creating channel T-MALL: {status} {body}");
+    }
+    let numbers: Vec<String> = (0..ORDERS).map(|n| format!("T-PK-{n}")).collect();
+    for (n, no) in numbers.iter().enumerate() {
+        let (status, body) = servers[n % 2]
+            .post(
+                "/api/v1/channels/T-MALL/orders",
+                &json!({"order_no": no, "customer": {"name": "pickup"}, "pickup_location": "T-GN",
+                        "lines": [{"sku": SKUS[0], "quantity": 1}, {"sku": SKUS[1], "quantity": 2}]}),
+            )
+            .await?;
+        if status != StatusCode::CREATED {
+            bail!("collecting {no}: {status} {body}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut problems = Vec::new();
+    let mut requests = HashSet::new();
+    for no in &numbers {
+        loop {
+            let list = servers[1]
+                .get(&format!("/api/v1/pickups?order_no={no}"))
+                .await?;
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            if items.len() == 1 {
+                let lines = items[0]["items"].as_array().map_or(0, Vec::len);
+                if lines != SKUS.len() {
+                    problems.push(format!("order {no}: a request of {lines} items"));
+                }
+                requests.insert(items[0]["id"].as_str().unwrap_or_default().to_string());
+                break;
+            }
+            if items.len() > 1 {
+                problems.push(format!("order {no}: {} requests", items.len()));
+                break;
+            }
+            if Instant::now() > deadline {
+                problems.push(format!("order {no}: no request after 30 s"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let events = servers[0]
+        .get("/api/v1/events?kinds=pickup.requested&limit=500")
+        .await?;
+    let mut announced: HashMap<String, usize> = HashMap::new();
+    for e in events["items"].as_array().cloned().unwrap_or_default() {
+        *announced
+            .entry(e["data"]["id"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    for id in &requests {
+        match announced.get(id) {
+            Some(1) => {}
+            n => problems.push(format!(
+                "request {id}: {} pickup.requested events",
+                n.copied().unwrap_or(0)
+            )),
+        }
+    }
+    if announced.len() != requests.len() {
+        problems.push(format!(
+            "{} pickup.requested events for {} requests",
+            announced.len(),
+            requests.len()
+        ));
+    }
+    Ok((numbers.len(), problems))
+}
 
 /// Reservations with a one-second life made through both servers; both
 /// run the expiry job; each must be expired exactly once.
