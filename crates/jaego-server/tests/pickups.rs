@@ -1,6 +1,7 @@
 //! Store pickup (click and collect) through the HTTP API on both engines
 //! (seed 001): requests made from online orders with a pickup store (one
-//! intake making many orders' requests, their `pickup.requested` events),
+//! intake making many orders' requests, their `pickup.requested` events,
+//! the order a full batch cuts waiting whole),
 //! reception and completion by scans, unavailable, cancelled and expired
 //! requests with their stock, the expired-receipts prompt, online
 //! cancellations and what prints, the print schedule across a DST change,
@@ -14,7 +15,7 @@ use common::{TestServer, assert_problem, ok};
 use jaego_core::TenantId;
 use jaego_store::events::EventFilter;
 use jaego_store::now_us;
-use jaego_store::pickups::Pickup;
+use jaego_store::pickups::{PICKUP_INTAKE_BATCH_MAX, Pickup};
 use reqwest::{Method, StatusCode};
 use rxing::BarcodeFormat;
 use serde_json::{Value, json};
@@ -1255,6 +1256,69 @@ async fn one_intake_makes_every_orders_request() {
         let events = event_kinds(&s).await;
         assert_eq!(s.store.pickup_intake(now_us()).await.unwrap(), 0, "{e}");
         assert_eq!(event_kinds(&s).await, events, "{e}");
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_order_of_a_full_batch_waits_at_every_store() {
+    for s in common::servers("pickup_full_batch").await {
+        let e = s.engine;
+        shop(&s).await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/locations",
+            Some(json!({"code": "GS", "name": "GS 매장", "kind": "store", "time_zone": "Asia/Seoul"})),
+        )
+        .await;
+        // 600 lines: the batch of 500 ends in the middle of F3, whose
+        // lines alternate between GN and GS.
+        let lines_max = jaego_core::limits::ORDER_LINES_MAX;
+        assert_eq!(PICKUP_INTAKE_BATCH_MAX, 500, "{e}: the scenario's sizes");
+        assert_eq!(lines_max, 200, "{e}: the scenario's sizes");
+        for (no, stores) in [
+            ("F1", ["GN", "GN"]),
+            ("F2", ["GN", "GN"]),
+            ("F3", ["GN", "GS"]),
+        ] {
+            let lines: Vec<Value> = (0..lines_max)
+                .map(|n| {
+                    json!({"item_code": format!("I{n}"), "sku": "TEE", "quantity": 1,
+                           "pickup_location": stores[n % 2]})
+                })
+                .collect();
+            ok(
+                &s,
+                Method::POST,
+                "/api/v1/channels/MALL/orders",
+                Some(json!({"order_no": no, "customer": {"name": "정하늘"}, "lines": lines})),
+            )
+            .await;
+        }
+        let first = s.store.pickup_intake(now_us()).await.unwrap();
+        assert_eq!(first, PICKUP_INTAKE_BATCH_MAX, "{e}: a full batch");
+        assert!(requests_of(&s, "F3").await.is_empty(), "{e}: F3 waits");
+        s.store.pickup_intake(now_us()).await.unwrap();
+        for (no, stores) in [
+            ("F1", vec![("GN", 200)]),
+            ("F2", vec![("GN", 200)]),
+            ("F3", vec![("GN", 100), ("GS", 100)]),
+        ] {
+            let got: Vec<(String, usize)> = requests_of(&s, no)
+                .await
+                .iter()
+                .map(|p| {
+                    let store = p["location_code"].as_str().unwrap().to_string();
+                    (store, p["items"].as_array().unwrap().len())
+                })
+                .collect();
+            let stores: Vec<(String, usize)> = stores
+                .into_iter()
+                .map(|(l, n)| (l.to_string(), n))
+                .collect();
+            assert_eq!(got, stores, "{e}: {no}: one request per store, every line");
+        }
         s.stop().await;
     }
 }

@@ -1297,9 +1297,14 @@ impl Store {
             });
         }
         if full {
-            // The last order may go on past the batch: it waits for the
-            // next call, so that its lines make one request.
-            groups.pop_last();
+            // The last order read may go on past the batch: it waits for
+            // the next call, at every store it has lines for, so that its
+            // lines make one request per store. The lines come in order
+            // of their order's id, whatever the tenant, so it is the
+            // order of the batch's last line, which is not always the
+            // last group (tenants come first in the groups' key).
+            let last: OrderId = parsed(&rows[PICKUP_INTAKE_BATCH_MAX - 1], "order_id")?;
+            groups.retain(|&(_, order, _), _| order != last);
         }
         Ok((groups.into_values().collect(), full))
     }
@@ -2233,10 +2238,13 @@ async fn write_run(
 #[cfg(test)]
 mod tests {
     use jaego_core::catalog::LocationKind;
-    use jaego_core::{PickupId, StockPolicy, TenantId};
+    use jaego_core::limits::ORDER_LINES_MAX;
+    use jaego_core::{ChannelId, PickupId, StockPolicy, TenantId};
     use serde_json::json;
 
-    use super::{PickupFilter, pickup_event, receipt_code, receipt_shaped};
+    use super::{
+        PICKUP_INTAKE_BATCH_MAX, PickupFilter, pickup_event, receipt_code, receipt_shaped,
+    };
     use crate::catalog::NewSku;
     use crate::events::{EventFilter, kinds};
     use crate::orders::{NewOrder, NewOrderLine};
@@ -2265,10 +2273,9 @@ mod tests {
         }
     }
 
-    /// A tenant with store GN, SKUs TEE and CAP, channel MALL, and orders
-    /// A, B and C of one TEE and one CAP each to pick up at GN.
-    async fn three_orders(store: &Store) -> TenantId {
-        let tenant = store.create_tenant("pickup").await.unwrap();
+    /// A tenant with store GN, SKUs TEE and CAP, and channel MALL.
+    async fn shop(store: &Store, name: &str) -> (TenantId, ChannelId) {
+        let tenant = store.create_tenant(name).await.unwrap();
         store
             .create_location(
                 tenant,
@@ -2314,28 +2321,45 @@ mod tests {
             .await
             .unwrap()
             .id;
-        let orders: Vec<NewOrder> = ["A", "B", "C"]
-            .into_iter()
-            .map(|no| NewOrder {
-                external_no: no.into(),
-                pickup_location: Some("GN".into()),
-                lines: ["TEE", "CAP"]
-                    .into_iter()
-                    .map(|sku| NewOrderLine {
-                        item_code: sku.into(),
-                        sku: Some(sku.into()),
-                        quantity: 1,
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect();
+        (tenant, channel)
+    }
+
+    /// Collects order `no` to pick up at GN, one unit a line: (item code,
+    /// SKU code) of each line.
+    async fn collect(
+        store: &Store,
+        (tenant, channel): (TenantId, ChannelId),
+        no: &str,
+        lines: &[(String, &str)],
+    ) {
+        let order = NewOrder {
+            external_no: no.into(),
+            pickup_location: Some("GN".into()),
+            lines: lines
+                .iter()
+                .map(|(code, sku)| NewOrderLine {
+                    item_code: code.clone(),
+                    sku: Some((*sku).into()),
+                    quantity: 1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
         store
-            .collect_orders(tenant, channel, &orders, "t")
+            .collect_orders(tenant, channel, &[order], "t")
             .await
             .unwrap();
-        tenant
+    }
+
+    /// A shop with orders A, B and C of one TEE and one CAP each.
+    async fn three_orders(store: &Store) -> TenantId {
+        let shop = shop(store, "pickup").await;
+        for no in ["A", "B", "C"] {
+            let lines = [("TEE".to_string(), "TEE"), ("CAP".to_string(), "CAP")];
+            collect(store, shop, no, &lines).await;
+        }
+        shop.0
     }
 
     /// Another instance made requests of some of the lines between this
@@ -2417,6 +2441,53 @@ mod tests {
                 assert_eq!(ev.data, read.data.to_string(), "{e}: {}", p.external_no);
                 assert_eq!(ev.location_id, Some(p.location_id), "{e}");
                 assert_eq!(ev.channel_id, Some(p.channel_id), "{e}");
+            }
+        }
+    }
+
+    /// A full batch of two tenants' lines ends inside an order of the
+    /// tenant that comes first in tenant order: that order waits whole for
+    /// the next call (not the other tenant's order, complete, which comes
+    /// last among the batch's requests), so every order makes one request
+    /// with every line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_order_a_full_batch_cuts_waits_whatever_its_tenant() {
+        for db in fresh_databases("pickup_full_batch_tenants").await {
+            let e = db.engine;
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let (a, b) = (shop(&store, "a").await, shop(&store, "b").await);
+            let (high, low) = if a.0 > b.0 { (a, b) } else { (b, a) };
+            let lines: Vec<(String, &str)> = (0..ORDER_LINES_MAX)
+                .map(|n| (format!("I{n}"), "TEE"))
+                .collect();
+            // The batch ends inside the third order.
+            const {
+                assert!(2 * ORDER_LINES_MAX < PICKUP_INTAKE_BATCH_MAX);
+                assert!(3 * ORDER_LINES_MAX > PICKUP_INTAKE_BATCH_MAX);
+            }
+            // Lines are read in order of their order's id (by time).
+            collect(&store, high, "H", &lines).await;
+            collect(&store, low, "L1", &lines).await;
+            collect(&store, low, "L2", &lines).await;
+            let now = now_us();
+            assert_eq!(store.make_requests(now).await.unwrap(), (2, true), "{e}");
+            assert_eq!(store.make_requests(now).await.unwrap(), (1, false), "{e}");
+            for (tenant, no) in [(high.0, "H"), (low.0, "L1"), (low.0, "L2")] {
+                let filter = PickupFilter {
+                    order_no: Some(no.into()),
+                    ..Default::default()
+                };
+                let items: Vec<usize> = store
+                    .pickups(tenant, &filter, &PageRequest::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(|p| p.items.len())
+                    .collect();
+                assert_eq!(items, [ORDER_LINES_MAX], "{e}: {no}");
             }
         }
     }
