@@ -1,5 +1,7 @@
 //! Store pickup (click and collect) through the HTTP API on both engines
-//! (seed 001): requests made from online orders with a pickup store,
+//! (seed 001): requests made from online orders with a pickup store (one
+//! intake making many orders' requests, their `pickup.requested` events,
+//! the order a full batch cuts waiting whole),
 //! reception and completion by scans, unavailable, cancelled and expired
 //! requests with their stock, the expired-receipts prompt, online
 //! cancellations and what prints, the print schedule across a DST change,
@@ -13,7 +15,7 @@ use common::{TestServer, assert_problem, ok};
 use jaego_core::TenantId;
 use jaego_store::events::EventFilter;
 use jaego_store::now_us;
-use jaego_store::pickups::Pickup;
+use jaego_store::pickups::{PICKUP_INTAKE_BATCH_MAX, Pickup};
 use reqwest::{Method, StatusCode};
 use rxing::BarcodeFormat;
 use serde_json::{Value, json};
@@ -1034,6 +1036,289 @@ async fn every_transition_answers_and_tells_what_a_read_gives() {
         assert_eq!(event_kinds(&s).await.len(), events, "{e}");
         check_held(&s).await;
         s.assert_verified().await;
+        s.stop().await;
+    }
+}
+
+/// Collects order `no` whose lines name their own pickup stores: (SKU,
+/// units, store code).
+async fn order_at(s: &TestServer, no: &str, lines: &[(&str, i64, &str)]) -> String {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(sku, q, store)| json!({"sku": sku, "quantity": q, "pickup_location": store}))
+        .collect();
+    let body = ok(
+        s,
+        Method::POST,
+        "/api/v1/channels/MALL/orders",
+        Some(
+            json!({"order_no": no, "customer": {"name": "정하늘", "phone": "010-1234-5678"},
+                    "lines": lines}),
+        ),
+    )
+    .await;
+    body["order"]["id"].as_str().unwrap().to_string()
+}
+
+/// The requests of order `no` as the API lists them, by store code.
+async fn requests_of(s: &TestServer, no: &str) -> Vec<Value> {
+    let list = ok(
+        s,
+        Method::GET,
+        &format!("/api/v1/pickups?order_no={no}"),
+        None,
+    )
+    .await;
+    let mut items = list["items"].as_array().unwrap().clone();
+    items.sort_by_key(|p| p["location_code"].as_str().unwrap().to_string());
+    items
+}
+
+/// (SKU code, quantity) of every item of request `p`, in item order.
+fn item_units(p: &Value) -> Vec<(String, i64)> {
+    p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["sku_code"].as_str().unwrap().to_string(),
+                i["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Checks that request `id` has exactly one `pickup.requested` event and
+/// that its body is the request as a read gives it right after the
+/// intake: every field, byte for byte (key order included), the items in
+/// item order, on the request's store, channel and id.
+async fn assert_requested_event(s: &TestServer, id: &str) {
+    let e = s.engine;
+    let p = get(s, id).await;
+    assert_eq!(
+        (p["status"].as_str(), p["reason"].as_str()),
+        (Some("requested"), Some("")),
+        "{e}: {p}"
+    );
+    let events: Vec<_> = s
+        .store
+        .events_after(tenant(s).await, 0, &EventFilter::default(), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|ev| ev.kind == "pickup.requested" && ev.subject_id.as_deref() == Some(id))
+        .collect();
+    assert_eq!(events.len(), 1, "{e}: pickup.requested events of {id}");
+    let event = &events[0];
+    let items: Vec<Value> = p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            json!({"line_id": i["line_id"], "sku_id": i["sku_id"],
+                   "quantity": i["quantity"], "cancelled": i["cancelled"]})
+        })
+        .collect();
+    let expected = json!({
+        "id": p["id"], "order_id": p["order_id"], "external_no": p["order_no"],
+        "location_id": p["location_id"], "receipt_code": p["receipt_code"],
+        "status": p["status"], "reason": p["reason"], "items": items,
+    });
+    let data: Value = serde_json::from_str(&event.data).unwrap();
+    assert_eq!(data, expected, "{e}: pickup.requested of {id}");
+    assert_eq!(event.data, expected.to_string(), "{e}: as written");
+    assert_eq!(
+        event.location_id.map(|l| l.to_string()).as_deref(),
+        p["location_id"].as_str(),
+        "{e}: the event's store"
+    );
+    assert_eq!(
+        event.channel_id.map(|c| c.to_string()).as_deref(),
+        p["channel_id"].as_str(),
+        "{e}: the event's channel"
+    );
+}
+
+/// Creates bundle SET = TEE + CAP.
+async fn set_bundle(s: &TestServer) {
+    ok(
+        s,
+        Method::POST,
+        "/api/v1/bundles",
+        Some(
+            json!({"code": "SET", "name": "세트", "barcodes": ["SET-EAN"],
+                    "components": [{"sku": "TEE", "quantity": 1}, {"sku": "CAP", "quantity": 2}]}),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requested_event_is_the_request_as_made() {
+    for s in common::servers("pickup_requested_event").await {
+        let e = s.engine;
+        shop(&s).await;
+        set_bundle(&s).await;
+        // Several lines, a bundle among them, and a unit cancelled before
+        // the intake: the item asks for the units left.
+        let r1 = order(
+            &s,
+            "Q1",
+            "김민지",
+            &[("TEE", 3), ("SET", 2), ("CAP", 1), ("SOCK", 1)],
+        )
+        .await;
+        ok(
+            &s,
+            Method::POST,
+            &format!("/api/v1/orders/{r1}/cancel"),
+            Some(json!({"lines": [{"line": 1, "quantity": 1}]})),
+        )
+        .await;
+        let p = request_of(&s, "Q1").await;
+        assert_eq!(
+            item_units(&p),
+            [
+                ("TEE".to_string(), 2),
+                ("SET".to_string(), 2),
+                ("CAP".to_string(), 1),
+                ("SOCK".to_string(), 1)
+            ],
+            "{e}: {p}"
+        );
+        assert_eq!(
+            p["items"][1]["components"]
+                .as_array()
+                .map(|c| c.iter().map(|c| c["per_unit"].clone()).collect::<Vec<_>>()),
+            Some(vec![json!(1), json!(2)]),
+            "{e}: the bundle item's components: {p}"
+        );
+        assert_requested_event(&s, p["id"].as_str().unwrap()).await;
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_intake_makes_every_orders_request() {
+    for s in common::servers("pickup_one_intake_many_orders").await {
+        let e = s.engine;
+        shop(&s).await;
+        set_bundle(&s).await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/locations",
+            Some(json!({"code": "GS", "name": "GS 매장", "kind": "store", "time_zone": "Asia/Seoul"})),
+        )
+        .await;
+        order(&s, "M1", "김민지", &[("TEE", 1)]).await;
+        order(&s, "M2", "이서준", &[("TEE", 2), ("SET", 1), ("CAP", 1)]).await;
+        // One order, two stores: a request at each.
+        order_at(
+            &s,
+            "M3",
+            &[("TEE", 1, "GN"), ("CAP", 2, "GS"), ("SET", 1, "GN")],
+        )
+        .await;
+        order_at(&s, "M4", &[("SET", 3, "GS")]).await;
+        let made = s.store.pickup_intake(now_us()).await.unwrap();
+        assert_eq!(made, 5, "{e}: one intake makes every request");
+        // (store code, (SKU code, quantity) of each item) of a request.
+        let at = |store: &str, items: &[(&str, i64)]| -> (String, Vec<(String, i64)>) {
+            let items = items.iter().map(|(s, q)| (s.to_string(), *q)).collect();
+            (store.to_string(), items)
+        };
+        let expected = [
+            ("M1", vec![at("GN", &[("TEE", 1)])]),
+            ("M2", vec![at("GN", &[("TEE", 2), ("SET", 1), ("CAP", 1)])]),
+            (
+                "M3",
+                vec![at("GN", &[("TEE", 1), ("SET", 1)]), at("GS", &[("CAP", 2)])],
+            ),
+            ("M4", vec![at("GS", &[("SET", 3)])]),
+        ];
+        for (no, stores) in expected {
+            let requests = requests_of(&s, no).await;
+            let got: Vec<_> = requests
+                .iter()
+                .map(|p| {
+                    let store = p["location_code"].as_str().unwrap().to_string();
+                    (store, item_units(p))
+                })
+                .collect();
+            assert_eq!(got, stores, "{e}: {no}");
+            for p in &requests {
+                assert_requested_event(&s, p["id"].as_str().unwrap()).await;
+            }
+        }
+        // Nothing is left for a later intake.
+        let events = event_kinds(&s).await;
+        assert_eq!(s.store.pickup_intake(now_us()).await.unwrap(), 0, "{e}");
+        assert_eq!(event_kinds(&s).await, events, "{e}");
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_order_of_a_full_batch_waits_at_every_store() {
+    for s in common::servers("pickup_full_batch").await {
+        let e = s.engine;
+        shop(&s).await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/locations",
+            Some(json!({"code": "GS", "name": "GS 매장", "kind": "store", "time_zone": "Asia/Seoul"})),
+        )
+        .await;
+        // 600 lines: the batch of 500 ends in the middle of F3, whose
+        // lines alternate between GN and GS.
+        let lines_max = jaego_core::limits::ORDER_LINES_MAX;
+        assert_eq!(PICKUP_INTAKE_BATCH_MAX, 500, "{e}: the scenario's sizes");
+        assert_eq!(lines_max, 200, "{e}: the scenario's sizes");
+        for (no, stores) in [
+            ("F1", ["GN", "GN"]),
+            ("F2", ["GN", "GN"]),
+            ("F3", ["GN", "GS"]),
+        ] {
+            let lines: Vec<Value> = (0..lines_max)
+                .map(|n| {
+                    json!({"item_code": format!("I{n}"), "sku": "TEE", "quantity": 1,
+                           "pickup_location": stores[n % 2]})
+                })
+                .collect();
+            ok(
+                &s,
+                Method::POST,
+                "/api/v1/channels/MALL/orders",
+                Some(json!({"order_no": no, "customer": {"name": "정하늘"}, "lines": lines})),
+            )
+            .await;
+        }
+        let first = s.store.pickup_intake(now_us()).await.unwrap();
+        assert_eq!(first, PICKUP_INTAKE_BATCH_MAX, "{e}: a full batch");
+        assert!(requests_of(&s, "F3").await.is_empty(), "{e}: F3 waits");
+        s.store.pickup_intake(now_us()).await.unwrap();
+        for (no, stores) in [
+            ("F1", vec![("GN", 200)]),
+            ("F2", vec![("GN", 200)]),
+            ("F3", vec![("GN", 100), ("GS", 100)]),
+        ] {
+            let got: Vec<(String, usize)> = requests_of(&s, no)
+                .await
+                .iter()
+                .map(|p| {
+                    let store = p["location_code"].as_str().unwrap().to_string();
+                    (store, p["items"].as_array().unwrap().len())
+                })
+                .collect();
+            let stores: Vec<(String, usize)> = stores
+                .into_iter()
+                .map(|(l, n)| (l.to_string(), n))
+                .collect();
+            assert_eq!(got, stores, "{e}: {no}: one request per store, every line");
+        }
         s.stop().await;
     }
 }

@@ -6,7 +6,9 @@
 //! **Requests.** The pickup intake ([`Store::pickup_intake`], a job every
 //! two seconds) turns every matched order line with a pickup store into an
 //! item of a request at that store, one request per (order, store), once
-//! per (line, store); allocation runs leave such lines alone. It also
+//! per (line, store); allocation runs leave such lines alone. A batch of
+//! new requests is one write transaction, its `pickup.requested` events
+//! built from what it writes (`Store::write_requests`). It also
 //! takes in cancellations made on the order since (a partial cancellation
 //! cancels units of the item; cancelling every unit cancels the request).
 //!
@@ -39,7 +41,8 @@
 //! expansion. Plain items cost no extra query (the item query reads
 //! `skus.bundle`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jaego_core::catalog::LocationKind;
 use jaego_core::limits::{PAGE_SIZE_MAX, SCHEDULE_BATCH_MAX};
@@ -63,7 +66,8 @@ use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
 use crate::orders::{
-    TENANT_NO_INDEX, Val, execute_in, insert_many, refresh_status, rows_in, update_many,
+    TENANT_NO_INDEX, Val, execute_in, insert_many, insert_returning_ids, refresh_status, rows_in,
+    update_many,
 };
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
@@ -592,35 +596,96 @@ async fn lock_pickup(
     find_in(tx, tenant, key).await
 }
 
-/// The body of every `pickup.*` event.
-fn pickup_event(kind: &'static str, p: &Pickup, extra: Value) -> NewEvent {
-    let mut data = json!({
-        "id": p.id.to_string(),
-        "order_id": p.order_id.to_string(),
-        "external_no": p.external_no,
-        "location_id": p.location_id.to_string(),
-        "receipt_code": p.receipt_code,
-        "status": p.status.as_str(),
-        "reason": p.reason,
-        "items": p.items.iter().map(|i| json!({
-            "line_id": i.line_id.to_string(),
-            "sku_id": i.sku_id.to_string(),
-            "quantity": i.quantity,
-            "cancelled": i.cancelled,
-        })).collect::<Vec<_>>(),
-    });
-    if let (Some(map), Value::Object(more)) = (data.as_object_mut(), extra) {
-        map.extend(more);
-    }
-    NewEvent::new(p.tenant, kind, data)
-        .location(p.location_id)
-        .channel(p.channel_id)
-        .subject(p.id)
+/// What a `pickup.*` event tells of its request: a [`Pickup`]'s fields,
+/// or, in the intake, the rows it has just written (nothing read back).
+struct EventFacts<'a> {
+    id: PickupId,
+    tenant: TenantId,
+    location_id: LocationId,
+    order_id: OrderId,
+    channel_id: ChannelId,
+    external_no: &'a str,
+    receipt_code: &'a str,
+    status: PickupStatus,
+    reason: &'a str,
+    /// (line, SKU, quantity, cancelled) of each item, in item order.
+    items: Vec<(OrderLineId, SkuId, i64, i64)>,
 }
 
-/// A line about to become a request item: (line id, SKU id, units, the
-/// line's cancelled units now).
-type NewItem = (String, String, i64, i64);
+impl<'a> EventFacts<'a> {
+    fn of(p: &'a Pickup) -> Self {
+        EventFacts {
+            id: p.id,
+            tenant: p.tenant,
+            location_id: p.location_id,
+            order_id: p.order_id,
+            channel_id: p.channel_id,
+            external_no: &p.external_no,
+            receipt_code: &p.receipt_code,
+            status: p.status,
+            reason: &p.reason,
+            items: p
+                .items
+                .iter()
+                .map(|i| (i.line_id, i.sku_id, i.quantity, i.cancelled))
+                .collect(),
+        }
+    }
+
+    /// The body of every `pickup.*` event, with `extra`'s fields after.
+    fn event(self, kind: &'static str, extra: Value) -> NewEvent {
+        let mut data = json!({
+            "id": self.id.to_string(),
+            "order_id": self.order_id.to_string(),
+            "external_no": self.external_no,
+            "location_id": self.location_id.to_string(),
+            "receipt_code": self.receipt_code,
+            "status": self.status.as_str(),
+            "reason": self.reason,
+            "items": self.items.iter().map(|(line, sku, quantity, cancelled)| json!({
+                "line_id": line.to_string(),
+                "sku_id": sku.to_string(),
+                "quantity": quantity,
+                "cancelled": cancelled,
+            })).collect::<Vec<_>>(),
+        });
+        if let (Some(map), Value::Object(more)) = (data.as_object_mut(), extra) {
+            map.extend(more);
+        }
+        NewEvent::new(self.tenant, kind, data)
+            .location(self.location_id)
+            .channel(self.channel_id)
+            .subject(self.id)
+    }
+}
+
+/// The `pickup.*` event `kind` of request `p`.
+fn pickup_event(kind: &'static str, p: &Pickup, extra: Value) -> NewEvent {
+    EventFacts::of(p).event(kind, extra)
+}
+
+/// A line about to become a request item.
+#[derive(Debug, Clone)]
+struct NewItem {
+    line: OrderLineId,
+    sku: SkuId,
+    /// The line's units neither cancelled nor shipped: the item's quantity.
+    units: i64,
+    /// The line's cancelled units now: the item's `line_cancelled_seen`.
+    cancelled: i64,
+}
+
+/// A request the intake is about to make: an order's new lines at one
+/// store, in line order, and what its event tells of the order.
+#[derive(Debug, Clone)]
+struct NewRequest {
+    tenant: TenantId,
+    order: OrderId,
+    location: LocationId,
+    channel: ChannelId,
+    external_no: String,
+    items: Vec<NewItem>,
+}
 
 /// Stock moves for `units` per item of `p` at its store.
 fn moves(p: &Pickup, units: &[i64], kind: MovementKind, policy: StockPolicy) -> Vec<OrderMove> {
@@ -643,40 +708,41 @@ fn moves(p: &Pickup, units: &[i64], kind: MovementKind, policy: StockPolicy) -> 
 /// Gives the new items of bundle lines their components: the line's
 /// expansion, stored now if no allocation stored it yet (so reception
 /// allocates exactly what is scanned, whatever the recipe becomes).
+/// `items` are (tenant, line, SKU, item) of new items of any requests:
+/// the bundles are looked up per tenant (one query when no line is a
+/// bundle), and every component of every item is one insert.
 async fn bundle_items(
     tx: &mut Transaction<'_, Any>,
-    tenant: TenantId,
-    lines: &[NewItem],
-    items: &[PickupItemId],
+    items: &[(TenantId, OrderLineId, SkuId, PickupItemId)],
 ) -> StoreResult<()> {
-    let keys: Vec<(OrderLineId, SkuId)> = lines
-        .iter()
-        .map(|(line, sku, _, _)| Ok((parse_stored(line)?, parse_stored(sku)?)))
-        .collect::<StoreResult<_>>()?;
-    let bundles = line_bundles(tx, tenant, keys.iter().copied()).await?;
-    if bundles.is_empty() {
-        return Ok(());
+    let mut by_tenant: BTreeMap<TenantId, Vec<(OrderLineId, SkuId, PickupItemId)>> =
+        BTreeMap::new();
+    for &(tenant, line, sku, item) in items {
+        by_tenant.entry(tenant).or_default().push((line, sku, item));
     }
-    store_expansions(tx, tenant, &bundles, bundles.keys().copied()).await?;
-    let rows: Vec<Vec<Val>> = keys
-        .iter()
-        .zip(items)
-        .filter_map(|((line, _), item)| bundles.get(line).map(|b| (item, b)))
-        .flat_map(|(item, b)| {
-            b.parts
-                .iter()
-                .enumerate()
-                .map(move |(position, &(component, per_unit))| {
-                    vec![
-                        Val::T(item.to_string()),
-                        Val::T(component.to_string()),
-                        Val::T(tenant.to_string()),
-                        Val::I(position as i64),
-                        Val::I(per_unit),
-                    ]
-                })
-        })
-        .collect();
+    let mut rows: Vec<Vec<Val>> = Vec::new();
+    for (tenant, items) in by_tenant {
+        let bundles =
+            line_bundles(tx, tenant, items.iter().map(|&(line, sku, _)| (line, sku))).await?;
+        if bundles.is_empty() {
+            continue;
+        }
+        store_expansions(tx, tenant, &bundles, bundles.keys().copied()).await?;
+        for (line, _, item) in &items {
+            let Some(b) = bundles.get(line) else {
+                continue;
+            };
+            for (position, &(component, per_unit)) in b.parts.iter().enumerate() {
+                rows.push(vec![
+                    Val::T(item.to_string()),
+                    Val::T(component.to_string()),
+                    Val::T(tenant.to_string()),
+                    Val::I(position as i64),
+                    Val::I(per_unit),
+                ]);
+            }
+        }
+    }
     insert_many(
         tx,
         "pickup_item_components (item_id, component_sku_id, tenant_id, position, per_unit)",
@@ -1176,12 +1242,24 @@ impl Store {
         })
     }
 
-    /// New pickup lines, found through the partial index of pickup lines
-    /// with open units (migration 0017); the order key is written so that
-    /// SQLite does not walk every order line in order instead.
+    /// Makes requests of new pickup lines: [`Store::new_requests`], then
+    /// [`Store::write_requests`].
     async fn make_requests(&self, now: i64) -> StoreResult<(usize, bool)> {
+        let (requests, full) = self.new_requests().await?;
+        let made = self.write_requests(&requests, now).await?;
+        Ok((made, full))
+    }
+
+    /// New pickup lines as the requests to make, one per (tenant, order,
+    /// store) in that order, and whether the look-up filled its batch.
+    /// The lines are found through the partial index of pickup lines with
+    /// open units (migration 0017); the order key is written so that
+    /// SQLite does not walk every order line in order instead. The look-up
+    /// also reads what the requests' events tell of their orders.
+    async fn new_requests(&self) -> StoreResult<(Vec<NewRequest>, bool)> {
         let rows = sqlx::query(
-            "SELECT l.id, l.tenant_id, l.order_id, l.pickup_location_id, l.sku_id, l.quantity - l.cancelled - l.shipped AS units, l.cancelled \
+            "SELECT l.id, l.tenant_id, l.order_id, l.pickup_location_id, l.sku_id, l.quantity - l.cancelled - l.shipped AS units, l.cancelled, \
+             o.channel_id, o.external_no \
              FROM order_lines l JOIN orders o ON o.id = l.order_id \
              WHERE l.pickup_location_id IS NOT NULL AND l.sku_id IS NOT NULL \
              AND o.status IN ('open','partially_allocated','allocated','partially_shipped') \
@@ -1193,95 +1271,203 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         let full = rows.len() > PICKUP_INTAKE_BATCH_MAX;
-        // (tenant, order, store) → lines, in order.
-        let mut groups: BTreeMap<(String, String, String), Vec<NewItem>> = BTreeMap::new();
+        let mut groups: BTreeMap<(TenantId, OrderId, LocationId), NewRequest> = BTreeMap::new();
         for r in rows.iter().take(PICKUP_INTAKE_BATCH_MAX) {
-            groups
-                .entry((
-                    text(r, "tenant_id")?,
-                    text(r, "order_id")?,
-                    text(r, "pickup_location_id")?,
-                ))
-                .or_default()
-                .push((
-                    text(r, "id")?,
-                    text(r, "sku_id")?,
-                    int(r, "units")?,
-                    int(r, "cancelled")?,
-                ));
+            let (tenant, order, location) = (
+                parsed(r, "tenant_id")?,
+                parsed(r, "order_id")?,
+                parsed(r, "pickup_location_id")?,
+            );
+            let request = match groups.entry((tenant, order, location)) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(NewRequest {
+                    tenant,
+                    order,
+                    location,
+                    channel: parsed(r, "channel_id")?,
+                    external_no: text(r, "external_no")?,
+                    items: Vec::new(),
+                }),
+            };
+            request.items.push(NewItem {
+                line: parsed(r, "id")?,
+                sku: parsed(r, "sku_id")?,
+                units: int(r, "units")?,
+                cancelled: int(r, "cancelled")?,
+            });
         }
         if full {
-            // The last order may go on past the batch: it waits for the
-            // next call, so that its lines make one request.
-            let last = groups.keys().next_back().cloned();
-            if let Some(last) = last {
-                groups.remove(&last);
-            }
+            // The last order read may go on past the batch: it waits for
+            // the next call, at every store it has lines for, so that its
+            // lines make one request per store. The lines come in order
+            // of their order's id, whatever the tenant, so it is the
+            // order of the batch's last line, which is not always the
+            // last group (tenants come first in the groups' key).
+            let last: OrderId = parsed(&rows[PICKUP_INTAKE_BATCH_MAX - 1], "order_id")?;
+            groups.retain(|&(_, order, _), _| order != last);
         }
-        let mut made = 0;
-        for ((tenant, order, location), lines) in groups {
-            let tenant: TenantId = tenant
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-            let id = PickupId::new();
-            let item_ids: Vec<PickupItemId> = lines.iter().map(|_| PickupItemId::new()).collect();
-            let mut tx = self.begin_write().await?;
-            let inserted = async {
-                sqlx::query(
-                    "INSERT INTO pickups (id, tenant_id, location_id, order_id, receipt_code, status, requested_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $6)",
-                )
-                .bind(id.to_string())
-                .bind(tenant.to_string())
-                .bind(&location)
-                .bind(&order)
-                .bind(receipt_code(id))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let items = lines
+        Ok((groups.into_values().collect(), full))
+    }
+
+    /// Makes `requests` (status `requested`, at `now`) in one write
+    /// transaction, with their `pickup.requested` events built from what
+    /// it writes; answers how many it made. Whatever the batch, that is
+    /// one insert each of the requests, their items and the bundle items'
+    /// components, the bundle look-ups per tenant, and the events.
+    ///
+    /// Another instance may have made a request of some of these lines
+    /// since they were read: `pickup_items_line_key UNIQUE (line_id,
+    /// location_id)` lets a line into one request per store. The items go
+    /// in with `ON CONFLICT (line_id, location_id) DO NOTHING RETURNING
+    /// id`, so a taken line is left out without an error, which on
+    /// PostgreSQL would abort the whole transaction. On PostgreSQL (read
+    /// committed) an insert meeting a line the other instance has written
+    /// but not committed waits for it: if it commits, the line is left
+    /// out; if it rolls back, the line goes in. On SQLite the write
+    /// transaction (`BEGIN IMMEDIATE`) runs alone and sees whatever was
+    /// committed before it. A request that did not get every one of its
+    /// lines is not made: its rows and the items that did go in are
+    /// deleted in this transaction (what rolling back that request alone
+    /// would leave), and lines nobody took are found again by the next
+    /// intake. The
+    /// items are written in the order of the batch (tenant, order, store,
+    /// line), which every instance computes alike, so two intakes wait
+    /// for each other's lines in one order and never deadlock.
+    async fn write_requests(&self, requests: &[NewRequest], now: i64) -> StoreResult<usize> {
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        let status = PickupStatus::Requested;
+        // A new request's reason (none yet) and items' cancelled units;
+        // written, and told in the events, as these values.
+        let (reason, cancelled) = ("", 0);
+        let ids: Vec<PickupId> = requests.iter().map(|_| PickupId::new()).collect();
+        let receipts: Vec<String> = ids.iter().map(|&id| receipt_code(id)).collect();
+        let item_ids: Vec<Vec<PickupItemId>> = requests
+            .iter()
+            .map(|r| r.items.iter().map(|_| PickupItemId::new()).collect())
+            .collect();
+        let mut tx = self.begin_write().await?;
+        let rows = requests
+            .iter()
+            .zip(&ids)
+            .zip(&receipts)
+            .map(|((r, id), receipt)| {
+                vec![
+                    Val::T(id.to_string()),
+                    Val::T(r.tenant.to_string()),
+                    Val::T(r.location.to_string()),
+                    Val::T(r.order.to_string()),
+                    Val::T(receipt.clone()),
+                    Val::T(status.as_str().to_string()),
+                    Val::T(reason.to_string()),
+                    Val::I(now),
+                    Val::I(now),
+                ]
+            })
+            .collect();
+        insert_many(
+            &mut tx,
+            "pickups (id, tenant_id, location_id, order_id, receipt_code, status, reason, requested_at, updated_at)",
+            9,
+            rows,
+            "",
+        )
+        .await?;
+        let rows = requests
+            .iter()
+            .zip(&ids)
+            .zip(&item_ids)
+            .flat_map(|((r, id), items)| {
+                r.items
                     .iter()
-                    .zip(&item_ids)
+                    .zip(items)
                     .enumerate()
-                    .map(|(n, ((line, sku, units, cancelled), item))| {
+                    .map(move |(n, (i, item))| {
                         vec![
                             Val::T(item.to_string()),
                             Val::T(id.to_string()),
-                            Val::T(tenant.to_string()),
-                            Val::T(line.clone()),
-                            Val::T(location.clone()),
-                            Val::T(sku.clone()),
+                            Val::T(r.tenant.to_string()),
+                            Val::T(i.line.to_string()),
+                            Val::T(r.location.to_string()),
+                            Val::T(i.sku.to_string()),
                             Val::I(n as i64 + 1),
-                            Val::I(*units),
-                            Val::I(*cancelled),
+                            Val::I(i.units),
+                            Val::I(cancelled),
+                            Val::I(i.cancelled),
                         ]
                     })
-                    .collect();
-                insert_many(
-                    &mut tx,
-                    "pickup_items (id, pickup_id, tenant_id, line_id, location_id, sku_id, item_no, quantity, line_cancelled_seen)",
-                    9,
-                    items,
-                    "",
-                )
-                .await
+            })
+            .collect();
+        let inserted: HashSet<PickupItemId> = insert_returning_ids(
+            &mut tx,
+            "pickup_items (id, pickup_id, tenant_id, line_id, location_id, sku_id, item_no, quantity, cancelled, line_cancelled_seen)",
+            10,
+            rows,
+            "ON CONFLICT (line_id, location_id) DO NOTHING RETURNING id",
+        )
+        .await?;
+        let (made, lost): (Vec<usize>, Vec<usize>) =
+            (0..requests.len()).partition(|&n| item_ids[n].iter().all(|i| inserted.contains(i)));
+        if !lost.is_empty() {
+            // Lines another instance took first: those requests are not
+            // made (see above).
+            let mut by_tenant: BTreeMap<TenantId, (Vec<PickupId>, Vec<PickupItemId>)> =
+                BTreeMap::new();
+            for &n in &lost {
+                let (pickups, items) = by_tenant.entry(requests[n].tenant).or_default();
+                pickups.push(ids[n]);
+                items.extend(item_ids[n].iter().filter(|i| inserted.contains(i)));
             }
-            .await;
-            match inserted {
-                Ok(()) => {}
-                // Another instance made this request first.
-                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                    continue;
-                }
-                Err(e) => return Err(e),
+            for (tenant, (pickups, items)) in by_tenant {
+                execute_in(&mut tx, tenant, &items, |t, list| {
+                    format!(
+                        "DELETE FROM pickup_items WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}"
+                    )
+                })
+                .await?;
+                execute_in(&mut tx, tenant, &pickups, |t, list| {
+                    format!("DELETE FROM pickups WHERE {TENANT_NO_INDEX} = {t} AND id IN {list}")
+                })
+                .await?;
             }
-            bundle_items(&mut tx, tenant, &lines, &item_ids).await?;
-            let p = find_in(&mut tx, tenant, &id.to_string()).await?;
-            let event = pickup_event(kinds::PICKUP_REQUESTED, &p, json!({}));
-            self.commit_with(tx, &[event]).await?;
-            made += 1;
         }
-        Ok((made, full))
+        let new_items: Vec<(TenantId, OrderLineId, SkuId, PickupItemId)> = made
+            .iter()
+            .flat_map(|&n| {
+                let r = &requests[n];
+                r.items
+                    .iter()
+                    .zip(&item_ids[n])
+                    .map(|(i, &item)| (r.tenant, i.line, i.sku, item))
+            })
+            .collect();
+        bundle_items(&mut tx, &new_items).await?;
+        let events: Vec<NewEvent> = made
+            .iter()
+            .map(|&n| {
+                let r = &requests[n];
+                EventFacts {
+                    id: ids[n],
+                    tenant: r.tenant,
+                    location_id: r.location,
+                    order_id: r.order,
+                    channel_id: r.channel,
+                    external_no: &r.external_no,
+                    receipt_code: &receipts[n],
+                    status,
+                    reason,
+                    items: r
+                        .items
+                        .iter()
+                        .map(|i| (i.line, i.sku, i.units, cancelled))
+                        .collect(),
+                }
+                .event(kinds::PICKUP_REQUESTED, json!({}))
+            })
+            .collect();
+        self.commit_with(tx, &events).await?;
+        Ok(made.len())
     }
 
     /// Cancellations on open requests' lines: from the open requests (a
@@ -2061,9 +2247,21 @@ async fn write_run(
 
 #[cfg(test)]
 mod tests {
-    use jaego_core::PickupId;
+    use jaego_core::catalog::LocationKind;
+    use jaego_core::limits::ORDER_LINES_MAX;
+    use jaego_core::{ChannelId, PickupId, StockPolicy, TenantId};
+    use serde_json::json;
 
-    use super::{receipt_code, receipt_shaped};
+    use super::{
+        PICKUP_INTAKE_BATCH_MAX, PickupFilter, pickup_event, receipt_code, receipt_shaped,
+    };
+    use crate::catalog::NewSku;
+    use crate::events::{EventFilter, kinds};
+    use crate::orders::{NewOrder, NewOrderLine};
+    use crate::page::PageRequest;
+    use crate::places::{NewChannel, NewLocation};
+    use crate::testing::fresh_databases;
+    use crate::{Store, StoreOptions, now_us};
 
     #[test]
     fn every_receipt_code_is_receipt_shaped_and_item_codes_are_not() {
@@ -2082,6 +2280,225 @@ mod tests {
             "P１２３４５６７８９０１２",
         ] {
             assert!(!receipt_shaped(code), "{code}");
+        }
+    }
+
+    /// A tenant with store GN, SKUs TEE and CAP, and channel MALL.
+    async fn shop(store: &Store, name: &str) -> (TenantId, ChannelId) {
+        let tenant = store.create_tenant(name).await.unwrap();
+        store
+            .create_location(
+                tenant,
+                &NewLocation {
+                    code: "GN".into(),
+                    name: "GN".into(),
+                    kind: LocationKind::Store,
+                    time_zone: "Asia/Seoul".into(),
+                    latitude: None,
+                    longitude: None,
+                    policy: StockPolicy::Strict,
+                },
+            )
+            .await
+            .unwrap();
+        for code in ["TEE", "CAP"] {
+            store
+                .create_sku(
+                    tenant,
+                    &NewSku {
+                        code: code.into(),
+                        name: code.into(),
+                        product_id: None,
+                        tracked: true,
+                        barcodes: vec![],
+                        option_tags: vec![],
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let channel = store
+            .create_channel(
+                tenant,
+                &NewChannel {
+                    code: "MALL".into(),
+                    name: "Mall".into(),
+                    kind: "web".into(),
+                    policy: None,
+                    locations: vec![],
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        (tenant, channel)
+    }
+
+    /// Collects order `no` to pick up at GN, one unit a line: (item code,
+    /// SKU code) of each line.
+    async fn collect(
+        store: &Store,
+        (tenant, channel): (TenantId, ChannelId),
+        no: &str,
+        lines: &[(String, &str)],
+    ) {
+        let order = NewOrder {
+            external_no: no.into(),
+            pickup_location: Some("GN".into()),
+            lines: lines
+                .iter()
+                .map(|(code, sku)| NewOrderLine {
+                    item_code: code.clone(),
+                    sku: Some((*sku).into()),
+                    quantity: 1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        store
+            .collect_orders(tenant, channel, &[order], "t")
+            .await
+            .unwrap();
+    }
+
+    /// A shop with orders A, B and C of one TEE and one CAP each.
+    async fn three_orders(store: &Store) -> TenantId {
+        let shop = shop(store, "pickup").await;
+        for no in ["A", "B", "C"] {
+            let lines = [("TEE".to_string(), "TEE"), ("CAP".to_string(), "CAP")];
+            collect(store, shop, no, &lines).await;
+        }
+        shop.0
+    }
+
+    /// Another instance made requests of some of the lines between this
+    /// intake's look-up and its write (B's lines, and C's first line
+    /// only): the write makes A's request, leaves B's and C's lines to
+    /// the requests already made, and a `pickup.requested` event goes
+    /// with each request made, as a read of it tells. C's line nobody
+    /// took makes a request at the next intake, as before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_taken_meanwhile_leave_the_other_requests_made() {
+        for db in fresh_databases("pickup_lines_taken_meanwhile").await {
+            let e = db.engine;
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant = three_orders(&store).await;
+            let now = now_us();
+            let (requests, full) = store.new_requests().await.unwrap();
+            assert!(!full, "{e}");
+            let numbers: Vec<&str> = requests.iter().map(|r| r.external_no.as_str()).collect();
+            assert_eq!(numbers, ["A", "B", "C"], "{e}");
+            let mut c_first = requests[2].clone();
+            c_first.items.truncate(1);
+            let other = store
+                .write_requests(&[requests[1].clone(), c_first], now)
+                .await
+                .unwrap();
+            assert_eq!(other, 2, "{e}: the other instance's requests");
+            let made = store.write_requests(&requests, now).await.unwrap();
+            assert_eq!(made, 1, "{e}: only A's request is made");
+            let (made, full) = store.make_requests(now).await.unwrap();
+            assert_eq!((made, full), (1, false), "{e}: C's line left over");
+            assert_eq!(store.make_requests(now).await.unwrap(), (0, false), "{e}");
+
+            let list = store
+                .pickups(tenant, &PickupFilter::default(), &PageRequest::default())
+                .await
+                .unwrap()
+                .items;
+            let mut got: Vec<(String, Vec<String>)> = list
+                .iter()
+                .map(|p| {
+                    let skus = p.items.iter().map(|i| i.sku_code.clone()).collect();
+                    (p.external_no.clone(), skus)
+                })
+                .collect();
+            got.sort();
+            let want = |no: &str, skus: &[&str]| {
+                (
+                    no.to_string(),
+                    skus.iter().map(ToString::to_string).collect(),
+                )
+            };
+            assert_eq!(
+                got,
+                [
+                    want("A", &["TEE", "CAP"]),
+                    want("B", &["TEE", "CAP"]),
+                    want("C", &["CAP"]),
+                    want("C", &["TEE"]),
+                ],
+                "{e}"
+            );
+            let events = store
+                .events_after(tenant, 0, &EventFilter::default(), 1_000)
+                .await
+                .unwrap();
+            let requested: Vec<_> = events
+                .iter()
+                .filter(|ev| ev.kind == kinds::PICKUP_REQUESTED)
+                .collect();
+            assert_eq!(requested.len(), list.len(), "{e}: one event per request");
+            for p in &list {
+                let ev = requested
+                    .iter()
+                    .find(|ev| ev.subject_id.as_deref() == Some(p.id.to_string().as_str()))
+                    .unwrap_or_else(|| panic!("{e}: no event of {}", p.id));
+                let read = pickup_event(kinds::PICKUP_REQUESTED, p, json!({}));
+                assert_eq!(ev.data, read.data.to_string(), "{e}: {}", p.external_no);
+                assert_eq!(ev.location_id, Some(p.location_id), "{e}");
+                assert_eq!(ev.channel_id, Some(p.channel_id), "{e}");
+            }
+        }
+    }
+
+    /// A full batch of two tenants' lines ends inside an order of the
+    /// tenant that comes first in tenant order: that order waits whole for
+    /// the next call (not the other tenant's order, complete, which comes
+    /// last among the batch's requests), so every order makes one request
+    /// with every line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_order_a_full_batch_cuts_waits_whatever_its_tenant() {
+        for db in fresh_databases("pickup_full_batch_tenants").await {
+            let e = db.engine;
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let (a, b) = (shop(&store, "a").await, shop(&store, "b").await);
+            let (high, low) = if a.0 > b.0 { (a, b) } else { (b, a) };
+            let lines: Vec<(String, &str)> = (0..ORDER_LINES_MAX)
+                .map(|n| (format!("I{n}"), "TEE"))
+                .collect();
+            // The batch ends inside the third order.
+            const {
+                assert!(2 * ORDER_LINES_MAX < PICKUP_INTAKE_BATCH_MAX);
+                assert!(3 * ORDER_LINES_MAX > PICKUP_INTAKE_BATCH_MAX);
+            }
+            // Lines are read in order of their order's id (by time).
+            collect(&store, high, "H", &lines).await;
+            collect(&store, low, "L1", &lines).await;
+            collect(&store, low, "L2", &lines).await;
+            let now = now_us();
+            assert_eq!(store.make_requests(now).await.unwrap(), (2, true), "{e}");
+            assert_eq!(store.make_requests(now).await.unwrap(), (1, false), "{e}");
+            for (tenant, no) in [(high.0, "H"), (low.0, "L1"), (low.0, "L2")] {
+                let filter = PickupFilter {
+                    order_no: Some(no.into()),
+                    ..Default::default()
+                };
+                let items: Vec<usize> = store
+                    .pickups(tenant, &filter, &PageRequest::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(|p| p.items.len())
+                    .collect();
+                assert_eq!(items, [ORDER_LINES_MAX], "{e}: {no}");
+            }
         }
     }
 }
