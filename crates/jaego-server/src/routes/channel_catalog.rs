@@ -315,7 +315,7 @@ impl From<ChannelProduct> for ChannelProductBody {
 
 #[utoipa::path(get, path = "/channels/{channel}/catalog/products", tag = "channel catalog", security(("bearer" = ["read"])),
     params(("channel" = String, Path, description = "Channel id or code"), ProductQuery),
-    responses((status = 200, body = Vec<ChannelProductBody>), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<ChannelProductBody>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_products(
     State(state): State<AppState>,
     auth: Auth,
