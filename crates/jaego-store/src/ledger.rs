@@ -335,22 +335,37 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<BalanceRow>> {
         let (after_sku, after_location) = page.cursor().split_once('/').unwrap_or(("", ""));
-        let rows = sqlx::query(
+        // A SKU filter is a plain equality, so the key's index finds the
+        // SKU's rows (`$4 = '' OR …` would read every balance of the
+        // tenant in key order). A location filter stays a filter on that
+        // key-order read: with the `LIMIT`, it stops after a page's worth.
+        let sku = if filter.sku_id.is_some() {
+            "b.sku_id = $4"
+        } else {
+            "$4 = ''"
+        };
+        let sql = format!(
             "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, \
                     b.on_hand, b.reserved, b.allocated, b.incoming, b.in_transit, b.safety_stock, b.updated_at \
              FROM balances b JOIN skus s ON s.id = b.sku_id JOIN locations l ON l.id = b.location_id \
              WHERE b.tenant_id = $1 AND (b.sku_id > $2 OR (b.sku_id = $2 AND b.location_id > $3)) \
-               AND ($4 = '' OR b.sku_id = $4) AND ($5 = '' OR b.location_id = $5) \
-             ORDER BY b.sku_id, b.location_id LIMIT $6",
-        )
-        .bind(tenant.to_string())
-        .bind(after_sku)
-        .bind(after_location)
-        .bind(filter.sku_id.map(|s| s.to_string()).unwrap_or_default())
-        .bind(filter.location_id.map(|l| l.to_string()).unwrap_or_default())
-        .bind((page.size() + 1) as i64)
-        .fetch_all(self.reader())
-        .await?;
+               AND {sku} AND ($5 = '' OR b.location_id = $5) \
+             ORDER BY b.sku_id, b.location_id LIMIT $6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(after_sku)
+            .bind(after_location)
+            .bind(filter.sku_id.map(|s| s.to_string()).unwrap_or_default())
+            .bind(
+                filter
+                    .location_id
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
+            )
+            .bind((page.size() + 1) as i64)
+            .fetch_all(self.reader())
+            .await?;
         let items = rows
             .iter()
             .map(|r| {

@@ -309,19 +309,27 @@ impl Store {
         sku: Option<SkuId>,
         page: &PageRequest,
     ) -> StoreResult<Page<ChannelFigure>> {
-        let rows = sqlx::query(
+        // One SKU is an equality the key's index finds, not a filter on a
+        // read of every figure of the channel.
+        let sku_cond = if sku.is_some() {
+            "f.sku_id = $4"
+        } else {
+            "$4 = ''"
+        };
+        let sql = format!(
             "SELECT f.channel_id, f.sku_id, s.code, f.figure, f.reason, f.source, f.updated_at \
              FROM channel_figures f JOIN skus s ON s.id = f.sku_id \
-             WHERE f.tenant_id = $1 AND f.channel_id = $2 AND f.sku_id > $3 AND ($4 = '' OR f.sku_id = $4) \
-             ORDER BY f.sku_id LIMIT $5",
-        )
-        .bind(tenant.to_string())
-        .bind(channel.to_string())
-        .bind(page.cursor())
-        .bind(sku.map(|s| s.to_string()).unwrap_or_default())
-        .bind((page.size() + 1) as i64)
-        .fetch_all(self.reader())
-        .await?;
+             WHERE f.tenant_id = $1 AND f.channel_id = $2 AND f.sku_id > $3 AND {sku_cond} \
+             ORDER BY f.sku_id LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(channel.to_string())
+            .bind(page.cursor())
+            .bind(sku.map(|s| s.to_string()).unwrap_or_default())
+            .bind((page.size() + 1) as i64)
+            .fetch_all(self.reader())
+            .await?;
         let items = rows
             .iter()
             .map(figure_from_row)
