@@ -12,6 +12,7 @@
 //!
 //! One JSON body per event serves every way out ([`EventBody`]).
 
+pub mod egress;
 pub mod hub;
 pub mod nats;
 pub mod webhooks;
