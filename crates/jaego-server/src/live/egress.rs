@@ -1,9 +1,56 @@
 //! Where webhook deliveries may connect: the guard against server-side
-//! request forgery. [`private_target`] names the addresses on the server's
-//! own network, or not routable on the internet, that a delivery must not
-//! reach.
+//! request forgery.
+//!
+//! A manager can point a webhook at any URL, so without a guard jaego's
+//! delivery workers would POST to whatever sits on the server's own network
+//! (loopback, private ranges, a cloud metadata endpoint). Under
+//! [`PrivateTargets::Deny`], the default, a delivery never connects to an
+//! address that [`private_target`] names. The check sits where the
+//! connection is made: the client resolves host names with [`PublicOnly`],
+//! which drops such addresses from the answer, and connects only to what
+//! is left, so a name that resolves to a public address at one moment and
+//! to a private one at the next (DNS rebinding) gains nothing. A URL whose
+//! host is an IP address is not resolved at all; [`refused_literal`] checks
+//! it before the request is sent.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+/// Whether deliveries may go to addresses on the server's own network
+/// (`jaego serve --webhook-private-targets`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrivateTargets {
+    /// Refuse them: the default.
+    #[default]
+    Deny,
+    /// Deliver anywhere, for receivers on the merchant's own network (and
+    /// tests, whose receivers listen on loopback).
+    Allow,
+}
+
+impl PrivateTargets {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivateTargets::Deny => "deny",
+            PrivateTargets::Allow => "allow",
+        }
+    }
+}
+
+impl FromStr for PrivateTargets {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "deny" => Ok(PrivateTargets::Deny),
+            "allow" => Ok(PrivateTargets::Allow),
+            _ => Err(format!("unknown setting {s:?}; expected deny or allow")),
+        }
+    }
+}
+
+/// How every refusal ends, so an operator reading a delivery log knows
+/// which setting refused it.
+const REFUSED_BY: &str = "refused by --webhook-private-targets deny";
 
 /// `true` for an address a delivery must not connect to under `deny`:
 /// loopback, unspecified, private, link-local (cloud metadata endpoints
@@ -61,6 +108,69 @@ fn private_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfec0
         // 2001:db8::/32, documentation.
         || (s[0] == 0x2001 && s[1] == 0x0db8)
+}
+
+/// The delivery log's error for a URL whose host is an address that
+/// `deny` refuses; `None` if the host is a name or an allowed address.
+pub fn refused_literal(url: &reqwest::Url) -> Option<String> {
+    let ip = literal(url)?;
+    private_target(ip).then(|| format!("{ip} is a private or loopback address, {REFUSED_BY}"))
+}
+
+/// The address `url`'s host names, if it is an IP literal. The URL parser
+/// has already turned every IPv4 spelling (`2130706433`, `0x7f.1`) into
+/// dotted form, and a host that is a name never parses as an address.
+fn literal(url: &reqwest::Url) -> Option<IpAddr> {
+    let host = url.host_str()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.parse().ok()
+}
+
+/// Resolves host names with the system resolver and keeps only the
+/// addresses [`private_target`] allows; a name left with none fails to
+/// resolve, so the client never connects.
+#[derive(Debug, Default)]
+pub struct PublicOnly;
+
+/// A resolution that `deny` refused. Its own type, so that the delivery
+/// log can show it without the client's wrapping.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(String);
+
+/// The addresses of `resolved` that a delivery may connect to, in order.
+pub fn public_only(resolved: impl IntoIterator<Item = SocketAddr>) -> Vec<SocketAddr> {
+    resolved
+        .into_iter()
+        .filter(|a| !private_target(a.ip()))
+        .collect()
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            // The port is the URL's; the client puts it in.
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept = public_only(resolved.iter().copied());
+            if resolved.is_empty() {
+                let error = std::io::Error::other(format!("{host} resolves to no address"));
+                return Err(error.into());
+            }
+            if kept.is_empty() {
+                let error = Refused(format!(
+                    "{host} resolves only to private or loopback addresses, {REFUSED_BY}"
+                ));
+                return Err(error.into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +253,77 @@ mod tests {
         for (addr, allowed) in table {
             check(addr, allowed);
         }
+    }
+
+    #[test]
+    fn literal_hosts_are_refused_and_names_are_left_to_the_resolver() {
+        fn check(url: &str, refused: Option<&str>) {
+            let url = reqwest::Url::parse(url).unwrap();
+            assert_eq!(refused_literal(&url).as_deref(), refused, "{url}");
+        }
+        check("https://hooks.example/in", None);
+        check("http://localhost:8080/", None);
+        check("https://8.8.8.8/in", None);
+        check(
+            "http://127.0.0.1:9/hook",
+            Some(
+                "127.0.0.1 is a private or loopback address, refused by --webhook-private-targets deny",
+            ),
+        );
+        // The URL parser reads every IPv4 spelling as the address it is.
+        check(
+            "http://2130706433/",
+            Some(
+                "127.0.0.1 is a private or loopback address, refused by --webhook-private-targets deny",
+            ),
+        );
+        check(
+            "http://0x7f.1/",
+            Some(
+                "127.0.0.1 is a private or loopback address, refused by --webhook-private-targets deny",
+            ),
+        );
+        check(
+            "http://[::ffff:127.0.0.1]/",
+            Some(
+                "::ffff:127.0.0.1 is a private or loopback address, refused by --webhook-private-targets deny",
+            ),
+        );
+        check(
+            "http://169.254.169.254/latest/meta-data/",
+            Some(
+                "169.254.169.254 is a private or loopback address, refused by --webhook-private-targets deny",
+            ),
+        );
+    }
+
+    #[test]
+    fn resolved_addresses_keep_only_public_ones_in_order() {
+        let addrs: Vec<SocketAddr> = [
+            "127.0.0.1:0",
+            "93.184.216.34:0",
+            "[::1]:0",
+            "10.0.0.1:0",
+            "[2606:4700:4700::1111]:0",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        assert_eq!(
+            public_only(addrs),
+            vec![
+                "93.184.216.34:0".parse::<SocketAddr>().unwrap(),
+                "[2606:4700:4700::1111]:0".parse().unwrap()
+            ]
+        );
+        assert!(public_only(["127.0.0.1:0".parse().unwrap()]).is_empty());
+    }
+
+    #[test]
+    fn the_setting_reads_deny_and_allow() {
+        assert_eq!("deny".parse(), Ok(PrivateTargets::Deny));
+        assert_eq!("allow".parse(), Ok(PrivateTargets::Allow));
+        assert!("yes".parse::<PrivateTargets>().is_err());
+        assert_eq!(PrivateTargets::default(), PrivateTargets::Deny);
     }
 }
