@@ -928,3 +928,74 @@ async fn under_deny_deliveries_to_loopback_fail_in_the_log() {
         server.stop().await;
     }
 }
+
+/// Under `deny`, registration refuses an address on the server's own
+/// network, or `localhost`, naming `url`, and changes nothing; a name is
+/// not resolved at registration (delivery checks it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_deny_registration_refuses_the_servers_own_network() {
+    for server in servers_configured("under_deny_registration_refuses", denying(3, 20)).await {
+        let engine = server.engine;
+        let refused = [
+            "http://127.0.0.1:8080/hook",
+            "http://[::1]/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:8080/hook",
+            "http://[::ffff:127.0.0.1]/hook",
+            "https://10.0.0.5/hook",
+            "http://2130706433/hook",
+            "http://0.0.0.0:8080/hook",
+        ];
+        for url in refused {
+            let r = server
+                .post(
+                    "/api/v1/webhooks",
+                    json!({"url": url, "kinds": ["stock.changed"]}),
+                )
+                .await;
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
+            assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
+            let reason = r.body["errors"][0]["reason"].as_str().unwrap_or("");
+            assert!(reason.contains(REFUSED_BY), "{engine}: {url}: {}", r.text);
+        }
+        let list = server.get("/api/v1/webhooks").await;
+        assert_eq!(list.body["items"], json!([]), "{engine}: {}", list.text);
+        let events = server.get("/api/v1/events?kinds=webhook.*").await;
+        assert_eq!(events.body["items"], json!([]), "{engine}: {}", events.text);
+
+        // A name is taken as it is (paused: nothing to resolve in a test).
+        let made = endpoint(
+            &server,
+            json!({"url": "https://hooks.example/in", "kinds": ["stock.changed"], "active": false}),
+        )
+        .await;
+        let id = made["id"].as_str().unwrap();
+        for url in refused {
+            let r = server
+                .call(
+                    Method::PATCH,
+                    &format!("/api/v1/webhooks/{id}"),
+                    &server.owner,
+                    Some(json!({"url": url, "description": "moved"})),
+                )
+                .await;
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
+            assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
+        }
+        let got = server.get(&format!("/api/v1/webhooks/{id}")).await;
+        assert_eq!(got.body["url"], "https://hooks.example/in", "{engine}");
+        assert_eq!(got.body["description"], "", "{engine}");
+        assert_eq!(got.body["updated_at"], made["updated_at"], "{engine}");
+        server.stop().await;
+    }
+}

@@ -129,6 +129,22 @@ fn literal(url: &reqwest::Url) -> Option<IpAddr> {
     host.parse().ok()
 }
 
+/// Why registration refuses `url` under `deny`: its host is an address
+/// [`private_target`] names, or `localhost` (RFC 6761: `localhost` and its
+/// subdomains are loopback). Other host names are not resolved here, since
+/// their addresses can change; delivery checks them.
+pub fn refused_at_registration(url: &reqwest::Url) -> Option<String> {
+    if literal(url).is_none() {
+        let name = url.host_str()?.trim_end_matches('.');
+        let local = name.eq_ignore_ascii_case("localhost")
+            || name
+                .rsplit_once('.')
+                .is_some_and(|(_, last)| last.eq_ignore_ascii_case("localhost"));
+        return local.then(|| format!("{name} is a loopback name, {REFUSED_BY}"));
+    }
+    refused_literal(url)
+}
+
 /// Resolves host names with the system resolver and keeps only the
 /// addresses [`private_target`] allows; a name left with none fails to
 /// resolve, so the client never connects.
@@ -295,6 +311,26 @@ mod tests {
                 "169.254.169.254 is a private or loopback address, refused by --webhook-private-targets deny",
             ),
         );
+    }
+
+    #[test]
+    fn registration_refuses_private_literals_and_localhost_only() {
+        fn check(url: &str, refused: bool) {
+            let parsed = reqwest::Url::parse(url).unwrap();
+            assert_eq!(refused_at_registration(&parsed).is_some(), refused, "{url}");
+        }
+        check("https://hooks.example/in", false);
+        check("https://localhost.example/in", false);
+        check("https://notlocalhost/in", false);
+        check("https://8.8.8.8/in", false);
+        check("http://localhost:8080/", true);
+        check("http://LOCALHOST/", true);
+        check("http://localhost./", true);
+        check("http://app.localhost/", true);
+        check("http://127.0.0.1:9/", true);
+        check("http://[::1]/", true);
+        check("http://[fd00::1]/", true);
+        check("http://10.1.2.3/", true);
     }
 
     #[test]
