@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::{TestServer, assert_problem, servers_configured};
 use jaego_core::signature;
 use jaego_server::ServerConfig;
+use jaego_server::live::egress::PrivateTargets;
 use jaego_server::live::{DeliveryConfig, LiveConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -161,6 +162,8 @@ fn config(attempts_max: u32, backoff_ms: u64) -> ServerConfig {
                 lease: Duration::from_secs(5),
                 workers_max: 8,
                 scan_interval: Duration::from_millis(50),
+                // The receivers listen on loopback.
+                private_targets: PrivateTargets::Allow,
             },
             ..LiveConfig::default()
         },
@@ -767,4 +770,232 @@ async fn two_instances_deliver_each_event_once_in_order() {
         .unwrap()
         .unwrap();
     server.stop().await;
+}
+
+/// `config` under `jaego serve`'s default: deliveries to the server's own
+/// network refused.
+fn denying(attempts_max: u32, backoff_ms: u64) -> ServerConfig {
+    let mut config = config(attempts_max, backoff_ms);
+    config.live.webhooks.private_targets = PrivateTargets::Deny;
+    config
+}
+
+/// Sends one event to `url` with a client of `config`.
+async fn send_once(config: &ServerConfig, url: &str) -> jaego_store::webhooks::AttemptOutcome {
+    jaego_server::live::webhooks::Sender::new(&config.live.webhooks)
+        .send(&jaego_server::live::webhooks::Request {
+            url,
+            secret: "guard-test-secret",
+            endpoint: jaego_core::WebhookId::new(),
+            seq: 1,
+            kind: "stock.changed",
+            body: "{}",
+            attempt: 1,
+        })
+        .await
+}
+
+const REFUSED_BY: &str = "refused by --webhook-private-targets deny";
+
+/// The guard in the client itself: `localhost` goes through the resolver,
+/// which finds only loopback and refuses; an address literal is refused
+/// before any request. The same receiver answers the same URLs under
+/// `allow`, so the refusals are the guard's, not a dead receiver's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_deny_the_client_never_connects_to_loopback() {
+    let receiver = Receiver::start().await;
+    let port = receiver
+        .url
+        .trim_end_matches("/hook")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let by_name = format!("http://localhost:{port}/hook");
+    let by_address = format!("http://127.0.0.1:{port}/hook");
+    let mapped = format!("http://[::ffff:127.0.0.1]:{port}/hook");
+    for url in [&by_name, &by_address] {
+        let outcome = send_once(&config(1, 20), url).await;
+        assert!(outcome.succeeded(), "allow: {url}: {:?}", outcome.error);
+    }
+    assert_eq!(receiver.received().len(), 2);
+
+    for (url, error) in [
+        (
+            &by_name,
+            format!("localhost resolves only to private or loopback addresses, {REFUSED_BY}"),
+        ),
+        (
+            &by_address,
+            format!("127.0.0.1 is a private or loopback address, {REFUSED_BY}"),
+        ),
+        (
+            &mapped,
+            format!("::ffff:127.0.0.1 is a private or loopback address, {REFUSED_BY}"),
+        ),
+    ] {
+        let outcome = send_once(&denying(1, 20), url).await;
+        assert_eq!(outcome.status, None, "deny: {url}");
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some(error.as_str()),
+            "deny: {url}"
+        );
+    }
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "deny: the receiver was reached"
+    );
+}
+
+/// An endpoint that points at the server's own network (made before the
+/// setting, or under `allow`, so here straight in the store) is never
+/// delivered to under `deny`: its attempts fail in the delivery log with
+/// the refusal, by name (through the resolver) and by address alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_deny_deliveries_to_loopback_fail_in_the_log() {
+    for server in servers_configured("under_deny_deliveries_fail", denying(3, 20)).await {
+        let engine = server.engine;
+        let receiver = Receiver::start().await;
+        let port = receiver
+            .url
+            .trim_end_matches("/hook")
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string();
+        server.seed("wh", "A", 0).await;
+        let tenant = server.store.first_tenant().await.unwrap().unwrap();
+        let mut endpoints = Vec::new();
+        for (url, error) in [
+            (
+                format!("http://localhost:{port}/hook"),
+                format!("localhost resolves only to private or loopback addresses, {REFUSED_BY}"),
+            ),
+            (
+                format!("http://127.0.0.1:{port}/hook"),
+                format!("127.0.0.1 is a private or loopback address, {REFUSED_BY}"),
+            ),
+        ] {
+            let made = server
+                .store
+                .create_webhook(
+                    tenant,
+                    &jaego_store::webhooks::NewWebhook {
+                        url,
+                        secret: None,
+                        kinds: vec!["stock.changed".into()],
+                        channel_id: None,
+                        location_id: None,
+                        sku_id: None,
+                        description: String::new(),
+                        active: true,
+                    },
+                )
+                .await
+                .unwrap();
+            endpoints.push((made.id.to_string(), error));
+        }
+        receipt(&server, "A", "wh", 1).await;
+        for (id, error) in &endpoints {
+            let logged = tokio::time::timeout(WAIT, async {
+                loop {
+                    let logged = attempts(&server, id).await;
+                    if !logged.is_empty() {
+                        return logged;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{engine}: no attempt within {WAIT:?}"));
+            assert_eq!(logged[0]["status"], Value::Null, "{engine}: {logged:?}");
+            assert_eq!(logged[0]["error"], error.as_str(), "{engine}: {logged:?}");
+            let got = server.get(&format!("/api/v1/webhooks/{id}")).await;
+            assert_eq!(
+                got.body["delivery"]["last_error"],
+                error.as_str(),
+                "{engine}: {}",
+                got.text
+            );
+        }
+        assert!(
+            receiver.received().is_empty(),
+            "{engine}: the receiver was reached: {:?}",
+            receiver.received()
+        );
+        server.stop().await;
+    }
+}
+
+/// Under `deny`, registration refuses an address on the server's own
+/// network, or `localhost`, naming `url`, and changes nothing; a name is
+/// not resolved at registration (delivery checks it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_deny_registration_refuses_the_servers_own_network() {
+    for server in servers_configured("under_deny_registration_refuses", denying(3, 20)).await {
+        let engine = server.engine;
+        let refused = [
+            "http://127.0.0.1:8080/hook",
+            "http://[::1]/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:8080/hook",
+            "http://[::ffff:127.0.0.1]/hook",
+            "https://10.0.0.5/hook",
+            "http://2130706433/hook",
+            "http://0.0.0.0:8080/hook",
+        ];
+        for url in refused {
+            let r = server
+                .post(
+                    "/api/v1/webhooks",
+                    json!({"url": url, "kinds": ["stock.changed"]}),
+                )
+                .await;
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
+            assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
+            let reason = r.body["errors"][0]["reason"].as_str().unwrap_or("");
+            assert!(reason.contains(REFUSED_BY), "{engine}: {url}: {}", r.text);
+        }
+        let list = server.get("/api/v1/webhooks").await;
+        assert_eq!(list.body["items"], json!([]), "{engine}: {}", list.text);
+        let events = server.get("/api/v1/events?kinds=webhook.*").await;
+        assert_eq!(events.body["items"], json!([]), "{engine}: {}", events.text);
+
+        // A name is taken as it is (paused: nothing to resolve in a test).
+        let made = endpoint(
+            &server,
+            json!({"url": "https://hooks.example/in", "kinds": ["stock.changed"], "active": false}),
+        )
+        .await;
+        let id = made["id"].as_str().unwrap();
+        for url in refused {
+            let r = server
+                .call(
+                    Method::PATCH,
+                    &format!("/api/v1/webhooks/{id}"),
+                    &server.owner,
+                    Some(json!({"url": url, "description": "moved"})),
+                )
+                .await;
+            assert_problem(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                engine,
+            );
+            assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
+        }
+        let got = server.get(&format!("/api/v1/webhooks/{id}")).await;
+        assert_eq!(got.body["url"], "https://hooks.example/in", "{engine}");
+        assert_eq!(got.body["description"], "", "{engine}");
+        assert_eq!(got.body["updated_at"], made["updated_at"], "{engine}");
+        server.stop().await;
+    }
 }

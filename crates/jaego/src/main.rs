@@ -201,6 +201,12 @@ struct ServeArgs {
     /// The first token of NATS subjects: `<prefix>.<tenant>.<kind>`.
     #[arg(long, env = "JAEGO_NATS_SUBJECT_PREFIX", default_value = "jaego")]
     nats_subject_prefix: String,
+    /// `deny`: webhooks are never delivered to this server's own network
+    /// (loopback, private and link-local ranges, metadata endpoints…), and
+    /// such URLs are refused at registration. `allow`: deliver anywhere,
+    /// for receivers on the merchant's own network.
+    #[arg(long, env = "JAEGO_WEBHOOK_PRIVATE_TARGETS", default_value = "deny")]
+    webhook_private_targets: jaego_server::live::egress::PrivateTargets,
 }
 
 #[derive(Subcommand)]
@@ -649,9 +655,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         live: jaego_server::live::LiveConfig {
             nats_url: args.nats_url.filter(|u| !u.trim().is_empty()),
             nats_subject_prefix: args.nats_subject_prefix,
+            webhooks: jaego_server::live::DeliveryConfig {
+                private_targets: args.webhook_private_targets,
+                ..jaego_server::live::DeliveryConfig::default()
+            },
             ..jaego_server::live::LiveConfig::default()
         },
     };
+    if config.live.webhooks.private_targets == jaego_server::live::egress::PrivateTargets::Allow {
+        tracing::info!(
+            "webhooks may be delivered to this server's own network (--webhook-private-targets allow)"
+        );
+    }
     if let Some(url) = &config.live.nats_url {
         tracing::info!(nats = %redact(url), prefix = %config.live.nats_subject_prefix, "publishing events to NATS JetStream");
     }

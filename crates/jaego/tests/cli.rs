@@ -1,5 +1,6 @@
 //! The command line: `token create` bootstraps and prints a secret once,
-//! `verify` checks a real database and refuses one that does not exist.
+//! `verify` checks a real database and refuses one that does not exist,
+//! `serve` refuses webhooks to its own network unless told otherwise.
 
 use std::process::Command;
 
@@ -170,5 +171,67 @@ async fn user_create_reads_the_password_from_stdin_or_the_environment() {
             .is_none()
     );
     store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `jaego serve` refuses a webhook at a loopback address by default, and
+/// takes it with `JAEGO_WEBHOOK_PRIVATE_TARGETS=allow` (the flag's
+/// environment variable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_webhooks_to_its_own_network_unless_allowed() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = std::env::temp_dir().join(format!("jaego-cli-egress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (setting, expected) in [(None, 422), (Some("allow"), 201)] {
+        let name = setting.unwrap_or("default");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let stdout = dir.join(format!("{name}.out"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jaego"));
+        command
+            .args(["serve", "--log-level", "warn"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--database-url",
+                &format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+            ])
+            .env_remove("JAEGO_WEBHOOK_PRIVATE_TARGETS")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(Stdio::null());
+        if let Some(setting) = setting {
+            command.env("JAEGO_WEBHOOK_PRIVATE_TARGETS", setting);
+        }
+        let mut child = command.spawn().expect("start jaego serve");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name}: jaego serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = std::fs::read_to_string(&stdout).unwrap();
+        let token = out
+            .split_whitespace()
+            .find(|w| w.starts_with("jg_"))
+            .expect("the bootstrap token");
+        let status = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"url": "http://127.0.0.1:9/hook", "kinds": ["stock.changed"], "active": false}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(status.as_u16(), expected, "{name}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,6 +12,7 @@
 //!
 //! One JSON body per event serves every way out ([`EventBody`]).
 
+pub mod egress;
 pub mod hub;
 pub mod nats;
 pub mod webhooks;
@@ -134,6 +135,9 @@ pub struct DeliveryConfig {
     pub workers_max: usize,
     /// How often the supervisor looks for endpoints to claim.
     pub scan_interval: Duration,
+    /// Whether deliveries may connect to the server's own network
+    /// (loopback, private ranges, metadata endpoints): refused by default.
+    pub private_targets: egress::PrivateTargets,
 }
 
 impl Default for DeliveryConfig {
@@ -146,6 +150,7 @@ impl Default for DeliveryConfig {
             lease: Duration::from_secs(DELIVERY_LEASE_SECS.unsigned_abs()),
             workers_max: WEBHOOK_WORKERS_PER_INSTANCE_MAX,
             scan_interval: Duration::from_secs(1),
+            private_targets: egress::PrivateTargets::Deny,
         }
     }
 }

@@ -43,12 +43,14 @@ use jaego_store::{Store, StoreResult, now_us};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::egress::{PrivateTargets, PublicOnly, Refused, refused_literal};
 use super::{DeliveryConfig, EventBody, LiveConfig};
 
 /// The HTTP client of webhook deliveries and redeliveries.
 pub struct Sender {
     http: reqwest::Client,
     timeout: Duration,
+    private_targets: PrivateTargets,
 }
 
 /// One request to send.
@@ -67,23 +69,47 @@ const ERROR_BODY_BYTES_MAX: usize = 200;
 
 impl Sender {
     pub fn new(config: &DeliveryConfig) -> Sender {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             // A signed POST is never sent on to another address.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("jaego/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+            .user_agent(concat!("jaego/", env!("CARGO_PKG_VERSION")));
+        if config.private_targets == PrivateTargets::Deny {
+            // Checked on the addresses the client then connects to, so a
+            // name that changes its answer (DNS rebinding) cannot slip by.
+            http = http.dns_resolver(Arc::new(PublicOnly));
+        }
+        // Only the TLS set-up can fail here, and `Client::default` would
+        // panic on it too; a fallback client would drop the guard and the
+        // redirect policy.
+        let http = http.build().expect("the webhook HTTP client builds");
         Sender {
             http,
             timeout: config.timeout,
+            private_targets: config.private_targets,
         }
     }
 
     /// Sends one signed request; any answer but a 2xx, and no answer within
-    /// the timeout, is a failure.
+    /// the timeout, is a failure. Under `deny`, a URL whose host is a
+    /// private address is a failure without a request.
     pub async fn send(&self, request: &Request<'_>) -> AttemptOutcome {
+        if self.private_targets == PrivateTargets::Deny {
+            // An IP literal is never resolved, so the resolver cannot see it.
+            let refused = reqwest::Url::parse(request.url)
+                .ok()
+                .and_then(|url| refused_literal(&url));
+            if let Some(error) = refused {
+                return AttemptOutcome {
+                    seq: request.seq,
+                    kind: request.kind.to_string(),
+                    status: None,
+                    latency_us: 0,
+                    error: Some(error),
+                };
+            }
+        }
         let timestamp = now_us() / 1_000_000;
         let signed = signature::sign(
             request.secret.as_bytes(),
@@ -153,6 +179,14 @@ impl Sender {
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {} ms", timeout.as_millis());
+    }
+    // A refusal of the guard's resolver says all there is to say.
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return refused.to_string();
+        }
+        source = s.source();
     }
     let mut text = if e.is_connect() {
         "could not connect".to_string()

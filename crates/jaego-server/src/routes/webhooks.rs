@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth, path_id, unknown};
+use crate::live::egress::{self, PrivateTargets};
 use crate::live::webhooks::{Request, superseded};
 use crate::wire::{PageBody, page, time};
 
@@ -41,6 +42,9 @@ const ACTION: &str = "manage webhooks";
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// Where to POST events: an `https://` URL (or `http://` on a trusted network).
+    /// Unless the server runs with `--webhook-private-targets allow`, an
+    /// address on its own network (loopback, private, link-local…) or
+    /// `localhost` is refused with 422.
     pub url: String,
     /// Kinds to deliver: exact (`channel.stock`) or by prefix (`reservation.*`); 1 to 20.
     pub kinds: Vec<String>,
@@ -70,6 +74,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    /// A new URL, refused as on create.
     pub url: Option<String>,
     pub kinds: Option<Vec<String>>,
     /// A channel id or code; `null` removes the filter.
@@ -267,15 +272,29 @@ async fn sku_id(state: &AppState, tenant: TenantId, raw: &str) -> ApiResult<SkuI
         .map_err(unknown("sku", "SKU", raw))
 }
 
-/// Checks a URL with the same parser the client uses.
-fn check_url(url: &str) -> ApiResult<()> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => Ok(()),
-        _ => Err(ApiError::invalid(
+/// Checks a URL with the same parser the client uses. Under
+/// `--webhook-private-targets deny`, an address on the server's own network
+/// or `localhost` is refused here too, so the mistake shows at once rather
+/// than as failed deliveries; other names are checked when delivering.
+fn check_url(url: &str, private_targets: PrivateTargets) -> ApiResult<()> {
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => u,
+        _ => {
+            return Err(ApiError::invalid(
+                "url",
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+    };
+    if private_targets == PrivateTargets::Deny
+        && let Some(why) = egress::refused_at_registration(&parsed)
+    {
+        return Err(ApiError::invalid(
             "url",
-            "must be an absolute http:// or https:// URL",
-        )),
+            format!("must not point at the server's own network: {why}"),
+        ));
     }
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", security(("bearer" = ["catalog:write"])), request_body = CreateWebhook,
@@ -287,7 +306,7 @@ pub async fn create_webhook(
 ) -> ApiResult<(StatusCode, Json<WebhookWithSecret>)> {
     let p = auth.require(Permission::WriteCatalog, ACTION)?;
     let tenant = p.tenant_id;
-    check_url(&body.url)?;
+    check_url(&body.url, state.config.live.webhooks.private_targets)?;
     let new = NewWebhook {
         url: body.url,
         secret: body.secret,
@@ -358,7 +377,7 @@ pub async fn update_webhook(
     let tenant = p.tenant_id;
     let id: WebhookId = path_id(&webhook, "webhook")?;
     if let Some(url) = &body.url {
-        check_url(url)?;
+        check_url(url, state.config.live.webhooks.private_targets)?;
     }
     let change = WebhookChange {
         url: body.url,

@@ -42,7 +42,16 @@ pub async fn servers_with(test: &str, options: StoreOptions) -> Vec<TestServer> 
 }
 
 pub async fn start(db: TestDatabase, options: StoreOptions) -> TestServer {
-    start_configured(db, options, jaego_server::ServerConfig::default()).await
+    start_configured(db, options, config()).await
+}
+
+/// What a test server runs with unless its test says otherwise: `jaego
+/// serve`'s defaults, except that webhooks may be delivered to loopback,
+/// where the tests' receivers listen (`--webhook-private-targets allow`).
+pub fn config() -> jaego_server::ServerConfig {
+    let mut config = jaego_server::ServerConfig::default();
+    config.live.webhooks.private_targets = jaego_server::live::egress::PrivateTargets::Allow;
+    config
 }
 
 /// One server per engine, each with `config`.
