@@ -276,7 +276,15 @@ async fn a_full_run_logs_no_secret() {
                     .args(["token", "create", "--database-url", &url, "--role", "owner"])
                     .output()
                     .unwrap();
-                String::from_utf8_lossy(&out.stdout).trim().to_string()
+                let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                assert!(
+                    out.status.success() && !token.is_empty(),
+                    "{}: jaego token create beside the running server: {}\n{}",
+                    db.engine,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                token
             } else {
                 served.bootstrap.clone()
             };
@@ -309,7 +317,10 @@ async fn drive_again(base: &str, bootstrap: &str) -> Vec<(String, String)> {
         .json()
         .await
         .unwrap();
-    let staff = token["token"].as_str().unwrap().to_string();
+    let staff = token["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token made with the CLI's token: {token}"))
+        .to_string();
     let r = http
         .get(format!("{base}/api/v1/skus"))
         .bearer_auth(&staff)
