@@ -65,6 +65,17 @@ async fn shop(s: &TestServer) {
     .await;
 }
 
+/// Opens another store.
+async fn store(s: &TestServer, code: &str, name: &str, time_zone: &str) {
+    ok(
+        s,
+        Method::POST,
+        "/api/v1/locations",
+        Some(json!({"code": code, "name": name, "kind": "store", "time_zone": time_zone})),
+    )
+    .await;
+}
+
 /// Collects an order to pick up at GN; returns its id.
 async fn order(s: &TestServer, no: &str, customer: &str, lines: &[(&str, i64)]) -> String {
     let lines: Vec<Value> = lines
@@ -726,13 +737,7 @@ async fn the_print_schedule_across_midnight_and_dst() {
     for s in common::servers("pickup_print_schedule").await {
         let e = s.engine;
         shop(&s).await;
-        ok(
-            &s,
-            Method::POST,
-            "/api/v1/locations",
-            Some(json!({"code": "NY", "name": "New York", "kind": "store", "time_zone": "America/New_York"})),
-        )
-        .await;
+        store(&s, "NY", "New York", "America/New_York").await;
         let tenant = tenant(&s).await;
         // In the future, so the server's own print job (on the real
         // clock) never finds this schedule due.
@@ -1205,13 +1210,7 @@ async fn one_intake_makes_every_orders_request() {
         let e = s.engine;
         shop(&s).await;
         set_bundle(&s).await;
-        ok(
-            &s,
-            Method::POST,
-            "/api/v1/locations",
-            Some(json!({"code": "GS", "name": "GS 매장", "kind": "store", "time_zone": "Asia/Seoul"})),
-        )
-        .await;
+        store(&s, "GS", "GS 매장", "Asia/Seoul").await;
         order(&s, "M1", "김민지", &[("TEE", 1)]).await;
         order(&s, "M2", "이서준", &[("TEE", 2), ("SET", 1), ("CAP", 1)]).await;
         // One order, two stores: a request at each.
@@ -1265,13 +1264,7 @@ async fn the_last_order_of_a_full_batch_waits_at_every_store() {
     for s in common::servers("pickup_full_batch").await {
         let e = s.engine;
         shop(&s).await;
-        ok(
-            &s,
-            Method::POST,
-            "/api/v1/locations",
-            Some(json!({"code": "GS", "name": "GS 매장", "kind": "store", "time_zone": "Asia/Seoul"})),
-        )
-        .await;
+        store(&s, "GS", "GS 매장", "Asia/Seoul").await;
         // 600 lines: the batch of 500 ends in the middle of F3, whose
         // lines alternate between GN and GS.
         let lines_max = jaego_core::limits::ORDER_LINES_MAX;

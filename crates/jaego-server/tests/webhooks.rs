@@ -58,6 +58,8 @@ struct ReceiverState {
 struct Receiver {
     state: Arc<Mutex<ReceiverState>>,
     url: String,
+    /// Its port on loopback, for URLs that name loopback another way.
+    port: u16,
 }
 
 impl Receiver {
@@ -67,11 +69,12 @@ impl Receiver {
             .route("/hook", axum::routing::post(hook))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/hook");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver { state, url }
+        Receiver { state, url, port }
     }
 
     fn set(&self, f: impl FnOnce(&mut ReceiverState)) {
@@ -804,13 +807,7 @@ const REFUSED_BY: &str = "refused by --webhook-private-targets deny";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_deny_the_client_never_connects_to_loopback() {
     let receiver = Receiver::start().await;
-    let port = receiver
-        .url
-        .trim_end_matches("/hook")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
+    let port = receiver.port;
     let by_name = format!("http://localhost:{port}/hook");
     let by_address = format!("http://127.0.0.1:{port}/hook");
     let mapped = format!("http://[::ffff:127.0.0.1]:{port}/hook");
@@ -858,13 +855,7 @@ async fn under_deny_deliveries_to_loopback_fail_in_the_log() {
     for server in servers_configured("under_deny_deliveries_fail", denying(3, 20)).await {
         let engine = server.engine;
         let receiver = Receiver::start().await;
-        let port = receiver
-            .url
-            .trim_end_matches("/hook")
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .to_string();
+        let port = receiver.port;
         server.seed("wh", "A", 0).await;
         let tenant = server.store.first_tenant().await.unwrap().unwrap();
         let mut endpoints = Vec::new();

@@ -2249,18 +2249,17 @@ async fn write_run(
 mod tests {
     use jaego_core::catalog::LocationKind;
     use jaego_core::limits::ORDER_LINES_MAX;
-    use jaego_core::{ChannelId, PickupId, StockPolicy, TenantId};
+    use jaego_core::{ChannelId, PickupId, TenantId};
     use serde_json::json;
 
     use super::{
         PICKUP_INTAKE_BATCH_MAX, PickupFilter, pickup_event, receipt_code, receipt_shaped,
     };
-    use crate::catalog::NewSku;
     use crate::events::{EventFilter, kinds};
     use crate::orders::{NewOrder, NewOrderLine};
     use crate::page::PageRequest;
-    use crate::places::{NewChannel, NewLocation};
-    use crate::testing::fresh_databases;
+    use crate::places::NewChannel;
+    use crate::testing::{fresh_databases, new_location, new_sku};
     use crate::{Store, StoreOptions, now_us};
 
     #[test]
@@ -2287,35 +2286,11 @@ mod tests {
     async fn shop(store: &Store, name: &str) -> (TenantId, ChannelId) {
         let tenant = store.create_tenant(name).await.unwrap();
         store
-            .create_location(
-                tenant,
-                &NewLocation {
-                    code: "GN".into(),
-                    name: "GN".into(),
-                    kind: LocationKind::Store,
-                    time_zone: "Asia/Seoul".into(),
-                    latitude: None,
-                    longitude: None,
-                    policy: StockPolicy::Strict,
-                },
-            )
+            .create_location(tenant, &new_location("GN", LocationKind::Store))
             .await
             .unwrap();
         for code in ["TEE", "CAP"] {
-            store
-                .create_sku(
-                    tenant,
-                    &NewSku {
-                        code: code.into(),
-                        name: code.into(),
-                        product_id: None,
-                        tracked: true,
-                        barcodes: vec![],
-                        option_tags: vec![],
-                    },
-                )
-                .await
-                .unwrap();
+            store.create_sku(tenant, &new_sku(code)).await.unwrap();
         }
         let channel = store
             .create_channel(

@@ -116,3 +116,32 @@ pub async fn fresh_postgres(base: &str) -> TestDatabase {
         }),
     }
 }
+
+/// A tracked SKU named by its code, with no product, barcode or tag: the
+/// world of most store tests.
+pub fn new_sku(code: &str) -> crate::catalog::NewSku {
+    crate::catalog::NewSku {
+        code: code.into(),
+        name: code.into(),
+        product_id: None,
+        tracked: true,
+        barcodes: vec![],
+        option_tags: vec![],
+    }
+}
+
+/// A strict location named by its code, in Seoul, with no coordinates.
+pub fn new_location(
+    code: &str,
+    kind: jaego_core::catalog::LocationKind,
+) -> crate::places::NewLocation {
+    crate::places::NewLocation {
+        code: code.into(),
+        name: code.into(),
+        kind,
+        time_zone: "Asia/Seoul".into(),
+        latitude: None,
+        longitude: None,
+        policy: jaego_core::StockPolicy::Strict,
+    }
+}
