@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use common::{TestServer, assert_problem, servers_configured};
+use common::{Reply, TestServer, assert_problem, servers_configured};
 use jaego_core::signature;
 use jaego_server::ServerConfig;
 use jaego_server::live::egress::PrivateTargets;
@@ -920,6 +920,15 @@ async fn under_deny_deliveries_to_loopback_fail_in_the_log() {
     }
 }
 
+/// `r` refused `url` as the server's own network: 422 on `url`, naming
+/// the setting.
+fn assert_url_refused(r: &Reply, engine: &str, url: &str) {
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", engine);
+    assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
+    let reason = r.body["errors"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains(REFUSED_BY), "{engine}: {url}: {}", r.text);
+}
+
 /// Under `deny`, registration refuses an address on the server's own
 /// network, or `localhost`, naming `url`, and changes nothing; a name is
 /// not resolved at registration (delivery checks it).
@@ -944,15 +953,7 @@ async fn under_deny_registration_refuses_the_servers_own_network() {
                     json!({"url": url, "kinds": ["stock.changed"]}),
                 )
                 .await;
-            assert_problem(
-                &r,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                engine,
-            );
-            assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
-            let reason = r.body["errors"][0]["reason"].as_str().unwrap_or("");
-            assert!(reason.contains(REFUSED_BY), "{engine}: {url}: {}", r.text);
+            assert_url_refused(&r, engine, url);
         }
         let list = server.get("/api/v1/webhooks").await;
         assert_eq!(list.body["items"], json!([]), "{engine}: {}", list.text);
@@ -975,13 +976,7 @@ async fn under_deny_registration_refuses_the_servers_own_network() {
                     Some(json!({"url": url, "description": "moved"})),
                 )
                 .await;
-            assert_problem(
-                &r,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                engine,
-            );
-            assert_eq!(r.body["errors"][0]["field"], "url", "{engine}: {url}");
+            assert_url_refused(&r, engine, url);
         }
         let got = server.get(&format!("/api/v1/webhooks/{id}")).await;
         assert_eq!(got.body["url"], "https://hooks.example/in", "{engine}");

@@ -2258,8 +2258,7 @@ mod tests {
     use crate::events::{EventFilter, kinds};
     use crate::orders::{NewOrder, NewOrderLine};
     use crate::page::PageRequest;
-    use crate::places::NewChannel;
-    use crate::testing::{fresh_databases, new_location, new_sku};
+    use crate::testing::{fresh_databases, new_location, new_mall, new_sku};
     use crate::{Store, StoreOptions, now_us};
 
     #[test]
@@ -2293,16 +2292,7 @@ mod tests {
             store.create_sku(tenant, &new_sku(code)).await.unwrap();
         }
         let channel = store
-            .create_channel(
-                tenant,
-                &NewChannel {
-                    code: "MALL".into(),
-                    name: "Mall".into(),
-                    kind: "web".into(),
-                    policy: None,
-                    locations: vec![],
-                },
-            )
+            .create_channel(tenant, &new_mall(vec![]))
             .await
             .unwrap()
             .id;

@@ -145,3 +145,14 @@ pub fn new_location(
         policy: jaego_core::StockPolicy::Strict,
     }
 }
+
+/// The web mall "MALL" sourced from `locations`, in their priority order.
+pub fn new_mall(locations: Vec<jaego_core::LocationId>) -> crate::places::NewChannel {
+    crate::places::NewChannel {
+        code: "MALL".into(),
+        name: "Mall".into(),
+        kind: "web".into(),
+        policy: None,
+        locations,
+    }
+}

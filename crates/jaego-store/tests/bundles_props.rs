@@ -16,11 +16,10 @@ use std::collections::HashMap;
 
 use jaego_core::catalog::LocationKind;
 use jaego_core::{LocationId, MovementKind, ReservationState, SkuId, StockPolicy, TenantId};
-use jaego_store::catalog::NewSku;
 use jaego_store::ledger::{BalanceFilter, NewMovement};
-use jaego_store::places::{NewChannel, NewLocation};
+use jaego_store::places::NewLocation;
 use jaego_store::reservations::{Reservation, ReserveInput, Source};
-use jaego_store::testing::fresh_databases;
+use jaego_store::testing::{fresh_databases, new_mall, new_sku};
 use jaego_store::{PageRequest, Store, StoreError, StoreOptions};
 use proptest::prelude::*;
 
@@ -102,17 +101,6 @@ struct World {
     locations: Vec<LocationId>,
 }
 
-fn new_sku(code: &str) -> NewSku {
-    NewSku {
-        code: code.into(),
-        name: code.into(),
-        product_id: None,
-        tracked: true,
-        barcodes: vec![],
-        option_tags: vec![],
-    }
-}
-
 fn parts(recipe: &RecipeSpec) -> Vec<(String, i64)> {
     recipe.iter().map(|&(c, q)| (format!("C{c}"), q)).collect()
 }
@@ -155,16 +143,7 @@ async fn setup(store: &Store, recipes: &[RecipeSpec]) -> World {
         bundles.push(made.sku.id);
     }
     store
-        .create_channel(
-            tenant,
-            &NewChannel {
-                code: "MALL".into(),
-                name: "Mall".into(),
-                kind: "web".into(),
-                policy: None,
-                locations: locations.clone(),
-            },
-        )
+        .create_channel(tenant, &new_mall(locations.clone()))
         .await
         .unwrap();
     World {

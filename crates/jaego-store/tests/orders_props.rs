@@ -23,12 +23,11 @@ use std::collections::HashMap;
 use jaego_core::allocation::ShipmentMode;
 use jaego_core::catalog::LocationKind;
 use jaego_core::{LocationId, MovementKind, SkuId, StockPolicy, TenantId};
-use jaego_store::catalog::NewSku;
 use jaego_store::ledger::NewMovement;
 use jaego_store::orders::runs::RunRequest;
 use jaego_store::orders::{NewOrder, NewOrderLine, OrderFilter};
-use jaego_store::places::{NewChannel, NewLocation};
-use jaego_store::testing::fresh_databases;
+use jaego_store::places::NewLocation;
+use jaego_store::testing::{fresh_databases, new_mall, new_sku};
 use jaego_store::{PageRequest, Store, StoreOptions};
 use proptest::prelude::*;
 
@@ -122,50 +121,17 @@ async fn setup(store: &Store) -> World {
     }
     let mut skus = Vec::new();
     for code in ["S0", "S1", "S2"] {
-        let s = store
-            .create_sku(
-                tenant,
-                &NewSku {
-                    code: code.into(),
-                    name: code.into(),
-                    product_id: None,
-                    tracked: true,
-                    barcodes: vec![],
-                    option_tags: vec![],
-                },
-            )
-            .await
-            .unwrap();
+        let s = store.create_sku(tenant, &new_sku(code)).await.unwrap();
         skus.push(s.id);
     }
     let channel = store
-        .create_channel(
-            tenant,
-            &NewChannel {
-                code: "MALL".into(),
-                name: "Mall".into(),
-                kind: "web".into(),
-                policy: None,
-                locations: locations.clone(),
-            },
-        )
+        .create_channel(tenant, &new_mall(locations.clone()))
         .await
         .unwrap()
         .id;
     let recipe = vec![(0, 2), (1, 1)];
     let bundle = store
-        .create_bundle(
-            tenant,
-            &NewSku {
-                code: "S3".into(),
-                name: "S3".into(),
-                product_id: None,
-                tracked: true,
-                barcodes: vec![],
-                option_tags: vec![],
-            },
-            &components(&recipe),
-        )
+        .create_bundle(tenant, &new_sku("S3"), &components(&recipe))
         .await
         .unwrap()
         .sku

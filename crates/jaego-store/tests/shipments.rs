@@ -12,9 +12,9 @@ use jaego_store::catalog::NewSku;
 use jaego_store::ledger::NewMovement;
 use jaego_store::orders::runs::RunRequest;
 use jaego_store::orders::{NewOrder, NewOrderLine};
-use jaego_store::places::{NewChannel, NewLocation};
+use jaego_store::places::NewLocation;
 use jaego_store::shipments::{PrintSelection, ShippingSettings, TrackingRow};
-use jaego_store::testing::fresh_databases;
+use jaego_store::testing::{fresh_databases, new_mall};
 use jaego_store::{Store, StoreError, StoreOptions};
 
 struct World {
@@ -73,16 +73,7 @@ async fn setup(store: &Store, stock: i64) -> World {
         }
     }
     let channel = store
-        .create_channel(
-            tenant,
-            &NewChannel {
-                code: "MALL".into(),
-                name: "Mall".into(),
-                kind: "web".into(),
-                policy: None,
-                locations: locations.clone(),
-            },
-        )
+        .create_channel(tenant, &new_mall(locations.clone()))
         .await
         .unwrap()
         .id;
