@@ -23,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 use jaego_core::{ProductId, SkuId, TenantId};
 
 use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::error::StoreResult;
@@ -72,28 +73,45 @@ impl Store {
     }
 }
 
+/// Runs `select` (a `SELECT … FROM (VALUES …) AS v`, the list given as
+/// `{values}`, the tenant as `$1`) once per chunk of `keys`: one row per key.
+async fn rows_per_key(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    keys: &[String],
+    select: &str,
+) -> StoreResult<Vec<AnyRow>> {
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK_MAX) {
+        let sql = select.replace("{values}", &values_list(chunk.len()));
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for key in chunk {
+            query = query.bind(key.as_str());
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// [`Store::sku_ids_by_code`] on `conn`.
 pub(crate) async fn sku_ids_by_code_on(
     conn: &mut AnyConnection,
     tenant: TenantId,
     codes: &[String],
 ) -> StoreResult<HashMap<String, SkuId>> {
+    let rows = rows_per_key(
+        conn,
+        tenant,
+        codes,
+        "SELECT v.column1 AS code, \
+         (SELECT s.id FROM skus s WHERE s.tenant_id = $1 AND s.code = v.column1) AS id \
+         FROM (VALUES {values}) AS v",
+    )
+    .await?;
     let mut out = HashMap::new();
-    for chunk in codes.chunks(LOOKUP_CHUNK_MAX) {
-        let sql = format!(
-            "SELECT v.column1 AS code, \
-             (SELECT s.id FROM skus s WHERE s.tenant_id = $1 AND s.code = v.column1) AS id \
-             FROM (VALUES {}) AS v",
-            values_list(chunk.len())
-        );
-        let mut query = sqlx::query(&sql).bind(tenant.to_string());
-        for code in chunk {
-            query = query.bind(code.as_str());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            if let Some(id) = opt_parsed(&row, "id")? {
-                out.insert(text(&row, "code")?, id);
-            }
+    for row in rows {
+        if let Some(id) = opt_parsed(&row, "id")? {
+            out.insert(text(&row, "code")?, id);
         }
     }
     Ok(out)
@@ -105,23 +123,20 @@ pub(crate) async fn taken_barcodes_on(
     tenant: TenantId,
     barcodes: &[String],
 ) -> StoreResult<HashMap<String, String>> {
+    let rows = rows_per_key(
+        conn,
+        tenant,
+        barcodes,
+        "SELECT v.column1 AS barcode, \
+         (SELECT s.code FROM sku_barcodes b JOIN skus s ON s.id = b.sku_id \
+          WHERE b.tenant_id = $1 AND b.barcode = v.column1) AS code \
+         FROM (VALUES {values}) AS v",
+    )
+    .await?;
     let mut out = HashMap::new();
-    for chunk in barcodes.chunks(LOOKUP_CHUNK_MAX) {
-        let sql = format!(
-            "SELECT v.column1 AS barcode, \
-             (SELECT s.code FROM sku_barcodes b JOIN skus s ON s.id = b.sku_id \
-              WHERE b.tenant_id = $1 AND b.barcode = v.column1) AS code \
-             FROM (VALUES {}) AS v",
-            values_list(chunk.len())
-        );
-        let mut query = sqlx::query(&sql).bind(tenant.to_string());
-        for barcode in chunk {
-            query = query.bind(barcode.as_str());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            if let Some(code) = opt_text(&row, "code")? {
-                out.insert(text(&row, "barcode")?, code);
-            }
+    for row in rows {
+        if let Some(code) = opt_text(&row, "code")? {
+            out.insert(text(&row, "barcode")?, code);
         }
     }
     Ok(out)
@@ -133,22 +148,20 @@ pub(crate) async fn existing_products_on(
     tenant: TenantId,
     products: &[ProductId],
 ) -> StoreResult<HashSet<ProductId>> {
+    let ids: Vec<String> = products.iter().map(ToString::to_string).collect();
+    let rows = rows_per_key(
+        conn,
+        tenant,
+        &ids,
+        "SELECT v.column1 AS id, \
+         (SELECT COUNT(*) FROM products p WHERE p.tenant_id = $1 AND p.id = v.column1) AS found \
+         FROM (VALUES {values}) AS v",
+    )
+    .await?;
     let mut out = HashSet::new();
-    for chunk in products.chunks(LOOKUP_CHUNK_MAX) {
-        let sql = format!(
-            "SELECT v.column1 AS id, \
-             (SELECT COUNT(*) FROM products p WHERE p.tenant_id = $1 AND p.id = v.column1) AS found \
-             FROM (VALUES {}) AS v",
-            values_list(chunk.len())
-        );
-        let mut query = sqlx::query(&sql).bind(tenant.to_string());
-        for product in chunk {
-            query = query.bind(product.to_string());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            if int(&row, "found")? > 0 {
-                out.insert(parsed(&row, "id")?);
-            }
+    for row in rows {
+        if int(&row, "found")? > 0 {
+            out.insert(parsed(&row, "id")?);
         }
     }
     Ok(out)
