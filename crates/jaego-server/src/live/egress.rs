@@ -28,15 +28,6 @@ pub enum PrivateTargets {
     Allow,
 }
 
-impl PrivateTargets {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrivateTargets::Deny => "deny",
-            PrivateTargets::Allow => "allow",
-        }
-    }
-}
-
 impl FromStr for PrivateTargets {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
