@@ -314,6 +314,94 @@ async fn a_change_from_a_page_needs_its_csrf_token() {
 }
 
 /// The `<button>` of `code` on a customer screen.
+/// The labels page links the same choice as the API's PDF: the link
+/// answers exactly what `POST /api/v1/labels.pdf` does for it, and a
+/// refusal is an error page naming the field, with the API's checks.
+#[tokio::test]
+async fn the_labels_page_offers_the_api_pdf() {
+    for s in common::servers("ui_the_labels_page_offers_the_api_pdf").await {
+        s.seed("wh1", "TEE-M", 5).await;
+        ok(
+            &s,
+            Method::POST,
+            "/api/v1/label-templates",
+            Some(json!({"code": "sheet", "name": "A4 라벨지", "size": "a4-3x8"})),
+        )
+        .await;
+        user(&s, "kim", "staff").await;
+        let cookie = sign_in(&s, "kim").await;
+
+        let (status, html) = page(
+            &s,
+            &cookie,
+            "/labels?template=sheet&skus=TEE-M&copies=2&skip=5",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {html}", s.engine);
+        let at = html.find(r#"id="labels-pdf" href=""#).expect("a PDF link") + 22;
+        let href = html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&");
+        assert_eq!(
+            href,
+            "/labels.pdf?template=sheet&skus=TEE-M&copies=2&skip=5"
+        );
+
+        let r = no_redirects()
+            .get(s.url(&href))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", s.engine);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/pdf");
+        let from_page = r.bytes().await.unwrap();
+        let from_api = s
+            .http
+            .post(s.url("/api/v1/labels.pdf"))
+            .bearer_auth(&s.owner)
+            .json(
+                &json!({"template": "sheet", "items": [{"sku": "TEE-M", "copies": 2}], "skip": 5}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(from_api.status(), StatusCode::OK);
+        assert!(from_page.starts_with(b"%PDF"), "{}", s.engine);
+        assert_eq!(
+            from_page,
+            from_api.bytes().await.unwrap(),
+            "{}: the page's PDF is the API's",
+            s.engine
+        );
+
+        // The API's checks: an unknown SKU and a cell past the sheet.
+        for (path, field) in [
+            ("/labels.pdf?template=sheet&skus=TEE-M,NOPE", "items[1].sku"),
+            ("/labels.pdf?template=sheet&skus=TEE-M&skip=24", "skip"),
+        ] {
+            let (status, html) = page(&s, &cookie, path).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}: {path}",
+                s.engine
+            );
+            assert!(
+                html.contains(field),
+                "{}: {path} names {field}: {html}",
+                s.engine
+            );
+        }
+        let (status, _) = page(&s, "", "/labels.pdf?template=sheet&skus=TEE-M").await;
+        assert_ne!(
+            status,
+            StatusCode::OK,
+            "{}: no PDF without a session",
+            s.engine
+        );
+        s.stop().await;
+    }
+}
+
 fn menu_button<'a>(html: &'a str, code: &str) -> &'a str {
     let id = html
         .find(&format!(r#"id="menu-{code}""#))

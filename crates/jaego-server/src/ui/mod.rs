@@ -60,6 +60,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/channels/{code}", get(channels::detail))
         .route("/webhooks", get(channels::webhooks))
         .route("/labels", get(labels::labels))
+        .route("/labels.pdf", get(labels::pdf))
         .route("/scan", get(scan::station))
         .route("/pickup", get(pickup::stores))
         .route("/pickup/{store}", get(pickup::counter))

@@ -95,4 +95,10 @@ main('movements flow', async (browser) => {
     return imgs.length === 3 && imgs.every((i) => i.complete && i.naturalWidth > 0);
   });
   await shot(a, 'labels');
+  const pdfHref = await a.getAttribute('#labels-pdf', 'href');
+  assert.equal(pdfHref, '/labels.pdf?template=shelf&skus=TEE-M&copies=3&skip=0');
+  const pdf = await a.request.get(BASE + pdfHref);
+  assert.equal(pdf.status(), 200);
+  assert.equal(pdf.headers()['content-type'], 'application/pdf');
+  assert.equal((await pdf.body()).subarray(0, 4).toString(), '%PDF');
 });

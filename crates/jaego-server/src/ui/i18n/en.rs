@@ -242,6 +242,8 @@ pub const STRINGS: Strings = Strings {
     sku_codes: "SKU codes (comma-separated)",
     copies: "Copies",
     show_labels: "Show",
+    skip_cells: "Used cells to skip (A4 sheet)",
+    labels_pdf: "PDF (label printer, A4 sheet)",
     print: "Print",
     no_templates: "No label templates yet; create one first (POST /api/v1/label-templates).",
     label: "Label",

@@ -242,6 +242,8 @@ pub const STRINGS: Strings = Strings {
     sku_codes: "상품 코드 (쉼표로 구분)",
     copies: "매수",
     show_labels: "미리보기",
+    skip_cells: "건너뛸 칸 (A4 라벨지)",
+    labels_pdf: "PDF 출력 (라벨 프린터, A4 라벨지)",
     print: "인쇄",
     no_templates: "라벨 양식이 없습니다. API로 먼저 만드세요 (POST /api/v1/label-templates).",
     label: "라벨",

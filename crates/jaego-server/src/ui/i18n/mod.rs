@@ -315,6 +315,8 @@ pub struct Strings {
     pub sku_codes: &'static str,
     pub copies: &'static str,
     pub show_labels: &'static str,
+    pub skip_cells: &'static str,
+    pub labels_pdf: &'static str,
     pub print: &'static str,
     pub no_templates: &'static str,
     pub label: &'static str,
