@@ -662,6 +662,46 @@ async fn expected_receipts_and_availability_estimates() {
         assert_eq!(a["estimate"]["label"], format!("{late_due} (D+3)"));
         let overdue = s.get("/api/v1/expected-receipts?overdue=true").await.body;
         assert_eq!(overdue["items"].as_array().unwrap().len(), 1, "{overdue}");
+        // Filtered by SKU, paged: only that SKU's receipts, in order.
+        ok(
+            s,
+            Method::POST,
+            "/api/v1/skus",
+            Some(json!({"code": "HAT", "name": "Hat"})),
+        )
+        .await;
+        ok(
+            s,
+            Method::POST,
+            "/api/v1/expected-receipts",
+            Some(json!({"sku": "HAT", "location": "WH1", "quantity": 2, "due_on": seoul_date(1)})),
+        )
+        .await;
+        let first = s
+            .get("/api/v1/expected-receipts?sku=COAT&limit=1")
+            .await
+            .body;
+        assert_eq!(first["items"][0]["quantity"], 10, "{}: {first}", s.engine);
+        let after = first["next_cursor"].as_str().expect("a second page");
+        let second = s
+            .get(&format!(
+                "/api/v1/expected-receipts?sku=COAT&limit=1&after={after}"
+            ))
+            .await
+            .body;
+        assert_eq!(second["items"][0]["quantity"], 5, "{}: {second}", s.engine);
+        assert!(second["next_cursor"].is_null(), "{second}");
+        let hats = s.get("/api/v1/expected-receipts?sku=HAT").await.body;
+        assert_eq!(
+            hats["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["sku_code"].clone())
+                .collect::<Vec<_>>(),
+            [json!("HAT")],
+            "{hats}"
+        );
 
         // The merchant's words win while out of stock.
         put(
@@ -783,6 +823,7 @@ async fn expected_receipts_and_availability_estimates() {
             [
                 "expect",
                 "expect",
+                "expect", // HAT's
                 "expected_receipt",
                 "expected_receipt",
                 "expect_cancel"
