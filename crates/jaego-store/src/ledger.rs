@@ -25,7 +25,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{
-    Arg, Placeholders, int, opt_parsed, opt_text, padded, parsed, text, tuples, tuples_after,
+    Arg, Placeholders, filter_eq, filter_value, int, opt_parsed, opt_text, padded, parsed, text,
+    tuples, tuples_after,
 };
 use crate::{Store, now_us};
 
@@ -336,14 +337,9 @@ impl Store {
     ) -> StoreResult<Page<BalanceRow>> {
         let (after_sku, after_location) = page.cursor().split_once('/').unwrap_or(("", ""));
         // A SKU filter is a plain equality, so the key's index finds the
-        // SKU's rows (`$4 = '' OR …` would read every balance of the
-        // tenant in key order). A location filter stays a filter on that
-        // key-order read: with the `LIMIT`, it stops after a page's worth.
-        let sku = if filter.sku_id.is_some() {
-            "b.sku_id = $4"
-        } else {
-            "$4 = ''"
-        };
+        // SKU's rows. A location filter stays a filter on the key-order
+        // read: with the `LIMIT`, it stops after a page's worth.
+        let sku = filter_eq("b.sku_id", "$4", filter.sku_id.is_some());
         let sql = format!(
             "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, \
                     b.on_hand, b.reserved, b.allocated, b.incoming, b.in_transit, b.safety_stock, b.updated_at \
@@ -356,13 +352,8 @@ impl Store {
             .bind(tenant.to_string())
             .bind(after_sku)
             .bind(after_location)
-            .bind(filter.sku_id.map(|s| s.to_string()).unwrap_or_default())
-            .bind(
-                filter
-                    .location_id
-                    .map(|l| l.to_string())
-                    .unwrap_or_default(),
-            )
+            .bind(filter_value(filter.sku_id))
+            .bind(filter_value(filter.location_id))
             .bind((page.size() + 1) as i64)
             .fetch_all(self.reader())
             .await?;

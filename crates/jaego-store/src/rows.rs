@@ -200,6 +200,24 @@ pub(crate) fn padded(rows: usize) -> usize {
 /// control character, which validation keeps out of the values themselves.
 pub(crate) const LIST_SEPARATOR: char = '\u{1f}';
 
+/// An optional filter as the list queries bind it: its text, or `''` for
+/// "not filtered" (`$n = '' OR column = $n`).
+pub(crate) fn filter_value(value: Option<impl std::fmt::Display>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The condition of an optional equality filter on `column`, whose value is
+/// bound at `param` with [`filter_value`]: when the filter is `given`, a
+/// plain equality, which an index on `column` serves (SQLite cannot use one
+/// for `param = '' OR column = param`); otherwise true for every row.
+pub(crate) fn filter_eq(column: &str, param: &str, given: bool) -> String {
+    if given {
+        format!("{column} = {param}")
+    } else {
+        format!("{param} = ''")
+    }
+}
+
 pub(crate) fn join_list(values: &[String]) -> String {
     values.join(&LIST_SEPARATOR.to_string())
 }

@@ -41,8 +41,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{
-    JsonCol, Placeholders, flag, int, join_list, json_values_sql, opt_int, opt_parsed, opt_text,
-    parsed, split_list, text,
+    JsonCol, Placeholders, filter_value, flag, int, join_list, json_values_sql, opt_int,
+    opt_parsed, opt_text, parsed, split_list, text,
 };
 use crate::{Store, now_us};
 
@@ -1467,7 +1467,7 @@ impl Store {
              GROUP BY channel_id, item_code, item_option ORDER BY lines DESC, item_code LIMIT $3",
         )
         .bind(tenant.to_string())
-        .bind(channel.map(|c| c.to_string()).unwrap_or_default())
+        .bind(filter_value(channel))
         .bind(limit as i64)
         .fetch_all(self.reader())
         .await?;

@@ -22,7 +22,7 @@ use super::sql::Sql;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
-use crate::rows::{flag, int, join_list, opt_parsed, parsed, split_list, text};
+use crate::rows::{filter_value, flag, int, join_list, opt_parsed, parsed, split_list, text};
 use crate::{Store, now_us};
 
 /// What a rule watches.
@@ -303,7 +303,7 @@ impl Store {
              ORDER BY st.rule_id, st.sku_id LIMIT $5",
         )
         .bind(tenant.to_string())
-        .bind(rule.map(|r| r.to_string()).unwrap_or_default())
+        .bind(filter_value(rule))
         .bind(after_rule)
         .bind(after_sku)
         .bind((page.size() + 1) as i64)

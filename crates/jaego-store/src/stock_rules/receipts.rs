@@ -25,7 +25,7 @@ use crate::ledger::{
     lock_rows,
 };
 use crate::page::{Page, PageRequest};
-use crate::rows::{int, opt_int, opt_text, parsed, text};
+use crate::rows::{filter_eq, filter_value, int, opt_int, opt_text, parsed, text};
 use crate::{Store, now_us};
 
 /// A receipt announced with a due date.
@@ -213,10 +213,10 @@ async fn move_stock(
 
 /// The list's query. A SKU filter is a plain equality, so that
 /// `expected_receipts_sku_id` (tenant, SKU, id) finds the SKU's receipts in
-/// page order; `$3 = '' OR …` would read the tenant's receipts in id order
-/// until a page of the SKU's turned up.
+/// page order, instead of a read of the tenant's receipts in id order until
+/// a page of the SKU's turned up.
 fn list_sql(by_sku: bool) -> String {
-    let sku = if by_sku { "r.sku_id = $3" } else { "$3 = ''" };
+    let sku = filter_eq("r.sku_id", "$3", by_sku);
     format!(
         "SELECT {RECEIPT_COLUMNS} FROM {RECEIPT_FROM} WHERE r.tenant_id = $1 AND r.id > $2 \
            AND {sku} AND ($4 = '' OR r.location_id = $4) AND ($5 = '' OR r.state = $5) \
@@ -322,13 +322,8 @@ impl Store {
             let rows = sqlx::query(&sql)
                 .bind(tenant.to_string())
                 .bind(&cursor)
-                .bind(filter.sku_id.map(|s| s.to_string()).unwrap_or_default())
-                .bind(
-                    filter
-                        .location_id
-                        .map(|l| l.to_string())
-                        .unwrap_or_default(),
-                )
+                .bind(filter_value(filter.sku_id))
+                .bind(filter_value(filter.location_id))
                 .bind(state)
                 .bind((size + 1) as i64)
                 .fetch_all(self.reader())

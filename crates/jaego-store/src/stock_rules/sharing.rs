@@ -12,7 +12,7 @@ use super::lock_tenant;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
-use crate::rows::{int, join_list, opt_int, parsed, text};
+use crate::rows::{filter_eq, filter_value, int, join_list, opt_int, parsed, text};
 use crate::{Store, now_us};
 
 /// A channel's sharing settings and whether sharing is on for it now.
@@ -311,11 +311,7 @@ impl Store {
     ) -> StoreResult<Page<ChannelFigure>> {
         // One SKU is an equality the key's index finds, not a filter on a
         // read of every figure of the channel.
-        let sku_cond = if sku.is_some() {
-            "f.sku_id = $4"
-        } else {
-            "$4 = ''"
-        };
+        let sku_cond = filter_eq("f.sku_id", "$4", sku.is_some());
         let sql = format!(
             "SELECT f.channel_id, f.sku_id, s.code, f.figure, f.reason, f.source, f.updated_at \
              FROM channel_figures f JOIN skus s ON s.id = f.sku_id \
@@ -326,7 +322,7 @@ impl Store {
             .bind(tenant.to_string())
             .bind(channel.to_string())
             .bind(page.cursor())
-            .bind(sku.map(|s| s.to_string()).unwrap_or_default())
+            .bind(filter_value(sku))
             .bind((page.size() + 1) as i64)
             .fetch_all(self.reader())
             .await?;
