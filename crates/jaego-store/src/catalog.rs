@@ -139,7 +139,7 @@ impl Store {
             name: name.to_string(),
             created_at: now_us(),
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO products (id, tenant_id, code, name, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(product.id.to_string())
             .bind(tenant.to_string())
@@ -193,7 +193,7 @@ impl Store {
     /// be unused in the tenant.
     pub async fn create_sku(&self, tenant: TenantId, new: &NewSku) -> StoreResult<Sku> {
         new.validate()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sku = insert_sku(&mut tx, tenant, new).await?;
         self.commit_with(tx, &[sku_event(tenant, kinds::SKU_CREATED, &sku)])
             .await?;
@@ -202,7 +202,7 @@ impl Store {
 
     /// Creates many SKUs in one transaction: all or none.
     pub async fn create_skus(&self, tenant: TenantId, new: &[NewSku]) -> StoreResult<Vec<Sku>> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let out = insert_skus(&mut tx, tenant, new).await?;
         let events: Vec<NewEvent> = out
             .iter()
@@ -349,7 +349,7 @@ impl Store {
                 .unwrap_or(current.option_tags.clone()),
         };
         merged.validate()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE skus SET name = $1, tracked = $2, option_tags = $3, updated_at = $4 WHERE tenant_id = $5 AND id = $6")
             .bind(&merged.name)
             .bind(i64::from(merged.tracked))

@@ -318,7 +318,7 @@ impl Store {
         let mode = self.catalog_sync_mode(tenant, channel).await?;
         let (good, bad) = check_rows(inputs);
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut rows = bad;
         // What was received before, for every good product: one look-up.
         let mut codes: Vec<&str> = good.iter().map(|p| p.item_code.as_str()).collect();
@@ -423,7 +423,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<SyncReport> {
         self.ensure_channel(tenant, channel).await?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut events = Vec::new();
         let rows = apply_staged(&mut tx, tenant, channel, actor, &mut events).await?;
         let report =

@@ -310,6 +310,14 @@ impl Drop for BulkWrites {
 /// (which is how [`crate::ledger::lock_rows`] locks on SQLite). On
 /// PostgreSQL a plain `BEGIN`: rows are locked one by one as statements
 /// touch them.
+///
+/// Every write transaction of the store begins here, not only those that
+/// lock rows: in one process SQLite's writer pool has one connection, but
+/// another process on the same file (`jaego token create` beside a running
+/// server) is a second writer. A deferred `BEGIN` that reads and then
+/// writes fails at once with `SQLITE_BUSY` when the other process holds or
+/// has just released the write lock; `BEGIN IMMEDIATE` waits for the lock
+/// (the busy timeout) before reading anything.
 pub(crate) async fn begin_write(
     pool: &AnyPool,
     engine: Engine,
@@ -426,5 +434,48 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         store.close().await;
+    }
+
+    /// Two processes on one SQLite file (the CLI's `jaego token create`
+    /// beside a running server): while the server holds the write lock,
+    /// the CLI's transaction, which reads the tenant and then writes the
+    /// token, waits for it and succeeds. A deferred `BEGIN` would read its
+    /// snapshot first and fail with `SQLITE_BUSY` at its first write, as
+    /// the server's commit made that snapshot stale.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_process_writes_after_the_first_one_commits() {
+        let db = fresh_sqlite();
+        let server = Store::connect(&db.url, StoreOptions::default())
+            .await
+            .unwrap();
+        let tenant = server.create_tenant("shop").await.unwrap();
+        let cli = Store::connect(&db.url, StoreOptions::default())
+            .await
+            .unwrap();
+        let mut held = server.begin_write().await.unwrap();
+        sqlx::query("UPDATE tenants SET name = 'shop 2' WHERE id = $1")
+            .bind(tenant.to_string())
+            .execute(&mut *held)
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let cli = cli.clone();
+            async move {
+                cli.create_token(tenant, jaego_core::role::Role::Owner, "cli")
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "the CLI waits for the write lock");
+        held.commit().await.unwrap();
+        let token = waiting
+            .await
+            .unwrap()
+            .expect("the CLI's token, once the server committed");
+        assert!(token.secret.starts_with("jg_"));
+        let tokens = server.list_tokens(tenant).await.unwrap();
+        assert_eq!(tokens.len(), 1);
+        cli.close().await;
+        server.close().await;
     }
 }

@@ -130,7 +130,7 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO label_templates (id, tenant_id, code, name, size, symbology, fields, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -211,7 +211,7 @@ impl Store {
             v.text("name", name, NAME_LEN_MAX);
             v.finish()?;
         }
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "UPDATE label_templates SET name = COALESCE($1, name), size = COALESCE($2, size), \
              symbology = COALESCE($3, symbology), fields = COALESCE($4, fields), updated_at = $5 \
@@ -246,7 +246,7 @@ impl Store {
         tenant: TenantId,
         id: LabelTemplateId,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "DELETE FROM label_templates WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
         );

@@ -169,7 +169,7 @@ impl Store {
             policy: new.policy,
             created_at: now_us(),
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO locations (id, tenant_id, code, name, kind, time_zone, latitude, longitude, policy, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -240,7 +240,7 @@ impl Store {
         policy: StockPolicy,
     ) -> StoreResult<Location> {
         let mut location = self.find_location(tenant, &id.to_string()).await?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE locations SET policy = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(policy.as_str())
             .bind(tenant.to_string())
@@ -270,7 +270,7 @@ impl Store {
             locations: Vec::new(),
             created_at: now_us(),
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO channels (id, tenant_id, code, name, kind, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(channel.id.to_string())
             .bind(tenant.to_string())
@@ -335,7 +335,7 @@ impl Store {
         channel: ChannelId,
         locations: &[LocationId],
     ) -> StoreResult<Channel> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let found = sqlx::query("SELECT id, code, name, kind, policy, created_at FROM channels WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(channel.to_string())
@@ -392,7 +392,7 @@ impl Store {
         v.text("name", name, NAME_LEN_MAX);
         v.finish()?;
         let created_at = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO movement_types (tenant_id, code, name, direction, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(tenant.to_string())
             .bind(code)

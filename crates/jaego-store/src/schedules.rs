@@ -199,7 +199,7 @@ mod tests {
     async fn run_due(store: &Store, job: &str, now: i64) -> usize {
         let mut ran = 0;
         for schedule in store.due_schedules(job, now, 10).await.unwrap() {
-            let mut tx = store.writer().begin().await.unwrap();
+            let mut tx = store.begin_write().await.unwrap();
             if advance(&mut tx, &schedule, now).await.unwrap() {
                 tx.commit().await.unwrap();
                 ran += 1;

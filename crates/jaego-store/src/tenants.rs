@@ -100,7 +100,7 @@ impl Store {
     /// returns them; otherwise `None`. Safe when several instances start at
     /// once: only the one that claims the `bootstrap` marker creates.
     pub async fn bootstrap(&self) -> StoreResult<Option<NewToken>> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query("INSERT INTO meta (meta_key, meta_value) VALUES ('bootstrap', $1) ON CONFLICT DO NOTHING")
             .bind(now_us().to_string())
             .execute(&mut *tx)
@@ -148,7 +148,7 @@ impl Store {
         role: Role,
         name: &str,
     ) -> StoreResult<NewToken> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT id FROM tenants WHERE id = $1")
             .bind(tenant.to_string())
             .fetch_optional(&mut *tx)

@@ -197,7 +197,7 @@ impl Store {
         disabled: bool,
     ) -> StoreResult<User> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = if disabled {
             sqlx::query("UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE tenant_id = $2 AND id = $3")
                 .bind(now)
@@ -235,7 +235,7 @@ impl Store {
         v.finish()?;
         let hash = hash_password(password.to_string()).await?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE tenant_id = $3 AND id = $4")
             .bind(hash)
             .bind(now)

@@ -394,7 +394,7 @@ impl Store {
             lease_holder: None,
             lease_expires_at: 0,
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let count = int(
             &sqlx::query("SELECT COUNT(*) AS n FROM webhook_endpoints WHERE tenant_id = $1")
                 .bind(tenant.to_string())
@@ -499,7 +499,7 @@ impl Store {
             validate_description(&mut v, description);
         }
         v.finish()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2"
         ))
@@ -567,7 +567,7 @@ impl Store {
             }
             None => fresh_secret(),
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE webhook_endpoints SET secret = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4 RETURNING {COLUMNS}"
         ))
@@ -586,7 +586,7 @@ impl Store {
 
     /// Deletes an endpoint with its delivery log and dead letters.
     pub async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
         ))
@@ -702,7 +702,7 @@ impl Store {
         after: &AfterAttempt,
     ) -> StoreResult<bool> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let attempt = i64::from(endpoint.failures) + 1;
         let id = endpoint.id.to_string();
         let done = match after {
@@ -856,7 +856,7 @@ impl Store {
         outcome: &AttemptOutcome,
     ) -> StoreResult<DeadLetter> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE webhook_dead_letters SET attempts = attempts + 1, \
              last_error = CASE WHEN $1 = 1 THEN last_error ELSE $2 END, \

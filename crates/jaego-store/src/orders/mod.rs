@@ -1069,7 +1069,7 @@ impl Store {
             );
         }
         v.finish()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO order_settings (tenant_id, delay_days, split_never_merge, exchange_hold, exchange_fee, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET delay_days = excluded.delay_days, \
@@ -1112,7 +1112,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<ChannelOrderSettings> {
         s.validate()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO channel_order_settings (channel_id, tenant_id, duplicate_policy, shipment_mode, basis, gift_rule, \
                name_match, exclusions, webhook_secret, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -1223,7 +1223,7 @@ impl Store {
             .into());
         }
         let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO remote_area_ranges (id, tenant_id, postal_from, postal_to, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&id)
             .bind(tenant.to_string())
@@ -1247,7 +1247,7 @@ impl Store {
     }
 
     pub async fn delete_remote_range(&self, tenant: TenantId, id: &str) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM remote_area_ranges WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id)
@@ -1314,7 +1314,7 @@ impl Store {
         if let Some(l) = reason.location_id {
             self.find_location(tenant, &l.to_string()).await?;
         }
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO return_reasons (tenant_id, code, name, restock, location_id) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, code) DO UPDATE SET name = excluded.name, restock = excluded.restock, location_id = excluded.location_id",
@@ -1354,7 +1354,7 @@ impl Store {
         v.optional_text("item_option", item_option, ORDER_NO_LEN_MAX);
         v.finish()?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO channel_sku_links (channel_id, item_code, item_option, tenant_id, sku_id, source, created_at) \
              VALUES ($1, $2, $3, $4, $5, 'manual', $6) ON CONFLICT (channel_id, item_code, item_option) \
@@ -1395,7 +1395,7 @@ impl Store {
         item_code: &str,
         item_option: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM channel_sku_links WHERE tenant_id = $1 AND channel_id = $2 AND item_code = $3 AND item_option = $4")
             .bind(tenant.to_string())
             .bind(channel.to_string())
@@ -1495,7 +1495,7 @@ impl Store {
         channel: ChannelId,
         actor: &str,
     ) -> StoreResult<u64> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (matched, events) = auto_link_in(self, &mut tx, tenant, channel, actor).await?;
         self.commit_with(tx, &events).await?;
         Ok(matched)
@@ -1509,7 +1509,7 @@ impl Store {
             let Ok(channel) = schedule.scope.parse::<ChannelId>() else {
                 continue;
             };
-            let mut tx = self.writer().begin().await?;
+            let mut tx = self.begin_write().await?;
             if !crate::schedules::advance(&mut tx, schedule, now).await? {
                 continue;
             }
@@ -1646,7 +1646,7 @@ impl Store {
         }
         v.finish()?;
 
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !lookups.new_links.is_empty() {
             let rows = lookups
                 .new_links

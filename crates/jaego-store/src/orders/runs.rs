@@ -188,7 +188,7 @@ impl Store {
             .into());
         }
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Starts of a tenant's runs take turns on its row, so two instances
         // on PostgreSQL cannot both see no running run and both start one
         // (SQLite's one writer serialises them already).
@@ -371,7 +371,7 @@ impl Store {
         for chunk in &chunks {
             let now = now_us();
             let clock = std::time::Instant::now();
-            let mut tx = self.writer().begin().await?;
+            let mut tx = self.begin_write().await?;
             let keys = keys_of(&candidates, &channels, chunk);
             let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
             let lock_time = clock.elapsed();
@@ -519,7 +519,7 @@ impl Store {
         }
         run.finished_at = now_us();
         run.state = RunState::Completed;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE allocation_runs SET considered = $1, allocated = $2, partial = $3, skipped = $4, units = $5, finished_at = $6, state = 'completed' WHERE id = $7",
         )

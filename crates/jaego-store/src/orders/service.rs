@@ -386,7 +386,7 @@ impl Store {
             self.find_location(tenant, &l.to_string()).await?;
         }
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let pickup = match patch.pickup_location {
             Some(p) => p,
@@ -450,7 +450,7 @@ impl Store {
             .await
             .map_or_else(|_| "sellable".to_string(), |r| r.0);
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let targets: Vec<(OrderLineId, Option<i64>)> = match lines {
             Some(l) => l.to_vec(),
@@ -589,7 +589,7 @@ impl Store {
         v.finish()?;
         let (reason, _, _) = self.return_reason(tenant, reason).await?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let l = o
             .lines
@@ -623,7 +623,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<OrderReturn> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE order_returns SET state = 'collected', collected_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'requested' \
              RETURNING order_id, line_id, quantity, reason, exchange_id, created_at",
@@ -860,7 +860,7 @@ impl Store {
         let (return_reason, _, _) = self.return_reason(tenant, return_reason).await?;
         let now = now_us();
         let exchange_id = ExchangeId::new();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let mut moves = Vec::new();
         let mut cancels = Vec::new();
@@ -1020,7 +1020,7 @@ impl Store {
     ) -> StoreResult<(Order, Exchange)> {
         let settings = self.order_settings(tenant).await?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE order_exchanges SET state = 'resolved', resolved_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'open' \
              RETURNING order_id, after_shipment, fee, reason, created_at",
@@ -1110,7 +1110,7 @@ impl Store {
         }
         v.finish()?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let o = live_order(&mut tx, tenant, id).await?;
         if matches!(o.status, OrderStatus::Cancelled) {
             return Err(StoreError::refused(
@@ -1310,7 +1310,7 @@ impl Store {
         }
         v.finish()?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut ids = vec![target];
         ids.extend_from_slice(sources);
         let orders = load_orders(&mut tx, tenant, &ids).await?;
@@ -1486,7 +1486,7 @@ impl Store {
     /// giving back every allocated unit with `deallocate` movements so the
     /// ledger still explains every balance. Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query("SELECT order_id, line_id, location_id, sku_id, quantity FROM order_allocations WHERE tenant_id = $1 AND quantity > 0")
             .bind(tenant.to_string())
             .fetch_all(&mut *tx)

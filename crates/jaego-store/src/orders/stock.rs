@@ -755,7 +755,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<Order> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (after, event) = ship_in(&mut tx, tenant, order, items, reference, actor, now).await?;
         self.commit_with(tx, &[event]).await?;
         Ok(after)
@@ -770,7 +770,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<Order> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let o = load_orders(&mut tx, tenant, &[order])
             .await?
             .pop()

@@ -167,7 +167,7 @@ impl Store {
         new: &NewLowStockRule,
     ) -> StoreResult<LowStockRule> {
         low_stock::parse_rule(new.threshold, &new.actions)?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let count = sqlx::query("SELECT COUNT(*) AS n FROM low_stock_rules WHERE tenant_id = $1")
             .bind(tenant.to_string())
             .fetch_one(&mut *tx)
@@ -255,7 +255,7 @@ impl Store {
         id: LowStockRuleId,
     ) -> StoreResult<()> {
         let rule = self.get_low_stock_rule(tenant, id).await?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tenant(&mut tx, tenant).await?;
         let held: Vec<String> = sqlx::query(
             "SELECT sku_id FROM low_stock_holds WHERE tenant_id = $1 AND rule_id = $2 ORDER BY sku_id",

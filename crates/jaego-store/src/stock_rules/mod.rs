@@ -260,7 +260,7 @@ impl Store {
     /// Follows one tenant's log by one page of events. Returns the events
     /// read and whether the page was full.
     async fn follow_tenant(&self, tenant: TenantId, now: i64) -> StoreResult<(usize, bool)> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let cursor = lock_tenant(&mut tx, tenant).await?;
         let window = sqlx::query(
             "SELECT (SELECT last_seq FROM event_sequences WHERE tenant_id = $1) AS latest, \
@@ -467,7 +467,7 @@ impl Store {
         after: &str,
         now: i64,
     ) -> StoreResult<(usize, bool)> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tenant(&mut tx, tenant).await?;
         let page: Vec<SkuId> = sqlx::query(
             "SELECT id FROM skus WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",

@@ -97,7 +97,7 @@ impl Store {
         tenant: TenantId,
         sharing: &TenantSharing,
     ) -> StoreResult<TenantSharing> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (kinds_list, channels) = match &sharing.scope {
             SharingScope::AllStores => (Vec::new(), Vec::new()),
             SharingScope::SomeChannels(k) => (k.clone(), Vec::new()),
@@ -165,7 +165,7 @@ impl Store {
         settings: &ChannelSharing,
     ) -> StoreResult<ChannelSharingView> {
         settings.validate()?;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let found = sqlx::query("SELECT code, kind FROM channels WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(channel.to_string())
@@ -222,7 +222,7 @@ impl Store {
         sku: SkuId,
         excluded: bool,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("SELECT id FROM channels WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(channel.to_string())
@@ -349,7 +349,7 @@ impl Store {
         figure: i64,
     ) -> StoreResult<ChannelFigure> {
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tenant(&mut tx, tenant).await?;
         let channels = figures::channels(&mut tx, tenant, Some(&[channel])).await?;
         let info = channels

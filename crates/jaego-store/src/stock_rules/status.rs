@@ -120,7 +120,7 @@ impl Store {
     ) -> StoreResult<SkuStatusRow> {
         status.validate()?;
         let now = now_us();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let found = sqlx::query("SELECT code FROM skus WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(sku.to_string())
@@ -196,7 +196,7 @@ impl Store {
     pub async fn push_statuses(&self, tenant: TenantId) -> StoreResult<PushReport> {
         let mut total = PushReport::default();
         loop {
-            let tx = self.writer().begin().await?;
+            let tx = self.begin_write().await?;
             let (report, more) = self.push_batch(tx, tenant, "manual", None).await?;
             total.skus += report.skus;
             total.events += report.events;
@@ -214,7 +214,7 @@ impl Store {
             .due_schedules(STATUS_PUSH_JOB, now, SCHEDULE_BATCH_MAX)
             .await?
         {
-            let mut tx = self.writer().begin().await?;
+            let mut tx = self.begin_write().await?;
             if !schedules::advance(&mut tx, &schedule, now).await? {
                 continue;
             }
@@ -224,7 +224,7 @@ impl Store {
                 .push_batch(tx, tenant, "schedule", schedule.next_run_at)
                 .await?;
             while more {
-                let tx = self.writer().begin().await?;
+                let tx = self.begin_write().await?;
                 more = self.push_batch(tx, tenant, "schedule", None).await?.1;
             }
         }
