@@ -3,7 +3,10 @@
 //! over HTTP, pass its own oversell checks and `jaego verify`, and write the
 //! JSON fields the issue names. The full run is in docs/PERFORMANCE.md.
 
+mod support;
+
 use std::process::Command;
+use support::Running;
 
 #[test]
 fn bench_runs_every_scenario_and_reports() {
@@ -95,12 +98,14 @@ fn bench_targets_a_running_server() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = Command::new(exe)
-        .args(["serve", "--database-url", &url, "--listen", &listen])
-        .args(["--log-level", "warn"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
+    let server = Running(
+        Command::new(exe)
+            .args(["serve", "--database-url", &url, "--listen", &listen])
+            .args(["--log-level", "warn"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
     let json = dir.join("bench.json");
     let out = Command::new(exe)
         .args([
@@ -123,8 +128,7 @@ fn bench_targets_a_running_server() {
         .arg(&json)
         .output()
         .expect("run jaego bench");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

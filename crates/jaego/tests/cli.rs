@@ -2,7 +2,10 @@
 //! `verify` checks a real database and refuses one that does not exist,
 //! `serve` refuses webhooks to its own network unless told otherwise.
 
+mod support;
+
 use std::process::Command;
+use support::Running;
 
 fn jaego(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_jaego"))
@@ -207,7 +210,7 @@ async fn serve_refuses_webhooks_to_its_own_network_unless_allowed() {
         if let Some(setting) = setting {
             command.env("JAEGO_WEBHOOK_PRIVATE_TARGETS", setting);
         }
-        let mut child = command.spawn().expect("start jaego serve");
+        let child = Running(command.spawn().expect("start jaego serve"));
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -229,8 +232,7 @@ async fn serve_refuses_webhooks_to_its_own_network_unless_allowed() {
             .await
             .unwrap()
             .status();
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(child);
         assert_eq!(status.as_u16(), expected, "{name}");
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -5,15 +5,18 @@
 //! session cookies, CSRF tokens, password resets, a database URL with a
 //! password — and its whole log is searched for each secret it saw.
 
+mod support;
+
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::Running;
 
 use jaego_store::testing::fresh_databases;
 use serde_json::{Value, json};
 
 struct Served {
-    child: Child,
+    child: Running,
     base: String,
     bootstrap: String,
     log: std::path::PathBuf,
@@ -60,7 +63,7 @@ fn serve(url: &str, level: &str, dir: &std::path::Path) -> Served {
         .unwrap_or_default()
         .to_string();
     Served {
-        child,
+        child: Running(child),
         base,
         bootstrap,
         log,
