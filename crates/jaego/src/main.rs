@@ -13,6 +13,9 @@ use jaego_store::{Store, StoreOptions};
 /// The allocator: mimalloc. glibc's malloc cost a third of the group-commit
 /// worker's time under load (its batches allocate on one thread what the
 /// request handlers free on others), measured with `perf` on `jaego bench`.
+/// Built with `no_thp`: mimalloc does not ask for transparent huge pages,
+/// which held the server's peak at 187-204 MB instead of 157-166 MB in
+/// `jaego bench` with 100,000 SKUs in 10 locations (docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
