@@ -281,6 +281,105 @@ async fn pages_follow_roles_tenants_and_languages() {
     }
 }
 
+/// The integrated stock grid: each location's row, the SKU's total, its
+/// status badge, the location filter and the low-stock filter.
+#[tokio::test]
+async fn the_stock_grid_shows_each_locations_figures() {
+    for s in common::servers("ui_stock_grid").await {
+        for (code, name) in [("seoul", "서울"), ("busan", "부산")] {
+            ok(
+                &s,
+                Method::POST,
+                "/api/v1/locations",
+                Some(json!({"code": code, "name": name, "kind": "warehouse", "time_zone": "Asia/Seoul"})),
+            )
+            .await;
+        }
+        for code in ["TEE", "CAP"] {
+            ok(
+                &s,
+                Method::POST,
+                "/api/v1/skus",
+                Some(json!({"code": code, "name": code, "tracked": true})),
+            )
+            .await;
+        }
+        for (sku, location, quantity) in [
+            ("TEE", "seoul", 9),
+            ("TEE", "busan", 2),
+            ("CAP", "seoul", 8),
+        ] {
+            ok(
+                &s,
+                Method::POST,
+                "/api/v1/movements",
+                Some(json!({"sku": sku, "location": location, "kind": "receipt", "quantity": quantity})),
+            )
+            .await;
+        }
+        ok(
+            &s,
+            Method::PUT,
+            "/api/v1/skus/TEE/status",
+            Some(json!({"limited_stock": 4})),
+        )
+        .await;
+        user(&s, "kim", "staff").await;
+        let staff = sign_in(&s, "kim").await;
+        let rows = |html: &str, sku: &str| -> Vec<String> {
+            let group = html
+                .split(&format!(r#"id="sku-{sku}""#))
+                .nth(1)
+                .unwrap_or_default()
+                .split("</tbody>")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let mut codes: Vec<String> = group
+                .split(r#"<td class="loc">"#)
+                .skip(1)
+                .map(|r| r.split('<').next().unwrap_or_default().to_string())
+                .collect();
+            codes.sort();
+            codes
+        };
+
+        let (status, html) = page(&s, &staff, "/stock").await;
+        assert_eq!(status, StatusCode::OK, "{}", s.engine);
+        assert_eq!(rows(&html, "TEE"), ["busan", "seoul"], "{}", s.engine);
+        assert_eq!(rows(&html, "CAP"), ["seoul"], "{}", s.engine);
+        let tee = html.split(r#"id="sku-TEE""#).nth(1).unwrap();
+        let tee = tee.split("</tbody>").next().unwrap();
+        assert!(
+            tee.contains(r#"<td class="num">11</td>"#),
+            "{}: TEE's total: {tee}",
+            s.engine
+        );
+        assert!(
+            tee.contains("badge warn"),
+            "{}: TEE is limited: {tee}",
+            s.engine
+        );
+        let cap = html.split(r#"id="sku-CAP""#).nth(1).unwrap();
+        let cap = cap.split("</tbody>").next().unwrap();
+        assert!(
+            !cap.contains("badge warn"),
+            "{}: CAP is neither limited nor low: {cap}",
+            s.engine
+        );
+
+        let (_, html) = page(&s, &staff, "/stock?location=busan").await;
+        assert_eq!(rows(&html, "TEE"), ["busan"], "{}", s.engine);
+        assert!(rows(&html, "CAP").is_empty(), "{}", s.engine);
+
+        // Low at 3: only TEE (2 at busan) is listed.
+        let (_, html) = page(&s, &staff, "/stock?low=3&only_low=1").await;
+        assert_eq!(rows(&html, "TEE"), ["busan", "seoul"], "{}", s.engine);
+        assert!(!html.contains(r#"id="sku-CAP""#), "{}", s.engine);
+        s.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_change_from_a_page_needs_its_csrf_token() {
     for s in common::servers("ui_csrf").await {

@@ -496,3 +496,91 @@ async fn two_followers_write_each_figure_change_once() {
         three.close().await;
     }
 }
+
+/// The stock grid's reads of a page of SKUs: every balance row of those
+/// SKUs (at one location when asked), and every status, all clear where
+/// never set; a SKU of another tenant named in the list is left out.
+#[tokio::test]
+async fn a_page_of_skus_reads_its_balances_and_statuses_at_once() {
+    for db in fresh_databases("stock_rules::page_reads").await {
+        let engine = db.engine;
+        let store = connect(&db.url).await;
+        let tenant = store.create_tenant("mall").await.unwrap();
+        let other = store.create_tenant("other").await.unwrap();
+        let seoul = store_location(&store, tenant, "seoul", "Asia/Seoul").await;
+        let busan = store_location(&store, tenant, "busan", "Asia/Seoul").await;
+        let far = store_location(&store, other, "far", "Asia/Seoul").await;
+        let tee = sku(&store, tenant, "TEE").await;
+        let cap = sku(&store, tenant, "CAP").await;
+        let bag = sku(&store, tenant, "BAG").await;
+        let theirs = sku(&store, other, "TEE").await;
+        for (t, s, l, q) in [
+            (tenant, tee, seoul, 5),
+            (tenant, tee, busan, 2),
+            (tenant, cap, busan, 7),
+            (tenant, bag, seoul, 1),
+            (other, theirs, far, 9),
+        ] {
+            let m = NewMovement {
+                sku_id: s,
+                location_id: l,
+                kind: MovementKind::Receipt,
+                custom_type: None,
+                quantity: q,
+                reason: String::new(),
+                reference: String::new(),
+                actor: "test".into(),
+                idempotency_key: None,
+            };
+            store.record_movement(t, &m).await.unwrap();
+        }
+        let status = SkuStatus {
+            reorder: true,
+            ..SkuStatus::default()
+        };
+        store.set_sku_status(tenant, cap, &status).await.unwrap();
+        let page = [tee, cap, theirs];
+
+        let rows = store.balances_of_skus(tenant, &page, None).await.unwrap();
+        let mut got: Vec<(SkuId, LocationId, i64)> = rows
+            .iter()
+            .map(|r| (r.sku_id, r.location_id, r.balance.on_hand))
+            .collect();
+        got.sort();
+        let mut want = vec![(tee, seoul, 5), (tee, busan, 2), (cap, busan, 7)];
+        want.sort();
+        assert_eq!(got, want, "{engine}");
+        assert!(
+            rows.iter()
+                .all(|r| r.location_code == "seoul" || r.location_code == "busan")
+        );
+
+        let at_busan = store
+            .balances_of_skus(tenant, &page, Some(busan))
+            .await
+            .unwrap();
+        let mut got: Vec<(SkuId, i64)> = at_busan
+            .iter()
+            .map(|r| (r.sku_id, r.balance.on_hand))
+            .collect();
+        got.sort();
+        let mut want = vec![(tee, 2), (cap, 7)];
+        want.sort();
+        assert_eq!(got, want, "{engine}");
+
+        let statuses = store.sku_statuses(tenant, &page).await.unwrap();
+        let mut got: Vec<(SkuId, bool, bool)> = statuses
+            .iter()
+            .map(|s| (s.sku_id, s.status.reorder, s.push_pending))
+            .collect();
+        got.sort();
+        let mut want = vec![(tee, false, false), (cap, true, true)];
+        want.sort();
+        assert_eq!(got, want, "{engine}");
+        assert!(
+            store.sku_statuses(tenant, &[]).await.unwrap().is_empty(),
+            "{engine}"
+        );
+        store.close().await;
+    }
+}

@@ -3,8 +3,10 @@
 //! totals, product status flags, a low-stock highlight, availability
 //! estimates for what is out, and overdue expected receipts (D+N).
 
+use std::collections::HashMap;
+
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -14,14 +16,14 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, path_id};
 use crate::routes::catalog::{SkuQuery, list_skus};
-use crate::routes::receipts::{ReceiptQuery, get_availability, list_receipts};
-use crate::routes::status::get_sku_status;
+use crate::routes::receipts::{AvailabilityBody, ReceiptQuery, list_receipts};
+use crate::routes::status::SkuStatusBody;
 use crate::routes::stock::BalanceBody;
-use jaego_core::limits::PAGE_SIZE_MAX;
-use jaego_store::ledger::BalanceFilter;
-use jaego_store::page::PageRequest;
+use jaego_core::SkuId;
+use jaego_store::now_us;
 
-/// SKUs per page: each costs a few reads (balances, status, estimate).
+/// SKUs per page: the page reads their balances and statuses at once, and
+/// each tracked SKU's estimate on its own.
 const SKUS_PER_PAGE: usize = 30;
 /// The low-stock highlight when the page does not say.
 const LOW_DEFAULT: i64 = 5;
@@ -138,28 +140,32 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         },
         None => None,
     };
+    // The page's balances and statuses in one read each; an estimate only
+    // for the rows shown of tracked SKUs, the only ones that show one.
+    let ids = skus
+        .items
+        .iter()
+        .map(|sku| path_id::<SkuId>(&sku.id, "SKU"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut balances: HashMap<SkuId, Vec<BalanceBody>> = HashMap::new();
+    for b in state
+        .store
+        .balances_of_skus(tenant, &ids, location_id)
+        .await?
+    {
+        balances.entry(b.sku_id).or_default().push(b.into());
+    }
+    let mut statuses: HashMap<SkuId, SkuStatusBody> = state
+        .store
+        .sku_statuses(tenant, &ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.sku_id, s.into()))
+        .collect();
     let mut rows = Vec::new();
     let mut grand = Totals::default();
-    for sku in &skus.items {
-        let filter = BalanceFilter {
-            sku_id: Some(path_id(&sku.id, "SKU")?),
-            location_id,
-        };
-        let balances: Vec<BalanceBody> = state
-            .store
-            .list_balances(
-                tenant,
-                &filter,
-                &PageRequest {
-                    after: None,
-                    limit: Some(PAGE_SIZE_MAX),
-                },
-            )
-            .await?
-            .items
-            .into_iter()
-            .map(BalanceBody::from)
-            .collect();
+    for (sku, id) in skus.items.iter().zip(&ids) {
+        let balances = balances.remove(id).unwrap_or_default();
         let mut totals = Totals::default();
         for b in &balances {
             totals.add(b);
@@ -168,15 +174,14 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         if only_low && !any_low {
             continue;
         }
-        // Read only for the rows shown; an estimate only for tracked SKUs,
-        // the only ones that show one.
-        let Json(status) =
-            get_sku_status(State(state.clone()), ctx.auth.clone(), Path(sku.id.clone())).await?;
+        // Every SKU listed has a status row read; one gone meanwhile is left out.
+        let Some(status) = statuses.remove(id) else {
+            continue;
+        };
         let availability = if sku.tracked {
-            let Json(a) =
-                get_availability(State(state.clone()), ctx.auth.clone(), Path(sku.id.clone()))
-                    .await?;
-            Some(a)
+            Some(AvailabilityBody::from(
+                state.store.availability(tenant, *id, now_us()).await?,
+            ))
         } else {
             None
         };
