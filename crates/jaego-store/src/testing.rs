@@ -156,3 +156,23 @@ pub fn new_mall(locations: Vec<jaego_core::LocationId>) -> crate::places::NewCha
         locations,
     }
 }
+
+/// A receipt of `quantity` units of `sku` at `location`, by "test", with
+/// no reason, reference or idempotency key.
+pub fn receipt(
+    sku: jaego_core::SkuId,
+    location: jaego_core::LocationId,
+    quantity: i64,
+) -> crate::ledger::NewMovement {
+    crate::ledger::NewMovement {
+        sku_id: sku,
+        location_id: location,
+        kind: jaego_core::MovementKind::Receipt,
+        custom_type: None,
+        quantity,
+        reason: String::new(),
+        reference: String::new(),
+        actor: "test".into(),
+        idempotency_key: None,
+    }
+}

@@ -11,7 +11,7 @@ use jaego_store::events::{Event, EventFilter};
 use jaego_store::ledger::NewMovement;
 use jaego_store::places::NewLocation;
 use jaego_store::reservations::{ReserveInput, Source};
-use jaego_store::testing::fresh_databases;
+use jaego_store::testing::{fresh_databases, receipt};
 use jaego_store::{Store, StoreError, StoreOptions};
 use serde_json::Value;
 
@@ -48,20 +48,6 @@ async fn warehouse(store: &Store, tenant: TenantId, code: &str) -> jaego_core::L
         policy: StockPolicy::Strict,
     };
     store.create_location(tenant, &new).await.unwrap().id
-}
-
-fn receipt(sku: jaego_core::SkuId, location: jaego_core::LocationId, q: i64) -> NewMovement {
-    NewMovement {
-        sku_id: sku,
-        location_id: location,
-        kind: MovementKind::Receipt,
-        custom_type: None,
-        quantity: q,
-        reason: String::new(),
-        reference: String::new(),
-        actor: "test".into(),
-        idempotency_key: None,
-    }
 }
 
 async fn all_events(store: &Store, tenant: TenantId) -> Vec<Event> {

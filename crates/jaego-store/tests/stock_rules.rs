@@ -14,7 +14,7 @@ use jaego_store::ledger::{MovementFilter, NewMovement};
 use jaego_store::places::{NewChannel, NewLocation};
 use jaego_store::stock_rules::low_stock::{NewLowStockRule, RuleScope};
 use jaego_store::stock_rules::table_order::MenuItemChange;
-use jaego_store::testing::fresh_databases;
+use jaego_store::testing::{fresh_databases, receipt};
 use jaego_store::{PageRequest, Store, StoreOptions};
 
 fn us(text: &str) -> i64 {
@@ -419,17 +419,7 @@ async fn two_followers_write_each_figure_change_once() {
         one.create_low_stock_rule(tenant, &rule).await.unwrap();
         let mut now = us("2026-11-21T00:00:00Z");
         for q in [5, 3, 2, 7] {
-            let m = NewMovement {
-                sku_id: tee,
-                location_id: wh,
-                kind: MovementKind::Receipt,
-                custom_type: None,
-                quantity: q,
-                reason: String::new(),
-                reference: String::new(),
-                actor: "test".into(),
-                idempotency_key: None,
-            };
+            let m = receipt(tee, wh, q);
             one.record_movement(tenant, &m).await.unwrap();
             // Both instances follow the log at the same moment, repeatedly.
             for _ in 0..3 {
@@ -464,15 +454,9 @@ async fn two_followers_write_each_figure_change_once() {
         // resumes from the stored cursor and publishes the latest figure once.
         two.close().await;
         let m = NewMovement {
-            sku_id: tee,
-            location_id: wh,
             kind: MovementKind::Adjustment,
-            custom_type: None,
             quantity: -15,
-            reason: String::new(),
-            reference: String::new(),
-            actor: "test".into(),
-            idempotency_key: None,
+            ..receipt(tee, wh, 0)
         };
         one.record_movement(tenant, &m).await.unwrap();
         one.close().await;
@@ -521,17 +505,7 @@ async fn a_page_of_skus_reads_its_balances_and_statuses_at_once() {
             (tenant, bag, seoul, 1),
             (other, theirs, far, 9),
         ] {
-            let m = NewMovement {
-                sku_id: s,
-                location_id: l,
-                kind: MovementKind::Receipt,
-                custom_type: None,
-                quantity: q,
-                reason: String::new(),
-                reference: String::new(),
-                actor: "test".into(),
-                idempotency_key: None,
-            };
+            let m = receipt(s, l, q);
             store.record_movement(t, &m).await.unwrap();
         }
         let status = SkuStatus {
