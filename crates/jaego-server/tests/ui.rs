@@ -295,7 +295,7 @@ async fn the_stock_grid_shows_each_locations_figures() {
             )
             .await;
         }
-        for code in ["TEE", "CAP"] {
+        for code in ["TEE", "CAP", "HAT"] {
             ok(
                 &s,
                 Method::POST,
@@ -304,6 +304,14 @@ async fn the_stock_grid_shows_each_locations_figures() {
             )
             .await;
         }
+        // HAT has nothing: the grid shows the merchant's estimate.
+        ok(
+            &s,
+            Method::PUT,
+            "/api/v1/skus/HAT/availability-estimate",
+            Some(json!({"text": "12월 초 입고"})),
+        )
+        .await;
         for (sku, location, quantity) in [
             ("TEE", "seoul", 9),
             ("TEE", "busan", 2),
@@ -365,6 +373,19 @@ async fn the_stock_grid_shows_each_locations_figures() {
         assert!(
             !cap.contains("badge warn"),
             "{}: CAP is neither limited nor low: {cap}",
+            s.engine
+        );
+
+        let hat = html.split(r#"id="sku-HAT""#).nth(1).unwrap();
+        let hat = hat.split("</tbody>").next().unwrap();
+        assert!(
+            hat.contains("12월 초 입고"),
+            "{}: HAT's estimate: {hat}",
+            s.engine
+        );
+        assert!(
+            !tee.contains(r#"class="estimate""#),
+            "{}: TEE is in stock",
             s.engine
         );
 

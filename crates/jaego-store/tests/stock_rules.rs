@@ -5,6 +5,7 @@
 
 use jaego_core::catalog::LocationKind;
 use jaego_core::channel_stock::{SharingScope, TenantSharing};
+use jaego_core::estimate::MerchantEstimate;
 use jaego_core::product_status::SkuStatus;
 use jaego_core::table_order::ResetMode;
 use jaego_core::{LocationId, MovementKind, SkuId, StockPolicy, TenantId};
@@ -13,6 +14,7 @@ use jaego_store::events::{Event, EventFilter};
 use jaego_store::ledger::{MovementFilter, NewMovement};
 use jaego_store::places::{NewChannel, NewLocation};
 use jaego_store::stock_rules::low_stock::{NewLowStockRule, RuleScope};
+use jaego_store::stock_rules::receipts::NewExpectedReceipt;
 use jaego_store::stock_rules::table_order::MenuItemChange;
 use jaego_store::testing::{fresh_databases, receipt};
 use jaego_store::{PageRequest, Store, StoreOptions};
@@ -555,6 +557,72 @@ async fn a_page_of_skus_reads_its_balances_and_statuses_at_once() {
             store.sku_statuses(tenant, &[]).await.unwrap().is_empty(),
             "{engine}"
         );
+
+        // Availability: CAP has two open receipts (the earlier is next) and
+        // a merchant's estimate; TEE neither; the other tenant's SKU none.
+        for (due, q) in [("2026-12-20", 3), ("2026-12-10", 4)] {
+            let new = NewExpectedReceipt {
+                sku_id: cap,
+                location_id: seoul,
+                quantity: q,
+                due_on: due.parse().unwrap(),
+                reference: String::new(),
+                actor: "test".into(),
+            };
+            store.create_expected_receipt(tenant, &new).await.unwrap();
+        }
+        let merchant = MerchantEstimate {
+            text: "next week".into(),
+            date: None,
+        };
+        store
+            .set_availability_estimate(tenant, cap, Some(&merchant))
+            .await
+            .unwrap();
+        let now = us("2026-12-01T00:00:00Z");
+        let all = store.availabilities(tenant, &page, now).await.unwrap();
+        let mut got: Vec<_> = all
+            .iter()
+            .map(|a| {
+                (
+                    a.sku_id,
+                    a.on_hand,
+                    a.incoming,
+                    a.next_receipt.as_ref().map(|r| r.due_on.to_string()),
+                    a.merchant.as_ref().map(|m| m.text.clone()),
+                )
+            })
+            .collect();
+        got.sort();
+        let mut want = vec![
+            (tee, 7, 0, None, None),
+            (
+                cap,
+                7,
+                7,
+                Some("2026-12-10".to_string()),
+                Some("next week".to_string()),
+            ),
+        ];
+        want.sort();
+        assert_eq!(got, want, "{engine}");
+        // One SKU at a time reads the same.
+        for a in &all {
+            let one = store.availability(tenant, a.sku_id, now).await.unwrap();
+            assert_eq!(
+                (
+                    one.available,
+                    one.estimate.is_some(),
+                    one.next_receipt.map(|r| r.id)
+                ),
+                (
+                    a.available,
+                    a.estimate.is_some(),
+                    a.next_receipt.as_ref().map(|r| r.id)
+                ),
+                "{engine}"
+            );
+        }
         store.close().await;
     }
 }

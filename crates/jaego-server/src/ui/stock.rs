@@ -22,8 +22,7 @@ use crate::routes::stock::BalanceBody;
 use jaego_core::SkuId;
 use jaego_store::now_us;
 
-/// SKUs per page: the page reads their balances and statuses at once, and
-/// each tracked SKU's estimate on its own.
+/// SKUs per page (their balances, statuses and estimates are read at once).
 const SKUS_PER_PAGE: usize = 30;
 /// The low-stock highlight when the page does not say.
 const LOW_DEFAULT: i64 = 5;
@@ -140,8 +139,7 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         },
         None => None,
     };
-    // The page's balances and statuses in one read each; an estimate only
-    // for the rows shown of tracked SKUs, the only ones that show one.
+    // The page's balances, statuses and estimates in one read each.
     let ids = skus
         .items
         .iter()
@@ -178,16 +176,30 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         let Some(status) = statuses.remove(id) else {
             continue;
         };
-        let availability = if sku.tracked {
-            Some(AvailabilityBody::from(
-                state.store.availability(tenant, *id, now_us()).await?,
-            ))
-        } else {
-            None
-        };
         grand.sum(totals);
-        rows.push((sku, balances, status, availability, totals, any_low));
+        rows.push((sku, *id, balances, status, totals, any_low));
     }
+    // Estimates only for the rows shown of tracked SKUs, the only ones
+    // that show one.
+    let tracked: Vec<SkuId> = rows
+        .iter()
+        .filter(|(sku, ..)| sku.tracked)
+        .map(|(_, id, ..)| *id)
+        .collect();
+    let mut availability: HashMap<SkuId, AvailabilityBody> = state
+        .store
+        .availabilities(tenant, &tracked, now_us())
+        .await?
+        .into_iter()
+        .map(|a| (a.sku_id, a.into()))
+        .collect();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(sku, id, balances, status, totals, any_low)| {
+            let estimate = availability.remove(&id);
+            (sku, balances, status, estimate, totals, any_low)
+        })
+        .collect();
     let next = skus.next_cursor.as_ref().map(|cursor| {
         let mut params = vec![("after", cursor.clone()), ("low", low.to_string())];
         if let Some(text) = &q.q {

@@ -8,6 +8,8 @@
 //! record's `received` is raised by a conditional update, so two receipts
 //! against the last units cannot both succeed.
 
+use std::collections::HashMap;
+
 use jaego_core::estimate::{self, Estimate, MerchantEstimate};
 use jaego_core::schedule::zone;
 use jaego_core::{
@@ -537,65 +539,88 @@ impl Store {
         sku: SkuId,
         now: i64,
     ) -> StoreResult<Availability> {
-        let row = sqlx::query(
-            "SELECT s.code, \
-               CAST(COALESCE((SELECT SUM(on_hand) FROM balances b WHERE b.tenant_id = $1 AND b.sku_id = s.id), 0) AS BIGINT) AS on_hand, \
-               CAST(COALESCE((SELECT SUM(on_hand - reserved - allocated - safety_stock) FROM balances b WHERE b.tenant_id = $1 AND b.sku_id = s.id), 0) AS BIGINT) AS available, \
-               CAST(COALESCE((SELECT SUM(incoming) FROM balances b WHERE b.tenant_id = $1 AND b.sku_id = s.id), 0) AS BIGINT) AS incoming, \
-               e.text, e.available_on \
-             FROM skus s LEFT JOIN availability_estimates e ON e.sku_id = s.id \
-             WHERE s.tenant_id = $1 AND s.id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(sku.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or_else(|| StoreError::not_found("sku", sku))?;
-        let merchant = match opt_text(&row, "text")? {
-            Some(text) => Some(MerchantEstimate {
-                text,
-                date: opt_text(&row, "available_on")?
-                    .map(|d| {
-                        d.parse()
-                            .map_err(|_| StoreError::Corrupt(format!("available_on {d:?}")))
-                    })
-                    .transpose()?,
-            }),
-            None => None,
-        };
-        let sql = format!(
-            "SELECT {RECEIPT_COLUMNS} FROM {RECEIPT_FROM} WHERE r.tenant_id = $1 AND r.sku_id = $2 AND r.state = 'open' \
-             ORDER BY r.due_on, r.id LIMIT 1"
-        );
-        let next_receipt = sqlx::query(&sql)
-            .bind(tenant.to_string())
-            .bind(sku.to_string())
-            .fetch_optional(self.reader())
+        self.availabilities(tenant, &[sku], now)
             .await?
-            .map(|r| receipt_from_row(&r, now))
-            .transpose()?;
-        let available = int(&row, "available")?;
-        let due = match &next_receipt {
-            Some(r) => {
-                let tz = self
-                    .find_location(tenant, &r.location_id.to_string())
-                    .await?
-                    .time_zone;
-                let tz = zone(&tz).map_err(StoreError::Corrupt)?;
-                Some((r.due_on, estimate::today(&tz, now)))
-            }
-            None => None,
-        };
-        Ok(Availability {
-            sku_id: sku,
-            sku_code: text(&row, "code")?,
-            on_hand: int(&row, "on_hand")?,
-            available,
-            incoming: int(&row, "incoming")?,
-            estimate: estimate::estimate(available, merchant.as_ref(), due),
-            merchant,
-            next_receipt,
+            .pop()
+            .ok_or_else(|| StoreError::not_found("sku", sku))
+    }
+
+    /// [`Store::availability`] of each of `skus`, in SKU id order; SKUs
+    /// not in the tenant are left out. Two queries per 1,000 SKUs: their
+    /// figures with the merchant's estimate, and their open receipts.
+    pub async fn availabilities(
+        &self,
+        tenant: TenantId,
+        skus: &[SkuId],
+        now: i64,
+    ) -> StoreResult<Vec<Availability>> {
+        let mut conn = self.reader().acquire().await?;
+        // The tenant checks are kept off the tenant-first indexes (see
+        // `orders::TENANT_NO_INDEX`), so the SKUs' keys are looked up.
+        let figures = crate::orders::rows_in(&mut conn, tenant, skus, |t, list| {
+            format!(
+                "SELECT s.id, s.code, \
+                   CAST(COALESCE(SUM(b.on_hand), 0) AS BIGINT) AS on_hand, \
+                   CAST(COALESCE(SUM(b.on_hand - b.reserved - b.allocated - b.safety_stock), 0) AS BIGINT) AS available, \
+                   CAST(COALESCE(SUM(b.incoming), 0) AS BIGINT) AS incoming, \
+                   e.text, e.available_on \
+                 FROM skus s LEFT JOIN balances b ON b.sku_id = s.id \
+                   LEFT JOIN availability_estimates e ON e.sku_id = s.id \
+                 WHERE s.tenant_id || '' = {t} AND s.id IN {list} \
+                 GROUP BY s.id, s.code, e.text, e.available_on ORDER BY s.id"
+            )
         })
+        .await?;
+        // Every open receipt of those SKUs, the earliest due first per SKU.
+        let receipts = crate::orders::rows_in(&mut conn, tenant, skus, |t, list| {
+            format!(
+                "SELECT {RECEIPT_COLUMNS} FROM {RECEIPT_FROM} \
+                 WHERE r.tenant_id || '' = {t} AND r.sku_id IN {list} AND r.state = 'open' \
+                 ORDER BY r.sku_id, r.due_on, r.id"
+            )
+        })
+        .await?;
+        let mut next: HashMap<SkuId, (ExpectedReceipt, Date)> = HashMap::new();
+        for row in &receipts {
+            let receipt = receipt_from_row(row, now)?;
+            if next.contains_key(&receipt.sku_id) {
+                continue;
+            }
+            // "Today" where the goods arrive.
+            let tz = zone(&text(row, "time_zone")?).map_err(StoreError::Corrupt)?;
+            next.insert(receipt.sku_id, (receipt, estimate::today(&tz, now)));
+        }
+        figures
+            .iter()
+            .map(|row| {
+                let sku_id: SkuId = parsed(row, "id")?;
+                let merchant = match opt_text(row, "text")? {
+                    Some(text) => Some(MerchantEstimate {
+                        text,
+                        date: opt_text(row, "available_on")?
+                            .map(|d| {
+                                d.parse()
+                                    .map_err(|_| StoreError::Corrupt(format!("available_on {d:?}")))
+                            })
+                            .transpose()?,
+                    }),
+                    None => None,
+                };
+                let available = int(row, "available")?;
+                let next_receipt = next.remove(&sku_id);
+                let due = next_receipt.as_ref().map(|(r, today)| (r.due_on, *today));
+                Ok(Availability {
+                    sku_id,
+                    sku_code: text(row, "code")?,
+                    on_hand: int(row, "on_hand")?,
+                    available,
+                    incoming: int(row, "incoming")?,
+                    estimate: estimate::estimate(available, merchant.as_ref(), due),
+                    merchant,
+                    next_receipt: next_receipt.map(|(r, _)| r),
+                })
+            })
+            .collect()
     }
 }
 
