@@ -9,6 +9,7 @@
 //! against the last units cannot both succeed.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use jaego_core::estimate::{self, Estimate, MerchantEstimate};
 use jaego_core::schedule::zone;
@@ -26,8 +27,9 @@ use crate::ledger::{
     PendingMovement, apply_deltas, ensure_rows, ensure_sku, insert_movements, location_policy,
     lock_rows,
 };
+use crate::orders::{TENANT_NO_INDEX, rows_in};
 use crate::page::{Page, PageRequest};
-use crate::rows::{filter_eq, filter_value, int, opt_int, opt_text, parsed, text};
+use crate::rows::{filter_eq, filter_value, int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::{Store, now_us};
 
 /// A receipt announced with a due date.
@@ -107,18 +109,25 @@ const RECEIPT_FROM: &str =
     "expected_receipts r JOIN skus s ON s.id = r.sku_id JOIN locations l ON l.id = r.location_id";
 
 fn receipt_from_row(row: &AnyRow, now: i64) -> StoreResult<ExpectedReceipt> {
+    receipt_at(row, now).map(|(receipt, _)| receipt)
+}
+
+/// A receipt row at `now`, with the date it is then where its goods
+/// arrive (the location's time zone).
+fn receipt_at(row: &AnyRow, now: i64) -> StoreResult<(ExpectedReceipt, Date)> {
     let due_text = text(row, "due_on")?;
     let due_on: Date = due_text
         .parse()
         .map_err(|_| StoreError::Corrupt(format!("due_on = {due_text:?}")))?;
     let state = text(row, "state")?;
     let tz = zone(&text(row, "time_zone")?).map_err(StoreError::Corrupt)?;
+    let today = estimate::today(&tz, now);
     let overdue_days = if state == "open" {
-        estimate::overdue_days(due_on, estimate::today(&tz, now))
+        estimate::overdue_days(due_on, today)
     } else {
         None
     };
-    Ok(ExpectedReceipt {
+    let receipt = ExpectedReceipt {
         id: parsed(row, "id")?,
         sku_id: parsed(row, "sku_id")?,
         sku_code: text(row, "sku_code")?,
@@ -132,7 +141,8 @@ fn receipt_from_row(row: &AnyRow, now: i64) -> StoreResult<ExpectedReceipt> {
         created_at: int(row, "created_at")?,
         closed_at: opt_int(row, "closed_at")?,
         overdue_days,
-    })
+    };
+    Ok((receipt, today))
 }
 
 fn receipt_event(
@@ -555,9 +565,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<Vec<Availability>> {
         let mut conn = self.reader().acquire().await?;
-        // The tenant checks are kept off the tenant-first indexes (see
-        // `orders::TENANT_NO_INDEX`), so the SKUs' keys are looked up.
-        let figures = crate::orders::rows_in(&mut conn, tenant, skus, |t, list| {
+        let figures = rows_in(&mut conn, tenant, skus, |t, list| {
             format!(
                 "SELECT s.id, s.code, \
                    CAST(COALESCE(SUM(b.on_hand), 0) AS BIGINT) AS on_hand, \
@@ -566,29 +574,25 @@ impl Store {
                    e.text, e.available_on \
                  FROM skus s LEFT JOIN balances b ON b.sku_id = s.id \
                    LEFT JOIN availability_estimates e ON e.sku_id = s.id \
-                 WHERE s.tenant_id || '' = {t} AND s.id IN {list} \
+                 WHERE s.{TENANT_NO_INDEX} = {t} AND s.id IN {list} \
                  GROUP BY s.id, s.code, e.text, e.available_on ORDER BY s.id"
             )
         })
         .await?;
         // Every open receipt of those SKUs, the earliest due first per SKU.
-        let receipts = crate::orders::rows_in(&mut conn, tenant, skus, |t, list| {
+        let receipts = rows_in(&mut conn, tenant, skus, |t, list| {
             format!(
                 "SELECT {RECEIPT_COLUMNS} FROM {RECEIPT_FROM} \
-                 WHERE r.tenant_id || '' = {t} AND r.sku_id IN {list} AND r.state = 'open' \
+                 WHERE r.{TENANT_NO_INDEX} = {t} AND r.sku_id IN {list} AND r.state = 'open' \
                  ORDER BY r.sku_id, r.due_on, r.id"
             )
         })
         .await?;
         let mut next: HashMap<SkuId, (ExpectedReceipt, Date)> = HashMap::new();
         for row in &receipts {
-            let receipt = receipt_from_row(row, now)?;
-            if next.contains_key(&receipt.sku_id) {
-                continue;
+            if let Entry::Vacant(first) = next.entry(parsed(row, "sku_id")?) {
+                first.insert(receipt_at(row, now)?);
             }
-            // "Today" where the goods arrive.
-            let tz = zone(&text(row, "time_zone")?).map_err(StoreError::Corrupt)?;
-            next.insert(receipt.sku_id, (receipt, estimate::today(&tz, now)));
         }
         figures
             .iter()
@@ -597,12 +601,7 @@ impl Store {
                 let merchant = match opt_text(row, "text")? {
                     Some(text) => Some(MerchantEstimate {
                         text,
-                        date: opt_text(row, "available_on")?
-                            .map(|d| {
-                                d.parse()
-                                    .map_err(|_| StoreError::Corrupt(format!("available_on {d:?}")))
-                            })
-                            .transpose()?,
+                        date: opt_parsed(row, "available_on")?,
                     }),
                     None => None,
                 };

@@ -24,6 +24,7 @@ use super::figures;
 use super::sql::Sql;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds, time_text};
+use crate::orders::{TENANT_NO_INDEX, rows_in};
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::schedules::{self, Schedule};
 use crate::{Store, now_us};
@@ -104,12 +105,12 @@ impl Store {
         skus: &[SkuId],
     ) -> StoreResult<Vec<SkuStatusRow>> {
         let mut conn = self.reader().acquire().await?;
-        let rows = crate::orders::rows_in(&mut conn, tenant, skus, |t, list| {
+        let rows = rows_in(&mut conn, tenant, skus, |t, list| {
             format!(
                 "SELECT s.id, s.code, st.discontinued, st.discontinued_on, st.reorder, st.reorder_on, \
                         st.forced_sold_out, st.limited_stock, st.push_pending, st.updated_at \
                  FROM skus s LEFT JOIN sku_status st ON st.sku_id = s.id \
-                 WHERE s.tenant_id || '' = {t} AND s.id IN {list} ORDER BY s.id"
+                 WHERE s.{TENANT_NO_INDEX} = {t} AND s.id IN {list} ORDER BY s.id"
             )
         })
         .await?;
