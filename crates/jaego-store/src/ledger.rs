@@ -364,35 +364,6 @@ impl Store {
         }))
     }
 
-    /// Every balance row of `skus` (at `location` only, if given), in key
-    /// order: one query per 1,000 SKUs, for screens that show a page of
-    /// SKUs with their rows.
-    pub async fn balances_of_skus(
-        &self,
-        tenant: TenantId,
-        skus: &[SkuId],
-        location: Option<LocationId>,
-    ) -> StoreResult<Vec<BalanceRow>> {
-        // The tenant check is kept off the tenant-first index (see
-        // `orders::TENANT_NO_INDEX`), so the SKUs' keys are looked up.
-        let mut conn = self.reader().acquire().await?;
-        let rows = crate::orders::rows_in(&mut conn, tenant, skus, |t, list| {
-            format!(
-                "{BALANCE_ROWS} WHERE b.tenant_id || '' = {t} AND b.sku_id IN {list} \
-                 ORDER BY b.sku_id, b.location_id"
-            )
-        })
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let row = balance_row(r)?;
-            if location.is_none_or(|l| l == row.location_id) {
-                out.push(row);
-            }
-        }
-        Ok(out)
-    }
-
     /// One balance; all zeros if nothing ever moved there.
     pub async fn balance(
         &self,
@@ -657,11 +628,11 @@ fn movement_from_row(row: &AnyRow) -> StoreResult<Movement> {
 
 /// What [`BalanceRow`]s are read from: a balance with its SKU's and
 /// location's codes (`b`, `s`, `l`).
-const BALANCE_ROWS: &str = "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, \
+pub(crate) const BALANCE_ROWS: &str = "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, \
      b.on_hand, b.reserved, b.allocated, b.incoming, b.in_transit, b.safety_stock, b.updated_at \
      FROM balances b JOIN skus s ON s.id = b.sku_id JOIN locations l ON l.id = b.location_id";
 
-fn balance_row(r: &AnyRow) -> StoreResult<BalanceRow> {
+pub(crate) fn balance_row(r: &AnyRow) -> StoreResult<BalanceRow> {
     Ok(BalanceRow {
         sku_id: parsed(r, "sku_id")?,
         sku_code: text(r, "sku_code")?,

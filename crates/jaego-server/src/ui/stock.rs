@@ -139,19 +139,18 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         },
         None => None,
     };
-    // The page's balances, statuses and estimates in one read each.
+    // The page's balances, statuses and estimates (tracked SKUs only, the
+    // only ones that show one) in one read each.
     let ids = skus
         .items
         .iter()
         .map(|sku| path_id::<SkuId>(&sku.id, "SKU"))
         .collect::<Result<Vec<_>, _>>()?;
     let mut balances: HashMap<SkuId, Vec<BalanceBody>> = HashMap::new();
-    for b in state
-        .store
-        .balances_of_skus(tenant, &ids, location_id)
-        .await?
-    {
-        balances.entry(b.sku_id).or_default().push(b.into());
+    for b in state.store.stock_of(tenant, &ids).await? {
+        if location_id.is_none_or(|l| l == b.location_id) {
+            balances.entry(b.sku_id).or_default().push(b.into());
+        }
     }
     let mut statuses: HashMap<SkuId, SkuStatusBody> = state
         .store
@@ -159,6 +158,20 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         .await?
         .into_iter()
         .map(|s| (s.sku_id, s.into()))
+        .collect();
+    let tracked: Vec<SkuId> = skus
+        .items
+        .iter()
+        .zip(&ids)
+        .filter(|(sku, _)| sku.tracked)
+        .map(|(_, id)| *id)
+        .collect();
+    let mut estimates: HashMap<SkuId, AvailabilityBody> = state
+        .store
+        .availabilities(tenant, &tracked, now_us())
+        .await?
+        .into_iter()
+        .map(|a| (a.sku_id, a.into()))
         .collect();
     let mut rows = Vec::new();
     let mut grand = Totals::default();
@@ -172,34 +185,15 @@ async fn grid_screen(state: &AppState, ctx: &Ctx, q: GridQuery) -> Result<Screen
         if only_low && !any_low {
             continue;
         }
-        // Every SKU listed has a status row read; one gone meanwhile is left out.
+        // `sku_statuses` answers every SKU of the tenant (SKUs are never
+        // deleted); should one be missing, its row is left out.
         let Some(status) = statuses.remove(id) else {
             continue;
         };
         grand.sum(totals);
-        rows.push((sku, *id, balances, status, totals, any_low));
+        let estimate = estimates.remove(id);
+        rows.push((sku, balances, status, estimate, totals, any_low));
     }
-    // Estimates only for the rows shown of tracked SKUs, the only ones
-    // that show one.
-    let tracked: Vec<SkuId> = rows
-        .iter()
-        .filter(|(sku, ..)| sku.tracked)
-        .map(|(_, id, ..)| *id)
-        .collect();
-    let mut availability: HashMap<SkuId, AvailabilityBody> = state
-        .store
-        .availabilities(tenant, &tracked, now_us())
-        .await?
-        .into_iter()
-        .map(|a| (a.sku_id, a.into()))
-        .collect();
-    let rows: Vec<_> = rows
-        .into_iter()
-        .map(|(sku, id, balances, status, totals, any_low)| {
-            let estimate = availability.remove(&id);
-            (sku, balances, status, estimate, totals, any_low)
-        })
-        .collect();
     let next = skus.next_cursor.as_ref().map(|cursor| {
         let mut params = vec![("after", cursor.clone()), ("low", low.to_string())];
         if let Some(text) = &q.q {

@@ -23,11 +23,11 @@ use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
     ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, first, in_list, insert_many,
-    load_orders, order_event, refresh_status, update_many,
+    load_orders, order_event, refresh_status, rows_in, update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
-use crate::ledger::{self, BalanceRow, PendingMovement};
+use crate::ledger::{self, BALANCE_ROWS, BalanceRow, PendingMovement};
 use crate::rows::{Placeholders, int, opt_int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
 
@@ -1432,36 +1432,20 @@ impl Store {
         Ok(after)
     }
 
-    /// Every location's balance of every SKU of an order (or of a product).
+    /// Every location's balance of every SKU of an order (or of a product,
+    /// or of a page of the stock grid), by SKU code then location code
+    /// within each 1,000 SKUs.
     pub async fn stock_of(&self, tenant: TenantId, skus: &[SkuId]) -> StoreResult<Vec<BalanceRow>> {
-        let mut out = Vec::new();
         let mut conn = self.reader().acquire().await?;
-        let style = Placeholders::of(&conn);
-        for chunk in skus.chunks(super::IN_CHUNK) {
-            let sql = format!(
-                "SELECT b.sku_id, s.code AS sku_code, b.location_id, l.code AS location_code, b.on_hand, b.reserved, b.allocated, \
-                        b.incoming, b.in_transit, b.safety_stock, b.updated_at \
-                 FROM balances b JOIN skus s ON s.id = b.sku_id JOIN locations l ON l.id = b.location_id \
-                 WHERE b.{TENANT_NO_INDEX} = {} AND b.sku_id IN {} ORDER BY s.code, l.code",
-                first(style),
-                in_list(style, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant.to_string());
-            for s in chunk {
-                q = q.bind(s.to_string());
-            }
-            for r in q.fetch_all(&mut *conn).await? {
-                out.push(BalanceRow {
-                    sku_id: parsed(&r, "sku_id")?,
-                    sku_code: text(&r, "sku_code")?,
-                    location_id: parsed(&r, "location_id")?,
-                    location_code: text(&r, "location_code")?,
-                    balance: ledger::balance_from_row(&r)?,
-                    updated_at: int(&r, "updated_at")?,
-                });
-            }
-        }
-        Ok(out)
+        rows_in(&mut conn, tenant, skus, |t, list| {
+            format!(
+                "{BALANCE_ROWS} WHERE b.{TENANT_NO_INDEX} = {t} AND b.sku_id IN {list} ORDER BY s.code, l.code"
+            )
+        })
+        .await?
+        .iter()
+        .map(ledger::balance_row)
+        .collect()
     }
 
     /// The SKUs of a product (style).
