@@ -286,23 +286,13 @@ async fn pages_follow_roles_tenants_and_languages() {
 #[tokio::test]
 async fn the_stock_grid_shows_each_locations_figures() {
     for s in common::servers("ui_stock_grid").await {
-        for (code, name) in [("seoul", "서울"), ("busan", "부산")] {
-            ok(
-                &s,
-                Method::POST,
-                "/api/v1/locations",
-                Some(json!({"code": code, "name": name, "kind": "warehouse", "time_zone": "Asia/Seoul"})),
-            )
-            .await;
-        }
-        for code in ["TEE", "CAP", "HAT"] {
-            ok(
-                &s,
-                Method::POST,
-                "/api/v1/skus",
-                Some(json!({"code": code, "name": code, "tracked": true})),
-            )
-            .await;
+        for (location, sku, on_hand) in [
+            ("seoul", "TEE", 9),
+            ("busan", "TEE", 2),
+            ("seoul", "CAP", 8),
+            ("seoul", "HAT", 0),
+        ] {
+            s.seed(location, sku, on_hand).await;
         }
         // HAT has nothing: the grid shows the merchant's estimate.
         ok(
@@ -312,19 +302,6 @@ async fn the_stock_grid_shows_each_locations_figures() {
             Some(json!({"text": "12월 초 입고"})),
         )
         .await;
-        for (sku, location, quantity) in [
-            ("TEE", "seoul", 9),
-            ("TEE", "busan", 2),
-            ("CAP", "seoul", 8),
-        ] {
-            ok(
-                &s,
-                Method::POST,
-                "/api/v1/movements",
-                Some(json!({"sku": sku, "location": location, "kind": "receipt", "quantity": quantity})),
-            )
-            .await;
-        }
         ok(
             &s,
             Method::PUT,
@@ -334,30 +311,20 @@ async fn the_stock_grid_shows_each_locations_figures() {
         .await;
         user(&s, "kim", "staff").await;
         let staff = sign_in(&s, "kim").await;
+        // The location codes of a SKU's rows, in the order shown.
         let rows = |html: &str, sku: &str| -> Vec<String> {
-            let group = html
-                .split(&format!(r#"id="sku-{sku}""#))
-                .nth(1)
-                .unwrap_or_default()
-                .split("</tbody>")
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let mut codes: Vec<String> = group
+            sku_group(html, sku)
                 .split(r#"<td class="loc">"#)
                 .skip(1)
                 .map(|r| r.split('<').next().unwrap_or_default().to_string())
-                .collect();
-            codes.sort();
-            codes
+                .collect()
         };
 
         let (status, html) = page(&s, &staff, "/stock").await;
         assert_eq!(status, StatusCode::OK, "{}", s.engine);
         assert_eq!(rows(&html, "TEE"), ["busan", "seoul"], "{}", s.engine);
         assert_eq!(rows(&html, "CAP"), ["seoul"], "{}", s.engine);
-        let tee = html.split(r#"id="sku-TEE""#).nth(1).unwrap();
-        let tee = tee.split("</tbody>").next().unwrap();
+        let tee = sku_group(&html, "TEE");
         assert!(
             tee.contains(r#"<td class="num">11</td>"#),
             "{}: TEE's total: {tee}",
@@ -368,16 +335,13 @@ async fn the_stock_grid_shows_each_locations_figures() {
             "{}: TEE is limited: {tee}",
             s.engine
         );
-        let cap = html.split(r#"id="sku-CAP""#).nth(1).unwrap();
-        let cap = cap.split("</tbody>").next().unwrap();
+        let cap = sku_group(&html, "CAP");
         assert!(
             !cap.contains("badge warn"),
             "{}: CAP is neither limited nor low: {cap}",
             s.engine
         );
-
-        let hat = html.split(r#"id="sku-HAT""#).nth(1).unwrap();
-        let hat = hat.split("</tbody>").next().unwrap();
+        let hat = sku_group(&html, "HAT");
         assert!(
             hat.contains("12월 초 입고"),
             "{}: HAT's estimate: {hat}",
@@ -399,6 +363,14 @@ async fn the_stock_grid_shows_each_locations_figures() {
         assert!(!html.contains(r#"id="sku-CAP""#), "{}", s.engine);
         s.stop().await;
     }
+}
+
+/// The stock grid's rows of one SKU (its `<tbody>`), empty if not shown.
+fn sku_group<'a>(html: &'a str, sku: &str) -> &'a str {
+    html.split(&format!(r#"id="sku-{sku}""#))
+        .nth(1)
+        .and_then(|rest| rest.split("</tbody>").next())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
