@@ -25,7 +25,7 @@ use super::sql::Sql;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds, time_text};
 use crate::orders::{TENANT_NO_INDEX, rows_in};
-use crate::rows::{int, opt_int, opt_text, parsed, text};
+use crate::rows::{int, opt_int, opt_parsed, parsed, text};
 use crate::schedules::{self, Schedule};
 use crate::{Store, now_us};
 
@@ -53,21 +53,12 @@ pub struct PushReport {
     pub events: usize,
 }
 
-fn date(row: &AnyRow, col: &str) -> StoreResult<Option<jiff::civil::Date>> {
-    opt_text(row, col)?
-        .map(|d| {
-            d.parse()
-                .map_err(|_| StoreError::Corrupt(format!("{col} = {d:?}")))
-        })
-        .transpose()
-}
-
 fn status_from_row(row: &AnyRow) -> StoreResult<SkuStatus> {
     Ok(SkuStatus {
         discontinued: opt_int(row, "discontinued")?.unwrap_or(0) != 0,
-        discontinued_on: date(row, "discontinued_on")?,
+        discontinued_on: opt_parsed(row, "discontinued_on")?,
         reorder: opt_int(row, "reorder")?.unwrap_or(0) != 0,
-        reorder_on: date(row, "reorder_on")?,
+        reorder_on: opt_parsed(row, "reorder_on")?,
         forced_sold_out: opt_int(row, "forced_sold_out")?.unwrap_or(0) != 0,
         limited_stock: opt_int(row, "limited_stock")?,
     })
