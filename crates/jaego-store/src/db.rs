@@ -94,6 +94,13 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
 const SQLITE_READER_CACHE_KIB: i64 = 4 * 1024;
 
+/// The writer's page cache while a bulk job runs (see
+/// [`Store::bulk_writes_begin`]): a chunk of an allocation run changes
+/// hundreds of MB of pages, and with the ordinary cache SQLite spills dirty
+/// pages to the WAL mid-transaction and reads them back. Given back (and
+/// the pages freed) when the last job ends.
+const SQLITE_BULK_WRITER_CACHE_KIB: i64 = 256 * 1024;
+
 /// SQLite's own `wal_autocheckpoint` (pages), restored after a bulk job.
 const SQLITE_AUTOCHECKPOINT_PAGES: i64 = 1_000;
 
@@ -211,8 +218,10 @@ impl Store {
     /// fsync, about a second inside the run's commit. Under ordinary load
     /// the writer's own checkpoints stay: they keep the WAL small and its
     /// file reused, which measured faster for reservations than a
-    /// checkpointer of its own. Never fails: if the writer cannot be told,
-    /// the job runs with checkpoints, only slower. Nothing on PostgreSQL.
+    /// checkpointer of its own. The writer's page cache grows to
+    /// [`SQLITE_BULK_WRITER_CACHE_KIB`] for the same time. Never fails: if
+    /// the writer cannot be told, the job runs with checkpoints and the
+    /// ordinary cache, only slower. Nothing on PostgreSQL.
     pub(crate) async fn bulk_writes_begin(&self) -> BulkWrites {
         let guard = BulkWrites {
             store: self.clone(),
@@ -224,9 +233,11 @@ impl Store {
         let mut running = self.inner.bulk.lock().await;
         *running += 1;
         if *running == 1
-            && let Err(e) = sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                .execute(self.writer())
-                .await
+            && let Err(e) = sqlx::raw_sql(&format!(
+                "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{SQLITE_BULK_WRITER_CACHE_KIB}"
+            ))
+            .execute(self.writer())
+            .await
         {
             tracing::warn!(error = %e, "could not hold the writer's WAL checkpoints off");
         }
@@ -246,6 +257,12 @@ impl Store {
         *running = running.saturating_sub(1);
         if *running > 0 {
             return;
+        }
+        if let Err(e) = sqlx::query(&format!("PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}"))
+            .execute(self.writer())
+            .await
+        {
+            tracing::error!(error = %e, "could not give the writer its page cache back");
         }
         drop(running);
         let store = self.clone();
@@ -405,9 +422,19 @@ mod tests {
         found
     }
 
-    /// During a bulk job the writer does not checkpoint; when the last one
-    /// ends (or is dropped) what was written reaches the database file
-    /// without another commit, and the writer's checkpoints come back.
+    async fn cache_kib(store: &Store) -> i64 {
+        let pages: i64 = sqlx::query("PRAGMA cache_size")
+            .fetch_one(store.writer())
+            .await
+            .unwrap()
+            .get(0);
+        -pages
+    }
+
+    /// During a bulk job the writer does not checkpoint and has the larger
+    /// page cache; when the last one ends (or is dropped) what was written
+    /// reaches the database file without another commit, and the writer's
+    /// checkpoints and its ordinary cache come back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bulk_jobs_hold_the_writers_checkpoints_and_checkpoint_at_the_end() {
         let db = fresh_sqlite();
@@ -416,17 +443,23 @@ mod tests {
             .unwrap();
         let file = db.url.trim_start_matches("sqlite://").to_string();
         assert_eq!(autocheckpoint(&store).await, 1_000);
+        assert_eq!(cache_kib(&store).await, super::SQLITE_WRITER_CACHE_KIB);
         let first = store.bulk_writes_begin().await;
         let second = store.bulk_writes_begin().await;
         assert_eq!(autocheckpoint(&store).await, 0);
+        assert_eq!(cache_kib(&store).await, super::SQLITE_BULK_WRITER_CACHE_KIB);
         store.create_tenant("bulk").await.unwrap();
         assert!(!in_the_file(&file, "bulk").await, "no checkpoint yet");
         first.end().await;
         assert_eq!(autocheckpoint(&store).await, 0, "one job still runs");
+        assert_eq!(cache_kib(&store).await, super::SQLITE_BULK_WRITER_CACHE_KIB);
         // Dropped, as by a panic: it still ends.
         drop(second);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !in_the_file(&file, "bulk").await || autocheckpoint(&store).await != 1_000 {
+        while !in_the_file(&file, "bulk").await
+            || autocheckpoint(&store).await != 1_000
+            || cache_kib(&store).await != super::SQLITE_WRITER_CACHE_KIB
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the bulk job's commit never reached the database file, or checkpoints never came back"
