@@ -397,7 +397,7 @@ async fn write_recipe(
         .execute(&mut **tx)
         .await?;
     }
-    let rows = recipe
+    let rows: Vec<Vec<Val>> = recipe
         .components()
         .iter()
         .enumerate()

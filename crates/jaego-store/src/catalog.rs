@@ -554,7 +554,7 @@ pub(crate) async fn write_new_skus(
             updated_at: now,
         })
         .collect();
-    let rows = skus
+    let rows: Vec<Vec<Val>> = skus
         .iter()
         .map(|sku| {
             vec![
@@ -599,7 +599,7 @@ async fn insert_barcodes(
     tenant: TenantId,
     pairs: Vec<(SkuId, String)>,
 ) -> StoreResult<()> {
-    let rows = pairs
+    let rows: Vec<Vec<Val>> = pairs
         .into_iter()
         .map(|(sku, barcode)| {
             vec![

@@ -1348,7 +1348,7 @@ impl Store {
             .map(|r| r.items.iter().map(|_| PickupItemId::new()).collect())
             .collect();
         let mut tx = self.begin_write().await?;
-        let rows = requests
+        let rows: Vec<Vec<Val>> = requests
             .iter()
             .zip(&ids)
             .zip(&receipts)
@@ -1374,7 +1374,7 @@ impl Store {
             "",
         )
         .await?;
-        let rows = requests
+        let rows: Vec<Vec<Val>> = requests
             .iter()
             .zip(&ids)
             .zip(&item_ids)
@@ -2190,7 +2190,7 @@ async fn write_run(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    let rows = entries
+    let rows: Vec<Vec<Val>> = entries
         .iter()
         .enumerate()
         .map(|(n, e)| {

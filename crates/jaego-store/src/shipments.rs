@@ -1397,7 +1397,7 @@ impl Store {
                         Val::I(now),
                     ]
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         )
         .await
         .map_err(|e| match e {

@@ -469,34 +469,61 @@ impl serde::Serialize for Val {
 const JSON_ROWS_MAX: usize = 10_000;
 
 /// `rows` as few statements' worth of JSON arrays (see
-/// [`json_values_sql`]), with the column types of the source.
-fn json_chunks(
+/// [`json_values_sql`]): the `SELECT` that reads one, with the column types
+/// of the first row, and the texts, each serialized only when it is taken,
+/// so a large write never holds all its rows at once.
+fn json_chunks<I: IntoIterator<Item = Vec<Val>>>(
     style: Placeholders,
     width: usize,
-    rows: &[Vec<Val>],
-) -> StoreResult<(String, Vec<String>)> {
+    rows: I,
+) -> (String, JsonChunks<I::IntoIter>) {
+    let mut rows = rows.into_iter().peekable();
     let cols: Vec<JsonCol> = rows
-        .first()
+        .peek()
         .map(|r| r.iter().map(Val::column).collect())
         .unwrap_or_default();
-    // PostgreSQL casts each column by the first row's kinds: a column of
-    // mixed kinds would be read wrong, so it is refused.
-    if !rows
-        .iter()
-        .all(|r| r.len() == width && r.iter().map(Val::column).eq(cols.iter().copied()))
-    {
-        return Err(StoreError::Corrupt(format!(
-            "rows to write are not all {width} values of the same kinds"
-        )));
+    let source = json_values_sql(style, &cols);
+    (source, JsonChunks { rows, width, cols })
+}
+
+/// The JSON texts of [`json_chunks`], up to [`JSON_ROWS_MAX`] rows each.
+struct JsonChunks<I: Iterator<Item = Vec<Val>>> {
+    rows: std::iter::Peekable<I>,
+    width: usize,
+    cols: Vec<JsonCol>,
+}
+
+impl<I: Iterator<Item = Vec<Val>>> Iterator for JsonChunks<I> {
+    type Item = StoreResult<String>;
+
+    fn next(&mut self) -> Option<StoreResult<String>> {
+        self.rows.peek()?;
+        let mut out = b"[".to_vec();
+        for (n, row) in self.rows.by_ref().take(JSON_ROWS_MAX).enumerate() {
+            // PostgreSQL casts each column by the first row's kinds: a
+            // column of mixed kinds would be read wrong, so it is refused.
+            if row.len() != self.width || !row.iter().map(Val::column).eq(self.cols.iter().copied())
+            {
+                return Some(Err(StoreError::Corrupt(format!(
+                    "rows to write are not all {} values of the same kinds",
+                    self.width
+                ))));
+            }
+            if n > 0 {
+                out.push(b',');
+            }
+            if let Err(e) = serde_json::to_writer(&mut out, &row) {
+                return Some(Err(StoreError::Corrupt(format!(
+                    "rows written as JSON: {e}"
+                ))));
+            }
+        }
+        out.push(b']');
+        Some(
+            String::from_utf8(out)
+                .map_err(|e| StoreError::Corrupt(format!("rows written as JSON: {e}"))),
+        )
     }
-    let chunks = rows
-        .chunks(JSON_ROWS_MAX)
-        .map(|chunk| {
-            serde_json::to_string(chunk)
-                .map_err(|e| StoreError::Corrupt(format!("rows written as JSON: {e}")))
-        })
-        .collect::<StoreResult<_>>()?;
-    Ok((json_values_sql(style, &cols), chunks))
 }
 
 /// `INSERT INTO {head}` the `rows`, bound as JSON (one statement per
@@ -505,15 +532,15 @@ pub(crate) async fn insert_many(
     tx: &mut Transaction<'_, Any>,
     head: &str,
     width: usize,
-    rows: Vec<Vec<Val>>,
+    rows: impl IntoIterator<Item = Vec<Val>>,
     tail: &str,
 ) -> StoreResult<()> {
-    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
     // `WHERE true` tells SQLite's parser that an `ON CONFLICT` tail is the
     // insert's, not a join's.
     let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
     for chunk in chunks {
-        sqlx::query(&sql).bind(chunk).execute(&mut **tx).await?;
+        sqlx::query(&sql).bind(chunk?).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -523,13 +550,13 @@ pub(crate) async fn insert_returning_ids<T: std::str::FromStr + std::hash::Hash 
     tx: &mut Transaction<'_, Any>,
     head: &str,
     width: usize,
-    rows: Vec<Vec<Val>>,
+    rows: impl IntoIterator<Item = Vec<Val>>,
     tail: &str,
 ) -> StoreResult<HashSet<T>>
 where
     T::Err: std::fmt::Display,
 {
-    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
     let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
     ids_of(tx, &sql, chunks).await
 }
@@ -539,14 +566,14 @@ where
 async fn ids_of<T: std::str::FromStr + std::hash::Hash + Eq>(
     tx: &mut Transaction<'_, Any>,
     sql: &str,
-    chunks: Vec<String>,
+    chunks: impl Iterator<Item = StoreResult<String>>,
 ) -> StoreResult<HashSet<T>>
 where
     T::Err: std::fmt::Display,
 {
     let mut out = HashSet::new();
     for chunk in chunks {
-        for row in sqlx::query(sql).bind(chunk).fetch_all(&mut **tx).await? {
+        for row in sqlx::query(sql).bind(chunk?).fetch_all(&mut **tx).await? {
             out.insert(parsed(&row, "id")?);
         }
     }
@@ -565,14 +592,14 @@ pub(crate) async fn update_many(
     set: &str,
     cond: &str,
     width: usize,
-    rows: Vec<Vec<Val>>,
+    rows: impl IntoIterator<Item = Vec<Val>>,
 ) -> StoreResult<u64> {
     let mut changed = 0;
-    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
     let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
     for chunk in chunks {
         changed += sqlx::query(&sql)
-            .bind(chunk)
+            .bind(chunk?)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -588,12 +615,12 @@ pub(crate) async fn update_returning_ids<T: std::str::FromStr + std::hash::Hash 
     set: &str,
     cond: &str,
     width: usize,
-    rows: Vec<Vec<Val>>,
+    rows: impl IntoIterator<Item = Vec<Val>>,
 ) -> StoreResult<HashSet<T>>
 where
     T::Err: std::fmt::Display,
 {
-    let (source, chunks) = json_chunks(Placeholders::of(tx), width, &rows)?;
+    let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
     let sql =
         format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond} RETURNING {table}.id");
     ids_of(tx, &sql, chunks).await
@@ -1648,7 +1675,7 @@ impl Store {
 
         let mut tx = self.begin_write().await?;
         if !lookups.new_links.is_empty() {
-            let rows = lookups
+            let rows: Vec<Vec<Val>> = lookups
                 .new_links
                 .iter()
                 .map(|(code, option, sku, source)| {
@@ -1725,7 +1752,7 @@ impl Store {
             &mut tx,
             ORDER_HEAD,
             21,
-            (0..orders.len()).map(|i| order_row(i, 0)).collect(),
+            (0..orders.len()).map(|i| order_row(i, 0)),
             "ON CONFLICT (tenant_id, channel_id, external_no, copy_no) DO NOTHING RETURNING id",
         )
         .await
@@ -2274,7 +2301,7 @@ async fn auto_link_in(
         return Ok((0, Vec::new()));
     }
     let now = now_us();
-    let rows = links
+    let rows: Vec<Vec<Val>> = links
         .iter()
         .map(|(c, o, s, src)| {
             vec![
@@ -2338,4 +2365,49 @@ fn link_event(tenant: TenantId, link: &SkuLink, matched: u64, actor: &str) -> Ne
     )
     .sku(link.sku_id)
     .channel(link.channel_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{JSON_ROWS_MAX, Val, json_chunks};
+    use crate::error::StoreError;
+    use crate::rows::Placeholders;
+
+    fn row(i: usize) -> Vec<Val> {
+        vec![Val::T(format!("line-{i}")), Val::OT(None), Val::I(i as i64)]
+    }
+
+    /// Rows become one JSON text per `JSON_ROWS_MAX` rows, in order, each
+    /// built only when it is taken; together they hold every row once.
+    #[test]
+    fn rows_are_cut_into_json_texts_of_at_most_the_limit() {
+        let n = JSON_ROWS_MAX + 3;
+        let (source, chunks) = json_chunks(Placeholders::Anonymous, 3, (0..n).map(row));
+        assert!(source.contains("json_each(?)"), "{source}");
+        let texts: Vec<String> = chunks.map(Result::unwrap).collect();
+        assert_eq!(texts.len(), 2);
+        let parsed: Vec<Vec<serde_json::Value>> = texts
+            .iter()
+            .flat_map(|t| serde_json::from_str::<Vec<Vec<serde_json::Value>>>(t).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), n);
+        assert_eq!(
+            parsed[0],
+            vec!["line-0".into(), serde_json::Value::Null, 0.into()]
+        );
+        assert_eq!(parsed[n - 1][0], format!("line-{}", n - 1));
+        let (_, mut none) = json_chunks(Placeholders::Anonymous, 3, Vec::new());
+        assert!(none.next().is_none(), "no rows, no statement");
+    }
+
+    /// A row of another width or other kinds than the first is refused:
+    /// PostgreSQL would read its column with the first row's cast.
+    #[test]
+    fn rows_of_mixed_kinds_are_refused() {
+        let rows = vec![row(0), vec![Val::I(1), Val::OT(None), Val::I(1)]];
+        let (_, mut chunks) = json_chunks(Placeholders::Numbered, 3, rows);
+        assert!(matches!(chunks.next(), Some(Err(StoreError::Corrupt(_)))));
+        let (_, mut chunks) = json_chunks(Placeholders::Numbered, 3, vec![row(0), vec![Val::I(1)]]);
+        assert!(matches!(chunks.next(), Some(Err(StoreError::Corrupt(_)))));
+    }
 }

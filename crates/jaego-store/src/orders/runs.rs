@@ -23,7 +23,7 @@ use jaego_core::allocation::{
     Available, ChannelRules, OrderPlan, PlanLine, PlanOrder, Reason, ShipmentMode, plan, rank,
 };
 use jaego_core::limits::ALLOCATION_RUN_ORDERS_MAX;
-use jaego_core::order::{LineQty, status_of};
+use jaego_core::order::{LineQty, OrderStatus, status_of};
 use jaego_core::{
     AllocationRunId, ChannelId, InvalidInput, LocationId, MovementKind, OrderId, OrderLineId,
     SkuId, TenantId,
@@ -382,10 +382,11 @@ impl Store {
             let orders: Vec<PlanOrder> = chunk.iter().map(|&i| plan_orders[i].clone()).collect();
             let plans = plan(&orders, &channels, request.mode, &mut available);
             let mut moves = Vec::new();
-            let mut status_rows = Vec::new();
-            let mut result_rows = Vec::with_capacity(plans.len());
+            // Light rows, sorted, then written as `Val` rows chunk by chunk.
+            let mut status_rows: Vec<(OrderId, OrderStatus)> = Vec::new();
+            let mut result_rows: Vec<(OrderId, usize, i64)> = Vec::with_capacity(plans.len());
             let mut events = Vec::new();
-            for p in &plans {
+            for (k, p) in plans.iter().enumerate() {
                 let c = &candidates[chunk[p.order]];
                 let policy = channels[&c.plan.channel].basis;
                 let mut added: HashMap<usize, i64> = HashMap::new();
@@ -402,14 +403,7 @@ impl Store {
                     *added.entry(x.line).or_default() += x.quantity;
                 }
                 let units: i64 = added.values().sum();
-                result_rows.push(vec![
-                    Val::T(id.to_string()),
-                    Val::T(c.id.to_string()),
-                    Val::T(tenant.to_string()),
-                    Val::T(outcome_of(p).to_string()),
-                    Val::OT(p.reason.map(|r| r.as_str().to_string())),
-                    Val::I(units),
-                ]);
+                result_rows.push((c.id, k, units));
                 if !p.placements.is_empty() {
                     let lines: Vec<LineQty> = c
                         .lines
@@ -421,11 +415,7 @@ impl Store {
                         })
                         .collect();
                     let status = status_of(&lines);
-                    status_rows.push(vec![
-                        Val::T(c.id.to_string()),
-                        Val::T(status.as_str().to_string()),
-                        Val::I(now),
-                    ]);
+                    status_rows.push((c.id, status));
                     events.push(
                         NewEvent::new(
                             tenant,
@@ -458,8 +448,8 @@ impl Store {
                 locked.extend(ledger::lock_rows(&mut tx, &missing).await?);
             }
             // Key order, as every multi-row write (see `write_order_rows`).
-            status_rows.sort_unstable_by(|a, b| a[0].cmp(&b[0]));
-            result_rows.sort_unstable_by(|a, b| a[1].cmp(&b[1]));
+            status_rows.sort_unstable_by_key(|r| r.0);
+            result_rows.sort_unstable_by_key(|r| r.0);
             let planned = clock.elapsed();
             apply_moves_locked(
                 &mut tx,
@@ -479,14 +469,29 @@ impl Store {
                 "status = v.column2, updated_at = v.column3",
                 "orders.id = v.column1",
                 3,
-                status_rows,
+                status_rows.into_iter().map(|(order, status)| {
+                    vec![
+                        Val::T(order.to_string()),
+                        Val::T(status.as_str().to_string()),
+                        Val::I(now),
+                    ]
+                }),
             )
             .await?;
             insert_many(
                 &mut tx,
                 "allocation_results (run_id, order_id, tenant_id, outcome, reason, units)",
                 6,
-                result_rows,
+                result_rows.into_iter().map(|(order, k, units)| {
+                    vec![
+                        Val::T(id.to_string()),
+                        Val::T(order.to_string()),
+                        Val::T(tenant.to_string()),
+                        Val::T(outcome_of(&plans[k]).to_string()),
+                        Val::OT(plans[k].reason.map(|r| r.as_str().to_string())),
+                        Val::I(units),
+                    ]
+                }),
                 "",
             )
             .await?;

@@ -513,7 +513,7 @@ impl Store {
             cancels
                 .iter()
                 .map(|(l, q)| vec![Val::T(l.to_string()), Val::I(*q)])
-                .collect(),
+                .collect::<Vec<_>>(),
         )
         .await?;
         let mut opened = Vec::new();
@@ -693,7 +693,7 @@ impl Store {
                         Val::I(*q),
                     ]
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         )
         .await?;
         sqlx::query(
@@ -930,7 +930,7 @@ impl Store {
             cancels
                 .iter()
                 .map(|(l, q): &(OrderLineId, i64)| vec![Val::T(l.to_string()), Val::I(*q)])
-                .collect(),
+                .collect::<Vec<_>>(),
         )
         .await?;
         insert_many(
@@ -1401,7 +1401,7 @@ impl Store {
                         Val::I(now),
                     ]
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         )
         .await?;
         sqlx::query("UPDATE orders SET priority = $1 WHERE tenant_id = $2 AND id = $3")

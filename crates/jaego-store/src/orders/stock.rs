@@ -359,8 +359,7 @@ async fn write_order_rows(
                     Val::T(sku.to_string()),
                     Val::I(q),
                 ]
-            })
-            .collect();
+            });
         insert_many(
             tx,
             "order_allocations (line_id, location_id, tenant_id, order_id, sku_id, quantity)",
@@ -380,8 +379,7 @@ async fn write_order_rows(
                     Val::I(q),
                     Val::I(shipped),
                 ]
-            })
-            .collect();
+            });
         update_many(
             tx,
             "order_allocations",
@@ -392,12 +390,9 @@ async fn write_order_rows(
         )
         .await?;
     }
-    let rows = lines
-        .into_iter()
-        .map(|(line, (allocated, shipped))| {
-            vec![Val::T(line.to_string()), Val::I(allocated), Val::I(shipped)]
-        })
-        .collect();
+    let rows = lines.into_iter().map(|(line, (allocated, shipped))| {
+        vec![Val::T(line.to_string()), Val::I(allocated), Val::I(shipped)]
+    });
     update_many(
         tx,
         "order_lines",
@@ -622,8 +617,7 @@ pub(crate) async fn take_over_reservation(
         2,
         line_totals
             .into_iter()
-            .map(|(l, q)| vec![Val::T(l.to_string()), Val::I(q)])
-            .collect(),
+            .map(|(l, q)| vec![Val::T(l.to_string()), Val::I(q)]),
     )
     .await?;
     if !leftover.is_empty() {
