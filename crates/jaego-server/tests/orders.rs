@@ -1001,14 +1001,29 @@ async fn runs_record_results_and_deallocate() {
             .await;
         assert_problem(&r, StatusCode::CONFLICT, "not_allocated", e);
         // Events: collected, allocated, deallocated, and the run.
-        let kinds: Vec<String> = server
+        let events = server
             .store
             .events_after(first_tenant(&server).await, 0, &Default::default(), 1000)
             .await
-            .unwrap()
-            .into_iter()
-            .map(|ev| ev.kind)
+            .unwrap();
+        // The run's `order.allocated` says which order, run and status.
+        let allocated: Vec<Value> = events
+            .iter()
+            .filter(|ev| ev.kind == "order.allocated")
+            .map(|ev| serde_json::from_str(&ev.data).unwrap())
+            .filter(|data: &Value| data["run_id"] == done["id"])
             .collect();
+        assert_eq!(allocated.len(), 1, "{e}: {allocated:?}");
+        let body = &allocated[0];
+        assert_eq!(body["id"], first["id"], "{e}: {body}");
+        assert_eq!(body["external_no"], "1", "{e}: {body}");
+        assert_eq!(body["channel_id"], first["channel_id"], "{e}: {body}");
+        assert_eq!(
+            (&body["status"], &body["complete"], &body["units"]),
+            (&json!("allocated"), &json!(true), &json!(2)),
+            "{e}: {body}"
+        );
+        let kinds: Vec<String> = events.into_iter().map(|ev| ev.kind).collect();
         for k in [
             "order.collected",
             "order.allocated",
