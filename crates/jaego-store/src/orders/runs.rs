@@ -60,23 +60,17 @@ pub const RUN_STALE_US: i64 = 10 * 60 * 1_000_000;
 
 /// The body of a run's `order.allocated` event, fields in alphabetical
 /// order as a `json!` object writes them (the other `order.allocated`
-/// events are built that way).
+/// events are built that way), ids as text like the other typed bodies
+/// (`events::stock_changed`).
 #[derive(serde::Serialize)]
 struct AllocatedBody<'a> {
-    #[serde(serialize_with = "display")]
-    channel_id: ChannelId,
+    channel_id: String,
     complete: bool,
     external_no: &'a str,
-    #[serde(serialize_with = "display")]
-    id: OrderId,
-    #[serde(serialize_with = "display")]
-    run_id: AllocationRunId,
+    id: String,
+    run_id: String,
     status: &'static str,
     units: i64,
-}
-
-fn display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// Where a stored run is.
@@ -439,11 +433,11 @@ impl Store {
                     status_rows.push((c.id, status));
                     // Serialized at once: a chunk holds 50,000 of these.
                     let body = AllocatedBody {
-                        channel_id: c.plan.channel,
+                        channel_id: c.plan.channel.to_string(),
                         complete: p.complete,
                         external_no: &c.external_no,
-                        id: c.id,
-                        run_id: id,
+                        id: c.id.to_string(),
+                        run_id: id.to_string(),
                         status: status.as_str(),
                         units,
                     };
