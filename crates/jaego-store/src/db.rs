@@ -239,7 +239,7 @@ impl Store {
             .execute(self.writer())
             .await
         {
-            tracing::warn!(error = %e, "could not hold the writer's WAL checkpoints off");
+            tracing::warn!(error = %e, "could not hold the writer's WAL checkpoints off or grow its cache");
         }
         guard
     }

@@ -555,9 +555,10 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("sku", sku))
     }
 
-    /// [`Store::availability`] of each of `skus`, in SKU id order; SKUs
-    /// not in the tenant are left out. Two queries per 1,000 SKUs: their
-    /// figures with the merchant's estimate, and their open receipts.
+    /// [`Store::availability`] of each of `skus`, in SKU id order within
+    /// each 1,000 of them; SKUs not in the tenant are left out. Two queries
+    /// per 1,000 SKUs: their figures with the merchant's estimate, and
+    /// their open receipts.
     pub async fn availabilities(
         &self,
         tenant: TenantId,

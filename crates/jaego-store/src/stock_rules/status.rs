@@ -89,7 +89,8 @@ impl Store {
     }
 
     /// The statuses of `skus` (all clear for those never set), in SKU id
-    /// order; SKUs not in the tenant are left out. One query per 1,000.
+    /// order within each 1,000 of them; SKUs not in the tenant are left
+    /// out. One query per 1,000.
     pub async fn sku_statuses(
         &self,
         tenant: TenantId,
