@@ -73,10 +73,10 @@ impl AppState {
     pub fn with_config(store: Store, config: ServerConfig) -> Self {
         AppState(Arc::new(AppParts {
             hub: live::hub::Hub::new(store.clone(), config.live.clone()),
+            metrics: metrics::Metrics::new(&store),
             webhooks: Arc::new(live::webhooks::Sender::new(&config.live.webhooks)),
             store,
             tokens: Arc::default(),
-            metrics: metrics::Metrics::new(),
             overload: Arc::new(overload::Gate::new(
                 config.max_in_flight,
                 config.max_queued,

@@ -1,6 +1,6 @@
 //! Prometheus metrics: request counts and latencies per route and status,
-//! and the process's CPU time and memory (read from `/proc` on each scrape,
-//! on Linux; absent elsewhere).
+//! the group commit's transactions, and the process's CPU time and memory
+//! (read from `/proc` on each scrape, on Linux; absent elsewhere).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use jaego_store::Store;
 
 use crate::AppState;
 
@@ -40,7 +42,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Arc<Self> {
+    pub fn new(store: &Store) -> Arc<Self> {
         let mut registry = Registry::with_prefix("jaego");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -65,6 +67,7 @@ impl Metrics {
             audit_failures.clone(),
         );
         registry.register_collector(Box::new(ProcessCollector));
+        registry.register_collector(Box::new(GroupCommitCollector(store.clone())));
         Arc::new(Metrics {
             registry,
             requests,
@@ -132,6 +135,53 @@ impl Collector for ProcessCollector {
             let gauge = ConstGauge::new(bytes);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        Ok(())
+    }
+}
+
+/// The group commit's counters, read from the store on every scrape:
+/// `jaego_group_commit_requests_total{path}` (`direct`: applied at once
+/// because nothing else was waiting; `worker`: shared a worker's
+/// transaction) and `jaego_group_commit_batches_total` (the worker's
+/// transactions; requests ÷ batches is the mean batch). Absent with group
+/// commit off.
+struct GroupCommitCollector(Store);
+
+impl std::fmt::Debug for GroupCommitCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommitCollector")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabel {
+    path: &'static str,
+}
+
+impl Collector for GroupCommitCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(stats) = self.0.group_commit_stats() else {
+            return Ok(());
+        };
+        let mut family = encoder.encode_descriptor(
+            "group_commit_requests",
+            "Reservation requests, commits and releases by how they were applied",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (path, n) in [
+            ("direct", stats.direct_requests),
+            ("worker", stats.worker_requests),
+        ] {
+            ConstCounter::new(n).encode(family.encode_family(&PathLabel { path })?)?;
+        }
+        let batches = ConstCounter::new(stats.worker_batches);
+        batches.encode(encoder.encode_descriptor(
+            "group_commit_batches",
+            "Transactions of the group-commit worker",
+            None,
+            batches.metric_type(),
+        )?)?;
         Ok(())
     }
 }

@@ -1674,7 +1674,17 @@ async fn custom_movements_transfers_and_counts() {
 async fn health_metrics_and_openapi() {
     for server in common::servers("api::health_metrics_and_openapi").await {
         let engine = server.engine;
-        server.seed("WH1", "TS-M", 1).await;
+        let (wh, sku) = server.seed("WH1", "TS-M", 1).await;
+        // A reservation on an idle server is applied without the worker.
+        let r = server
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/reservations",
+                &server.owner,
+                Some(json!({"location": wh, "lines": [{"sku": sku, "quantity": 1}], "reference": "m-1"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{engine}: {}", r.text);
         let get = |path: &str| {
             let request = server.http.get(server.url(path));
             async move { common::reply(request.send().await.expect("request")).await }
@@ -1710,6 +1720,17 @@ async fn health_metrics_and_openapi() {
             !r.text.contains("/api/v1/skus/TS-M"),
             "{engine}: raw paths leak into labels"
         );
+        for line in [
+            r#"jaego_group_commit_requests_total{path="direct"} 1"#,
+            r#"jaego_group_commit_requests_total{path="worker"} 0"#,
+            "jaego_group_commit_batches_total 0",
+        ] {
+            assert!(
+                r.text.lines().any(|l| l == line),
+                "{engine}: no `{line}` in {}",
+                r.text
+            );
+        }
         // The process's own figures, which `jaego bench` reads (Linux only).
         if cfg!(target_os = "linux") {
             for name in [

@@ -3,8 +3,19 @@
 //! transaction ([`crate::batch`]).
 //!
 //! There is no timer: the worker takes whatever arrived while the previous
-//! transaction was committing. Under no load a batch is one request and adds
-//! no latency; under load batches grow until the fsync is shared by hundreds.
+//! transaction was committing. Under load batches grow until the fsync is
+//! shared by hundreds. At low load a request does not go to the worker at
+//! all: one that finds no other request queued or being applied, when the
+//! worker's last batch was a single request (or it has run none), is applied
+//! at once as a batch of one on the caller's own task, as with group commit
+//! off, so group commit costs no hand-over to the worker's thread and back.
+//! The second condition keeps a busy server on the worker: between two
+//! batches every caller may have had its answer for a moment, and the next
+//! request applied on the shared runtime would hold the writer while the
+//! worker's next batch waits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use jaego_core::limits::{GROUP_COMMIT_LINES_MAX, GROUP_COMMIT_REQUESTS_MAX};
 use sqlx::AnyPool;
@@ -24,10 +35,48 @@ struct Work {
     reply: oneshot::Sender<StoreResult<Reservation>>,
 }
 
+/// What the group commit has done since the store opened (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    /// Requests applied at once on the caller's task: nothing else was
+    /// queued or being applied when they came.
+    pub direct_requests: u64,
+    /// Transactions the worker ran.
+    pub worker_batches: u64,
+    /// Requests in those transactions.
+    pub worker_requests: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    /// Callers inside [`Batcher::submit`]: queued, being applied, or
+    /// waiting for their answer.
+    in_hand: AtomicUsize,
+    /// Requests in the worker's last batch (0 before its first).
+    last_batch: AtomicUsize,
+    direct_requests: AtomicU64,
+    worker_batches: AtomicU64,
+    worker_requests: AtomicU64,
+}
+
+/// Takes a caller out of [`Counters::in_hand`] however its call ends
+/// (answered, failed, or dropped because the client went away).
+struct InHand<'a>(&'a Counters);
+
+impl Drop for InHand<'_> {
+    fn drop(&mut self) {
+        self.0.in_hand.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The handle to the worker. When the last handle drops, the worker finishes
 /// the batch in hand and stops.
 pub(crate) struct Batcher {
     queue: mpsc::Sender<Work>,
+    counters: Arc<Counters>,
+    engine: Engine,
+    pool: AnyPool,
+    events: EventSignal,
 }
 
 impl Batcher {
@@ -38,12 +87,19 @@ impl Batcher {
     /// every waiting request pays that delay.
     pub(crate) fn spawn(engine: Engine, pool: AnyPool, events: EventSignal) -> Batcher {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH_MAX);
+        let counters = Arc::new(Counters::default());
+        let worker = Worker {
+            engine,
+            pool: pool.clone(),
+            events: events.clone(),
+            counters: Arc::clone(&counters),
+        };
         match engine {
             // PostgreSQL sockets belong to the main runtime's reactor; driving
             // them from another runtime costs a thread hop per await
             // (measured: +30% p50 at one connection), so the worker stays here.
             Engine::Postgres => {
-                tokio::spawn(run(engine, pool, events, jobs));
+                tokio::spawn(worker.run(jobs));
             }
             Engine::Sqlite => {
                 let thread = std::thread::Builder::new()
@@ -53,7 +109,7 @@ impl Batcher {
                             .enable_all()
                             .build()
                         {
-                            Ok(runtime) => runtime.block_on(run(engine, pool, events, jobs)),
+                            Ok(runtime) => runtime.block_on(worker.run(jobs)),
                             Err(e) => {
                                 tracing::error!(error = %e, "cannot start the group-commit runtime");
                             }
@@ -64,10 +120,36 @@ impl Batcher {
                 }
             }
         }
-        Batcher { queue }
+        Batcher {
+            queue,
+            counters,
+            engine,
+            pool,
+            events,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> GroupCommitStats {
+        let c = &self.counters;
+        GroupCommitStats {
+            direct_requests: c.direct_requests.load(Ordering::Relaxed),
+            worker_batches: c.worker_batches.load(Ordering::Relaxed),
+            worker_requests: c.worker_requests.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) async fn submit(&self, job: Job) -> StoreResult<Reservation> {
+        let alone = self.counters.in_hand.fetch_add(1, Ordering::AcqRel) == 0;
+        let _in_hand = InHand(&self.counters);
+        if alone && self.counters.last_batch.load(Ordering::Acquire) <= 1 {
+            // Nothing to share a commit with: apply it here. Requests that
+            // come meanwhile queue for the worker, which takes the writer
+            // after this transaction.
+            self.counters
+                .direct_requests
+                .fetch_add(1, Ordering::Relaxed);
+            return apply_alone(&self.pool, self.engine, &self.events, job).await;
+        }
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Work { job, reply })
@@ -77,44 +159,80 @@ impl Batcher {
     }
 }
 
-async fn run(engine: Engine, pool: AnyPool, events: EventSignal, mut jobs: mpsc::Receiver<Work>) {
-    let mut carry: Option<Work> = None;
-    loop {
-        let first = match carry.take() {
-            Some(job) => job,
-            None => match jobs.recv().await {
+/// Applies `job` in a transaction of its own: group commit off, or a
+/// request that found the worker idle.
+pub(crate) async fn apply_alone(
+    pool: &AnyPool,
+    engine: Engine,
+    events: &EventSignal,
+    job: Job,
+) -> StoreResult<Reservation> {
+    let result = execute_batch(pool, engine, vec![job])
+        .await
+        .pop()
+        .unwrap_or(Err(StoreError::ShuttingDown));
+    events.bump();
+    result
+}
+
+struct Worker {
+    engine: Engine,
+    pool: AnyPool,
+    events: EventSignal,
+    counters: Arc<Counters>,
+}
+
+impl Worker {
+    async fn run(self, mut jobs: mpsc::Receiver<Work>) {
+        let Worker {
+            engine,
+            pool,
+            events,
+            counters,
+        } = self;
+        let mut carry: Option<Work> = None;
+        loop {
+            let first = match carry.take() {
                 Some(job) => job,
-                None => break,
-            },
-        };
-        let mut lines = first.job.lines();
-        let mut batch = vec![first];
-        while batch.len() < GROUP_COMMIT_REQUESTS_MAX {
-            let Ok(work) = jobs.try_recv() else { break };
-            if lines + work.job.lines() > GROUP_COMMIT_LINES_MAX {
-                carry = Some(work);
-                break;
+                None => match jobs.recv().await {
+                    Some(job) => job,
+                    None => break,
+                },
+            };
+            let mut lines = first.job.lines();
+            let mut batch = vec![first];
+            while batch.len() < GROUP_COMMIT_REQUESTS_MAX {
+                let Ok(work) = jobs.try_recv() else { break };
+                if lines + work.job.lines() > GROUP_COMMIT_LINES_MAX {
+                    carry = Some(work);
+                    break;
+                }
+                lines += work.job.lines();
+                batch.push(work);
             }
-            lines += work.job.lines();
-            batch.push(work);
-        }
-        let (requests, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|w| (w.job, w.reply)).unzip();
-        let size = requests.len();
-        let started = std::time::Instant::now();
-        let results = execute_batch(&pool, engine, requests).await;
-        events.bump();
-        tracing::debug!(
-            engine = engine.as_str(),
-            requests = size,
-            lines,
-            micros = started.elapsed().as_micros() as u64,
-            "reservation batch"
-        );
-        for (reply, result) in replies.into_iter().zip(results) {
-            // The caller may have gone (client disconnected); its
-            // reservation stands and expires like any other.
-            let _ = reply.send(result);
+            let (requests, replies): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|w| (w.job, w.reply)).unzip();
+            let size = requests.len();
+            let started = std::time::Instant::now();
+            let results = execute_batch(&pool, engine, requests).await;
+            events.bump();
+            counters.last_batch.store(size, Ordering::Release);
+            counters.worker_batches.fetch_add(1, Ordering::Relaxed);
+            counters
+                .worker_requests
+                .fetch_add(size as u64, Ordering::Relaxed);
+            tracing::debug!(
+                engine = engine.as_str(),
+                requests = size,
+                lines,
+                micros = started.elapsed().as_micros() as u64,
+                "reservation batch"
+            );
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The caller may have gone (client disconnected); its
+                // reservation stands and expires like any other.
+                let _ = reply.send(result);
+            }
         }
     }
 }

@@ -180,6 +180,12 @@ impl Store {
         self.inner.batcher.is_some()
     }
 
+    /// What the group commit has done since the store opened; `None` with
+    /// group commit off.
+    pub fn group_commit_stats(&self) -> Option<crate::GroupCommitStats> {
+        self.inner.batcher.as_ref().map(Batcher::stats)
+    }
+
     /// Answers whether the database takes a trivial query (for `/readyz`).
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.inner.reader).await?;

@@ -45,6 +45,7 @@ pub mod users;
 pub mod verify;
 pub mod webhooks;
 
+pub use batcher::GroupCommitStats;
 pub use db::{Engine, Store, StoreOptions};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageRequest};

@@ -29,7 +29,8 @@ use jaego_core::{
 };
 
 use crate::audit::AuditEntry;
-use crate::batch::{self, Job, execute_batch};
+use crate::batch::{self, Job};
+use crate::batcher::apply_alone;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
 use crate::rows::{int, opt_int, opt_parsed, parsed, text};
@@ -385,14 +386,7 @@ impl Store {
     async fn submit(&self, job: Job) -> StoreResult<Reservation> {
         match &self.inner.batcher {
             Some(batcher) => batcher.submit(job).await,
-            None => {
-                let result = execute_batch(self.writer(), self.engine(), vec![job])
-                    .await
-                    .pop()
-                    .unwrap_or(Err(StoreError::ShuttingDown));
-                self.events_committed();
-                result
-            }
+            None => apply_alone(self.writer(), self.engine(), &self.inner.events, job).await,
         }
     }
 

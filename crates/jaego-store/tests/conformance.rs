@@ -588,8 +588,26 @@ async fn concurrent_reservations_never_oversell() {
                 .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 50))
                 .await
                 .unwrap();
+            // One at a time, nothing shares a commit: each request is applied
+            // at once on its own task, never handed to the worker.
+            for _ in 0..5 {
+                reserve(&store, tenant, &reserve_at("WH", &[("HOT", 1)], 60))
+                    .await
+                    .unwrap();
+            }
+            if group_commit {
+                let stats = store.group_commit_stats().expect("group commit is on");
+                assert_eq!(
+                    (stats.direct_requests, stats.worker_requests),
+                    (5, 0),
+                    "{}",
+                    db.engine
+                );
+            } else {
+                assert_eq!(store.group_commit_stats(), None);
+            }
             let mut tasks = Vec::new();
-            for _ in 0..200 {
+            for _ in 0..195 {
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move {
                     reserve(&store, tenant, &reserve_at("WH", &[("HOT", 1)], 60)).await
@@ -606,10 +624,25 @@ async fn concurrent_reservations_never_oversell() {
             }
             assert_eq!(
                 (ok, short),
-                (50, 150),
+                (45, 150),
                 "{} group_commit={group_commit}",
                 db.engine
             );
+            // Together, they queue while the first is applied and the worker
+            // takes them in shared transactions.
+            if let Some(stats) = store.group_commit_stats() {
+                assert_eq!(
+                    stats.direct_requests + stats.worker_requests,
+                    200,
+                    "{}: {stats:?}",
+                    db.engine
+                );
+                assert!(
+                    stats.worker_requests > 0 && stats.worker_batches < stats.worker_requests,
+                    "{}: no request shared a transaction: {stats:?}",
+                    db.engine
+                );
+            }
             let b = store.balance(tenant, s.id, wh.id).await.unwrap();
             assert_eq!((b.reserved, b.available()), (50, 0));
             assert_verified(&store, db.engine).await;
