@@ -91,6 +91,10 @@ pub struct ScenarioResult {
     /// Whether `jaego verify` found every balance equal to its ledger;
     /// `None` if it could not run (a target without `--database-url`).
     pub verified: Option<bool>,
+    /// Reservation requests (new, commits, releases) per database
+    /// transaction with group commit on, a request applied at once counting
+    /// as a transaction of one; `None` if the server does not publish it.
+    pub mean_batch: Option<f64>,
     /// The largest peak resident memory of the servers measured, in MB.
     pub peak_rss_mb: Option<f64>,
     /// Figures this run could not measure, each with the reason.
@@ -250,6 +254,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<ScenarioResult>> 
             oversold: !problems.is_empty(),
             oversell_detail: problems.join("; "),
             verified: verified.as_ref().map(Option::is_none),
+            mean_batch: figures.mean_batch(),
             peak_rss_mb,
             not_measured: not_measured.clone(),
         });
@@ -278,11 +283,11 @@ pub fn render(results: &[ScenarioResult]) -> String {
     }
     let mut out = String::new();
     out.push_str(
-        "engine    scenario     conns   ops/s  p50ms  p99ms p99.9ms  ceiling  x ceil  unbatched  x unb  unb p50  srv us/op  cli us/op  oversold  rss MB\n",
+        "engine    scenario     conns   ops/s  p50ms  p99ms p99.9ms  ceiling  x ceil  unbatched  x unb  unb p50  srv us/op  cli us/op  batch  oversold  rss MB\n",
     );
     for r in results {
         out.push_str(&format!(
-            "{:<9} {:<11} {:>6} {:>7.0} {:>6.2} {:>6.2} {:>7.2} {:>8.0} {:>7.2} {} {} {} {} {:>10.1} {:>9} {}\n",
+            "{:<9} {:<11} {:>6} {:>7.0} {:>6.2} {:>6.2} {:>7.2} {:>8.0} {:>7.2} {} {} {} {} {:>10.1} {} {:>9} {}\n",
             r.engine,
             r.scenario,
             r.connections,
@@ -297,6 +302,7 @@ pub fn render(results: &[ScenarioResult]) -> String {
             opt(r.unbatched_p50_ms, 8, 2),
             opt(r.server_cpu_us_per_op, 10, 1),
             r.client_cpu_us_per_op,
+            opt(r.mean_batch, 6, 1),
             if r.oversold { "YES" } else { "no" },
             opt(r.peak_rss_mb, 7, 1),
         ));

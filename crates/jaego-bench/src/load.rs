@@ -9,7 +9,7 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::server::{Server, own_cpu_seconds};
+use crate::server::{Commits, Server, own_cpu_seconds};
 
 /// What each request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +191,9 @@ pub struct Figures {
     pub server_cpu_s: Option<f64>,
     /// CPU time this load generator spent during the phase.
     pub client_cpu_s: f64,
+    /// The server's group-commit requests and transactions during the
+    /// phase (`None` with group commit off).
+    pub commits: Option<Commits>,
     pub latencies_us: Vec<u32>,
     pub ops: u64,
     pub granted: u64,
@@ -203,6 +206,13 @@ pub struct Figures {
 impl Figures {
     pub fn ops_per_s(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Reservation requests per transaction during the phase.
+    pub fn mean_batch(&self) -> Option<f64> {
+        self.commits
+            .filter(|c| c.transactions > 0.0)
+            .map(|c| c.requests / c.transactions)
     }
 
     /// Server CPU time per request, in microseconds.
@@ -285,8 +295,19 @@ pub async fn drive(
     }
     total.elapsed = started.elapsed();
     total.client_cpu_s = own_cpu_seconds() - client_before;
-    total.server_cpu_s = match (server_before, server.process().await) {
+    let server_after = server.process().await;
+    total.server_cpu_s = match (&server_before, &server_after) {
         (Some(before), Some(after)) => Some(after.cpu_seconds - before.cpu_seconds),
+        _ => None,
+    };
+    total.commits = match (
+        server_before.and_then(|p| p.group_commit),
+        server_after.and_then(|p| p.group_commit),
+    ) {
+        (Some(before), Some(after)) => Some(Commits {
+            requests: after.requests - before.requests,
+            transactions: after.transactions - before.transactions,
+        }),
         _ => None,
     };
     total.latencies_us.sort_unstable();

@@ -158,9 +158,19 @@ impl Server {
                 .parse()
                 .ok()
         };
+        let group_commit = (|| {
+            let direct = value(r#"jaego_group_commit_requests_total{path="direct"}"#)?;
+            let worker = value(r#"jaego_group_commit_requests_total{path="worker"}"#)?;
+            let batches = value("jaego_group_commit_batches_total")?;
+            Some(Commits {
+                requests: direct + worker,
+                transactions: direct + batches,
+            })
+        })();
         Some(Process {
             cpu_seconds: value("jaego_process_cpu_seconds_total")?,
             peak_rss_mb: value("jaego_process_resident_memory_peak_bytes")? / 1e6,
+            group_commit,
         })
     }
 
@@ -368,6 +378,16 @@ pub struct Process {
     pub cpu_seconds: f64,
     /// Megabytes of 10^6 bytes.
     pub peak_rss_mb: f64,
+    /// The group commit's counters so far; `None` with group commit off.
+    pub group_commit: Option<Commits>,
+}
+
+/// Reservation requests (new, commits, releases) and the transactions that
+/// applied them: a request applied at once is a transaction of one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commits {
+    pub requests: f64,
+    pub transactions: f64,
 }
 
 /// This process's (the load generator's) CPU time so far, in seconds; 0 if

@@ -65,6 +65,8 @@ fn bench_runs_every_scenario_and_reports() {
         assert!(r["ceiling_ops_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["server_cpu_us_per_op"].as_f64().is_some(), "{r}");
         assert!(r["peak_rss_mb"].as_f64().unwrap() > 0.0, "{r}");
+        // Requests per transaction: at least one, whatever the load.
+        assert!(r["mean_batch"].as_f64().unwrap() >= 1.0, "{r}");
     }
     // The hot SKU held 200 units: the bench's own check asserted that
     // exactly min(200, attempts) reservations were granted.
