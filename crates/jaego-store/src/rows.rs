@@ -144,7 +144,10 @@ pub(crate) fn json_values_sql(style: Placeholders, cols: &[JsonCol]) -> String {
     }
     match style {
         Placeholders::Anonymous => out.push_str(" FROM json_each(?)"),
-        Placeholders::Numbered => out.push_str(" FROM json_array_elements($1::json) AS e"),
+        // `jsonb`, parsed once: `->>` on a `json` value parses its text
+        // again for every column (measured: 81-90 ms against 24-27 ms to
+        // read 10,000 rows of six columns).
+        Placeholders::Numbered => out.push_str(" FROM jsonb_array_elements($1::jsonb) AS e"),
     }
     out
 }
@@ -261,7 +264,7 @@ mod tests {
         );
         assert_eq!(
             json_values_sql(Placeholders::Numbered, &cols),
-            "SELECT e->>0 AS column1, (e->>1)::bigint AS column2 FROM json_array_elements($1::json) AS e"
+            "SELECT e->>0 AS column1, (e->>1)::bigint AS column2 FROM jsonb_array_elements($1::jsonb) AS e"
         );
     }
 
