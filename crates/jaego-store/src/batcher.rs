@@ -73,10 +73,8 @@ impl Drop for InHand<'_> {
 /// the batch in hand and stops.
 pub(crate) struct Batcher {
     queue: mpsc::Sender<Work>,
-    counters: Arc<Counters>,
-    engine: Engine,
-    pool: AnyPool,
-    events: EventSignal,
+    /// What the worker applies with; a lone request uses it on its own task.
+    worker: Worker,
 }
 
 impl Batcher {
@@ -87,12 +85,15 @@ impl Batcher {
     /// every waiting request pays that delay.
     pub(crate) fn spawn(engine: Engine, pool: AnyPool, events: EventSignal) -> Batcher {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH_MAX);
-        let counters = Arc::new(Counters::default());
         let worker = Worker {
             engine,
-            pool: pool.clone(),
-            events: events.clone(),
-            counters: Arc::clone(&counters),
+            pool,
+            events,
+            counters: Arc::default(),
+        };
+        let batcher = Batcher {
+            queue,
+            worker: worker.clone(),
         };
         match engine {
             // PostgreSQL sockets belong to the main runtime's reactor; driving
@@ -120,17 +121,11 @@ impl Batcher {
                 }
             }
         }
-        Batcher {
-            queue,
-            counters,
-            engine,
-            pool,
-            events,
-        }
+        batcher
     }
 
     pub(crate) fn stats(&self) -> GroupCommitStats {
-        let c = &self.counters;
+        let c = &self.worker.counters;
         GroupCommitStats {
             direct_requests: c.direct_requests.load(Ordering::Relaxed),
             worker_batches: c.worker_batches.load(Ordering::Relaxed),
@@ -139,16 +134,15 @@ impl Batcher {
     }
 
     pub(crate) async fn submit(&self, job: Job) -> StoreResult<Reservation> {
-        let alone = self.counters.in_hand.fetch_add(1, Ordering::AcqRel) == 0;
-        let _in_hand = InHand(&self.counters);
-        if alone && self.counters.last_batch.load(Ordering::Acquire) <= 1 {
+        let w = &self.worker;
+        let alone = w.counters.in_hand.fetch_add(1, Ordering::AcqRel) == 0;
+        let _in_hand = InHand(&w.counters);
+        if alone && w.counters.last_batch.load(Ordering::Acquire) <= 1 {
             // Nothing to share a commit with: apply it here. Requests that
             // come meanwhile queue for the worker, which takes the writer
             // after this transaction.
-            self.counters
-                .direct_requests
-                .fetch_add(1, Ordering::Relaxed);
-            return apply_alone(&self.pool, self.engine, &self.events, job).await;
+            w.counters.direct_requests.fetch_add(1, Ordering::Relaxed);
+            return apply_alone(&w.pool, w.engine, &w.events, job).await;
         }
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -175,6 +169,8 @@ pub(crate) async fn apply_alone(
     result
 }
 
+/// The worker's database and counters.
+#[derive(Clone)]
 struct Worker {
     engine: Engine,
     pool: AnyPool,
@@ -184,12 +180,6 @@ struct Worker {
 
 impl Worker {
     async fn run(self, mut jobs: mpsc::Receiver<Work>) {
-        let Worker {
-            engine,
-            pool,
-            events,
-            counters,
-        } = self;
         let mut carry: Option<Work> = None;
         loop {
             let first = match carry.take() {
@@ -214,15 +204,16 @@ impl Worker {
                 batch.into_iter().map(|w| (w.job, w.reply)).unzip();
             let size = requests.len();
             let started = std::time::Instant::now();
-            let results = execute_batch(&pool, engine, requests).await;
-            events.bump();
+            let results = execute_batch(&self.pool, self.engine, requests).await;
+            self.events.bump();
+            let counters = &self.counters;
             counters.last_batch.store(size, Ordering::Release);
             counters.worker_batches.fetch_add(1, Ordering::Relaxed);
             counters
                 .worker_requests
                 .fetch_add(size as u64, Ordering::Relaxed);
             tracing::debug!(
-                engine = engine.as_str(),
+                engine = self.engine.as_str(),
                 requests = size,
                 lines,
                 micros = started.elapsed().as_micros() as u64,
