@@ -68,7 +68,7 @@ struct AllocatedBody<'a> {
     complete: bool,
     external_no: &'a str,
     id: String,
-    run_id: String,
+    run_id: &'a str,
     status: &'static str,
     units: i64,
 }
@@ -383,6 +383,7 @@ impl Store {
             return Ok(run);
         };
         let reference = format!("allocation run {id}");
+        let (run_text, tenant_text) = (id.to_string(), tenant.to_string());
         for chunk in &chunks {
             let now = now_us();
             let clock = std::time::Instant::now();
@@ -437,7 +438,7 @@ impl Store {
                         complete: p.complete,
                         external_no: &c.external_no,
                         id: c.id.to_string(),
-                        run_id: id.to_string(),
+                        run_id: &run_text,
                         status: status.as_str(),
                         units,
                     };
@@ -497,9 +498,9 @@ impl Store {
                 6,
                 result_rows.into_iter().map(|(order, k, units)| {
                     vec![
-                        Val::T(id.to_string()),
+                        Val::T(run_text.clone()),
                         Val::T(order.to_string()),
-                        Val::T(tenant.to_string()),
+                        Val::T(tenant_text.clone()),
                         Val::T(outcome_of(&plans[k]).to_string()),
                         Val::OT(plans[k].reason.map(|r| r.as_str().to_string())),
                         Val::I(units),
