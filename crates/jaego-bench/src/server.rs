@@ -158,15 +158,17 @@ impl Server {
                 .parse()
                 .ok()
         };
-        let group_commit = (|| {
-            let direct = value(r#"jaego_group_commit_requests_total{path="direct"}"#)?;
-            let worker = value(r#"jaego_group_commit_requests_total{path="worker"}"#)?;
-            let batches = value("jaego_group_commit_batches_total")?;
-            Some(Commits {
+        let group_commit = match (
+            value(r#"jaego_group_commit_requests_total{path="direct"}"#),
+            value(r#"jaego_group_commit_requests_total{path="worker"}"#),
+            value("jaego_group_commit_batches_total"),
+        ) {
+            (Some(direct), Some(worker), Some(batches)) => Some(Commits {
                 requests: direct + worker,
                 transactions: direct + batches,
-            })
-        })();
+            }),
+            _ => None,
+        };
         Some(Process {
             cpu_seconds: value("jaego_process_cpu_seconds_total")?,
             peak_rss_mb: value("jaego_process_resident_memory_peak_bytes")? / 1e6,
@@ -384,7 +386,7 @@ pub struct Process {
 
 /// Reservation requests (new, commits, releases) and the transactions that
 /// applied them: a request applied at once is a transaction of one.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Commits {
     pub requests: f64,
     pub transactions: f64,
