@@ -383,31 +383,33 @@ async fn listen_for_events(url: &str, signal: EventSignal) -> StoreResult<JoinHa
     }))
 }
 
-/// The fill factor of `order_lines` on PostgreSQL: pages are filled to
-/// half, so that when an allocation run (or a shipment) updates every line
-/// of a page, each new row version fits on the same page and is a
-/// heap-only update, with no new entry in any of the table's indexes. At
-/// the default of 100 the versions go to other pages with an entry in each
-/// index: `psql`, 150,000 lines updated 10,000 at a time, 4.3 s at 100
-/// against 1.0 s at 50 (docs/PERFORMANCE.md, "Half-full pages for order
-/// lines on PostgreSQL").
-pub(crate) const POSTGRES_ORDER_LINES_FILLFACTOR: i64 = 50;
+/// Fill factors on PostgreSQL: how full a page of these tables is written,
+/// leaving room for new versions of its rows on the same page, so that an
+/// update is heap-only (no new entry in any of the table's indexes; none of
+/// the updated columns is indexed). `order_lines` at half: an allocation run
+/// (or a shipment) updates every line of a page at once; `psql`, 150,000
+/// lines updated 10,000 at a time, 4.3 s at 100 against 1.0 s at 50. See
+/// docs/PERFORMANCE.md, "Half-full pages for order lines on PostgreSQL"
+/// (which also has `balances` at 80, tried and not kept).
+pub(crate) const POSTGRES_FILLFACTORS: &[(&str, i64)] = &[("order_lines", 50)];
 
 /// Storage settings that only PostgreSQL has, so not in the migrations
 /// (which both engines share). A setting applies to pages written after
 /// it; `ALTER TABLE` runs only when the setting is not there yet, so a
 /// restart takes no lock.
 async fn postgres_storage(pool: &AnyPool) -> StoreResult<()> {
-    let wanted = format!("fillfactor={POSTGRES_ORDER_LINES_FILLFACTOR}");
-    let set: Option<String> = sqlx::query_scalar(
-        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'order_lines'::regclass",
-    )
-    .fetch_one(pool)
-    .await?;
-    if !set.unwrap_or_default().split(',').any(|o| o == wanted) {
-        sqlx::query(&format!("ALTER TABLE order_lines SET ({wanted})"))
-            .execute(pool)
-            .await?;
+    for (table, fillfactor) in POSTGRES_FILLFACTORS {
+        let wanted = format!("fillfactor={fillfactor}");
+        let set: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = '{table}'::regclass"
+        ))
+        .fetch_one(pool)
+        .await?;
+        if !set.unwrap_or_default().split(',').any(|o| o == wanted) {
+            sqlx::query(&format!("ALTER TABLE {table} SET ({wanted})"))
+                .execute(pool)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -565,11 +567,11 @@ mod tests {
         server.close().await;
     }
 
-    /// On PostgreSQL `order_lines` is filled to half, and a restart (a
-    /// second connect to the same database) finds the setting there and
-    /// leaves it. SQLite has no such setting and connects as before.
+    /// On PostgreSQL the tables of `POSTGRES_FILLFACTORS` have theirs,
+    /// and a restart (a second connect to the same database) finds them
+    /// there and leaves them. SQLite has no such setting and connects as before.
     #[tokio::test]
-    async fn order_lines_have_half_full_pages_on_postgresql() {
+    async fn updated_tables_leave_room_on_their_pages_on_postgresql() {
         for db in crate::testing::fresh_databases("order_lines fill factor").await {
             let first = Store::connect(&db.url, StoreOptions::default())
                 .await
@@ -578,16 +580,15 @@ mod tests {
                 .await
                 .unwrap();
             if db.engine == "postgres" {
-                let options: String = sqlx::query_scalar(
-                    "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'order_lines'::regclass",
-                )
-                .fetch_one(second.writer())
-                .await
-                .unwrap();
-                assert_eq!(
-                    options,
-                    format!("fillfactor={}", super::POSTGRES_ORDER_LINES_FILLFACTOR)
-                );
+                for (table, fillfactor) in super::POSTGRES_FILLFACTORS {
+                    let options: String = sqlx::query_scalar(&format!(
+                        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = '{table}'::regclass"
+                    ))
+                    .fetch_one(second.writer())
+                    .await
+                    .unwrap();
+                    assert_eq!(options, format!("fillfactor={fillfactor}"), "{table}");
+                }
             }
             first.close().await;
             second.close().await;
