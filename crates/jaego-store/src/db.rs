@@ -105,9 +105,9 @@ const SQLITE_BULK_WRITER_CACHE_KIB: i64 = 256 * 1024;
 /// the database file (`wal_autocheckpoint`; SQLite's default is 1,000),
 /// set on every connection and restored after a bulk job. A checkpoint
 /// runs inside the commit that crosses the mark and holds the writer, so
-/// it is a batch's worst case: at 1,000 pages the `hot-sku` p99 was about
-/// twice its p50, at 250 about 1.65 times, for about 3 % less throughput
-/// (docs/PERFORMANCE.md, "Smaller checkpoints").
+/// it is a batch's worst case: at 1,000 pages the `hot-sku` p99 was 2.0-2.3
+/// times its p50, at 250 1.6-1.8 times, with throughput within the noise
+/// and a p50 about 5 % higher (docs/PERFORMANCE.md, "Smaller checkpoints").
 const SQLITE_AUTOCHECKPOINT_PAGES: i64 = 250;
 
 impl Store {
@@ -400,18 +400,29 @@ pub(crate) const POSTGRES_FILLFACTORS: &[(&str, i64)] = &[("order_lines", 50)];
 async fn postgres_storage(pool: &AnyPool) -> StoreResult<()> {
     for (table, fillfactor) in POSTGRES_FILLFACTORS {
         let wanted = format!("fillfactor={fillfactor}");
-        let set: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = '{table}'::regclass"
-        ))
-        .fetch_one(pool)
-        .await?;
-        if !set.unwrap_or_default().split(',').any(|o| o == wanted) {
+        if !table_options(pool, table).await?.contains(&wanted) {
             sqlx::query(&format!("ALTER TABLE {table} SET ({wanted})"))
                 .execute(pool)
                 .await?;
         }
     }
     Ok(())
+}
+
+/// A PostgreSQL table's storage parameters, as `name=value` texts.
+async fn table_options(pool: &AnyPool, table: &str) -> StoreResult<Vec<String>> {
+    let set: Option<String> = sqlx::query_scalar(
+        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1::regclass",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await?;
+    Ok(set
+        .unwrap_or_default()
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn sqlite_pool(max: u32, cache_kib: i64) -> AnyPoolOptions {
@@ -581,13 +592,8 @@ mod tests {
                 .unwrap();
             if db.engine == "postgres" {
                 for (table, fillfactor) in super::POSTGRES_FILLFACTORS {
-                    let options: String = sqlx::query_scalar(&format!(
-                        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = '{table}'::regclass"
-                    ))
-                    .fetch_one(second.writer())
-                    .await
-                    .unwrap();
-                    assert_eq!(options, format!("fillfactor={fillfactor}"), "{table}");
+                    let options = super::table_options(second.writer(), table).await.unwrap();
+                    assert_eq!(options, [format!("fillfactor={fillfactor}")], "{table}");
                 }
             }
             first.close().await;
