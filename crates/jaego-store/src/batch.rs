@@ -17,7 +17,8 @@
 //!    movements), and apply their deltas to the locked figures, so the
 //!    stock a release frees is there for the reservations of the same batch.
 //! 4. **Judge the reservations** with [`jaego_core::judge::judge`] on those
-//!    figures, in arrival order.
+//!    figures, in arrival order, with the policies and SKU tracking read in
+//!    the transaction in one statement (`current_settings`).
 //! 5. **Write:** every row's total change in one conditional `UPDATE`
 //!    ([`apply_deltas_into`], which re-checks `strict` in SQL), the new
 //!    reservations and their lines, the resolution movements, the committed
@@ -53,7 +54,7 @@ use crate::reservations::{
     Reservation, ReservationLine, ReserveRequest, ResolveRequest, line_from_row, reservation_event,
     resolve_error,
 };
-use crate::rows::{Placeholders, opt_parsed, padded, parsed, tuples, tuples_after};
+use crate::rows::{Placeholders, opt_parsed, padded, parsed, text, tuples, tuples_after};
 
 /// One request of a batch.
 #[derive(Debug)]
@@ -193,14 +194,13 @@ async fn try_batch(
     }
 
     // 4. Judge the reservations on the rows as they are now.
-    let (location_policies, channel_policies) = current_policies(&mut tx, &reserves).await?;
-    let untracked = untracked_skus(&mut tx, &reserves).await?;
+    let settings = current_settings(&mut tx, &reserves).await?;
     let batch: Vec<Vec<LineRequest<SkuId, LocationId>>> = reserves
         .iter()
         .map(|(_, r)| {
             let channel_policy = r
                 .channel_id
-                .and_then(|c| channel_policies.get(&c).copied().flatten());
+                .and_then(|c| settings.channels.get(&c).copied().flatten());
             r.lines
                 .iter()
                 .map(|line| LineRequest {
@@ -210,11 +210,11 @@ async fn try_batch(
                         .iter()
                         .map(|&(l, _)| {
                             // A SKU without stock tracking sells freely.
-                            let policy = if untracked.contains(&line.sku) {
+                            let policy = if settings.untracked.contains(&line.sku) {
                                 StockPolicy::Unlimited
                             } else {
                                 channel_policy
-                                    .or(location_policies.get(&l).copied())
+                                    .or(settings.locations.get(&l).copied())
                                     .unwrap_or_default()
                             };
                             (l, policy)
@@ -663,102 +663,74 @@ async fn record_committed(
     Ok(())
 }
 
-/// The policies of every location and channel the reservations name, read
-/// in the batch's transaction: a location's own policy, and a channel's
-/// override (`None` when the channel has none).
-async fn current_policies(
-    tx: &mut Transaction<'_, Any>,
-    reserves: &[(usize, &ReserveRequest)],
-) -> StoreResult<(
-    HashMap<LocationId, StockPolicy>,
-    HashMap<ChannelId, Option<StockPolicy>>,
-)> {
-    let locations: Vec<String> = reserves
-        .iter()
-        .flat_map(|(_, r)| {
-            r.lines
-                .iter()
-                .flat_map(|l| l.candidates.iter().map(|&(id, _)| id))
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
-    let channels: Vec<String> = reserves
-        .iter()
-        .filter_map(|(_, r)| r.channel_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
-    let mut location_policies = HashMap::new();
-    for row in select_policies(tx, "locations", &locations).await? {
-        location_policies.insert(parsed(&row, "id")?, parsed(&row, "policy")?);
-    }
-    let mut channel_policies = HashMap::new();
-    for row in select_policies(tx, "channels", &channels).await? {
-        channel_policies.insert(parsed(&row, "id")?, opt_parsed(&row, "policy")?);
-    }
-    Ok((location_policies, channel_policies))
+/// What the reservations are judged with, read in the batch's
+/// transaction so that a change is never judged on a stale copy: each named
+/// location's own policy, each channel's override (`None` when it has none),
+/// and the SKUs whose stock is not tracked (`tracked = 0`: never refused for
+/// stock, judged as `unlimited`).
+#[derive(Debug, Default)]
+struct Settings {
+    locations: HashMap<LocationId, StockPolicy>,
+    channels: HashMap<ChannelId, Option<StockPolicy>>,
+    untracked: HashSet<SkuId>,
 }
 
-/// The reservations' SKUs whose stock is not tracked (`tracked = 0`), read
-/// in the batch's transaction like the policies: such a SKU is never refused
-/// for stock (it is judged as `unlimited`).
-async fn untracked_skus(
+/// [`Settings`] in one statement: each of the three id lists is bound as
+/// one JSON text, so the SQL text is the same for every batch, and the
+/// batch pays one round trip to the driver's thread instead of three.
+async fn current_settings(
     tx: &mut Transaction<'_, Any>,
     reserves: &[(usize, &ReserveRequest)],
-) -> StoreResult<HashSet<SkuId>> {
-    let skus: Vec<String> = reserves
-        .iter()
-        .flat_map(|(_, r)| r.lines.iter().map(|l| l.sku))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
-    let mut out = HashSet::new();
-    for chunk in skus.chunks(1_024) {
-        let rows = padded(chunk.len());
-        let sql = format!(
-            "SELECT id FROM skus WHERE tracked = 0 AND id IN (SELECT column1 FROM (VALUES {}) AS v)",
-            tuples(Placeholders::of(tx), rows, 1)
-        );
-        let mut query = sqlx::query(&sql);
-        for _ in chunk.len()..rows {
-            query = query.bind(None::<String>);
-        }
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            out.insert(parsed(&row, "id")?);
-        }
+) -> StoreResult<Settings> {
+    fn ids<T: std::fmt::Display + std::hash::Hash + Eq>(
+        items: impl Iterator<Item = T>,
+    ) -> StoreResult<String> {
+        let set: HashSet<T> = items.collect();
+        let texts: Vec<String> = set.iter().map(ToString::to_string).collect();
+        serde_json::to_string(&texts).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
-    Ok(out)
-}
-
-/// `SELECT id, policy FROM {table}` for `ids`, the id list padded like every
-/// batch statement so its SQL text is reused.
-async fn select_policies(
-    tx: &mut Transaction<'_, Any>,
-    table: &str,
-    ids: &[String],
-) -> StoreResult<Vec<sqlx::any::AnyRow>> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(1_024) {
-        let rows = padded(chunk.len());
-        let sql = format!(
-            "SELECT id, policy FROM {table} WHERE id IN (SELECT column1 FROM (VALUES {}) AS v)",
-            tuples(Placeholders::of(tx), rows, 1)
-        );
-        let mut query = sqlx::query(&sql);
-        for _ in chunk.len()..rows {
-            query = query.bind(None::<String>);
+    let locations = ids(reserves.iter().flat_map(|(_, r)| {
+        r.lines
+            .iter()
+            .flat_map(|l| l.candidates.iter().map(|&(id, _)| id))
+    }))?;
+    let channels = ids(reserves.iter().filter_map(|(_, r)| r.channel_id))?;
+    let skus = ids(reserves
+        .iter()
+        .flat_map(|(_, r)| r.lines.iter().map(|l| l.sku)))?;
+    let sql = match Placeholders::of(tx) {
+        Placeholders::Anonymous => {
+            "SELECT 'location' AS what, id, policy FROM locations WHERE id IN (SELECT value FROM json_each(?)) \
+             UNION ALL SELECT 'channel', id, policy FROM channels WHERE id IN (SELECT value FROM json_each(?)) \
+             UNION ALL SELECT 'sku', id, NULL FROM skus WHERE tracked = 0 AND id IN (SELECT value FROM json_each(?))"
         }
-        for id in chunk {
-            query = query.bind(id.as_str());
+        Placeholders::Numbered => {
+            "SELECT 'location' AS what, id, policy FROM locations WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
+             UNION ALL SELECT 'channel', id, policy FROM channels WHERE id IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+             UNION ALL SELECT 'sku', id, NULL FROM skus WHERE tracked = 0 AND id IN (SELECT jsonb_array_elements_text($3::jsonb))"
         }
-        out.extend(query.fetch_all(&mut **tx).await?);
+    };
+    let rows = sqlx::query(sql)
+        .bind(locations)
+        .bind(channels)
+        .bind(skus)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut out = Settings::default();
+    for row in rows {
+        match text(&row, "what")?.as_str() {
+            "location" => {
+                out.locations
+                    .insert(parsed(&row, "id")?, parsed(&row, "policy")?);
+            }
+            "channel" => {
+                out.channels
+                    .insert(parsed(&row, "id")?, opt_parsed(&row, "policy")?);
+            }
+            _ => {
+                out.untracked.insert(parsed(&row, "id")?);
+            }
+        }
     }
     Ok(out)
 }
