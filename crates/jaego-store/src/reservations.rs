@@ -255,7 +255,7 @@ impl Store {
             }
         }
         // Only ids are resolved here; the policies are read inside the
-        // batch's transaction (`current_policies`), so a change of policy is
+        // batch's transaction (`current_settings`), so a change of policy is
         // never judged on a stale copy. `Strict` below is a placeholder.
         let lookups = &self.inner.lookups;
         let (channel_id, candidates) = match &input.source {
