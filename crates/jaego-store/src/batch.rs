@@ -44,7 +44,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use crate::audit;
 use crate::db::{Engine, begin_write};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{CONFLICT_ATTEMPTS, StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
 use crate::ledger::{
     Key, PendingMovement, apply_deltas_into, insert_movements, lock_or_create_rows, lock_rows,
@@ -81,17 +81,13 @@ pub(crate) async fn execute_batch(
     engine: Engine,
     jobs: Vec<Job>,
 ) -> Vec<StoreResult<Reservation>> {
-    const ATTEMPTS: usize = 3;
     let mut last = String::new();
-    for _ in 0..ATTEMPTS {
+    for _ in 0..CONFLICT_ATTEMPTS {
         match try_batch(pool, engine, &jobs).await {
             Ok(results) => return results,
-            // A PostgreSQL deadlock or serialization failure with another
-            // writer: the transaction was rolled back, so try again.
-            Err(StoreError::Database(sqlx::Error::Database(db)))
-                if matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
-            {
-                last = db.to_string();
+            // Rolled back by the database: try again.
+            Err(e) if e.is_write_conflict() => {
+                last = e.to_string();
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = jobs.len(), "reservation batch failed");

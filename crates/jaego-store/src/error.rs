@@ -59,7 +59,23 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Tries of a write transaction that hit a PostgreSQL deadlock or
+/// serialization failure with another writer (see
+/// [`StoreError::is_write_conflict`]) before it gives up.
+pub(crate) const CONFLICT_ATTEMPTS: usize = 3;
+
 impl StoreError {
+    /// A PostgreSQL deadlock (`40P01`) or serialization failure (`40001`)
+    /// with another writer: the database rolled the transaction back, so
+    /// running it again is safe.
+    pub(crate) fn is_write_conflict(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        )
+    }
+
     #[expect(
         clippy::needless_pass_by_value,
         reason = "callers hand over ids and codes by value; only their text is kept"

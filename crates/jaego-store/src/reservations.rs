@@ -31,7 +31,7 @@ use jaego_core::{
 use crate::audit::AuditEntry;
 use crate::batch::{self, Job};
 use crate::batcher::apply_alone;
-use crate::error::{StoreError, StoreResult};
+use crate::error::{CONFLICT_ATTEMPTS, StoreError, StoreResult};
 use crate::events::{self, NewEvent, kinds};
 use crate::rows::{int, opt_int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
@@ -495,6 +495,20 @@ impl Store {
     /// Safe to run on several instances at once: each reservation is claimed
     /// by exactly one conditional update.
     pub async fn expire_due(&self, now: i64, limit: usize) -> StoreResult<usize> {
+        // Its claim and a commit batch's (on another instance, say) update
+        // the same reservation rows in their own orders, so on PostgreSQL
+        // either may be chosen as a deadlock's victim; the batch tries
+        // again, and so does this.
+        let mut attempt = 1;
+        loop {
+            match self.expire_due_once(now, limit).await {
+                Err(e) if e.is_write_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn expire_due_once(&self, now: i64, limit: usize) -> StoreResult<usize> {
         let limit = limit.clamp(1, EXPIRY_BATCH_MAX) as i64;
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
