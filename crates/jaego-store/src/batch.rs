@@ -54,7 +54,10 @@ use crate::reservations::{
     Reservation, ReservationLine, ReserveRequest, ResolveRequest, line_from_row, reservation_event,
     resolve_error,
 };
-use crate::rows::{Placeholders, opt_parsed, padded, parsed, text, tuples, tuples_after};
+use crate::rows::{
+    JsonCol, Placeholders, json_values_sql_at, opt_parsed, padded, parsed, text, tuples,
+    tuples_after,
+};
 
 /// One request of a batch.
 #[derive(Debug)]
@@ -672,18 +675,20 @@ struct Settings {
 }
 
 /// [`Settings`] in one statement: each of the three id lists is bound as
-/// one JSON text, so the SQL text is the same for every batch, and the
-/// batch pays one round trip to the driver's thread instead of three.
+/// one JSON text ([`json_values_sql_at`]), so the SQL text is the same for
+/// every batch, and the batch pays one round trip to the driver's thread
+/// instead of three.
 async fn current_settings(
     tx: &mut Transaction<'_, Any>,
     reserves: &[(usize, &ReserveRequest)],
 ) -> StoreResult<Settings> {
+    /// The distinct ids as JSON rows of one text column.
     fn ids<T: std::fmt::Display + std::hash::Hash + Eq>(
         items: impl Iterator<Item = T>,
     ) -> StoreResult<String> {
         let set: HashSet<T> = items.collect();
-        let texts: Vec<String> = set.iter().map(ToString::to_string).collect();
-        serde_json::to_string(&texts).map_err(|e| StoreError::Corrupt(e.to_string()))
+        let rows: Vec<[String; 1]> = set.iter().map(|id| [id.to_string()]).collect();
+        serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
     let locations = ids(reserves.iter().flat_map(|(_, r)| {
         r.lines
@@ -694,19 +699,17 @@ async fn current_settings(
     let skus = ids(reserves
         .iter()
         .flat_map(|(_, r)| r.lines.iter().map(|l| l.sku)))?;
-    let sql = match Placeholders::of(tx) {
-        Placeholders::Anonymous => {
-            "SELECT 'location' AS what, id, policy FROM locations WHERE id IN (SELECT value FROM json_each(?)) \
-             UNION ALL SELECT 'channel', id, policy FROM channels WHERE id IN (SELECT value FROM json_each(?)) \
-             UNION ALL SELECT 'sku', id, NULL FROM skus WHERE tracked = 0 AND id IN (SELECT value FROM json_each(?))"
-        }
-        Placeholders::Numbered => {
-            "SELECT 'location' AS what, id, policy FROM locations WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
-             UNION ALL SELECT 'channel', id, policy FROM channels WHERE id IN (SELECT jsonb_array_elements_text($2::jsonb)) \
-             UNION ALL SELECT 'sku', id, NULL FROM skus WHERE tracked = 0 AND id IN (SELECT jsonb_array_elements_text($3::jsonb))"
-        }
-    };
-    let rows = sqlx::query(sql)
+    let style = Placeholders::of(tx);
+    let list = |param| json_values_sql_at(style, &[JsonCol::Text], param);
+    let sql = format!(
+        "SELECT 'location' AS what, id, policy FROM locations WHERE id IN ({}) \
+         UNION ALL SELECT 'channel', id, policy FROM channels WHERE id IN ({}) \
+         UNION ALL SELECT 'sku', id, NULL FROM skus WHERE tracked = 0 AND id IN ({})",
+        list(1),
+        list(2),
+        list(3)
+    );
+    let rows = sqlx::query(&sql)
         .bind(locations)
         .bind(channels)
         .bind(skus)
