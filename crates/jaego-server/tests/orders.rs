@@ -983,6 +983,25 @@ async fn runs_record_results_and_deallocate() {
             "{e}"
         );
         assert_eq!(server.figures("A", "W1").await, (3, 2, 1), "{e}");
+        // The run's `stock.changed` carries the figures the row now holds.
+        let changed = server
+            .store
+            .events_after(first_tenant(&server).await, 0, &Default::default(), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .rfind(|ev| ev.kind == "stock.changed")
+            .map(|ev| serde_json::from_str::<Value>(&ev.data).unwrap())
+            .unwrap();
+        assert_eq!(
+            (
+                &changed["on_hand"],
+                &changed["allocated"],
+                &changed["available"]
+            ),
+            (&json!(3), &json!(2), &json!(1)),
+            "{e}: {changed}"
+        );
         let runs = server.get("/api/v1/allocation-runs").await;
         assert_eq!(runs.body["items"].as_array().unwrap().len(), 1, "{e}");
         // Deallocate one line, then the order: stock returns to available.

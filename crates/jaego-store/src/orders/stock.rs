@@ -2,8 +2,8 @@
 //! over a committed reservation's allocation. Each goes through the ledger
 //! write shape in the caller's transaction: ensure the balance rows, lock
 //! them, judge every move with `jaego_core::movement::check` on the locked
-//! figures, apply the deltas with `apply_deltas` (which re-checks `strict`
-//! in SQL) and append the movements; then the order's allocation rows and
+//! figures, apply the deltas with `apply_judged_deltas` (which re-checks
+//! `strict` in SQL) and append the movements; then the order's allocation rows and
 //! line quantities change in the same transaction.
 
 use std::collections::{BTreeMap, HashMap};
@@ -152,6 +152,7 @@ pub(crate) async fn apply_moves_locked(
             &loaded
         }
     };
+    let started = std::time::Instant::now();
     // What each line has allocated at each location, locked by the write.
     check_allocation_rows(tx, moves).await?;
     let lmoves = ledger_moves(moves, bundles)?;
@@ -195,7 +196,11 @@ pub(crate) async fn apply_moves_locked(
         .iter()
         .map(|k| (*k, totals[k].0, totals[k].1))
         .collect();
-    ledger::apply_deltas(tx, &rows).await?;
+    let judged = started.elapsed();
+    // `balances` now holds every row's figures after its moves: read
+    // under the write lock and judged above.
+    ledger::apply_judged_deltas(tx, tenant, &rows, &balances).await?;
+    let deltas = started.elapsed() - judged;
     let pending: Vec<PendingMovement<'_>> = match ledger_mode {
         Ledger::PerLine => lmoves
             .iter()
@@ -228,6 +233,8 @@ pub(crate) async fn apply_moves_locked(
     write_order_rows(tx, tenant, moves).await?;
     tracing::debug!(
         movements = pending.len(),
+        judge_ms = judged.as_millis(),
+        deltas_ms = deltas.as_millis(),
         movements_ms = inserted.as_millis(),
         order_rows_ms = (clock.elapsed() - inserted).as_millis(),
         "order moves applied"
