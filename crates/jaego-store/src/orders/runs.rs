@@ -1,7 +1,8 @@
 //! Allocation runs (재고할당): set-based, so a run over a hundred thousand
 //! open orders takes seconds.
 //!
-//! 1. One query reads every eligible order's lines (or a selection's).
+//! 1. One query reads every eligible order's lines (or a selection's); a
+//!    whole run's read is two, one per half of the orders, side by side.
 //! 2. The orders are ranked by the core planner's rule (priority, then
 //!    collection time) and cut into chunks of [`RUN_CHUNK_ORDERS`],
 //!    keeping each consolidated customer batch in one chunk.
@@ -9,7 +10,7 @@
 //!    chunk needs at its channels' locations are created if missing and
 //!    locked (`lock_rows`, which reads their figures), the core planner
 //!    decides on those locked figures, and the placements are applied with
-//!    multi-row statements through the ledger shape (`apply_deltas`
+//!    multi-row statements through the ledger shape (`apply_judged_deltas`
 //!    re-checks `strict` in SQL); the orders' statuses, the run's per-order
 //!    results and the events are written in the same transaction.
 //!
@@ -307,6 +308,7 @@ impl Store {
             }
         }
         let channels = self.run_channels(tenant, &candidates).await?;
+        let read_ms = (now_us() - started) / 1000;
         // Chunks in rank order, consolidated batches kept together.
         let plan_orders: Vec<PlanOrder> = candidates.iter().map(|c| c.plan.clone()).collect();
         let ranked = rank(&plan_orders);
@@ -382,6 +384,12 @@ impl Store {
             run.state = RunState::Completed;
             return Ok(run);
         };
+        tracing::debug!(
+            orders = candidates.len(),
+            read_ms,
+            ranked_ms = (now_us() - started) / 1000 - read_ms,
+            "allocation run: candidates"
+        );
         let reference = format!("allocation run {id}");
         let (run_text, tenant_text) = (id.to_string(), tenant.to_string());
         for chunk in &chunks {
@@ -651,62 +659,114 @@ impl Store {
     /// value (about 8 µs for a 15-column row through `sqlx::Any`), so one
     /// single-column row per order reads in about a third of the time of
     /// one row per line. Rows are streamed, not collected.
+    ///
+    /// A whole run's read is split in two at its middle order, read side by
+    /// side on two reader connections: the database builds the texts on
+    /// one core while the other parses, and each half's parse runs on its
+    /// own task. Each order is read whole by one of the two statements.
     async fn run_candidates(
         &self,
         tenant: TenantId,
         selection: Option<&[OrderId]>,
     ) -> StoreResult<Vec<Candidate>> {
-        // A line with a pickup store is served by the store's pickup
-        // reception (jaego_store::pickups), never by a run.
-        const OPEN: &str = "o.status IN ('open','partially_allocated','partially_shipped')";
-        const LINE_FIELDS: &str =
-            "l.id, l.sku_id, l.quantity, l.allocated, l.shipped, l.cancelled, l.returned, l.gift";
-        const ORDER_FIELDS: &str =
-            "o.id, o.external_no, o.channel_id, o.priority, o.hold, o.batch_key, o.collected_at";
-        const LINES_OF: &str =
-            "FROM order_lines l WHERE l.order_id = o.id AND l.pickup_location_id IS NULL";
+        let Some(ids) = selection else {
+            let Some(middle) = self.middle_open_order(tenant).await? else {
+                return self.candidates_between(tenant, None, None).await;
+            };
+            let store = self.clone();
+            let upper = middle.clone();
+            let second =
+                tokio::spawn(
+                    async move { store.candidates_between(tenant, Some(upper), None).await },
+                );
+            let mut out = self.candidates_between(tenant, None, Some(middle)).await?;
+            out.extend(
+                second
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("run candidates: {e}")))??,
+            );
+            // Orders collected between the count and the reads may take
+            // the two halves past the limit; the oldest stay.
+            out.truncate(ALLOCATION_RUN_ORDERS_MAX);
+            return Ok(out);
+        };
         let mut conn = self.reader().acquire().await?;
         let style = Placeholders::of(&conn);
-        let candidate = match style {
-            Placeholders::Anonymous => format!(
-                "json_array({ORDER_FIELDS}, json((SELECT json_group_array(json_array({LINE_FIELDS}) ORDER BY l.line_no) {LINES_OF})))"
-            ),
-            Placeholders::Numbered => format!(
-                "json_build_array({ORDER_FIELDS}, (SELECT COALESCE(json_agg(json_build_array({LINE_FIELDS}) ORDER BY l.line_no), '[]'::json) {LINES_OF}))::text"
-            ),
-        };
+        let candidate = candidate_sql(style);
         let mut out: Vec<Candidate> = Vec::new();
-        match selection {
-            None => {
-                let sql = format!(
-                    "SELECT {candidate} AS c FROM orders o WHERE o.tenant_id = $1 AND {OPEN} ORDER BY o.id"
-                );
-                let mut rows = sqlx::query(&sql).bind(tenant.to_string()).fetch(&mut *conn);
-                while let Some(row) = rows.try_next().await? {
-                    if !push_candidate(&mut out, &row)? {
-                        break;
-                    }
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {candidate} AS c FROM orders o \
+                 WHERE o.{TENANT_NO_INDEX} = {} AND {OPEN} AND o.id IN {} ORDER BY o.id",
+                first(style),
+                in_list(style, 1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.to_string());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            let mut rows = q.fetch(&mut *conn);
+            while let Some(row) = rows.try_next().await? {
+                if !push_candidate(&mut out, &row)? {
+                    break;
                 }
             }
-            Some(ids) => {
-                for chunk in ids.chunks(IN_CHUNK) {
-                    let sql = format!(
-                        "SELECT {candidate} AS c FROM orders o \
-                         WHERE o.{TENANT_NO_INDEX} = {} AND {OPEN} AND o.id IN {} ORDER BY o.id",
-                        first(style),
-                        in_list(style, 1, chunk.len())
-                    );
-                    let mut q = sqlx::query(&sql).bind(tenant.to_string());
-                    for id in chunk {
-                        q = q.bind(id.to_string());
-                    }
-                    let mut rows = q.fetch(&mut *conn);
-                    while let Some(row) = rows.try_next().await? {
-                        if !push_candidate(&mut out, &row)? {
-                            break;
-                        }
-                    }
-                }
+        }
+        Ok(out)
+    }
+
+    /// The id that splits the tenant's open orders in two halves, if there
+    /// are at least two and no more than a run takes (beyond that, the run
+    /// reads in one pass and stops at its limit).
+    async fn middle_open_order(&self, tenant: TenantId) -> StoreResult<Option<String>> {
+        let mut conn = self.reader().acquire().await?;
+        let open: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM orders o WHERE o.tenant_id = $1 AND {OPEN}"
+        ))
+        .bind(tenant.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+        if open < 2 || open > ALLOCATION_RUN_ORDERS_MAX as i64 {
+            return Ok(None);
+        }
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT o.id FROM orders o WHERE o.tenant_id = $1 AND {OPEN} ORDER BY o.id LIMIT 1 OFFSET $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(open / 2)
+        .fetch_optional(&mut *conn)
+        .await?)
+    }
+
+    /// The candidates with ids from `from` (included) to `to` (excluded),
+    /// each bound optional, oldest first, up to the run's limit.
+    async fn candidates_between(
+        &self,
+        tenant: TenantId,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut conn = self.reader().acquire().await?;
+        let candidate = candidate_sql(Placeholders::of(&conn));
+        let mut sql =
+            format!("SELECT {candidate} AS c FROM orders o WHERE o.tenant_id = $1 AND {OPEN}");
+        let mut bounds = Vec::new();
+        for (bound, op) in [(from, ">="), (to, "<")] {
+            if let Some(id) = bound {
+                bounds.push(id);
+                sql.push_str(&format!(" AND o.id {op} ${}", bounds.len() + 1));
+            }
+        }
+        sql.push_str(" ORDER BY o.id");
+        let mut q = sqlx::query(&sql).bind(tenant.to_string());
+        for id in bounds {
+            q = q.bind(id);
+        }
+        let mut out: Vec<Candidate> = Vec::new();
+        let mut rows = q.fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            if !push_candidate(&mut out, &row)? {
+                break;
             }
         }
         Ok(out)
@@ -762,6 +822,29 @@ impl Store {
             out.insert(row.key()?, row.balance()?.available());
         }
         Ok(out)
+    }
+}
+
+/// The orders a run considers. A line with a pickup store is served by
+/// the store's pickup reception (jaego_store::pickups), never by a run.
+const OPEN: &str = "o.status IN ('open','partially_allocated','partially_shipped')";
+
+/// The expression that reads an order of `orders o` and its eligible lines
+/// as one JSON text ([`CandidateJson`]).
+fn candidate_sql(style: Placeholders) -> String {
+    const LINE_FIELDS: &str =
+        "l.id, l.sku_id, l.quantity, l.allocated, l.shipped, l.cancelled, l.returned, l.gift";
+    const ORDER_FIELDS: &str =
+        "o.id, o.external_no, o.channel_id, o.priority, o.hold, o.batch_key, o.collected_at";
+    const LINES_OF: &str =
+        "FROM order_lines l WHERE l.order_id = o.id AND l.pickup_location_id IS NULL";
+    match style {
+        Placeholders::Anonymous => format!(
+            "json_array({ORDER_FIELDS}, json((SELECT json_group_array(json_array({LINE_FIELDS}) ORDER BY l.line_no) {LINES_OF})))"
+        ),
+        Placeholders::Numbered => format!(
+            "json_build_array({ORDER_FIELDS}, (SELECT COALESCE(json_agg(json_build_array({LINE_FIELDS}) ORDER BY l.line_no), '[]'::json) {LINES_OF}))::text"
+        ),
     }
 }
 
