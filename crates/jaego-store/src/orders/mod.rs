@@ -539,10 +539,29 @@ pub(crate) async fn insert_many(
     // `WHERE true` tells SQLite's parser that an `ON CONFLICT` tail is the
     // insert's, not a join's.
     let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
-    for chunk in chunks {
-        sqlx::query(&sql).bind(chunk?).execute(&mut **tx).await?;
-    }
+    execute_chunks(tx, &sql, chunks).await?;
     Ok(())
+}
+
+/// Runs `sql` once per JSON text of `chunks`; answers the rows changed.
+/// The next text is serialized while the database runs the current one
+/// (on SQLite, the driver's own thread), so a large write keeps both
+/// cores busy instead of taking turns.
+async fn execute_chunks(
+    tx: &mut Transaction<'_, Any>,
+    sql: &str,
+    mut chunks: impl Iterator<Item = StoreResult<String>>,
+) -> StoreResult<u64> {
+    let mut changed = 0;
+    let mut current = chunks.next();
+    while let Some(text) = current {
+        let (done, next) = tokio::join!(sqlx::query(sql).bind(text?).execute(&mut **tx), async {
+            chunks.next()
+        });
+        changed += done?.rows_affected();
+        current = next;
+    }
+    Ok(changed)
 }
 
 /// [`insert_many`] with a `RETURNING id` tail: the ids of the rows inserted.
@@ -594,17 +613,9 @@ pub(crate) async fn update_many(
     width: usize,
     rows: impl IntoIterator<Item = Vec<Val>>,
 ) -> StoreResult<u64> {
-    let mut changed = 0;
     let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
     let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
-    for chunk in chunks {
-        changed += sqlx::query(&sql)
-            .bind(chunk?)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-    }
-    Ok(changed)
+    execute_chunks(tx, &sql, chunks).await
 }
 
 /// [`update_many`] answering the ids of the rows it changed (`{table}.id`),
