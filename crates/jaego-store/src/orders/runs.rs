@@ -679,7 +679,13 @@ impl Store {
                 tokio::spawn(
                     async move { store.candidates_between(tenant, Some(upper), None).await },
                 );
-            let mut out = self.candidates_between(tenant, None, Some(middle)).await?;
+            let mut out = match self.candidates_between(tenant, None, Some(middle)).await {
+                Ok(out) => out,
+                Err(e) => {
+                    second.abort();
+                    return Err(e);
+                }
+            };
             out.extend(
                 second
                     .await
@@ -705,11 +711,8 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.to_string());
             }
-            let mut rows = q.fetch(&mut *conn);
-            while let Some(row) = rows.try_next().await? {
-                if !push_candidate(&mut out, &row)? {
-                    break;
-                }
+            if !push_all(&mut out, q.fetch(&mut *conn)).await? {
+                break;
             }
         }
         Ok(out)
@@ -763,12 +766,7 @@ impl Store {
             q = q.bind(id);
         }
         let mut out: Vec<Candidate> = Vec::new();
-        let mut rows = q.fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await? {
-            if !push_candidate(&mut out, &row)? {
-                break;
-            }
-        }
+        push_all(&mut out, q.fetch(&mut *conn)).await?;
         Ok(out)
     }
 
@@ -865,6 +863,20 @@ struct CandidateJson(
 /// id, SKU, quantity, allocated, shipped, cancelled, returned, gift.
 #[derive(serde::Deserialize)]
 struct CandidateLineJson(String, Option<String>, i64, i64, i64, i64, i64, i64);
+
+/// Adds the orders of a candidate query's `rows` to `out`, streamed; false
+/// once the run's limit of orders is reached (the rest are not read).
+async fn push_all(
+    out: &mut Vec<Candidate>,
+    mut rows: impl futures_util::Stream<Item = Result<AnyRow, sqlx::Error>> + Unpin,
+) -> StoreResult<bool> {
+    while let Some(row) = rows.try_next().await? {
+        if !push_candidate(out, &row)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
 
 /// Adds a row (one order and its lines) to the candidates; an order with
 /// no eligible line (all of them pickup lines) is left out. False once the
