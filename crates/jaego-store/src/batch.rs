@@ -44,7 +44,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use crate::audit;
 use crate::db::{Engine, begin_write};
-use crate::error::{CONFLICT_ATTEMPTS, StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult, retry_write_conflicts};
 use crate::events::{self, NewEvent, kinds};
 use crate::ledger::{
     Key, PendingMovement, apply_deltas_into, insert_movements, lock_or_create_rows, lock_rows,
@@ -84,24 +84,18 @@ pub(crate) async fn execute_batch(
     engine: Engine,
     jobs: Vec<Job>,
 ) -> Vec<StoreResult<Reservation>> {
-    let mut last = String::new();
-    for _ in 0..CONFLICT_ATTEMPTS {
-        match try_batch(pool, engine, &jobs).await {
-            Ok(results) => return results,
-            // Rolled back by the database: try again.
-            Err(e) if e.is_write_conflict() => {
-                last = e.to_string();
-            }
-            Err(e) => {
+    match retry_write_conflicts(|| try_batch(pool, engine, &jobs)).await {
+        Ok(results) => results,
+        Err(e) => {
+            if !e.is_write_conflict() {
                 tracing::error!(error = %e, requests = jobs.len(), "reservation batch failed");
-                last = e.to_string();
-                break;
             }
+            let last = e.to_string();
+            jobs.iter()
+                .map(|_| Err(StoreError::Unavailable(last.clone())))
+                .collect()
         }
     }
-    jobs.iter()
-        .map(|_| Err(StoreError::Unavailable(last.clone())))
-        .collect()
 }
 
 async fn try_batch(

@@ -62,7 +62,24 @@ pub enum StoreError {
 /// Tries of a write transaction that hit a PostgreSQL deadlock or
 /// serialization failure with another writer (see
 /// [`StoreError::is_write_conflict`]) before it gives up.
-pub(crate) const CONFLICT_ATTEMPTS: usize = 3;
+const CONFLICT_ATTEMPTS: usize = 3;
+
+/// Runs the write transaction `attempt` makes again while it fails with a
+/// write conflict, up to [`CONFLICT_ATTEMPTS`] tries in all; answers the
+/// last outcome.
+pub(crate) async fn retry_write_conflicts<T, F, Fut>(mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_write_conflict() && tries < CONFLICT_ATTEMPTS => tries += 1,
+            done => return done,
+        }
+    }
+}
 
 impl StoreError {
     /// A PostgreSQL deadlock (`40P01`) or serialization failure (`40001`)
@@ -105,5 +122,86 @@ impl StoreError {
             },
             _ => StoreError::Database(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::cell::Cell;
+
+    use super::{CONFLICT_ATTEMPTS, StoreError, retry_write_conflicts};
+
+    /// A database error with a given SQLSTATE, as PostgreSQL answers.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "sqlstate {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn failed(code: &'static str) -> StoreError {
+        StoreError::Database(sqlx::Error::Database(Box::new(Sqlstate(code))))
+    }
+
+    /// How many tries `retry_write_conflicts` makes when every try fails
+    /// with `error`, and what it answers.
+    async fn tries(error: impl Fn() -> StoreError) -> (usize, StoreError) {
+        let calls = Cell::new(0);
+        let outcome: Result<(), StoreError> = retry_write_conflicts(|| {
+            calls.set(calls.get() + 1);
+            let failure = error();
+            async move { Err(failure) }
+        })
+        .await;
+        (calls.get(), outcome.unwrap_err())
+    }
+
+    #[tokio::test]
+    async fn write_conflicts_are_tried_again_and_nothing_else_is() {
+        for code in ["40P01", "40001"] {
+            let (n, last) = tries(|| failed(code)).await;
+            assert_eq!(n, CONFLICT_ATTEMPTS, "{code}");
+            assert!(last.is_write_conflict(), "{code}: {last}");
+        }
+        // A unique violation, or a refusal of ours: answered at once.
+        let (n, _) = tries(|| failed("23505")).await;
+        assert_eq!(n, 1);
+        let (n, _) = tries(|| StoreError::Conflict("short".into())).await;
+        assert_eq!(n, 1);
+        // A conflict that clears: the second try's answer.
+        let calls = Cell::new(0);
+        let outcome = retry_write_conflicts(|| {
+            calls.set(calls.get() + 1);
+            let first = calls.get() == 1;
+            async move { if first { Err(failed("40P01")) } else { Ok(7) } }
+        })
+        .await;
+        assert_eq!((calls.get(), outcome.unwrap()), (2, 7));
     }
 }

@@ -31,7 +31,7 @@ use jaego_core::{
 use crate::audit::AuditEntry;
 use crate::batch::{self, Job};
 use crate::batcher::apply_alone;
-use crate::error::{CONFLICT_ATTEMPTS, StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult, retry_write_conflicts};
 use crate::events::{self, NewEvent, kinds};
 use crate::rows::{int, opt_int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
@@ -499,13 +499,7 @@ impl Store {
         // the same reservation rows in their own orders, so on PostgreSQL
         // either may be chosen as a deadlock's victim; the batch tries
         // again, and so does this.
-        let mut attempt = 1;
-        loop {
-            match self.expire_due_once(now, limit).await {
-                Err(e) if e.is_write_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
-                done => return done,
-            }
-        }
+        retry_write_conflicts(|| self.expire_due_once(now, limit)).await
     }
 
     async fn expire_due_once(&self, now: i64, limit: usize) -> StoreResult<usize> {
