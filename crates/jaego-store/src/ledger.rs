@@ -945,11 +945,7 @@ pub(crate) async fn apply_deltas_into(
         }
         let updated = query.fetch_all(&mut **tx).await?;
         if updated.len() != chunk.len() {
-            return Err(StoreError::Conflict(format!(
-                "{} of {} balance rows changed under the lock",
-                chunk.len() - updated.len(),
-                chunk.len()
-            )));
+            return Err(not_all_changed(chunk.len(), updated.len() as u64));
         }
         for row in &updated {
             changed.push(events::stock_changed(
@@ -1013,13 +1009,19 @@ pub(crate) async fn apply_judged_deltas(
     )
     .await?;
     if updated != rows.len() as u64 {
-        return Err(StoreError::Conflict(format!(
-            "{} of {} balance rows changed under the lock",
-            rows.len() as u64 - updated.min(rows.len() as u64),
-            rows.len()
-        )));
+        return Err(not_all_changed(rows.len(), updated));
     }
     events::append(tx, &changed).await
+}
+
+/// The refusal of a delta update that changed `changed` of `given` rows: a
+/// `strict` row's re-check failed in SQL, so a judgement upstream was wrong
+/// and the transaction must not commit.
+fn not_all_changed(given: usize, changed: u64) -> StoreError {
+    StoreError::Conflict(format!(
+        "{} of {given} balance rows changed under the lock",
+        (given as u64).saturating_sub(changed)
+    ))
 }
 
 /// Appends movements with multi-row inserts; returns their ids in order.

@@ -169,7 +169,15 @@ pub(crate) async fn apply_moves_locked(
     for m in &lmoves {
         let key = m.key;
         let delta = m.kind.delta(m.quantity);
-        let before = balances.get(&key).copied().unwrap_or_default();
+        // Every row was locked above, so its figures are the database's:
+        // `apply_judged_deltas` writes the events from what this loop makes
+        // of them.
+        let before = balances.get(&key).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "balance row of SKU {} at location {} was not locked",
+                key.0, key.1
+            ))
+        })?;
         let after = movement::check(m.kind, m.policy, &before, &delta).map_err(|r| match r {
             Refusal::Short {
                 available,
