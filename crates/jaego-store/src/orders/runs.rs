@@ -686,11 +686,13 @@ impl Store {
                     return Err(e);
                 }
             };
-            out.extend(
-                second
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("run candidates: {e}")))??,
-            );
+            // The second half's panic is this read's, as if it ran here;
+            // it is cancelled only when the runtime shuts down.
+            out.extend(match second.await {
+                Ok(half) => half?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(StoreError::ShuttingDown),
+            });
             // Orders collected between the count and the reads may take
             // the two halves past the limit; the oldest stay.
             out.truncate(ALLOCATION_RUN_ORDERS_MAX);
