@@ -150,9 +150,12 @@ pub enum Reason {
     BatchWaiting,
     /// The channel has no linked locations (or no settings at all).
     NoLocations,
+    /// The order (or another of its consolidated batch) changed while the
+    /// run was under way; the next run considers it again.
+    Changed,
 }
 
-text_enum!(Reason, "reason", Held => "held", Unmatched => "unmatched", Short => "short", BatchWaiting => "batch_waiting", NoLocations => "no_locations");
+text_enum!(Reason, "reason", Held => "held", Unmatched => "unmatched", Short => "short", BatchWaiting => "batch_waiting", NoLocations => "no_locations", Changed => "changed");
 
 /// The decision on one order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,6 +37,10 @@ pub struct StoreOptions {
     pub group_commit: bool,
     /// Largest PostgreSQL pool, and SQLite's reader pool.
     pub max_connections: u32,
+    /// Orders per allocation-run transaction (see
+    /// [`crate::orders::runs::RUN_CHUNK_ORDERS`], the default). Smaller chunks
+    /// hold the writer, or PostgreSQL's row locks, for less time each.
+    pub run_chunk_orders: usize,
 }
 
 impl Default for StoreOptions {
@@ -44,6 +48,7 @@ impl Default for StoreOptions {
         Self {
             group_commit: true,
             max_connections: 16,
+            run_chunk_orders: crate::orders::runs::RUN_CHUNK_ORDERS,
         }
     }
 }
@@ -71,6 +76,8 @@ pub(crate) struct Inner {
     listener: Mutex<Option<JoinHandle<()>>>,
     /// How many bulk jobs run (see [`Store::bulk_writes_begin`]).
     bulk: tokio::sync::Mutex<usize>,
+    /// Orders per allocation-run transaction ([`StoreOptions::run_chunk_orders`]).
+    pub(crate) run_chunk_orders: usize,
     /// The database's URL, for connections of a moment (SQLite's
     /// checkpoint after a bulk job).
     url: String,
@@ -175,6 +182,7 @@ impl Store {
                 events,
                 listener: Mutex::new(listener),
                 bulk: tokio::sync::Mutex::new(0),
+                run_chunk_orders: options.run_chunk_orders.max(1),
                 url: url.to_string(),
             }),
         })

@@ -367,7 +367,13 @@ proptest! {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
             for db in fresh_databases("orders_props").await {
-                let store = Store::connect(&db.url, StoreOptions::default()).await.unwrap();
+                // Runs of a few orders in chunks of two: every run with
+                // more than two orders plans its later chunks ahead.
+                let options = StoreOptions {
+                    run_chunk_orders: 2,
+                    ..StoreOptions::default()
+                };
+                let store = Store::connect(&db.url, options).await.unwrap();
                 let mut w = setup(&store).await;
                 for (i, q) in stock.iter().enumerate() {
                     if *q > 0 {

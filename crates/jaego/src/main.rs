@@ -174,6 +174,11 @@ struct ServeArgs {
     /// Largest database connection pool.
     #[arg(long, env = "JAEGO_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
+    /// Orders per allocation-run transaction. Smaller chunks hold the
+    /// writer (SQLite) or the balance rows' locks (PostgreSQL) for less
+    /// time each; larger ones make a run faster.
+    #[arg(long, env = "JAEGO_ALLOCATION_CHUNK_ORDERS", default_value_t = jaego_store::orders::runs::RUN_CHUNK_ORDERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    allocation_chunk_orders: usize,
     /// Mark the session cookie Secure (and name it __Host-jaego_session).
     /// Set it whenever browsers reach jaego over HTTPS.
     #[arg(long, env = "JAEGO_COOKIE_SECURE", default_value_t = false, action = clap::ArgAction::Set)]
@@ -620,6 +625,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = StoreOptions {
         group_commit: args.group_commit,
         max_connections: args.max_connections,
+        run_chunk_orders: args.allocation_chunk_orders,
     };
     let store = connect(&args.database.database_url, options).await?;
     if let Some(token) = store.bootstrap().await? {

@@ -1597,7 +1597,8 @@ pub struct RunResultBody {
     pub order_id: String,
     /// `allocated` (complete), `partial` or `skipped`.
     pub outcome: String,
-    /// Why not (completely): `held`, `unmatched`, `short`, `batch_waiting`, `no_locations`.
+    /// Why not (completely): `held`, `unmatched`, `short`, `batch_waiting`, `no_locations`,
+    /// `changed` (the order changed while the run was under way; the next run considers it).
     pub reason: Option<String>,
     pub units: i64,
     /// For previews and the run's own answer; empty when paged from a stored run.

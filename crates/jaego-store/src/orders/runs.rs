@@ -18,6 +18,7 @@
 //! and writes nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use jaego_core::allocation::{
@@ -31,6 +32,7 @@ use jaego_core::{
 };
 use serde_json::json;
 use sqlx::any::AnyRow;
+use tokio::task::JoinHandle;
 
 use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves_locked, ledger_keys};
@@ -42,7 +44,8 @@ use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
 use crate::page::{Page, PageRequest};
 use crate::rows::{
-    Placeholders, flag, int, json_rows, json_rows_sql, opt_text, parse_stored, parsed, text,
+    JsonCol, Placeholders, flag, int, json_rows, json_rows_sql, json_values_sql, opt_text,
+    parse_stored, parsed, text,
 };
 use crate::{Store, now_us};
 
@@ -156,6 +159,9 @@ pub struct AllocationRun {
 /// An order as read for a run.
 struct Candidate {
     id: OrderId,
+    /// The order's `updated_at` when read: every change to an order or its
+    /// lines sets it, so the run's chunk can tell an order changed since.
+    updated_at: i64,
     external_no: String,
     plan: PlanOrder,
     lines: Vec<(OrderLineId, LineQty)>,
@@ -341,7 +347,7 @@ impl Store {
                     }
                 }
             }
-            if current.len() >= RUN_CHUNK_ORDERS {
+            if current.len() >= self.inner.run_chunk_orders {
                 chunks.push(std::mem::take(&mut current));
             }
         }
@@ -391,73 +397,53 @@ impl Store {
             "allocation run: candidates"
         );
         let reference = format!("allocation run {id}");
-        let (run_text, tenant_text) = (id.to_string(), tenant.to_string());
-        for chunk in &chunks {
+        let inputs = Arc::new(RunInputs {
+            tenant,
+            run_text: id.to_string(),
+            mode: request.mode,
+            candidates,
+            plan_orders,
+            channels,
+        });
+        let tenant_text = tenant.to_string();
+        let mut ahead: Option<JoinHandle<StoreResult<Prepared>>> = None;
+        for (n, chunk) in chunks.iter().enumerate() {
             let now = now_us();
             let clock = std::time::Instant::now();
             let mut tx = self.begin_write().await?;
-            let keys = keys_of(&candidates, &channels, chunk);
+            let keys = keys_of(&inputs.candidates, &inputs.channels, chunk);
             let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
             let lock_time = clock.elapsed();
-            let mut available: Available = keys
+            let available: Available = keys
                 .iter()
                 .map(|k| (*k, locked.get(k).map_or(0, jaego_core::Balance::available)))
                 .collect();
-            let orders: Vec<PlanOrder> = chunk.iter().map(|&i| plan_orders[i].clone()).collect();
-            let plans = plan(&orders, &channels, request.mode, &mut available);
-            let mut moves = Vec::new();
-            // Light rows, sorted, then written as `Val` rows chunk by chunk.
-            let mut status_rows: Vec<(OrderId, OrderStatus)> = Vec::new();
-            let mut result_rows: Vec<(OrderId, usize, i64)> = Vec::with_capacity(plans.len());
-            let mut events = Vec::new();
-            for (k, p) in plans.iter().enumerate() {
-                let c = &candidates[chunk[p.order]];
-                let policy = channels[&c.plan.channel].basis;
-                let mut added: HashMap<usize, i64> = HashMap::new();
-                for x in &p.placements {
-                    moves.push(OrderMove {
-                        order: c.id,
-                        line: c.lines[x.line].0,
-                        sku: x.sku,
-                        location: x.location,
-                        quantity: x.quantity,
-                        kind: MovementKind::Allocate,
-                        policy,
-                    });
-                    *added.entry(x.line).or_default() += x.quantity;
-                }
-                let units: i64 = added.values().sum();
-                result_rows.push((c.id, k, units));
-                if !p.placements.is_empty() {
-                    let lines: Vec<LineQty> = c
-                        .lines
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (_, q))| LineQty {
-                            allocated: q.allocated + added.get(&k).copied().unwrap_or(0),
-                            ..*q
-                        })
-                        .collect();
-                    let status = status_of(&lines);
-                    status_rows.push((c.id, status));
-                    // Serialized at once: a chunk holds 50,000 of these.
-                    let body = AllocatedBody {
-                        channel_id: c.plan.channel.to_string(),
-                        complete: p.complete,
-                        external_no: &c.external_no,
-                        id: c.id.to_string(),
-                        run_id: &run_text,
-                        status: status.as_str(),
-                        units,
-                    };
-                    events.push(
-                        NewEvent::serialized(tenant, kinds::ORDER_ALLOCATED, &body)
-                            .channel(c.plan.channel)
-                            .subject(c.id),
-                    );
-                }
-                record(&mut run, c, p);
+            let made = match ahead.take() {
+                Some(task) => Some(joined(task.await)??),
+                None => None,
+            };
+            let changed = changed_orders(&mut tx, &inputs, chunk).await?;
+            if !changed.is_empty() {
+                tracing::info!(
+                    run = %id,
+                    orders = changed.len(),
+                    "allocation run: orders changed since the run read them are left for the next run"
+                );
             }
+            let (prepared, ahead_used) = inputs.settle(chunk, &changed, made, available);
+            // The next chunk is planned on the figures this one leaves,
+            // while this one is written.
+            if let Some(next) = chunks.get(n + 1) {
+                ahead = Some(self.plan_ahead(Arc::clone(&inputs), next.clone(), &prepared.left));
+            }
+            let Prepared {
+                results,
+                moves,
+                status_rows,
+                result_rows,
+                events,
+                ..
+            } = prepared;
             // A strict placement is always on a row that exists (it had
             // stock); an unlimited one may be on a row never used before.
             let mut locked = locked;
@@ -469,9 +455,6 @@ impl Store {
                 ledger::ensure_rows(&mut tx, tenant, &missing).await?;
                 locked.extend(ledger::lock_rows(&mut tx, &missing).await?);
             }
-            // Key order, as every multi-row write (see `write_order_rows`).
-            status_rows.sort_unstable_by_key(|r| r.0);
-            result_rows.sort_unstable_by_key(|r| r.0);
             let planned = clock.elapsed();
             apply_moves_locked(
                 &mut tx,
@@ -504,19 +487,21 @@ impl Store {
                 &mut tx,
                 "allocation_results (run_id, order_id, tenant_id, outcome, reason, units)",
                 6,
-                result_rows.into_iter().map(|(order, k, units)| {
+                result_rows.into_iter().map(|(order, k)| {
+                    let r = &results[k];
                     vec![
-                        Val::T(run_text.clone()),
+                        Val::T(inputs.run_text.clone()),
                         Val::T(order.to_string()),
                         Val::T(tenant_text.clone()),
-                        Val::T(outcome_of(&plans[k]).to_string()),
-                        Val::OT(plans[k].reason.map(|r| r.as_str().to_string())),
-                        Val::I(units),
+                        Val::T(r.outcome.to_string()),
+                        Val::OT(r.reason.map(|r| r.as_str().to_string())),
+                        Val::I(r.units),
                     ]
                 }),
                 "",
             )
             .await?;
+            run.take(results);
             // The run's progress, and its heartbeat, commit with the chunk.
             sqlx::query(
                 "UPDATE allocation_runs SET considered = $1, allocated = $2, partial = $3, skipped = $4, units = $5, finished_at = $6 WHERE id = $7",
@@ -536,6 +521,7 @@ impl Store {
                 orders = chunk.len(),
                 keys = keys.len(),
                 moves = moves.len(),
+                ahead_used,
                 lock_ms = lock_time.as_millis(),
                 plan_ms = (planned - lock_time).as_millis(),
                 apply_ms = (applied - planned).as_millis(),
@@ -686,13 +672,7 @@ impl Store {
                     return Err(e);
                 }
             };
-            // The second half's panic is this read's, as if it ran here;
-            // it is cancelled only when the runtime shuts down.
-            out.extend(match second.await {
-                Ok(half) => half?,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => return Err(StoreError::ShuttingDown),
-            });
+            out.extend(joined(second.await)??);
             // Orders collected between the count and the reads may take
             // the two halves past the limit; the oldest stay.
             out.truncate(ALLOCATION_RUN_ORDERS_MAX);
@@ -825,6 +805,265 @@ impl Store {
     }
 }
 
+/// What a run's chunks are planned from: shared by the run and the task
+/// that plans its next chunk ahead.
+struct RunInputs {
+    tenant: TenantId,
+    run_text: String,
+    mode: Option<ShipmentMode>,
+    candidates: Vec<Candidate>,
+    plan_orders: Vec<PlanOrder>,
+    channels: HashMap<ChannelId, ChannelRules>,
+}
+
+/// A chunk planned on given figures, and the rows it writes.
+struct Prepared {
+    /// The figures of the chunk's keys it was planned on.
+    planned_on: Available,
+    /// The same after its placements: what the next chunk is planned on
+    /// ahead of its own locked read.
+    left: Available,
+    /// In rank order, then the orders found changed.
+    results: Vec<RunResult>,
+    moves: Vec<OrderMove>,
+    /// Sorted by order (key order, as every multi-row write).
+    status_rows: Vec<(OrderId, OrderStatus)>,
+    /// Order and index in `results`, sorted by order.
+    result_rows: Vec<(OrderId, usize)>,
+    events: Vec<NewEvent>,
+}
+
+impl RunInputs {
+    /// Plans the orders `chunk` on `available` (the figures of exactly
+    /// `keys_of` the chunk) and builds what the chunk writes; the orders
+    /// `changed` (changed since they were read) get nothing and are
+    /// recorded as skipped for that reason. Pure: the same figures give the
+    /// same plan, which is what lets a plan made ahead stand once the
+    /// locked figures are found equal.
+    fn prepare(&self, chunk: &[usize], changed: &[usize], available: Available) -> Prepared {
+        let planned_on = available.clone();
+        let mut available = available;
+        let orders: Vec<PlanOrder> = chunk.iter().map(|&i| self.plan_orders[i].clone()).collect();
+        let plans = plan(&orders, &self.channels, self.mode, &mut available);
+        let mut moves = Vec::new();
+        let mut results = Vec::with_capacity(plans.len() + changed.len());
+        let mut status_rows: Vec<(OrderId, OrderStatus)> = Vec::new();
+        let mut result_rows: Vec<(OrderId, usize)> =
+            Vec::with_capacity(plans.len() + changed.len());
+        let mut events = Vec::new();
+        for p in &plans {
+            let c = &self.candidates[chunk[p.order]];
+            let policy = self.channels[&c.plan.channel].basis;
+            let mut added = vec![0i64; c.lines.len()];
+            for x in &p.placements {
+                moves.push(OrderMove {
+                    order: c.id,
+                    line: c.lines[x.line].0,
+                    sku: x.sku,
+                    location: x.location,
+                    quantity: x.quantity,
+                    kind: MovementKind::Allocate,
+                    policy,
+                });
+                added[x.line] += x.quantity;
+            }
+            let units: i64 = added.iter().sum();
+            if !p.placements.is_empty() {
+                let lines: Vec<LineQty> = c
+                    .lines
+                    .iter()
+                    .zip(&added)
+                    .map(|((_, q), a)| LineQty {
+                        allocated: q.allocated + a,
+                        ..*q
+                    })
+                    .collect();
+                let status = status_of(&lines);
+                status_rows.push((c.id, status));
+                // Serialized at once: a chunk holds 50,000 of these.
+                let body = AllocatedBody {
+                    channel_id: c.plan.channel.to_string(),
+                    complete: p.complete,
+                    external_no: &c.external_no,
+                    id: c.id.to_string(),
+                    run_id: &self.run_text,
+                    status: status.as_str(),
+                    units,
+                };
+                events.push(
+                    NewEvent::serialized(self.tenant, kinds::ORDER_ALLOCATED, &body)
+                        .channel(c.plan.channel)
+                        .subject(c.id),
+                );
+            }
+            result_rows.push((c.id, results.len()));
+            results.push(result_of(c, p));
+        }
+        for &i in changed {
+            let c = &self.candidates[i];
+            let skipped = OrderPlan {
+                order: i,
+                placements: Vec::new(),
+                complete: false,
+                reason: Some(Reason::Changed),
+            };
+            result_rows.push((c.id, results.len()));
+            results.push(result_of(c, &skipped));
+        }
+        status_rows.sort_unstable_by_key(|r| r.0);
+        result_rows.sort_unstable_by_key(|r| r.0);
+        Prepared {
+            planned_on,
+            left: available,
+            results,
+            moves,
+            status_rows,
+            result_rows,
+            events,
+        }
+    }
+}
+
+impl RunInputs {
+    /// The chunk's plan on its locked figures `available`: the plan made
+    /// ahead if it was made on exactly these figures and no order of the
+    /// chunk changed since it was read; else (another writer came between
+    /// the chunks, or nothing was made ahead) one made now, without the
+    /// `changed` orders. Also answers whether the plan made ahead stood.
+    fn settle(
+        &self,
+        chunk: &[usize],
+        changed: &[usize],
+        made: Option<Prepared>,
+        available: Available,
+    ) -> (Prepared, bool) {
+        match made {
+            Some(made) if changed.is_empty() && made.planned_on == available => (made, true),
+            _ => {
+                let gone: HashSet<usize> = changed.iter().copied().collect();
+                let kept: Vec<usize> = chunk
+                    .iter()
+                    .copied()
+                    .filter(|i| !gone.contains(i))
+                    .collect();
+                (self.prepare(&kept, changed, available), false)
+            }
+        }
+    }
+
+    /// `changed` with every other order of `chunk` in a consolidated batch
+    /// with one of them (a batch ships together, so it waits together), in
+    /// chunk order.
+    fn with_batch_mates(&self, chunk: &[usize], changed: &[usize]) -> Vec<usize> {
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        let consolidated = |p: &PlanOrder| {
+            self.channels
+                .get(&p.channel)
+                .is_some_and(|r| self.mode.unwrap_or(r.mode) == ShipmentMode::Consolidated)
+        };
+        let batch_of = |i: usize| {
+            let p = &self.plan_orders[i];
+            p.batch
+                .as_deref()
+                .filter(|_| consolidated(p))
+                .map(|b| (p.channel, b))
+        };
+        let gone: HashSet<usize> = changed.iter().copied().collect();
+        let batches: HashSet<(ChannelId, &str)> =
+            changed.iter().filter_map(|&i| batch_of(i)).collect();
+        chunk
+            .iter()
+            .copied()
+            .filter(|&i| gone.contains(&i) || batch_of(i).is_some_and(|b| batches.contains(&b)))
+            .collect()
+    }
+}
+
+/// The orders of `chunk` changed (cancelled, updated, held, shipped…) or
+/// gone since the run read them, with their consolidated batch mates. Read
+/// in the chunk's transaction: on SQLite under the write lock, so nothing
+/// changes them before the chunk commits; on PostgreSQL without locking
+/// the orders, so a change that commits in the moment between this read
+/// and the chunk's own updates still meets the lines' constraints, which
+/// fail the chunk rather than let it allocate past them.
+async fn changed_orders(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    inputs: &RunInputs,
+    chunk: &[usize],
+) -> StoreResult<Vec<usize>> {
+    let rows: Vec<(String, i64, usize)> = chunk
+        .iter()
+        .map(|&i| {
+            let c = &inputs.candidates[i];
+            (c.id.to_string(), c.updated_at, i)
+        })
+        .collect();
+    let values = json_values_sql(
+        Placeholders::of(tx),
+        &[JsonCol::Text, JsonCol::Int, JsonCol::Int],
+    );
+    let found: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT v.column3 FROM ({values}) v LEFT JOIN orders o ON o.id = v.column1 \
+         WHERE o.id IS NULL OR o.updated_at <> v.column2"
+    ))
+    .bind(serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    .fetch_all(&mut **tx)
+    .await?;
+    let found: Vec<usize> = found
+        .into_iter()
+        .map(|i| usize::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect::<StoreResult<_>>()?;
+    Ok(inputs.with_batch_mates(chunk, &found))
+}
+
+impl Store {
+    /// Plans `chunk` on a background thread, on `left` (the figures the
+    /// chunk before it leaves) and, for keys that chunk did not read, on
+    /// figures read now without locks. The run checks them against its
+    /// locked read before it uses the plan.
+    fn plan_ahead(
+        &self,
+        inputs: Arc<RunInputs>,
+        chunk: Vec<usize>,
+        left: &Available,
+    ) -> JoinHandle<StoreResult<Prepared>> {
+        let store = self.clone();
+        let left = left.clone();
+        tokio::spawn(async move {
+            let keys = keys_of(&inputs.candidates, &inputs.channels, &chunk);
+            let unknown: Vec<Key> = keys
+                .iter()
+                .filter(|k| !left.contains_key(k))
+                .copied()
+                .collect();
+            let read = if unknown.is_empty() {
+                HashMap::new()
+            } else {
+                store.read_available(inputs.tenant, &unknown).await?
+            };
+            let available: Available = keys
+                .iter()
+                .map(|k| (*k, left.get(k).or(read.get(k)).copied().unwrap_or(0)))
+                .collect();
+            joined(
+                tokio::task::spawn_blocking(move || inputs.prepare(&chunk, &[], available)).await,
+            )
+        })
+    }
+}
+
+/// A task's result, as if it had run inline: its panic is re-raised; it is
+/// cancelled only when the runtime shuts down.
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> StoreResult<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::ShuttingDown),
+    }
+}
+
 /// The orders a run considers. A line with a pickup store is served by
 /// the store's pickup reception (jaego_store::pickups), never by a run.
 const OPEN: &str = "o.status IN ('open','partially_allocated','partially_shipped')";
@@ -834,8 +1073,7 @@ const OPEN: &str = "o.status IN ('open','partially_allocated','partially_shipped
 fn candidate_sql(style: Placeholders) -> String {
     const LINE_FIELDS: &str =
         "l.id, l.sku_id, l.quantity, l.allocated, l.shipped, l.cancelled, l.returned, l.gift";
-    const ORDER_FIELDS: &str =
-        "o.id, o.external_no, o.channel_id, o.priority, o.hold, o.batch_key, o.collected_at";
+    const ORDER_FIELDS: &str = "o.id, o.external_no, o.channel_id, o.priority, o.hold, o.batch_key, o.collected_at, o.updated_at";
     const LINES_OF: &str =
         "FROM order_lines l WHERE l.order_id = o.id AND l.pickup_location_id IS NULL";
     match style {
@@ -858,6 +1096,7 @@ struct CandidateJson(
     i64,
     i64,
     String,
+    i64,
     i64,
     Vec<CandidateLineJson>,
 );
@@ -885,9 +1124,18 @@ async fn push_all(
 /// run's limit of orders is reached.
 fn push_candidate(out: &mut Vec<Candidate>, row: &AnyRow) -> StoreResult<bool> {
     let json = text(row, "c")?;
-    let CandidateJson(id, external_no, channel, priority, hold, batch, collected_at, lines) =
-        serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("run candidate: {e}")))?;
+    let CandidateJson(
+        id,
+        external_no,
+        channel,
+        priority,
+        hold,
+        batch,
+        collected_at,
+        updated_at,
+        lines,
+    ) = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt(format!("run candidate: {e}")))?;
     if lines.is_empty() {
         return Ok(true);
     }
@@ -916,6 +1164,7 @@ fn push_candidate(out: &mut Vec<Candidate>, row: &AnyRow) -> StoreResult<bool> {
     }
     out.push(Candidate {
         id: parse_stored(&id)?,
+        updated_at,
         external_no,
         plan: PlanOrder {
             channel: parse_stored(&channel)?,
@@ -1052,19 +1301,16 @@ fn keys_of(
 }
 
 fn record(run: &mut AllocationRun, c: &Candidate, p: &OrderPlan) {
-    let outcome = outcome_of(p);
-    match outcome {
-        "allocated" => run.allocated += 1,
-        "partial" => run.partial += 1,
-        _ => run.skipped += 1,
-    }
-    let units: i64 = p.placements.iter().map(|x| x.quantity).sum();
-    run.units += units;
-    run.results.push(RunResult {
+    run.take(vec![result_of(c, p)]);
+}
+
+/// What the run did with order `c` by plan `p`.
+fn result_of(c: &Candidate, p: &OrderPlan) -> RunResult {
+    RunResult {
         order_id: c.id,
-        outcome,
+        outcome: outcome_of(p),
         reason: p.reason,
-        units,
+        units: p.placements.iter().map(|x| x.quantity).sum(),
         placements: p
             .placements
             .iter()
@@ -1075,7 +1321,22 @@ fn record(run: &mut AllocationRun, c: &Candidate, p: &OrderPlan) {
                 backorder: x.backorder,
             })
             .collect(),
-    });
+    }
+}
+
+impl AllocationRun {
+    /// Counts `results` in and keeps them, in order.
+    fn take(&mut self, results: Vec<RunResult>) {
+        for r in &results {
+            match r.outcome {
+                "allocated" => self.allocated += 1,
+                "partial" => self.partial += 1,
+                _ => self.skipped += 1,
+            }
+            self.units += r.units;
+        }
+        self.results.extend(results);
+    }
 }
 
 fn run_json(run: &AllocationRun, actor: &str) -> serde_json::Value {
@@ -1119,9 +1380,20 @@ fn run_from_row(row: &AnyRow) -> StoreResult<AllocationRun> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RUN_STALE_US, RunRequest, RunState};
+    use super::{
+        Available, Candidate, ChannelRules, PlanLine, PlanOrder, RUN_STALE_US, Reason, RunInputs,
+        RunRequest, RunState, ShipmentMode, changed_orders,
+    };
+    use crate::orders::service::OrderPatch;
+    use crate::orders::{Customer, NewOrder, NewOrderLine};
     use crate::testing::fresh_databases;
+    use crate::testing::{new_location, new_mall, new_sku};
     use crate::{Store, StoreError, StoreOptions, now_us};
+    use jaego_core::allocation::GiftRule;
+    use jaego_core::catalog::LocationKind;
+    use jaego_core::order::LineQty;
+    use jaego_core::{ChannelId, LocationId, OrderId, OrderLineId, SkuId, StockPolicy, TenantId};
+    use std::collections::HashMap;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_run_at_a_time_and_a_cut_off_run_reads_as_interrupted() {
@@ -1173,6 +1445,221 @@ mod tests {
             let stored = store.get_allocation_run(tenant, second).await.unwrap();
             assert_eq!(stored.state, RunState::Completed, "{engine}");
             assert_eq!(stored.error, None, "{engine}");
+        }
+    }
+
+    /// Two one-unit orders of one SKU, ranked in that order, each its own
+    /// chunk, on a channel with one location.
+    fn two_orders() -> (RunInputs, (SkuId, LocationId)) {
+        let (channel, sku, location) = (ChannelId::new(), SkuId::new(), LocationId::new());
+        let candidates: Vec<Candidate> = (0..2)
+            .map(|n| Candidate {
+                id: OrderId::new(),
+                updated_at: 0,
+                external_no: format!("A-{n}"),
+                plan: PlanOrder {
+                    channel,
+                    priority: false,
+                    collected_at: n,
+                    hold: false,
+                    batch: None,
+                    lines: vec![PlanLine {
+                        sku: Some(sku),
+                        open: 1,
+                        gift: false,
+                        parts: Vec::new(),
+                    }],
+                },
+                lines: vec![(
+                    OrderLineId::new(),
+                    LineQty {
+                        quantity: 1,
+                        allocated: 0,
+                        shipped: 0,
+                        cancelled: 0,
+                        returned: 0,
+                    },
+                )],
+            })
+            .collect();
+        let inputs = RunInputs {
+            tenant: TenantId::new(),
+            run_text: "run".into(),
+            mode: None,
+            plan_orders: candidates.iter().map(|c| c.plan.clone()).collect(),
+            candidates,
+            channels: HashMap::from([(
+                channel,
+                ChannelRules {
+                    mode: ShipmentMode::Complete,
+                    basis: StockPolicy::Strict,
+                    gift_rule: GiftRule::Complete,
+                    locations: vec![location],
+                },
+            )]),
+        };
+        (inputs, (sku, location))
+    }
+
+    #[test]
+    fn a_plan_made_ahead_stands_only_on_the_figures_it_was_made_on() {
+        let (inputs, key) = two_orders();
+        let figures = |n: i64| -> Available { [(key, n)].into_iter().collect() };
+        // Chunk 1 takes the only unit, so the second order is planned
+        // ahead on nothing left.
+        let first = inputs.prepare(&[0], &[], figures(1));
+        assert_eq!(first.moves.len(), 1);
+        assert_eq!(first.left, figures(0));
+        let ahead = inputs.prepare(&[1], &[], first.left.clone());
+        assert!(ahead.moves.is_empty());
+
+        // Locked figures as predicted: the plan made ahead is used.
+        let (used, stood) = inputs.settle(&[1], &[], Some(ahead), figures(0));
+        assert!(stood);
+        assert!(used.moves.is_empty());
+        assert_eq!(used.results[0].outcome, "skipped");
+
+        // A receipt came between the chunks: planned again on the locked
+        // figures, and the order gets the unit.
+        let ahead = inputs.prepare(&[1], &[], first.left.clone());
+        let (used, stood) = inputs.settle(&[1], &[], Some(ahead), figures(1));
+        assert!(!stood);
+        assert_eq!(used.moves.len(), 1);
+        assert_eq!(used.results[0].outcome, "allocated");
+        assert_eq!(used.planned_on, figures(1));
+        assert_eq!(used.left, figures(0));
+        assert_eq!(used.events.len(), 1);
+        assert_eq!(used.status_rows.len(), 1);
+
+        // Nothing made ahead (the first chunk): planned here.
+        let (used, stood) = inputs.settle(&[0], &[], None, figures(1));
+        assert!(!stood);
+        assert_eq!(used.moves.len(), 1);
+
+        // The first order changed since the run read it: even on the
+        // figures it was made on, the plan made ahead goes, and the
+        // second order gets the unit the first would have taken.
+        let ahead = inputs.prepare(&[0, 1], &[], figures(1));
+        let (used, stood) = inputs.settle(&[0, 1], &[0], Some(ahead), figures(1));
+        assert!(!stood);
+        assert_eq!(used.moves.len(), 1);
+        assert_eq!(used.moves[0].order, inputs.candidates[1].id);
+        let outcomes: Vec<_> = used
+            .results
+            .iter()
+            .map(|r| (r.order_id, r.outcome, r.reason))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (inputs.candidates[1].id, "allocated", None),
+                (inputs.candidates[0].id, "skipped", Some(Reason::Changed)),
+            ]
+        );
+        assert_eq!(used.result_rows.len(), 2);
+        assert_eq!(used.events.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orders_changed_since_the_read_are_found_with_their_batch_mates() {
+        for db in fresh_databases("run_changed_orders").await {
+            let engine = db.engine;
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant = store.create_tenant("changed").await.unwrap();
+            let location = store
+                .create_location(tenant, &new_location("L1", LocationKind::Warehouse))
+                .await
+                .unwrap()
+                .id;
+            store.create_sku(tenant, &new_sku("S1")).await.unwrap();
+            let channel = store
+                .create_channel(tenant, &new_mall(vec![location]))
+                .await
+                .unwrap()
+                .id;
+            // A and D alone; B and C the same customer (one batch).
+            let kim = Customer {
+                name: "Kim".into(),
+                phone: "010-1234-5678".into(),
+                address: "Seoul".into(),
+                postal_code: "04524".into(),
+            };
+            let orders: Vec<NewOrder> = [("A", false), ("B", true), ("C", true), ("D", false)]
+                .into_iter()
+                .map(|(no, batch)| NewOrder {
+                    external_no: no.into(),
+                    customer: if batch {
+                        kim.clone()
+                    } else {
+                        Customer::default()
+                    },
+                    lines: vec![NewOrderLine {
+                        item_code: "S1".into(),
+                        quantity: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect();
+            let ids: Vec<OrderId> = store
+                .collect_orders(tenant, channel, &orders, "t")
+                .await
+                .unwrap()
+                .iter()
+                .map(|(_, o)| o.id)
+                .collect();
+            let candidates = store.run_candidates(tenant, None).await.unwrap();
+            let channels = store.run_channels(tenant, &candidates).await.unwrap();
+            let inputs = RunInputs {
+                tenant,
+                run_text: "run".into(),
+                mode: Some(ShipmentMode::Consolidated),
+                plan_orders: candidates.iter().map(|c| c.plan.clone()).collect(),
+                candidates,
+                channels,
+            };
+            let at = |id: OrderId| inputs.candidates.iter().position(|c| c.id == id).unwrap();
+            let chunk: Vec<usize> = (0..inputs.candidates.len()).collect();
+            let changed = |store: Store, chunk: Vec<usize>| {
+                let inputs = &inputs;
+                async move {
+                    let mut tx = store.begin_write().await.unwrap();
+                    changed_orders(&mut tx, inputs, &chunk).await.unwrap()
+                }
+            };
+            assert!(
+                changed(store.clone(), chunk.clone()).await.is_empty(),
+                "{engine}"
+            );
+
+            // A cancelled and B put on hold after the read; C waits with B.
+            store
+                .cancel_order(tenant, ids[0], None, "", "t")
+                .await
+                .unwrap();
+            let hold = OrderPatch {
+                hold: Some(true),
+                ..Default::default()
+            };
+            store
+                .update_order(tenant, ids[1], &hold, "t")
+                .await
+                .unwrap();
+            let mut expected = vec![at(ids[0]), at(ids[1]), at(ids[2])];
+            expected.sort_unstable();
+            assert_eq!(
+                changed(store.clone(), chunk.clone()).await,
+                expected,
+                "{engine}"
+            );
+            // Without the batch's orders in the chunk, only A.
+            assert_eq!(
+                changed(store.clone(), vec![at(ids[0]), at(ids[3])]).await,
+                [at(ids[0])],
+                "{engine}"
+            );
         }
     }
 }
