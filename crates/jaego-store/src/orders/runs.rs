@@ -12,7 +12,13 @@
 //!    decides on those locked figures, and the placements are applied with
 //!    multi-row statements through the ledger shape (`apply_judged_deltas`
 //!    re-checks `strict` in SQL); the orders' statuses, the run's per-order
-//!    results and the events are written in the same transaction.
+//!    results and the events are written in the same transaction. Orders
+//!    changed since step 1 read them are skipped (reason `changed`,
+//!    [`changed_orders`]).
+//! 4. While a chunk is written, the next one is planned on a blocking
+//!    thread on the figures the chunk leaves ([`Store::plan_ahead`]); the
+//!    next transaction uses that plan only if its locked figures are the
+//!    same ([`RunInputs::settle`]), else plans again.
 //!
 //! A preview (`dry_run`) plans the same way on figures read without locks
 //! and writes nothing.
