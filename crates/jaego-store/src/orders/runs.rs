@@ -45,6 +45,7 @@ use super::stock::{Ledger, OrderMove, apply_moves_locked, ledger_keys};
 use super::{
     IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many,
 };
+use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
@@ -418,7 +419,23 @@ impl Store {
             let clock = std::time::Instant::now();
             let mut tx = self.begin_write().await?;
             let keys = keys_of(&inputs.candidates, &inputs.channels, chunk);
-            let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
+            // Which orders changed since the read: on SQLite under the
+            // write lock the chunk holds; on PostgreSQL, where the orders
+            // are not locked for it either way, on a reader beside the
+            // chunk's row locks.
+            let (locked, changed) = match self.engine() {
+                Engine::Sqlite => {
+                    let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
+                    (locked, changed_orders(&mut tx, &inputs, chunk).await?)
+                }
+                Engine::Postgres => {
+                    let mut reader = self.reader().acquire().await?;
+                    tokio::try_join!(
+                        lock_figures(&mut tx, tenant, id, &keys),
+                        changed_orders(&mut reader, &inputs, chunk)
+                    )?
+                }
+            };
             let lock_time = clock.elapsed();
             let available: Available = keys
                 .iter()
@@ -428,7 +445,6 @@ impl Store {
                 Some(task) => Some(joined(task.await)??),
                 None => None,
             };
-            let changed = changed_orders(&mut tx, &inputs, chunk).await?;
             if !changed.is_empty() {
                 tracing::info!(
                     run = %id,
@@ -989,13 +1005,13 @@ impl RunInputs {
 
 /// The orders of `chunk` changed (cancelled, updated, held, shipped…) or
 /// gone since the run read them, with their consolidated batch mates. Read
-/// in the chunk's transaction: on SQLite under the write lock, so nothing
-/// changes them before the chunk commits; on PostgreSQL without locking
-/// the orders, so a change that commits in the moment between this read
+/// in the chunk's transaction on SQLite, under the write lock, so nothing
+/// changes them before the chunk commits; on PostgreSQL on a reader beside
+/// the chunk's lock read, without locking the orders, so a change that commits in the moment between this read
 /// and the chunk's own updates still meets the lines' constraints, which
 /// fail the chunk rather than let it allocate past them.
 async fn changed_orders(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     inputs: &RunInputs,
     chunk: &[usize],
 ) -> StoreResult<Vec<usize>> {
@@ -1007,7 +1023,7 @@ async fn changed_orders(
         })
         .collect();
     let values = json_values_sql(
-        Placeholders::of(tx),
+        Placeholders::of(conn),
         &[JsonCol::Text, JsonCol::Int, JsonCol::Int],
     );
     let found: Vec<i64> = sqlx::query_scalar(&format!(
@@ -1015,7 +1031,7 @@ async fn changed_orders(
          WHERE o.id IS NULL OR o.updated_at <> v.column2"
     ))
     .bind(serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let found: Vec<usize> = found
         .into_iter()
