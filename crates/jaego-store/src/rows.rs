@@ -130,8 +130,8 @@ pub(crate) fn json_values_sql(style: Placeholders, cols: &[JsonCol]) -> String {
 }
 
 /// [`json_values_sql`] reading parameter number `param` (from 1), for a
-/// statement with several row sets. Anonymous parameters bind in text
-/// order, so on SQLite the sets must be bound in the order they appear.
+/// statement with several row sets or other parameters (`?N` on SQLite,
+/// `$N` on PostgreSQL: the driver binds both by their number).
 pub(crate) fn json_values_sql_at(style: Placeholders, cols: &[JsonCol], param: usize) -> String {
     // SQLite: with several columns, each row's text is taken from
     // `json_each` once, into a materialized row set, then read column by
@@ -139,11 +139,13 @@ pub(crate) fn json_values_sql_at(style: Placeholders, cols: &[JsonCol], param: u
     // row's text again each time (150,000 six-column rows inserted: about
     // 300 ms against 370-420).
     let materialized = style == Placeholders::Anonymous && cols.len() > 1;
-    let mut out = String::from(if materialized {
-        "WITH json_rows AS MATERIALIZED (SELECT value AS r FROM json_each(?)) SELECT "
+    let mut out = if materialized {
+        format!(
+            "WITH json_rows AS MATERIALIZED (SELECT value AS r FROM json_each(?{param})) SELECT "
+        )
     } else {
-        "SELECT "
-    });
+        String::from("SELECT ")
+    };
     for (i, col) in cols.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
@@ -164,7 +166,7 @@ pub(crate) fn json_values_sql_at(style: Placeholders, cols: &[JsonCol], param: u
     }
     match style {
         Placeholders::Anonymous if materialized => out.push_str(" FROM json_rows"),
-        Placeholders::Anonymous => out.push_str(" FROM json_each(?)"),
+        Placeholders::Anonymous => out.push_str(&format!(" FROM json_each(?{param})")),
         // `jsonb`, parsed once: `->>` on a `json` value parses its text
         // again for every column (measured: 81-90 ms against 24-27 ms to
         // read 10,000 rows of six columns).
@@ -283,7 +285,7 @@ mod tests {
         let cols = [JsonCol::Text, JsonCol::Int];
         assert_eq!(
             json_values_sql(Placeholders::Anonymous, &cols),
-            "WITH json_rows AS MATERIALIZED (SELECT value AS r FROM json_each(?)) \
+            "WITH json_rows AS MATERIALIZED (SELECT value AS r FROM json_each(?1)) \
              SELECT r->>0 AS column1, r->>1 AS column2 FROM json_rows"
         );
         assert_eq!(
@@ -296,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             json_values_sql_at(Placeholders::Anonymous, &[JsonCol::Text], 3),
-            "SELECT value->>0 AS column1 FROM json_each(?)"
+            "SELECT value->>0 AS column1 FROM json_each(?3)"
         );
     }
 

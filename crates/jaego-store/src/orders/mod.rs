@@ -41,7 +41,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::page::{Page, PageRequest};
 use crate::rows::{
-    JsonCol, Placeholders, filter_value, flag, int, join_list, json_values_sql, opt_int,
+    JsonCol, Placeholders, filter_value, flag, int, join_list, json_values_sql_at, opt_int,
     opt_parsed, opt_text, parsed, split_list, text,
 };
 use crate::{Store, now_us};
@@ -477,12 +477,23 @@ fn json_chunks<I: IntoIterator<Item = Vec<Val>>>(
     width: usize,
     rows: I,
 ) -> (String, JsonChunks<I::IntoIter>) {
+    json_chunks_at(style, 1, width, rows)
+}
+
+/// [`json_chunks`] read from parameter number `param` (on PostgreSQL; on
+/// SQLite an anonymous parameter takes the number after those before it).
+fn json_chunks_at<I: IntoIterator<Item = Vec<Val>>>(
+    style: Placeholders,
+    param: usize,
+    width: usize,
+    rows: I,
+) -> (String, JsonChunks<I::IntoIter>) {
     let mut rows = rows.into_iter().peekable();
     let cols: Vec<JsonCol> = rows
         .peek()
         .map(|r| r.iter().map(Val::column).collect())
         .unwrap_or_default();
-    let source = json_values_sql(style, &cols);
+    let source = json_values_sql_at(style, &cols, param);
     (source, JsonChunks { rows, width, cols })
 }
 
@@ -539,23 +550,98 @@ pub(crate) async fn insert_many(
     // `WHERE true` tells SQLite's parser that an `ON CONFLICT` tail is the
     // insert's, not a join's.
     let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
-    execute_chunks(tx, &sql, chunks).await?;
+    execute_chunks(tx, &sql, &[], chunks).await?;
     Ok(())
 }
 
-/// Runs `sql` once per JSON text of `chunks`; answers the rows changed.
+/// [`insert_many`] with values the same for every row bound once instead
+/// of repeated in each row: `select` lists the values of `head`'s columns,
+/// `v.column1` … for the rows' values and `$1` … `$n` for `same`. Each
+/// repeated value costs SQLite a read out of every row's JSON.
+pub(crate) async fn insert_many_same(
+    tx: &mut Transaction<'_, Any>,
+    head: &str,
+    select: &str,
+    same: &[Val],
+    width: usize,
+    rows: impl IntoIterator<Item = Vec<Val>>,
+    tail: &str,
+) -> StoreResult<()> {
+    same_named(select, same.len())?;
+    let (source, chunks) = json_chunks_at(Placeholders::of(tx), same.len() + 1, width, rows);
+    let sql = format!("INSERT INTO {head} SELECT {select} FROM ({source}) AS v WHERE true {tail}");
+    execute_chunks(tx, &sql, same, chunks).await?;
+    Ok(())
+}
+
+/// [`update_many`] with values the same for every row bound once: `set`
+/// names them `$1` … `$n`; `cond` names only the rows' values.
+pub(crate) async fn update_many_same(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    set: &str,
+    cond: &str,
+    same: &[Val],
+    width: usize,
+    rows: impl IntoIterator<Item = Vec<Val>>,
+) -> StoreResult<u64> {
+    same_named(set, same.len())?;
+    if cond.contains('$') {
+        return Err(StoreError::Corrupt(format!(
+            "a multi-row update's condition binds nothing of its own: {cond}"
+        )));
+    }
+    let (source, chunks) = json_chunks_at(Placeholders::of(tx), same.len() + 1, width, rows);
+    let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
+    execute_chunks(tx, &sql, same, chunks).await
+}
+
+/// Refuses SQL whose parameters are not exactly `$1` … `$n`: the values
+/// bound once are numbered, and the rows' JSON text is bound after them.
+fn same_named(sql: &str, n: usize) -> StoreResult<()> {
+    let mut named = vec![false; n];
+    for (at, _) in sql.match_indices('$') {
+        let digits: String = sql[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match digits.parse::<usize>() {
+            Ok(i) if (1..=n).contains(&i) => named[i - 1] = true,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "${digits} is not one of the {n} values given: {sql}"
+                )));
+            }
+        }
+    }
+    match named.iter().position(|n| !n) {
+        Some(i) => Err(StoreError::Corrupt(format!(
+            "${} is given but not used: {sql}",
+            i + 1
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Runs `sql` once per JSON text of `chunks`, each after the values
+/// `same`; answers the rows changed.
 /// The next text is serialized while the database runs the current one
 /// (on SQLite, the driver's own thread), so a large write keeps both
 /// cores busy instead of taking turns.
 async fn execute_chunks(
     tx: &mut Transaction<'_, Any>,
     sql: &str,
+    same: &[Val],
     mut chunks: impl Iterator<Item = StoreResult<String>>,
 ) -> StoreResult<u64> {
     let mut changed = 0;
     let mut current = chunks.next();
     while let Some(text) = current {
-        let (done, next) = tokio::join!(sqlx::query(sql).bind(text?).execute(&mut **tx), async {
+        let mut query = sqlx::query(sql);
+        for v in same {
+            query = v.clone().bind(query);
+        }
+        let (done, next) = tokio::join!(query.bind(text?).execute(&mut **tx), async {
             chunks.next()
         });
         changed += done?.rows_affected();
@@ -615,7 +701,7 @@ pub(crate) async fn update_many(
 ) -> StoreResult<u64> {
     let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
     let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
-    execute_chunks(tx, &sql, chunks).await
+    execute_chunks(tx, &sql, &[], chunks).await
 }
 
 /// [`update_many`] answering the ids of the rows it changed (`{table}.id`),
@@ -2380,7 +2466,7 @@ fn link_event(tenant: TenantId, link: &SkuLink, matched: u64, actor: &str) -> Ne
 
 #[cfg(test)]
 mod tests {
-    use super::{JSON_ROWS_MAX, Val, json_chunks};
+    use super::{JSON_ROWS_MAX, Val, json_chunks, same_named};
     use crate::error::StoreError;
     use crate::rows::Placeholders;
 
@@ -2394,7 +2480,7 @@ mod tests {
     fn rows_are_cut_into_json_texts_of_at_most_the_limit() {
         let n = JSON_ROWS_MAX + 3;
         let (source, chunks) = json_chunks(Placeholders::Anonymous, 3, (0..n).map(row));
-        assert!(source.contains("json_each(?)"), "{source}");
+        assert!(source.contains("json_each(?1)"), "{source}");
         let texts: Vec<String> = chunks.map(Result::unwrap).collect();
         assert_eq!(texts.len(), 2);
         let parsed: Vec<Vec<serde_json::Value>> = texts
@@ -2420,5 +2506,19 @@ mod tests {
         assert!(matches!(chunks.next(), Some(Err(StoreError::Corrupt(_)))));
         let (_, mut chunks) = json_chunks(Placeholders::Numbered, 3, vec![row(0), vec![Val::I(1)]]);
         assert!(matches!(chunks.next(), Some(Err(StoreError::Corrupt(_)))));
+    }
+
+    /// Values bound once are named `$1` … `$n`, every one of them and no
+    /// other parameter: the rows' JSON text is bound as parameter `n + 1`.
+    #[test]
+    fn values_bound_once_are_all_named_and_nothing_else() {
+        assert!(same_named("$1, v.column1, $2, v.column2", 2).is_ok());
+        assert!(same_named("status = v.column2, updated_at = $1", 1).is_ok());
+        assert!(same_named("v.column1, v.column2", 0).is_ok());
+        assert!(same_named("$2, v.column1, $1", 2).is_ok(), "any order");
+        assert!(same_named("$1, v.column1", 2).is_err(), "one missing");
+        assert!(same_named("$1, $2", 1).is_err(), "one more than given");
+        assert!(same_named("$10, v.column1", 1).is_err(), "$10 is not $1");
+        assert!(same_named("v.column1, $1", 0).is_err(), "none given");
     }
 }

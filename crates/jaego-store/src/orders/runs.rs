@@ -43,7 +43,8 @@ use tokio::task::JoinHandle;
 use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves_locked, ledger_keys};
 use super::{
-    IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many, update_many,
+    IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many_same,
+    update_many_same,
 };
 use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
@@ -412,7 +413,6 @@ impl Store {
             plan_orders,
             channels,
         });
-        let tenant_text = tenant.to_string();
         let mut ahead: Option<JoinHandle<StoreResult<Prepared>>> = None;
         for (n, chunk) in chunks.iter().enumerate() {
             let now = now_us();
@@ -490,31 +490,31 @@ impl Store {
             )
             .await?;
             let applied = clock.elapsed();
-            update_many(
+            update_many_same(
                 &mut tx,
                 "orders",
-                "status = v.column2, updated_at = v.column3",
+                "status = v.column2, updated_at = $1",
                 "orders.id = v.column1",
-                3,
+                &[Val::I(now)],
+                2,
                 status_rows.into_iter().map(|(order, status)| {
                     vec![
                         Val::T(order.to_string()),
                         Val::T(status.as_str().to_string()),
-                        Val::I(now),
                     ]
                 }),
             )
             .await?;
-            insert_many(
+            insert_many_same(
                 &mut tx,
                 "allocation_results (run_id, order_id, tenant_id, outcome, reason, units)",
-                6,
+                "$1, v.column1, $2, v.column2, v.column3, v.column4",
+                &[Val::T(inputs.run_text.clone()), Val::T(tenant.to_string())],
+                4,
                 result_rows.into_iter().map(|(order, k)| {
                     let r = &results[k];
                     vec![
-                        Val::T(inputs.run_text.clone()),
                         Val::T(order.to_string()),
-                        Val::T(tenant_text.clone()),
                         Val::T(r.outcome.to_string()),
                         Val::OT(r.reason.map(|r| r.as_str().to_string())),
                         Val::I(r.units),

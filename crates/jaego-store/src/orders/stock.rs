@@ -18,8 +18,8 @@ use sqlx::{Any, Transaction};
 
 use super::bundle_lines::{LineBundles, line_bundles, store_expansions};
 use super::{
-    IN_CHUNK, Order, Val, in_list, insert_many, load_orders, order_event, refresh_status,
-    update_many,
+    IN_CHUNK, Order, Val, in_list, insert_many, insert_many_same, load_orders, order_event,
+    refresh_status, update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::kinds;
@@ -369,16 +369,17 @@ async fn write_order_rows(
                 vec![
                     Val::T(line.to_string()),
                     Val::T(location.to_string()),
-                    Val::T(tenant.to_string()),
                     Val::T(order.to_string()),
                     Val::T(sku.to_string()),
                     Val::I(q),
                 ]
             });
-        insert_many(
+        insert_many_same(
             tx,
             "order_allocations (line_id, location_id, tenant_id, order_id, sku_id, quantity)",
-            6,
+            "v.column1, v.column2, $1, v.column3, v.column4, v.column5",
+            &[Val::T(tenant.to_string())],
+            5,
             rows,
             "ON CONFLICT (line_id, location_id) DO UPDATE SET quantity = order_allocations.quantity + excluded.quantity",
         )
