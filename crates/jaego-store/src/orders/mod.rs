@@ -556,8 +556,9 @@ pub(crate) async fn insert_many(
 
 /// [`insert_many`] with values the same for every row bound once instead
 /// of repeated in each row: `select` lists the values of `head`'s columns,
-/// `v.column1` … for the rows' values and `$1` … `$n` for `same`. Each
-/// repeated value costs SQLite a read out of every row's JSON.
+/// `v.column1` … for the rows' values and `$1` … `$n` for `same` (which
+/// `tail` may name too). Each repeated value costs SQLite a read out of
+/// every row's JSON.
 pub(crate) async fn insert_many_same(
     tx: &mut Transaction<'_, Any>,
     head: &str,
@@ -567,15 +568,15 @@ pub(crate) async fn insert_many_same(
     rows: impl IntoIterator<Item = Vec<Val>>,
     tail: &str,
 ) -> StoreResult<()> {
-    same_named(select, same.len())?;
+    same_named(&format!("{select} {tail}"), same.len())?;
     let (source, chunks) = json_chunks_at(Placeholders::of(tx), same.len() + 1, width, rows);
     let sql = format!("INSERT INTO {head} SELECT {select} FROM ({source}) AS v WHERE true {tail}");
     execute_chunks(tx, &sql, same, chunks).await?;
     Ok(())
 }
 
-/// [`update_many`] with values the same for every row bound once: `set`
-/// names them `$1` … `$n`; `cond` names only the rows' values.
+/// [`update_many`] with values the same for every row bound once, named
+/// `$1` … `$n` in `set` or `cond`.
 pub(crate) async fn update_many_same(
     tx: &mut Transaction<'_, Any>,
     table: &str,
@@ -585,12 +586,7 @@ pub(crate) async fn update_many_same(
     width: usize,
     rows: impl IntoIterator<Item = Vec<Val>>,
 ) -> StoreResult<u64> {
-    same_named(set, same.len())?;
-    if cond.contains('$') {
-        return Err(StoreError::Corrupt(format!(
-            "a multi-row update's condition binds nothing of its own: {cond}"
-        )));
-    }
+    same_named(&format!("{set} {cond}"), same.len())?;
     let (source, chunks) = json_chunks_at(Placeholders::of(tx), same.len() + 1, width, rows);
     let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
     execute_chunks(tx, &sql, same, chunks).await
