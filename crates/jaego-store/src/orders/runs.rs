@@ -44,7 +44,7 @@ use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves_locked, ledger_keys};
 use super::{
     IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many_same,
-    update_many_same,
+    json_chunks, update_many_same,
 };
 use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
@@ -52,8 +52,7 @@ use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
 use crate::page::{Page, PageRequest};
 use crate::rows::{
-    JsonCol, Placeholders, flag, int, json_rows, json_rows_sql, json_values_sql, opt_text,
-    parse_stored, parsed, text,
+    Placeholders, flag, int, json_rows, json_rows_sql, opt_text, parse_stored, parsed, text,
 };
 use crate::{Store, now_us};
 
@@ -390,9 +389,13 @@ impl Store {
             for chunk in &chunks {
                 let orders: Vec<PlanOrder> =
                     chunk.iter().map(|&i| plan_orders[i].clone()).collect();
-                for p in plan(&orders, &channels, request.mode, &mut available) {
-                    record(&mut run, &candidates[chunk[p.order]], &p);
-                }
+                let plans = plan(&orders, &channels, request.mode, &mut available);
+                run.take(
+                    plans
+                        .iter()
+                        .map(|p| result_of(&candidates[chunk[p.order]], p))
+                        .collect(),
+                );
             }
             run.finished_at = now_us();
             run.state = RunState::Completed;
@@ -462,7 +465,6 @@ impl Store {
                 results,
                 moves,
                 status_rows,
-                result_rows,
                 events,
                 ..
             } = prepared;
@@ -511,10 +513,10 @@ impl Store {
                 "$1, v.column1, $2, v.column2, v.column3, v.column4",
                 &[Val::T(inputs.run_text.clone()), Val::T(tenant.to_string())],
                 4,
-                result_rows.into_iter().map(|(order, k)| {
+                by_order(&results).into_iter().map(|k| {
                     let r = &results[k];
                     vec![
-                        Val::T(order.to_string()),
+                        Val::T(r.order_id.to_string()),
                         Val::T(r.outcome.to_string()),
                         Val::OT(r.reason.map(|r| r.as_str().to_string())),
                         Val::I(r.units),
@@ -850,14 +852,12 @@ struct Prepared {
     moves: Vec<OrderMove>,
     /// Sorted by order (key order, as every multi-row write).
     status_rows: Vec<(OrderId, OrderStatus)>,
-    /// Order and index in `results`, sorted by order.
-    result_rows: Vec<(OrderId, usize)>,
     events: Vec<NewEvent>,
 }
 
 impl RunInputs {
-    /// Plans the orders `chunk` on `available` (the figures of exactly
-    /// `keys_of` the chunk) and builds what the chunk writes; the orders
+    /// Plans the orders `chunk` on `available` (the figures of `keys_of`
+    /// the chunk, kept as `planned_on`) and builds what the chunk writes; the orders
     /// `changed` (changed since they were read) get nothing and are
     /// recorded as skipped for that reason. Pure: the same figures give the
     /// same plan, which is what lets a plan made ahead stand once the
@@ -870,8 +870,6 @@ impl RunInputs {
         let mut moves = Vec::new();
         let mut results = Vec::with_capacity(plans.len() + changed.len());
         let mut status_rows: Vec<(OrderId, OrderStatus)> = Vec::new();
-        let mut result_rows: Vec<(OrderId, usize)> =
-            Vec::with_capacity(plans.len() + changed.len());
         let mut events = Vec::new();
         for p in &plans {
             let c = &self.candidates[chunk[p.order]];
@@ -889,7 +887,7 @@ impl RunInputs {
                 });
                 added[x.line] += x.quantity;
             }
-            let units: i64 = added.iter().sum();
+            let result = result_of(c, p);
             if !p.placements.is_empty() {
                 let lines: Vec<LineQty> = c
                     .lines
@@ -910,7 +908,7 @@ impl RunInputs {
                     id: c.id.to_string(),
                     run_id: &self.run_text,
                     status: status.as_str(),
-                    units,
+                    units: result.units,
                 };
                 events.push(
                     NewEvent::serialized(self.tenant, kinds::ORDER_ALLOCATED, &body)
@@ -918,8 +916,7 @@ impl RunInputs {
                         .subject(c.id),
                 );
             }
-            result_rows.push((c.id, results.len()));
-            results.push(result_of(c, p));
+            results.push(result);
         }
         for &i in changed {
             let c = &self.candidates[i];
@@ -929,18 +926,15 @@ impl RunInputs {
                 complete: false,
                 reason: Some(Reason::Changed),
             };
-            result_rows.push((c.id, results.len()));
             results.push(result_of(c, &skipped));
         }
         status_rows.sort_unstable_by_key(|r| r.0);
-        result_rows.sort_unstable_by_key(|r| r.0);
         Prepared {
             planned_on,
             left: available,
             results,
             moves,
             status_rows,
-            result_rows,
             events,
         }
     }
@@ -1015,28 +1009,31 @@ async fn changed_orders(
     inputs: &RunInputs,
     chunk: &[usize],
 ) -> StoreResult<Vec<usize>> {
-    let rows: Vec<(String, i64, usize)> = chunk
-        .iter()
-        .map(|&i| {
-            let c = &inputs.candidates[i];
-            (c.id.to_string(), c.updated_at, i)
-        })
-        .collect();
-    let values = json_values_sql(
-        Placeholders::of(conn),
-        &[JsonCol::Text, JsonCol::Int, JsonCol::Int],
-    );
-    let found: Vec<i64> = sqlx::query_scalar(&format!(
+    // Copied indices: a closure taking borrowed items would make the run's
+    // future fail the `Send` check (see `by_order`).
+    let rows = chunk.iter().copied().map(|i| {
+        let c = &inputs.candidates[i];
+        vec![
+            Val::T(c.id.to_string()),
+            Val::I(c.updated_at),
+            Val::I(i as i64),
+        ]
+    });
+    let (values, texts) = json_chunks(Placeholders::of(conn), 3, rows);
+    let sql = format!(
         "SELECT v.column3 FROM ({values}) v LEFT JOIN orders o ON o.id = v.column1 \
          WHERE o.id IS NULL OR o.updated_at <> v.column2"
-    ))
-    .bind(serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    .fetch_all(&mut *conn)
-    .await?;
-    let found: Vec<usize> = found
-        .into_iter()
-        .map(|i| usize::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .collect::<StoreResult<_>>()?;
+    );
+    let mut found = Vec::new();
+    for text in texts {
+        let at: Vec<i64> = sqlx::query_scalar(&sql)
+            .bind(text?)
+            .fetch_all(&mut *conn)
+            .await?;
+        for i in at {
+            found.push(usize::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+    }
     Ok(inputs.with_batch_mates(chunk, &found))
 }
 
@@ -1322,8 +1319,14 @@ fn keys_of(
     keys
 }
 
-fn record(run: &mut AllocationRun, c: &Candidate, p: &OrderPlan) {
-    run.take(vec![result_of(c, p)]);
+/// The indices of `results` in order id order, the key order every
+/// multi-row write goes in. (Indices, not references: a closure taking
+/// borrowed items makes the run's future fail the `Send` check, a known
+/// limit of the compiler's reasoning about higher-ranked lifetimes.)
+fn by_order(results: &[RunResult]) -> Vec<usize> {
+    let mut sorted: Vec<usize> = (0..results.len()).collect();
+    sorted.sort_unstable_by_key(|&k| results[k].order_id);
+    sorted
 }
 
 /// What the run did with order `c` by plan `p`.
@@ -1578,7 +1581,7 @@ mod tests {
                 (inputs.candidates[0].id, "skipped", Some(Reason::Changed)),
             ]
         );
-        assert_eq!(used.result_rows.len(), 2);
+        assert_eq!(used.results.len(), 2);
         assert_eq!(used.events.len(), 1);
     }
 
