@@ -120,18 +120,12 @@ pub(crate) enum JsonCol {
 }
 
 /// `SELECT … AS column1, … AS columnN FROM …`: the rows of the statement's
-/// one parameter, a JSON array of row arrays,
+/// parameter number `param` (from 1; `?N` on SQLite, `$N` on PostgreSQL,
+/// which the driver binds by number), a JSON array of row arrays,
 /// one column per entry of `cols`. For big multi-row writes: the driver's
 /// cost is per bound value, so binding a whole row set as one text pays
 /// it once, and every statement has one text whatever its row count (one
 /// prepared statement, and no bind limit). Rows come out in array order.
-pub(crate) fn json_values_sql(style: Placeholders, cols: &[JsonCol]) -> String {
-    json_values_sql_at(style, cols, 1)
-}
-
-/// [`json_values_sql`] reading parameter number `param` (from 1), for a
-/// statement with several row sets or other parameters (`?N` on SQLite,
-/// `$N` on PostgreSQL: the driver binds both by their number).
 pub(crate) fn json_values_sql_at(style: Placeholders, cols: &[JsonCol], param: usize) -> String {
     // SQLite: with several columns, each row's text is taken from
     // `json_each` once, into a materialized row set, then read column by
@@ -278,18 +272,18 @@ impl Arg {
 
 #[cfg(test)]
 mod tests {
-    use super::{JsonCol, Placeholders, json_values_sql, json_values_sql_at, tuples, tuples_after};
+    use super::{JsonCol, Placeholders, json_values_sql_at, tuples, tuples_after};
 
     #[test]
     fn json_values_name_their_columns_and_type_them_for_postgres() {
         let cols = [JsonCol::Text, JsonCol::Int];
         assert_eq!(
-            json_values_sql(Placeholders::Anonymous, &cols),
+            json_values_sql_at(Placeholders::Anonymous, &cols, 1),
             "WITH json_rows AS MATERIALIZED (SELECT value AS r FROM json_each(?1)) \
              SELECT r->>0 AS column1, r->>1 AS column2 FROM json_rows"
         );
         assert_eq!(
-            json_values_sql(Placeholders::Numbered, &cols),
+            json_values_sql_at(Placeholders::Numbered, &cols, 1),
             "SELECT e->>0 AS column1, (e->>1)::bigint AS column2 FROM jsonb_array_elements($1::jsonb) AS e"
         );
         assert_eq!(

@@ -469,7 +469,7 @@ impl serde::Serialize for Val {
 const JSON_ROWS_MAX: usize = 10_000;
 
 /// `rows` as few statements' worth of JSON arrays (see
-/// [`json_values_sql`]): the `SELECT` that reads one, with the column types
+/// [`json_values_sql_at`]): the `SELECT` that reads one, with the column types
 /// of the first row, and the texts, each serialized only when it is taken,
 /// so a large write never holds all its rows at once.
 fn json_chunks<I: IntoIterator<Item = Vec<Val>>>(
@@ -480,8 +480,8 @@ fn json_chunks<I: IntoIterator<Item = Vec<Val>>>(
     json_chunks_at(style, 1, width, rows)
 }
 
-/// [`json_chunks`] read from parameter number `param` (on PostgreSQL; on
-/// SQLite an anonymous parameter takes the number after those before it).
+/// [`json_chunks`] read from parameter number `param`, after `param - 1`
+/// values bound before it.
 fn json_chunks_at<I: IntoIterator<Item = Vec<Val>>>(
     style: Placeholders,
     param: usize,
@@ -546,12 +546,7 @@ pub(crate) async fn insert_many(
     rows: impl IntoIterator<Item = Vec<Val>>,
     tail: &str,
 ) -> StoreResult<()> {
-    let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
-    // `WHERE true` tells SQLite's parser that an `ON CONFLICT` tail is the
-    // insert's, not a join's.
-    let sql = format!("INSERT INTO {head} {source} WHERE true {tail}");
-    execute_chunks(tx, &sql, &[], chunks).await?;
-    Ok(())
+    insert_many_same(tx, head, "*", &[], width, rows, tail).await
 }
 
 /// [`insert_many`] with values the same for every row bound once instead
@@ -570,6 +565,8 @@ pub(crate) async fn insert_many_same(
 ) -> StoreResult<()> {
     same_named(&format!("{select} {tail}"), same.len())?;
     let (source, chunks) = json_chunks_at(Placeholders::of(tx), same.len() + 1, width, rows);
+    // `WHERE true` tells SQLite's parser that an `ON CONFLICT` tail is the
+    // insert's, not a join's.
     let sql = format!("INSERT INTO {head} SELECT {select} FROM ({source}) AS v WHERE true {tail}");
     execute_chunks(tx, &sql, same, chunks).await?;
     Ok(())
@@ -685,8 +682,9 @@ where
 /// bound as JSON (one statement per [`JSON_ROWS_MAX`] rows); `set` and `cond` name the values
 /// `v.column1` … Answers the rows changed. `set` and `cond` are fixed text:
 /// a value that is the same for every row (a time, a tenant) goes in each
-/// row too, since every distinct SQL text is another prepared statement in
-/// the connection's cache.
+/// row or is bound once ([`update_many_same`]), never into the text, since
+/// every distinct SQL text is another prepared statement in the
+/// connection's cache.
 pub(crate) async fn update_many(
     tx: &mut Transaction<'_, Any>,
     table: &str,
@@ -695,9 +693,7 @@ pub(crate) async fn update_many(
     width: usize,
     rows: impl IntoIterator<Item = Vec<Val>>,
 ) -> StoreResult<u64> {
-    let (source, chunks) = json_chunks(Placeholders::of(tx), width, rows);
-    let sql = format!("UPDATE {table} SET {set} FROM ({source}) AS v WHERE {cond}");
-    execute_chunks(tx, &sql, &[], chunks).await
+    update_many_same(tx, table, set, cond, &[], width, rows).await
 }
 
 /// [`update_many`] answering the ids of the rows it changed (`{table}.id`),
@@ -1027,15 +1023,12 @@ pub(crate) async fn refresh_status(
                 vec![Val::T(id.to_string()), Val::T(status.as_str().to_string())]
             })
             .collect();
-        let stamp = match style {
-            Placeholders::Numbered => format!("{now}"),
-            Placeholders::Anonymous => format!("{now}"),
-        };
-        update_many(
+        update_many_same(
             tx,
             "orders",
-            &format!("status = v.column2, updated_at = {stamp}"),
+            "status = v.column2, updated_at = $1",
             "orders.id = v.column1 AND orders.status <> 'merged'",
+            &[Val::I(now)],
             2,
             rows,
         )
