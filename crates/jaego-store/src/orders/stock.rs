@@ -152,7 +152,7 @@ pub(crate) async fn apply_moves_locked(
             &loaded
         }
     };
-    let started = std::time::Instant::now();
+    let clock = std::time::Instant::now();
     // What each line has allocated at each location, locked by the write.
     check_allocation_rows(tx, moves).await?;
     let lmoves = ledger_moves(moves, bundles)?;
@@ -204,11 +204,11 @@ pub(crate) async fn apply_moves_locked(
         .iter()
         .map(|k| (*k, totals[k].0, totals[k].1))
         .collect();
-    let judged = started.elapsed();
+    let judged = clock.elapsed();
     // `balances` now holds every row's figures after its moves: read
     // under the write lock and judged above.
     ledger::apply_judged_deltas(tx, tenant, &rows, &balances).await?;
-    let deltas = started.elapsed() - judged;
+    let deltas = clock.elapsed();
     let pending: Vec<PendingMovement<'_>> = match ledger_mode {
         Ledger::PerLine => lmoves
             .iter()
@@ -228,7 +228,6 @@ pub(crate) async fn apply_moves_locked(
                 .collect()
         }
     };
-    let clock = std::time::Instant::now();
     ledger::insert_movements(tx, &pending).await?;
     let inserted = clock.elapsed();
     if !bundles.is_empty() {
@@ -242,8 +241,8 @@ pub(crate) async fn apply_moves_locked(
     tracing::debug!(
         movements = pending.len(),
         judge_ms = judged.as_millis(),
-        deltas_ms = deltas.as_millis(),
-        movements_ms = inserted.as_millis(),
+        deltas_ms = (deltas - judged).as_millis(),
+        movements_ms = (inserted - deltas).as_millis(),
         order_rows_ms = (clock.elapsed() - inserted).as_millis(),
         "order moves applied"
     );
