@@ -1,6 +1,7 @@
 //! The command line: `token create` bootstraps and prints a secret once,
 //! `verify` checks a real database and refuses one that does not exist,
-//! `serve` refuses webhooks to its own network unless told otherwise.
+//! `serve` refuses webhooks to its own network unless told otherwise and
+//! an allocation chunk of no orders.
 
 mod support;
 
@@ -12,6 +13,34 @@ fn jaego(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run jaego")
+}
+
+/// An allocation run needs at least one order per transaction; the flag
+/// and its environment variable say so before anything starts. (The
+/// database's directory does not exist, so a server that accepted the
+/// chunk size would stop there instead of serving.)
+#[test]
+fn serve_refuses_an_allocation_chunk_of_no_orders() {
+    let nowhere = "sqlite:///nonexistent-jaego-dir/jaego.db";
+    let serve = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        nowhere,
+    ];
+    let out = jaego(&[&serve[..], &["--allocation-chunk-orders", "0"]].concat());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--allocation-chunk-orders"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_jaego"))
+        .args(serve)
+        .env("JAEGO_ALLOCATION_CHUNK_ORDERS", "0")
+        .output()
+        .expect("run jaego");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--allocation-chunk-orders"), "{stderr}");
 }
 
 #[test]
