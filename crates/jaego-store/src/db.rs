@@ -608,4 +608,140 @@ mod tests {
             second.close().await;
         }
     }
+
+    /// Migration 0019 drops the tenant, order and SKU that allocation rows
+    /// copied from their line. A database written before it keeps every
+    /// allocation, read through its line: the order shows each on its
+    /// line, and `jaego verify` finds the ledger, the balance and the
+    /// order rows in agreement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upgrade_keeps_allocations_on_their_lines() {
+        for db in crate::testing::fresh_databases("db::an_upgrade_keeps_allocations").await {
+            let url = match db.engine {
+                "sqlite" => format!("{}?mode=rwc", db.url),
+                _ => db.url.clone(),
+            };
+            // The migrations before 0019, from the source tree.
+            let dir = std::env::temp_dir().join(format!(
+                "jaego-migrations-{}",
+                uuid::Uuid::now_v7().simple()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+            for entry in std::fs::read_dir(&source).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_str().unwrap().to_string();
+                if name.as_str() < "0019" {
+                    std::fs::copy(&path, dir.join(&name)).unwrap();
+                }
+            }
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::migrate::Migrator::new(dir.as_path())
+                .await
+                .unwrap()
+                .run(&mut conn)
+                .await
+                .unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+            let tenant = uuid::Uuid::now_v7().to_string();
+            let location = uuid::Uuid::now_v7().to_string();
+            let sku = uuid::Uuid::now_v7().to_string();
+            let channel = uuid::Uuid::now_v7().to_string();
+            let order = uuid::Uuid::now_v7().to_string();
+            let lines = [
+                uuid::Uuid::now_v7().to_string(),
+                uuid::Uuid::now_v7().to_string(),
+            ];
+            for (sql, args) in [
+                (
+                    "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'old', 1)",
+                    vec![&tenant],
+                ),
+                (
+                    "INSERT INTO locations (id, tenant_id, code, name, kind, time_zone, policy, created_at) \
+                     VALUES ($1, $2, 'W1', 'W1', 'warehouse', 'Asia/Seoul', 'strict', 1)",
+                    vec![&location, &tenant],
+                ),
+                (
+                    "INSERT INTO skus (id, tenant_id, code, name, tracked, created_at, updated_at) \
+                     VALUES ($1, $2, 'S1', 'S1', 1, 1, 1)",
+                    vec![&sku, &tenant],
+                ),
+                (
+                    "INSERT INTO balances (tenant_id, sku_id, location_id, on_hand, allocated, updated_at) \
+                     VALUES ($1, $2, $3, 5, 3, 1)",
+                    vec![&tenant, &sku, &location],
+                ),
+                (
+                    "INSERT INTO movements (id, tenant_id, sku_id, location_id, kind, quantity, d_on_hand, actor, created_at) \
+                     VALUES ($1, $2, $3, $4, 'receipt', 5, 5, 'test', 1)",
+                    vec![&uuid::Uuid::now_v7().to_string(), &tenant, &sku, &location],
+                ),
+                (
+                    "INSERT INTO movements (id, tenant_id, sku_id, location_id, kind, quantity, d_allocated, actor, created_at) \
+                     VALUES ($1, $2, $3, $4, 'allocate', 3, 3, 'test', 1)",
+                    vec![&uuid::Uuid::now_v7().to_string(), &tenant, &sku, &location],
+                ),
+                (
+                    "INSERT INTO channels (id, tenant_id, code, name, kind, created_at) \
+                     VALUES ($1, $2, 'MALL', 'Mall', 'web', 1)",
+                    vec![&channel, &tenant],
+                ),
+                (
+                    "INSERT INTO orders (id, tenant_id, channel_id, external_no, status, collected_at, updated_at) \
+                     VALUES ($1, $2, $3, 'A-1', 'allocated', 1, 1)",
+                    vec![&order, &tenant, &channel],
+                ),
+                (
+                    "INSERT INTO order_lines (id, tenant_id, order_id, channel_id, line_no, item_code, sku_id, quantity, allocated, created_at) \
+                     VALUES ($1, $2, $3, $4, 1, 'S1', $5, 2, 2, 1), ($6, $2, $3, $4, 2, 'S1', $5, 1, 1, 1)",
+                    vec![&lines[0], &tenant, &order, &channel, &sku, &lines[1]],
+                ),
+                (
+                    "INSERT INTO order_allocations (line_id, location_id, tenant_id, order_id, sku_id, quantity) \
+                     VALUES ($1, $2, $3, $4, $5, 2), ($6, $2, $3, $4, $5, 1)",
+                    vec![&lines[0], &location, &tenant, &order, &sku, &lines[1]],
+                ),
+            ] {
+                let mut q = sqlx::query(sql);
+                for a in args {
+                    q = q.bind(a.clone());
+                }
+                q.execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant: jaego_core::TenantId = tenant.parse().unwrap();
+            let order: jaego_core::OrderId = order.parse().unwrap();
+            let read = store.get_order(tenant, order).await.unwrap();
+            let allocated: Vec<(String, i64)> = read
+                .lines
+                .iter()
+                .flat_map(|l| {
+                    l.allocations
+                        .iter()
+                        .map(move |a| (l.id.to_string(), a.quantity))
+                })
+                .collect();
+            assert_eq!(
+                allocated,
+                vec![(lines[0].clone(), 2), (lines[1].clone(), 1)],
+                "{}",
+                db.engine
+            );
+            assert!(store.verify().await.unwrap().is_empty(), "{}", db.engine);
+            assert!(
+                sqlx::query("SELECT order_id FROM order_allocations")
+                    .fetch_all(store.reader())
+                    .await
+                    .is_err(),
+                "{}: the copied columns are gone",
+                db.engine
+            );
+            store.close().await;
+        }
+    }
 }

@@ -964,15 +964,15 @@ impl Store {
             Some(o) => (o.to_vec(), false),
             None => {
                 let rows = sqlx::query(
-                    "SELECT a.order_id FROM order_allocations a \
+                    "SELECT ol.order_id FROM order_allocations a \
                      JOIN order_lines ol ON ol.id = a.line_id \
-                     JOIN orders o ON o.id = a.order_id \
-                     WHERE a.tenant_id = $1 AND a.quantity > 0 AND ol.pickup_location_id IS NULL \
+                     JOIN orders o ON o.id = ol.order_id \
+                     WHERE ol.tenant_id = $1 AND a.quantity > 0 AND ol.pickup_location_id IS NULL \
                        AND o.hold = 0 AND o.status NOT IN ('merged', 'cancelled') \
                        AND a.quantity > COALESCE((SELECT SUM(sl.quantity) FROM shipment_lines sl \
                            JOIN shipments s ON s.id = sl.shipment_id \
                            WHERE sl.order_line_id = a.line_id AND s.location_id = a.location_id AND s.state = 'open'), 0) \
-                     GROUP BY a.order_id ORDER BY a.order_id LIMIT $2",
+                     GROUP BY ol.order_id ORDER BY ol.order_id LIMIT $2",
                 )
                 .bind(tenant.to_string())
                 .bind(SHIPMENT_ORDERS_PER_REQUEST_MAX as i64 + 1)

@@ -83,10 +83,10 @@ impl Store {
         // expansion's components (`order_line_components`).
         let mut ordered = sums(
             self,
-            "SELECT a.sku_id, a.location_id, CAST(SUM(a.quantity) AS BIGINT) AS total \
-             FROM order_allocations a WHERE NOT EXISTS \
+            "SELECT l.sku_id, a.location_id, CAST(SUM(a.quantity) AS BIGINT) AS total \
+             FROM order_allocations a JOIN order_lines l ON l.id = a.line_id WHERE NOT EXISTS \
                (SELECT 1 FROM order_line_components c WHERE c.line_id = a.line_id) \
-             GROUP BY a.sku_id, a.location_id",
+             GROUP BY l.sku_id, a.location_id",
         )
         .await?;
         let bundled = sums(

@@ -918,8 +918,9 @@ pub(crate) async fn load_orders(
             }
         }
         let sql = format!(
-            "SELECT line_id, order_id, location_id, quantity, shipped, returned FROM order_allocations \
-             WHERE {TENANT_NO_INDEX} = {} AND order_id IN {list} ORDER BY line_id, location_id",
+            "SELECT a.line_id, l.order_id, a.location_id, a.quantity, a.shipped, a.returned \
+             FROM order_lines l JOIN order_allocations a ON a.line_id = l.id \
+             WHERE l.{TENANT_NO_INDEX} = {} AND l.order_id IN {list} ORDER BY a.line_id, a.location_id",
             first(style)
         );
         let mut q = sqlx::query(&sql).bind(tenant.to_string());

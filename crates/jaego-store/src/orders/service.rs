@@ -22,13 +22,13 @@ use sqlx::{Any, Transaction};
 use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
-    ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, first, in_list, insert_many,
-    load_orders, order_event, refresh_status, rows_in, update_many,
+    ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, insert_many, load_orders,
+    order_event, refresh_status, rows_in, update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, BALANCE_ROWS, BalanceRow, PendingMovement};
-use crate::rows::{Placeholders, int, opt_int, opt_parsed, parsed, text};
+use crate::rows::{int, opt_int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
 
 /// Changes to an order's flags; `None` leaves a field as it is.
@@ -1227,14 +1227,6 @@ impl Store {
                 .bind(l.id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "UPDATE order_allocations SET order_id = $1 WHERE tenant_id = $2 AND line_id = $3",
-            )
-            .bind(new_id.to_string())
-            .bind(tenant.to_string())
-            .bind(l.id.to_string())
-            .execute(&mut *tx)
-            .await?;
         }
         for (l, q) in &parts {
             n += 1;
@@ -1374,17 +1366,6 @@ impl Store {
             line_rows,
         )
         .await?;
-        let style = Placeholders::of(&tx);
-        let sql = format!(
-            "UPDATE order_allocations SET order_id = {} WHERE order_id IN {}",
-            first(style),
-            in_list(style, 1, sources.len())
-        );
-        let mut q = sqlx::query(&sql).bind(target.to_string());
-        for s in sources {
-            q = q.bind(s.to_string());
-        }
-        q.execute(&mut *tx).await?;
         let any_priority = orders.iter().any(|o| o.priority);
         update_many(
             &mut tx,
@@ -1471,7 +1452,8 @@ impl Store {
     /// ledger still explains every balance. Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query("SELECT order_id, line_id, location_id, sku_id, quantity FROM order_allocations WHERE tenant_id = $1 AND quantity > 0")
+        let rows = sqlx::query("SELECT l.order_id, a.line_id, a.location_id, l.sku_id, a.quantity FROM order_allocations a \
+             JOIN order_lines l ON l.id = a.line_id WHERE l.tenant_id = $1 AND a.quantity > 0")
             .bind(tenant.to_string())
             .fetch_all(&mut *tx)
             .await?;
@@ -1500,16 +1482,20 @@ impl Store {
         )
         .await?;
         let mut deleted = HashMap::new();
-        for table in [
-            "allocation_results",
-            "allocation_runs",
-            "order_returns",
-            "order_exchanges",
-            "order_allocations",
-            "order_lines",
-            "orders",
+        // Allocation rows are the tenant's through their lines.
+        for (table, tenant_rows) in [
+            ("allocation_results", "tenant_id = $1"),
+            ("allocation_runs", "tenant_id = $1"),
+            ("order_returns", "tenant_id = $1"),
+            ("order_exchanges", "tenant_id = $1"),
+            (
+                "order_allocations",
+                "line_id IN (SELECT id FROM order_lines WHERE tenant_id = $1)",
+            ),
+            ("order_lines", "tenant_id = $1"),
+            ("orders", "tenant_id = $1"),
         ] {
-            let done = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE {tenant_rows}"))
                 .bind(tenant.to_string())
                 .execute(&mut *tx)
                 .await?;

@@ -18,8 +18,8 @@ use sqlx::{Any, Transaction};
 
 use super::bundle_lines::{LineBundles, line_bundles, store_expansions};
 use super::{
-    IN_CHUNK, Order, Val, in_list, insert_many, insert_many_same, load_orders, order_event,
-    refresh_status, update_many,
+    IN_CHUNK, Order, Val, in_list, insert_many, load_orders, order_event, refresh_status,
+    update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::kinds;
@@ -237,7 +237,7 @@ pub(crate) async fn apply_moves_locked(
             .map(|m| m.line);
         store_expansions(tx, tenant, bundles, allocated).await?;
     }
-    write_order_rows(tx, tenant, moves).await?;
+    write_order_rows(tx, moves).await?;
     tracing::debug!(
         movements = pending.len(),
         judge_ms = judged.as_millis(),
@@ -322,12 +322,8 @@ async fn check_allocation_rows(
 }
 
 /// Allocation rows and line quantities after `moves`.
-async fn write_order_rows(
-    tx: &mut Transaction<'_, Any>,
-    tenant: TenantId,
-    moves: &[OrderMove],
-) -> StoreResult<()> {
-    let mut alloc_up: HashMap<(OrderLineId, LocationId), (OrderId, SkuId, i64)> = HashMap::new();
+async fn write_order_rows(tx: &mut Transaction<'_, Any>, moves: &[OrderMove]) -> StoreResult<()> {
+    let mut alloc_up: HashMap<(OrderLineId, LocationId), i64> = HashMap::new();
     let mut alloc_down: HashMap<(OrderLineId, LocationId), (i64, i64)> = HashMap::new();
     let mut lines: HashMap<OrderLineId, (i64, i64)> = HashMap::new();
     for m in moves {
@@ -335,7 +331,7 @@ async fn write_order_rows(
         let line = lines.entry(m.line).or_default();
         match m.kind {
             MovementKind::Allocate => {
-                alloc_up.entry(key).or_insert((m.order, m.sku, 0)).2 += m.quantity;
+                *alloc_up.entry(key).or_default() += m.quantity;
                 line.0 += m.quantity;
             }
             MovementKind::Deallocate => {
@@ -362,23 +358,17 @@ async fn write_order_rows(
     let mut lines: Vec<_> = lines.into_iter().collect();
     lines.sort_unstable_by_key(|(k, _)| *k);
     if !alloc_up.is_empty() {
-        let rows = alloc_up
-            .into_iter()
-            .map(|((line, location), (order, sku, q))| {
-                vec![
-                    Val::T(line.to_string()),
-                    Val::T(location.to_string()),
-                    Val::T(order.to_string()),
-                    Val::T(sku.to_string()),
-                    Val::I(q),
-                ]
-            });
-        insert_many_same(
+        let rows = alloc_up.into_iter().map(|((line, location), q)| {
+            vec![
+                Val::T(line.to_string()),
+                Val::T(location.to_string()),
+                Val::I(q),
+            ]
+        });
+        insert_many(
             tx,
-            "order_allocations (line_id, location_id, tenant_id, order_id, sku_id, quantity)",
-            "v.column1, v.column2, $1, v.column3, v.column4, v.column5",
-            &[Val::T(tenant.to_string())],
-            5,
+            "order_allocations (line_id, location_id, quantity)",
+            3,
             rows,
             "ON CONFLICT (line_id, location_id) DO UPDATE SET quantity = order_allocations.quantity + excluded.quantity",
         )
@@ -528,7 +518,7 @@ pub(crate) async fn take_over_reservation(
         .ok_or_else(|| StoreError::not_found("order", order))?;
     let mut open: HashMap<OrderLineId, i64> =
         o.lines.iter().map(|l| (l.id, l.qty.open())).collect();
-    let mut taken: HashMap<(OrderLineId, LocationId), (SkuId, i64)> = HashMap::new();
+    let mut taken: HashMap<(OrderLineId, LocationId), i64> = HashMap::new();
     // (SKU, location, units, the bundle they were held for).
     let mut leftover: Vec<(SkuId, LocationId, i64, Option<SkuId>)> = Vec::new();
     let mut held: BTreeMap<i64, HeldBundle> = BTreeMap::new();
@@ -552,7 +542,7 @@ pub(crate) async fn take_over_reservation(
             if q > 0 {
                 *room -= q;
                 units -= q;
-                taken.entry((l.id, location)).or_insert((sku, 0)).1 += q;
+                *taken.entry((l.id, location)).or_default() += q;
             }
         }
         if units > 0 {
@@ -589,7 +579,7 @@ pub(crate) async fn take_over_reservation(
                 *room -= q;
                 whole -= q;
                 used += q;
-                taken.entry((l.id, location)).or_insert((bundle, 0)).1 += q;
+                *taken.entry((l.id, location)).or_default() += q;
                 expanded.push(l.id);
             }
         }
@@ -605,21 +595,18 @@ pub(crate) async fn take_over_reservation(
     // order rows change, no movement.
     let mut line_totals: HashMap<OrderLineId, i64> = HashMap::new();
     let mut rows_up = Vec::new();
-    for ((line, location), (sku, q)) in &taken {
+    for ((line, location), q) in &taken {
         *line_totals.entry(*line).or_default() += q;
         rows_up.push(vec![
             Val::T(line.to_string()),
             Val::T(location.to_string()),
-            Val::T(tenant.to_string()),
-            Val::T(order.to_string()),
-            Val::T(sku.to_string()),
             Val::I(*q),
         ]);
     }
     insert_many(
         tx,
-        "order_allocations (line_id, location_id, tenant_id, order_id, sku_id, quantity)",
-        6,
+        "order_allocations (line_id, location_id, quantity)",
+        3,
         rows_up,
         "ON CONFLICT (line_id, location_id) DO UPDATE SET quantity = order_allocations.quantity + excluded.quantity",
     )
