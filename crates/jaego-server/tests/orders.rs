@@ -1410,13 +1410,48 @@ async fn reset_is_owner_only_and_confirmed() {
         place(&server, "W1", "warehouse").await;
         sku(&server, "A", &[("W1", 5)]).await;
         channel(&server, "MALL", &["W1"]).await;
-        order(
+        let open = order(
             &server,
             "MALL",
             json!({"order_no": "1", "lines": [line("A", 2)]}),
         )
-        .await;
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let shipped = order(
+            &server,
+            "MALL",
+            json!({"order_no": "2", "lines": [line("A", 1)]}),
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         run(&server, json!({})).await;
+        // Order 1 waits in an open shipment; order 2 has shipped (its
+        // shipment scanned and confirmed): the reset takes their shipments
+        // along.
+        let mut slips = Vec::new();
+        for id in [&open, &shipped] {
+            let r = server
+                .post(&format!("/api/v1/orders/{id}/shipments"), json!({}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{e}: {}", r.text);
+            slips.push(r.body[0]["id"].as_str().unwrap().to_string());
+        }
+        let slip = &slips[1];
+        let r = server
+            .post(
+                &format!("/api/v1/shipments/{slip}/scans"),
+                json!({"barcode": "A"}),
+            )
+            .await;
+        assert_eq!(r.body["complete"], true, "{e}: {}", r.text);
+        let r = server
+            .post(&format!("/api/v1/shipments/{slip}/confirm"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
         for role in ["manager", "staff", "integration", "display"] {
             let t = server.token(role).await;
             let r = server
@@ -1443,7 +1478,7 @@ async fn reset_is_owner_only_and_confirmed() {
                 .as_array()
                 .unwrap()
                 .len(),
-            1,
+            2,
             "{e}"
         );
         let r = server
@@ -1458,7 +1493,12 @@ async fn reset_is_owner_only_and_confirmed() {
                 r.body["orders"].as_i64(),
                 r.body["deallocated_units"].as_i64()
             ),
-            (Some(1), Some(2)),
+            (Some(2), Some(2)),
+            "{e}"
+        );
+        assert_eq!(
+            server.get("/api/v1/shipments").await.body["items"],
+            json!([]),
             "{e}"
         );
         assert_eq!(
@@ -1473,8 +1513,8 @@ async fn reset_is_owner_only_and_confirmed() {
         );
         assert_eq!(
             server.figures("A", "W1").await,
-            (5, 0, 5),
-            "{e}: the allocation is given back"
+            (4, 0, 4),
+            "{e}: the allocation is given back; the shipped unit stays shipped"
         );
         // Staff cannot change settings either; they can collect.
         let staff = server.token("staff").await;

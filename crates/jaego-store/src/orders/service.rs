@@ -1447,7 +1447,8 @@ impl Store {
     }
 
     /// Deletes every order of the tenant with its lines, allocations,
-    /// returns, exchanges and allocation runs (the statistics), after
+    /// returns, exchanges, shipments, pickups and allocation runs (the
+    /// statistics), after
     /// giving back every allocated unit with `deallocate` movements so the
     /// ledger still explains every balance. Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
@@ -1482,8 +1483,23 @@ impl Store {
         )
         .await?;
         let mut deleted = HashMap::new();
-        // Allocation rows are the tenant's through their lines.
+        // Children before their parents (the foreign keys); allocation rows
+        // and pickup print entries are the tenant's through their line and
+        // their print run.
         for (table, tenant_rows) in [
+            ("shipment_scans", "tenant_id = $1"),
+            ("shipment_line_components", "tenant_id = $1"),
+            ("shipment_lines", "tenant_id = $1"),
+            ("shipments", "tenant_id = $1"),
+            (
+                "pickup_print_entries",
+                "run_id IN (SELECT id FROM pickup_print_runs WHERE tenant_id = $1)",
+            ),
+            ("pickup_print_runs", "tenant_id = $1"),
+            ("pickup_item_components", "tenant_id = $1"),
+            ("pickup_items", "tenant_id = $1"),
+            ("pickups", "tenant_id = $1"),
+            ("order_line_components", "tenant_id = $1"),
             ("allocation_results", "tenant_id = $1"),
             ("allocation_runs", "tenant_id = $1"),
             ("order_returns", "tenant_id = $1"),
