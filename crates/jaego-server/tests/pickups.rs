@@ -1379,3 +1379,37 @@ async fn a_scan_of_no_request_is_not_found_whatever_it_scans() {
         s.stop().await;
     }
 }
+
+/// The owner's order reset takes store pickups along: a received request
+/// (its units held at the store) and its printed receipt go with the order,
+/// and the held units are given back to the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_reset_takes_pickups_along() {
+    for s in common::servers("pickup_order_reset").await {
+        let e = s.engine;
+        shop(&s).await;
+        order(&s, "A1", "김민지", &[("TEE", 2)]).await;
+        let p = request_of(&s, "A1").await;
+        let id = p["id"].as_str().unwrap().to_string();
+        let run = ok(&s, Method::POST, "/api/v1/pickup-stores/GN/print", None).await;
+        assert_eq!(printed(&run["run"]).len(), 1, "{e}: {run}");
+        let receipt = p["receipt_code"].as_str().unwrap();
+        for code in [receipt, "TEE", "TEE"] {
+            let r = scan(&s, &id, "reception", code).await;
+            assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
+        }
+        assert_eq!(s.figures("TEE", "GN").await, (10, 2, 8), "{e}: held");
+        let r = s
+            .post(
+                "/api/v1/orders/reset",
+                json!({"confirm": "DELETE ALL ORDERS"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.text);
+        assert_eq!(r.body["deallocated_units"], 2, "{e}");
+        let list = ok(&s, Method::GET, "/api/v1/pickups", None).await;
+        assert_eq!(list["items"], json!([]), "{e}");
+        assert_eq!(s.figures("TEE", "GN").await, (10, 0, 10), "{e}: given back");
+        s.assert_verified().await;
+    }
+}
