@@ -622,10 +622,12 @@ mod tests {
     }
 
     /// Migration 0019 drops the tenant, order and SKU that allocation rows
-    /// copied from their line. A database written before it keeps every
-    /// allocation, read through its line: the order shows each on its
-    /// line, and `jaego verify` finds the ledger, the balance and the
-    /// order rows in agreement.
+    /// copied from their line, and 0020 copies the allocation rows and run
+    /// results into tables without foreign keys. A database written before
+    /// both keeps every allocation, read through its line, and every run
+    /// result: the order shows each allocation on its line, the run its
+    /// result, and `jaego verify` finds the ledger, the balance and the
+    /// order rows in agreement and nothing dangling.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_upgrade_keeps_allocations_on_their_lines() {
         for db in crate::testing::fresh_databases("db::an_upgrade_keeps_allocations").await {
@@ -664,6 +666,7 @@ mod tests {
                 uuid::Uuid::now_v7().to_string(),
                 uuid::Uuid::now_v7().to_string(),
             ];
+            let run = uuid::Uuid::now_v7().to_string();
             for (sql, args) in [
                 (
                     "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'old', 1)",
@@ -714,6 +717,16 @@ mod tests {
                      VALUES ($1, $2, $3, $4, $5, 2), ($6, $2, $3, $4, $5, 1)",
                     vec![&lines[0], &location, &tenant, &order, &sku, &lines[1]],
                 ),
+                (
+                    "INSERT INTO allocation_runs (id, tenant_id, dry_run, considered, allocated, partial, skipped, units, actor, started_at, finished_at) \
+                     VALUES ($1, $2, 0, 1, 1, 0, 0, 3, 'test', 1, 1)",
+                    vec![&run, &tenant],
+                ),
+                (
+                    "INSERT INTO allocation_results (run_id, order_id, tenant_id, outcome, units) \
+                     VALUES ($1, $2, $3, 'allocated', 3)",
+                    vec![&run, &order, &tenant],
+                ),
             ] {
                 let mut q = sqlx::query(sql);
                 for a in args {
@@ -744,7 +757,21 @@ mod tests {
                 "{}",
                 db.engine
             );
-            assert!(store.verify().await.unwrap().is_empty(), "{}", db.engine);
+            let results = store
+                .allocation_results(
+                    tenant,
+                    run.parse().unwrap(),
+                    &crate::page::PageRequest::default(),
+                )
+                .await
+                .unwrap();
+            let results: Vec<_> = results
+                .items
+                .iter()
+                .map(|r| (r.order_id, r.outcome, r.units))
+                .collect();
+            assert_eq!(results, [(order, "allocated", 3)], "{}", db.engine);
+            assert_eq!(store.verify().await.unwrap(), [], "{}", db.engine);
             assert!(
                 sqlx::query("SELECT order_id FROM order_allocations")
                     .fetch_all(store.reader())

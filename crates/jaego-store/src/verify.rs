@@ -1,24 +1,89 @@
-//! `jaego verify`: recompute every balance from the ledger and compare.
+//! `jaego verify`: recompute every balance from the ledger and compare,
+//! and find the rows that name a row that is not there.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use jaego_core::{Balance, LocationId, SkuId, TenantId};
 
 use crate::Store;
 use crate::error::StoreResult;
 use crate::ledger::figures;
-use crate::rows::{int, parsed};
+use crate::rows::{int, parsed, text};
 
-/// One figure that disagrees with what the ledger says it should be.
+/// What `jaego verify` found wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    pub tenant_id: Option<TenantId>,
-    pub sku_id: SkuId,
-    pub location_id: LocationId,
-    pub figure: &'static str,
-    pub stored: i64,
-    pub expected: i64,
+pub enum Mismatch {
+    /// A figure that disagrees with what the ledger says it should be.
+    Figure {
+        tenant_id: Option<TenantId>,
+        sku_id: SkuId,
+        location_id: LocationId,
+        figure: &'static str,
+        stored: i64,
+        expected: i64,
+    },
+    /// A row that names a row that does not exist. The allocation rows
+    /// and run results have no foreign keys (migration 0020): their
+    /// writers keep them whole, and this is where a break would show.
+    Dangling {
+        table: &'static str,
+        /// The row's key, as `column=value` pairs.
+        row: String,
+        /// What it names that is missing.
+        missing: &'static str,
+    },
 }
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Figure {
+                sku_id,
+                location_id,
+                figure,
+                stored,
+                expected,
+                ..
+            } => write!(
+                f,
+                "sku={sku_id} location={location_id} {figure}: stored {stored} but ledger says {expected}"
+            ),
+            Self::Dangling {
+                table,
+                row,
+                missing,
+            } => write!(f, "{table} {row}: its {missing} does not exist"),
+        }
+    }
+}
+
+/// Rows that must name an existing row, checked by `jaego verify`: the
+/// table, its key columns, and per named row what it is and the condition
+/// under which it is missing.
+const DANGLING: [(&str, &str, &str, &str); 3] = [
+    (
+        "order_allocations",
+        "line_id, location_id",
+        "order line",
+        "NOT EXISTS (SELECT 1 FROM order_lines x WHERE x.id = t.line_id)",
+    ),
+    (
+        "order_allocations",
+        "line_id, location_id",
+        "location",
+        "NOT EXISTS (SELECT 1 FROM locations x WHERE x.id = t.location_id)",
+    ),
+    (
+        "allocation_results",
+        "run_id, order_id",
+        "allocation run",
+        "NOT EXISTS (SELECT 1 FROM allocation_runs x WHERE x.id = t.run_id)",
+    ),
+];
+
+/// At most this many dangling rows are listed per check.
+const DANGLING_LISTED: i64 = 100;
 
 type Key = (SkuId, LocationId);
 
@@ -28,8 +93,9 @@ impl Store {
     /// ledger entry that raises `reserved`), checks `reserved` against the
     /// open reservations' lines and `in_transit` against the transfers on
     /// their way, checks that orders' allocations never exceed `allocated`,
-    /// and lists every disagreement. Empty means the ledger and balances
-    /// agree.
+    /// finds allocation rows and run results that name a missing row, and
+    /// lists every disagreement. Empty means the ledger and balances agree
+    /// and nothing dangles.
     pub async fn verify(&self) -> StoreResult<Vec<Mismatch>> {
         let mut stored: HashMap<Key, (TenantId, Balance)> = HashMap::new();
         for row in sqlx::query("SELECT tenant_id, sku_id, location_id, on_hand, reserved, allocated, incoming, in_transit, safety_stock FROM balances")
@@ -118,7 +184,7 @@ impl Store {
             let want = ledger.get(&key).copied().unwrap_or_default();
             let mut check = |figure, stored: i64, expected: i64| {
                 if stored != expected {
-                    out.push(Mismatch {
+                    out.push(Mismatch::Figure {
                         tenant_id: tenant,
                         sku_id: key.0,
                         location_id: key.1,
@@ -146,7 +212,7 @@ impl Store {
             );
             let by_orders = ordered.get(&key).copied().unwrap_or(0);
             if by_orders > have.allocated {
-                out.push(Mismatch {
+                out.push(Mismatch::Figure {
                     tenant_id: tenant,
                     sku_id: key.0,
                     location_id: key.1,
@@ -156,8 +222,32 @@ impl Store {
                 });
             }
         }
+        out.extend(dangling(self).await?);
         Ok(out)
     }
+}
+
+async fn dangling(store: &Store) -> StoreResult<Vec<Mismatch>> {
+    let mut out = Vec::new();
+    for (table, key, missing, condition) in DANGLING {
+        let sql = format!("SELECT {key} FROM {table} t WHERE {condition} ORDER BY {key} LIMIT $1");
+        for row in sqlx::query(&sql)
+            .bind(DANGLING_LISTED)
+            .fetch_all(store.reader())
+            .await?
+        {
+            let mut named = Vec::new();
+            for column in key.split(", ") {
+                named.push(format!("{column}={}", text(&row, column)?));
+            }
+            out.push(Mismatch::Dangling {
+                table,
+                row: named.join(" "),
+                missing,
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn sums(store: &Store, sql: &str) -> StoreResult<HashMap<Key, i64>> {
@@ -169,4 +259,96 @@ async fn sums(store: &Store, sql: &str) -> StoreResult<HashMap<Key, i64>> {
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use jaego_core::catalog::LocationKind;
+
+    use super::Mismatch;
+    use crate::{Store, StoreOptions};
+
+    /// Allocation rows and run results have no foreign keys; `verify`
+    /// names each one whose line, location or run is missing, by its key,
+    /// and nothing on a whole database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_names_rows_that_name_a_missing_row() {
+        for db in crate::testing::fresh_databases("verify::dangling").await {
+            let e = db.engine;
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(store.verify().await.unwrap(), [], "{e}: empty is whole");
+            let tenant = store.create_tenant("dangling").await.unwrap();
+            let location = store
+                .create_location(
+                    tenant,
+                    &crate::testing::new_location("W1", LocationKind::Warehouse),
+                )
+                .await
+                .unwrap()
+                .id;
+            let (line, gone) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+            for (sql, args) in [
+                (
+                    "INSERT INTO order_allocations (line_id, location_id, quantity) VALUES ($1, $2, 1)",
+                    [line.to_string(), location.to_string()],
+                ),
+                (
+                    "INSERT INTO order_allocations (line_id, location_id, quantity) VALUES ($1, $2, 1)",
+                    [line.to_string(), gone.to_string()],
+                ),
+                (
+                    "INSERT INTO allocation_results (run_id, order_id, tenant_id, outcome, units) VALUES ($1, $2, 't', 'skipped', 0)",
+                    [gone.to_string(), line.to_string()],
+                ),
+            ] {
+                let mut q = sqlx::query(sql);
+                for a in args {
+                    q = q.bind(a);
+                }
+                q.execute(store.writer()).await.unwrap();
+            }
+            let dangling = |table, row: String, missing| Mismatch::Dangling {
+                table,
+                row,
+                missing,
+            };
+            let mut want = vec![
+                dangling(
+                    "order_allocations",
+                    format!("line_id={line} location_id={location}"),
+                    "order line",
+                ),
+                dangling(
+                    "order_allocations",
+                    format!("line_id={line} location_id={gone}"),
+                    "order line",
+                ),
+                dangling(
+                    "order_allocations",
+                    format!("line_id={line} location_id={gone}"),
+                    "location",
+                ),
+                dangling(
+                    "allocation_results",
+                    format!("run_id={gone} order_id={line}"),
+                    "allocation run",
+                ),
+            ];
+            // The first two are in key order: by location id.
+            if gone.to_string() < location.to_string() {
+                want.swap(0, 1);
+            }
+            assert_eq!(store.verify().await.unwrap(), want, "{e}");
+            assert_eq!(
+                want[3].to_string(),
+                format!(
+                    "allocation_results run_id={gone} order_id={line}: its allocation run does not exist"
+                ),
+                "{e}"
+            );
+            store.close().await;
+        }
+    }
 }

@@ -417,10 +417,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             } else {
                 for m in &mismatches {
-                    println!(
-                        "MISMATCH sku={} location={} {}: stored {} but ledger says {}",
-                        m.sku_id, m.location_id, m.figure, m.stored, m.expected
-                    );
+                    println!("MISMATCH {m}");
                 }
                 println!("{} mismatches", mismatches.len());
                 Ok(ExitCode::FAILURE)
