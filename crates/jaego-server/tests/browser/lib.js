@@ -72,6 +72,15 @@ const textHas = ([sel, text]) => {
 };
 
 // What a keyboard-wedge scanner does: types the code and presses Enter.
+// After a navigation: the page has `selector` and its script has run (the
+// live stream is open), so a scan or click at once goes to the script's
+// handlers, not to a form's own submission. Under load the element can be
+// there before the deferred script has bound the forms.
+async function ready(page, selector) {
+  await page.waitForSelector(selector);
+  await page.waitForSelector('#live[data-state="open"]');
+}
+
 async function scanner(page, code) {
   await page.keyboard.type(code);
   await page.keyboard.press('Enter');
@@ -98,4 +107,4 @@ function main(name, body) {
   });
 }
 
-module.exports = { BASE, PASSWORD, problems, shot, tablet, waitFor, sees, checked, valueIs, textHas, scanner, main };
+module.exports = { BASE, PASSWORD, problems, shot, tablet, waitFor, sees, checked, valueIs, textHas, ready, scanner, main };

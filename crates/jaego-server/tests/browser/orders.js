@@ -6,7 +6,7 @@
 // ops (manager).
 'use strict';
 const assert = require('node:assert/strict');
-const { BASE, shot, tablet, waitFor, sees, textHas, main } = require('./lib');
+const { BASE, shot, tablet, waitFor, sees, textHas, ready, main } = require('./lib');
 
 const statusOf = (page, no) =>
   page.$eval(`tr[data-order-no="${no}"] .badge.status`, (el) => el.className.match(/st-(\w+)/)[1]);
@@ -42,7 +42,7 @@ main('orders flow', async (browser) => {
 
   console.log('one order:');
   await a.click('tr[data-order-no="A-1"] th a');
-  await a.waitForSelector('#order-hold');
+  await ready(a, '#order-hold');
   assert.ok((await a.textContent('#order')).includes('wh1'), 'stock by location');
   await a.click('label.switch:has(#order-flag)');
   await a.fill('#order-note', '선물 포장');
@@ -53,7 +53,7 @@ main('orders flow', async (browser) => {
   console.log('cancel A-3:');
   await a.goto(BASE + '/orders?order_no=A-3');
   await a.click('tr[data-order-no="A-3"] th a');
-  await a.waitForSelector('#order-hold');
+  await ready(a, '#order-hold');
   t = Date.now();
   await a.click('button.danger[data-url$="/cancel"]');
   await waitFor(a, textHas, ['#order', '취소']);

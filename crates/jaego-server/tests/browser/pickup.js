@@ -6,7 +6,7 @@
 // 3) and order P-1 (TEE-M 2 for pickup at st1); user clerk (manager).
 'use strict';
 const assert = require('node:assert/strict');
-const { BASE, shot, tablet, waitFor, textHas, scanner, main } = require('./lib');
+const { BASE, shot, tablet, waitFor, textHas, ready, scanner, main } = require('./lib');
 
 async function scan(page, code, expect) {
   const before = await page.$eval('#scan-feedback', (el) => el.textContent);
@@ -24,7 +24,7 @@ main('pickup flow', async (browser) => {
   console.log('reception:');
   await a.focus('#pk-code');
   await scanner(a, receipt);
-  await a.waitForSelector('#scan-item');
+  await ready(a, '#scan-item');
   await scan(a, 'TEE-M', 'item');
   await scan(a, 'NOPE-404', 'unknown_barcode');
   await scan(a, 'TEE-M', 'item');
@@ -36,7 +36,7 @@ main('pickup flow', async (browser) => {
   await a.click('nav.tabs a[href$="tab=completion"]');
   await a.focus('#pk-code');
   await scanner(a, receipt);
-  await a.waitForSelector('#scan-item');
+  await ready(a, '#scan-item');
   await scan(a, 'P-1', 'slip');
   await scan(a, receipt, 'receipt');
   await scan(a, 'TEE-M', 'item');

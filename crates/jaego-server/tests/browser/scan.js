@@ -9,7 +9,7 @@
 // packer (staff) and boss (manager).
 'use strict';
 const assert = require('node:assert/strict');
-const { BASE, shot, tablet, waitFor, sees, textHas, scanner, main } = require('./lib');
+const { BASE, shot, tablet, waitFor, sees, textHas, ready, scanner, main } = require('./lib');
 
 async function scanItem(page, code, expect) {
   const before = await page.$eval('#scan-feedback', (el) => el.textContent + '|' + (el.dataset.n || ''));
@@ -30,7 +30,7 @@ main('scan station flow', async (browser) => {
   const b = await tablet(browser, 'boss', '/scan?code=612345678901');
   assert.equal(await a.evaluate(() => document.activeElement.id), 'scan-code', 'the parcel field has the focus');
   await scanner(a, '612345678901');
-  await a.waitForSelector('#scan-item');
+  await ready(a, '#scan-item');
   assert.ok((await a.textContent('#shipment')).includes('A-1'));
   assert.ok(await a.evaluate(() => document.activeElement.id === 'scan-item'), 'the item field has the focus');
   assert.equal(await a.$('#override'), null, 'staff get no override');
@@ -64,7 +64,7 @@ main('scan station flow', async (browser) => {
   console.log('override:');
   await a.focus('#scan-code');
   await scanner(a, slip);
-  await a.waitForSelector('#scan-item');
+  await ready(a, '#scan-item');
   assert.ok((await a.textContent('#shipment')).includes('A-2'));
   await scanItem(a, 'SOCK', 'accepted');
   await a.click('#confirm');
@@ -77,7 +77,7 @@ main('scan station flow', async (browser) => {
   await b.goto(BASE + '/scan');
   await b.focus('#scan-code');
   await scanner(b, slip);
-  await b.waitForSelector('#override');
+  await ready(b, '#override');
   assert.equal(await b.textContent('#progress'), '1 / 2', 'the count is saved, not per device');
   await b.click('#override summary');
   await b.fill('#override-reason', '스캐너 고장, 수량 직접 확인');
