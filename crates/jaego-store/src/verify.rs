@@ -58,28 +58,41 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// Rows that must name an existing row, checked by `jaego verify`: the
-/// table, its key columns, and per named row what it is and the condition
-/// under which it is missing.
-const DANGLING: [(&str, &str, &str, &str); 3] = [
-    (
-        "order_allocations",
-        "line_id, location_id",
-        "order line",
-        "NOT EXISTS (SELECT 1 FROM order_lines x WHERE x.id = t.line_id)",
-    ),
-    (
-        "order_allocations",
-        "line_id, location_id",
-        "location",
-        "NOT EXISTS (SELECT 1 FROM locations x WHERE x.id = t.location_id)",
-    ),
-    (
-        "allocation_results",
-        "run_id, order_id",
-        "allocation run",
-        "NOT EXISTS (SELECT 1 FROM allocation_runs x WHERE x.id = t.run_id)",
-    ),
+/// A reference its writers keep instead of a foreign key (migration
+/// 0020): `table`'s `column` names a row of `names` by its `id`.
+struct Reference {
+    table: &'static str,
+    /// The columns that identify a row of `table`, listed for a dangling one.
+    key: [&'static str; 2],
+    column: &'static str,
+    names: &'static str,
+    /// What `names` holds, for the report.
+    what: &'static str,
+}
+
+/// The references `jaego verify` checks.
+const REFERENCES: [Reference; 3] = [
+    Reference {
+        table: "order_allocations",
+        key: ["line_id", "location_id"],
+        column: "line_id",
+        names: "order_lines",
+        what: "order line",
+    },
+    Reference {
+        table: "order_allocations",
+        key: ["line_id", "location_id"],
+        column: "location_id",
+        names: "locations",
+        what: "location",
+    },
+    Reference {
+        table: "allocation_results",
+        key: ["run_id", "order_id"],
+        column: "run_id",
+        names: "allocation_runs",
+        what: "allocation run",
+    },
 ];
 
 /// At most this many dangling rows are listed per check.
@@ -229,21 +242,27 @@ impl Store {
 
 async fn dangling(store: &Store) -> StoreResult<Vec<Mismatch>> {
     let mut out = Vec::new();
-    for (table, key, missing, condition) in DANGLING {
-        let sql = format!("SELECT {key} FROM {table} t WHERE {condition} ORDER BY {key} LIMIT $1");
+    for r in &REFERENCES {
+        let key = r.key.join(", ");
+        let sql = format!(
+            "SELECT {key} FROM {} t WHERE NOT EXISTS (SELECT 1 FROM {} x WHERE x.id = t.{}) \
+             ORDER BY {key} LIMIT $1",
+            r.table, r.names, r.column
+        );
         for row in sqlx::query(&sql)
             .bind(DANGLING_LISTED)
             .fetch_all(store.reader())
             .await?
         {
-            let mut named = Vec::new();
-            for column in key.split(", ") {
-                named.push(format!("{column}={}", text(&row, column)?));
-            }
+            let named = r
+                .key
+                .iter()
+                .map(|c| Ok(format!("{c}={}", text(&row, c)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
             out.push(Mismatch::Dangling {
-                table,
+                table: r.table,
                 row: named.join(" "),
-                missing,
+                missing: r.what,
             });
         }
     }
