@@ -1410,30 +1410,22 @@ async fn reset_is_owner_only_and_confirmed() {
         place(&server, "W1", "warehouse").await;
         sku(&server, "A", &[("W1", 5)]).await;
         channel(&server, "MALL", &["W1"]).await;
-        let open = order(
-            &server,
-            "MALL",
-            json!({"order_no": "1", "lines": [line("A", 2)]}),
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let shipped = order(
-            &server,
-            "MALL",
-            json!({"order_no": "2", "lines": [line("A", 1)]}),
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let mut ids = Vec::new();
+        for (no, units) in [("1", 2), ("2", 1)] {
+            let o = order(
+                &server,
+                "MALL",
+                json!({"order_no": no, "lines": [line("A", units)]}),
+            )
+            .await;
+            ids.push(o["id"].as_str().unwrap().to_string());
+        }
         run(&server, json!({})).await;
         // Order 1 waits in an open shipment; order 2 has shipped (its
         // shipment scanned and confirmed): the reset takes their shipments
         // along.
         let mut slips = Vec::new();
-        for id in [&open, &shipped] {
+        for id in &ids {
             let r = server
                 .post(&format!("/api/v1/orders/{id}/shipments"), json!({}))
                 .await;

@@ -1448,9 +1448,9 @@ impl Store {
 
     /// Deletes every order of the tenant with its lines, allocations,
     /// returns, exchanges, shipments, pickups and allocation runs (the
-    /// statistics), after
-    /// giving back every allocated unit with `deallocate` movements so the
-    /// ledger still explains every balance. Settings and links stay.
+    /// statistics), after giving back every allocated unit with
+    /// `deallocate` movements so the ledger still explains every balance.
+    /// Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query("SELECT l.order_id, a.line_id, a.location_id, l.sku_id, a.quantity FROM order_allocations a \
