@@ -1483,34 +1483,7 @@ impl Store {
         )
         .await?;
         let mut deleted = HashMap::new();
-        // Children before their parents (the foreign keys); allocation rows
-        // and pickup print entries are the tenant's through their line and
-        // their print run.
-        for (table, tenant_rows) in [
-            ("shipment_scans", "tenant_id = $1"),
-            ("shipment_line_components", "tenant_id = $1"),
-            ("shipment_lines", "tenant_id = $1"),
-            ("shipments", "tenant_id = $1"),
-            (
-                "pickup_print_entries",
-                "run_id IN (SELECT id FROM pickup_print_runs WHERE tenant_id = $1)",
-            ),
-            ("pickup_print_runs", "tenant_id = $1"),
-            ("pickup_item_components", "tenant_id = $1"),
-            ("pickup_items", "tenant_id = $1"),
-            ("pickups", "tenant_id = $1"),
-            ("order_line_components", "tenant_id = $1"),
-            ("allocation_results", "tenant_id = $1"),
-            ("allocation_runs", "tenant_id = $1"),
-            ("order_returns", "tenant_id = $1"),
-            ("order_exchanges", "tenant_id = $1"),
-            (
-                "order_allocations",
-                "line_id IN (SELECT id FROM order_lines WHERE tenant_id = $1)",
-            ),
-            ("order_lines", "tenant_id = $1"),
-            ("orders", "tenant_id = $1"),
-        ] {
+        for (table, tenant_rows) in RESET_TABLES {
             let done = sqlx::query(&format!("DELETE FROM {table} WHERE {tenant_rows}"))
                 .bind(tenant.to_string())
                 .execute(&mut *tx)
@@ -1531,6 +1504,38 @@ impl Store {
         Ok(report)
     }
 }
+
+/// What the order reset deletes, in order: each table with the condition
+/// that picks the tenant's rows. Children come before their parents (the
+/// foreign keys); allocation rows and pickup print entries are the
+/// tenant's through their line and their print run. The test
+/// `the_reset_deletes_every_table_that_names_its_tables_first` checks the
+/// list against the schema's foreign keys.
+pub(crate) const RESET_TABLES: [(&str, &str); 17] = [
+    ("shipment_scans", "tenant_id = $1"),
+    ("shipment_line_components", "tenant_id = $1"),
+    ("shipment_lines", "tenant_id = $1"),
+    ("shipments", "tenant_id = $1"),
+    (
+        "pickup_print_entries",
+        "run_id IN (SELECT id FROM pickup_print_runs WHERE tenant_id = $1)",
+    ),
+    ("pickup_print_runs", "tenant_id = $1"),
+    ("pickup_item_components", "tenant_id = $1"),
+    ("pickup_items", "tenant_id = $1"),
+    ("pickups", "tenant_id = $1"),
+    ("order_line_components", "tenant_id = $1"),
+    ("allocation_results", "tenant_id = $1"),
+    ("allocation_runs", "tenant_id = $1"),
+    ("order_returns", "tenant_id = $1"),
+    ("order_exchanges", "tenant_id = $1"),
+    (
+        "order_allocations",
+        "line_id IN (SELECT id FROM order_lines WHERE tenant_id = $1)",
+    ),
+    ("order_lines", "tenant_id = $1"),
+    ("orders", "tenant_id = $1"),
+];
 
 impl Store {
     /// The exchanges of an order, oldest first.
@@ -1561,5 +1566,58 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::RESET_TABLES;
+    use crate::{Store, StoreOptions};
+
+    /// Every table with a foreign key to a table the order reset deletes is
+    /// deleted too, before it: a table added later that names an order, a
+    /// line, a shipment or a pickup would otherwise make the reset fail on
+    /// its foreign key. Read from the schema itself (the migrations are
+    /// the same on both engines; SQLite lists its foreign keys in SQL).
+    #[tokio::test]
+    async fn the_reset_deletes_every_table_that_names_its_tables_first() {
+        let db = crate::testing::fresh_sqlite();
+        let store = Store::connect(&db.url, StoreOptions::default())
+            .await
+            .unwrap();
+        let references: Vec<(String, String)> = sqlx::query(
+            "SELECT m.name AS child, f.\"table\" AS parent \
+             FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("child"), r.get("parent")))
+        .collect();
+        assert!(
+            references
+                .iter()
+                .any(|(c, p)| c == "order_lines" && p == "orders"),
+            "the schema's foreign keys are read: {references:?}"
+        );
+        let at = |table: &str| RESET_TABLES.iter().position(|(t, _)| *t == table);
+        for (child, parent) in &references {
+            let Some(parent_at) = at(parent) else {
+                continue;
+            };
+            match at(child) {
+                Some(child_at) => assert!(
+                    child_at < parent_at,
+                    "{child} names {parent}, so the reset must delete it first"
+                ),
+                None => panic!(
+                    "{child} names {parent}, which the reset deletes, so it must delete {child} too"
+                ),
+            }
+        }
+        store.close().await;
     }
 }
