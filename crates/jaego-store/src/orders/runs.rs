@@ -540,7 +540,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let recorded = clock.elapsed();
-            self.commit_with(tx, &events).await?;
+            crate::events::append(&mut tx, &events).await?;
+            let evented = clock.elapsed();
+            self.commit_with(tx, &[]).await?;
             tracing::debug!(
                 orders = chunk.len(),
                 keys = keys.len(),
@@ -550,7 +552,8 @@ impl Store {
                 plan_ms = (planned - lock_time).as_millis(),
                 apply_ms = (applied - planned).as_millis(),
                 record_ms = (recorded - applied).as_millis(),
-                commit_ms = (clock.elapsed() - recorded).as_millis(),
+                events_ms = (evented - recorded).as_millis(),
+                commit_ms = (clock.elapsed() - evented).as_millis(),
                 "allocation run: chunk"
             );
         }
