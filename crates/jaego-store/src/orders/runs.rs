@@ -492,21 +492,7 @@ impl Store {
             )
             .await?;
             let applied = clock.elapsed();
-            update_many_same(
-                &mut tx,
-                "orders",
-                "status = v.column2, updated_at = $1",
-                "orders.id = v.column1",
-                &[Val::I(now)],
-                2,
-                status_rows.into_iter().map(|(order, status)| {
-                    vec![
-                        Val::T(order.to_string()),
-                        Val::T(status.as_str().to_string()),
-                    ]
-                }),
-            )
-            .await?;
+            write_statuses(&mut tx, now, status_rows).await?;
             insert_many_same(
                 &mut tx,
                 "allocation_results (run_id, order_id, tenant_id, outcome, reason, units)",
@@ -854,7 +840,8 @@ struct Prepared {
     results: Vec<RunResult>,
     moves: Vec<OrderMove>,
     /// Sorted by order (key order, as every multi-row write).
-    status_rows: Vec<(OrderId, OrderStatus)>,
+    /// With each order's `updated_at` as the run read it.
+    status_rows: Vec<(OrderId, OrderStatus, i64)>,
     events: Vec<NewEvent>,
 }
 
@@ -872,7 +859,7 @@ impl RunInputs {
         let plans = plan(&orders, &self.channels, self.mode, &mut available);
         let mut moves = Vec::new();
         let mut results = Vec::with_capacity(plans.len() + changed.len());
-        let mut status_rows: Vec<(OrderId, OrderStatus)> = Vec::new();
+        let mut status_rows: Vec<(OrderId, OrderStatus, i64)> = Vec::new();
         let mut events = Vec::new();
         for p in &plans {
             let c = &self.candidates[chunk[p.order]];
@@ -902,7 +889,7 @@ impl RunInputs {
                     })
                     .collect();
                 let status = status_of(&lines);
-                status_rows.push((c.id, status));
+                status_rows.push((c.id, status, c.updated_at));
                 // Serialized at once: a chunk holds 50,000 of these.
                 let body = AllocatedBody {
                     channel_id: c.plan.channel.to_string(),
@@ -1007,6 +994,44 @@ impl RunInputs {
 /// the chunk's lock read, without locking the orders, so a change that commits in the moment between this read
 /// and the chunk's own updates still meets the lines' constraints, which
 /// fail the chunk rather than let it allocate past them.
+/// Sets the allocated orders' statuses, each only if its `updated_at` is
+/// still the one the run read. On SQLite it always is (the chunk checked
+/// under its write lock). On PostgreSQL an order changed after the chunk's
+/// check (merged, split, cancelled, updated) would otherwise have its status
+/// overwritten from the stale reading, and a merge moves lines without
+/// any line constraint failing: the chunk is refused instead and rolls back
+/// whole, and the run ends `failed` with the chunks before it standing.
+async fn write_statuses(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    rows: Vec<(OrderId, OrderStatus, i64)>,
+) -> StoreResult<()> {
+    let expected = rows.len() as u64;
+    let changed = update_many_same(
+        tx,
+        "orders",
+        "status = v.column2, updated_at = $1",
+        "orders.id = v.column1 AND orders.updated_at = v.column3",
+        &[Val::I(now)],
+        3,
+        rows.into_iter().map(|(order, status, read_at)| {
+            vec![
+                Val::T(order.to_string()),
+                Val::T(status.as_str().to_string()),
+                Val::I(read_at),
+            ]
+        }),
+    )
+    .await?;
+    if changed != expected {
+        return Err(StoreError::Conflict(format!(
+            "{} of the chunk's {expected} orders changed while it was written; the chunk is not committed, and the next run takes them",
+            expected - changed
+        )));
+    }
+    Ok(())
+}
+
 async fn changed_orders(
     conn: &mut sqlx::AnyConnection,
     inputs: &RunInputs,
@@ -1430,7 +1455,7 @@ fn run_from_row(row: &AnyRow) -> StoreResult<AllocationRun> {
 mod tests {
     use super::{
         Available, Candidate, ChannelRules, PlanLine, PlanOrder, RUN_STALE_US, Reason, RunInputs,
-        RunRequest, RunState, ShipmentMode, changed_orders,
+        RunRequest, RunState, ShipmentMode, changed_orders, write_statuses,
     };
     use crate::orders::service::OrderPatch;
     use crate::orders::{Customer, NewOrder, NewOrderLine};
@@ -1439,7 +1464,7 @@ mod tests {
     use crate::{Store, StoreError, StoreOptions, now_us};
     use jaego_core::allocation::GiftRule;
     use jaego_core::catalog::LocationKind;
-    use jaego_core::order::LineQty;
+    use jaego_core::order::{LineQty, OrderStatus};
     use jaego_core::{ChannelId, LocationId, OrderId, OrderLineId, SkuId, StockPolicy, TenantId};
     use std::collections::HashMap;
 
@@ -1706,6 +1731,36 @@ mod tests {
             assert_eq!(
                 changed(store.clone(), vec![at(ids[0]), at(ids[3])]).await,
                 [at(ids[0])],
+                "{engine}"
+            );
+
+            // A change the check did not see (on PostgreSQL, one committed
+            // after it): the statuses are not written over it, and the
+            // chunk is refused. D alone, unchanged, takes its status.
+            let read = |id: OrderId| {
+                let c = &inputs.candidates[at(id)];
+                (c.id, OrderStatus::Allocated, c.updated_at)
+            };
+            let mut tx = store.begin_write().await.unwrap();
+            let refused = write_statuses(&mut tx, now_us(), vec![read(ids[1]), read(ids[3])]).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Conflict(m)) if m.starts_with("1 of the chunk's 2 orders")),
+                "{engine}: {refused:?}"
+            );
+            tx.rollback().await.unwrap();
+            for id in [ids[1], ids[3]] {
+                let o = store.get_order(tenant, id).await.unwrap();
+                assert_eq!(o.status, OrderStatus::Open, "{engine}");
+            }
+            let mut tx = store.begin_write().await.unwrap();
+            write_statuses(&mut tx, now_us(), vec![read(ids[3])])
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let d = store.get_order(tenant, ids[3]).await.unwrap();
+            assert_eq!(d.status, OrderStatus::Allocated, "{engine}");
+            assert!(
+                store.get_order(tenant, ids[1]).await.unwrap().hold,
                 "{engine}"
             );
         }
