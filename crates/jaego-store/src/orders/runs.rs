@@ -987,13 +987,6 @@ impl RunInputs {
     }
 }
 
-/// The orders of `chunk` changed (cancelled, updated, held, shipped…) or
-/// gone since the run read them, with their consolidated batch mates. Read
-/// in the chunk's transaction on SQLite, under the write lock, so nothing
-/// changes them before the chunk commits; on PostgreSQL on a reader beside
-/// the chunk's lock read, without locking the orders, so a change that commits in the moment between this read
-/// and the chunk's own updates still meets the lines' constraints, which
-/// fail the chunk rather than let it allocate past them.
 /// Sets the allocated orders' statuses, each only if its `updated_at` is
 /// still the one the run read. On SQLite it always is (the chunk checked
 /// under its write lock). On PostgreSQL an order changed after the chunk's
@@ -1032,6 +1025,14 @@ async fn write_statuses(
     Ok(())
 }
 
+/// The orders of `chunk` changed (cancelled, updated, held, shipped…) or
+/// gone since the run read them, with their consolidated batch mates. Read
+/// in the chunk's transaction on SQLite, under the write lock, so nothing
+/// changes them before the chunk commits; on PostgreSQL on a reader beside
+/// the chunk's lock read, without locking the orders, so a change that
+/// commits between this read and the chunk's own writes meets the lines'
+/// constraints or [`write_statuses`], either of which fails the chunk
+/// rather than let it write over the change.
 async fn changed_orders(
     conn: &mut sqlx::AnyConnection,
     inputs: &RunInputs,
