@@ -1456,7 +1456,7 @@ fn run_from_row(row: &AnyRow) -> StoreResult<AllocationRun> {
 mod tests {
     use super::{
         Available, Candidate, ChannelRules, PlanLine, PlanOrder, RUN_STALE_US, Reason, RunInputs,
-        RunRequest, RunState, ShipmentMode, changed_orders, write_statuses,
+        RunRequest, RunState, ShipmentMode, changed_orders, lock_figures, write_statuses,
     };
     use crate::orders::service::OrderPatch;
     use crate::orders::{Customer, NewOrder, NewOrderLine};
@@ -1764,6 +1764,54 @@ mod tests {
                 store.get_order(tenant, ids[1]).await.unwrap().hold,
                 "{engine}"
             );
+        }
+    }
+
+    /// On PostgreSQL the chunk's lock read (one JSON answer, `FOR UPDATE`
+    /// inside) holds every balance row it read until its transaction ends:
+    /// another transaction cannot lock one meanwhile, and can once it ends.
+    /// (On SQLite the chunk's write lock holds the whole database.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lock_read_holds_the_balances_it_read_on_postgresql() {
+        for db in fresh_databases("run_lock_figures").await {
+            if db.engine != "postgres" {
+                continue;
+            }
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant = store.create_tenant("locks").await.unwrap();
+            let location = store
+                .create_location(tenant, &new_location("L1", LocationKind::Warehouse))
+                .await
+                .unwrap()
+                .id;
+            let sku = store.create_sku(tenant, &new_sku("S1")).await.unwrap().id;
+            store
+                .record_movement(tenant, &crate::testing::receipt(sku, location, 5))
+                .await
+                .unwrap();
+            let other_lock = || async {
+                sqlx::query("SELECT sku_id FROM balances WHERE sku_id = $1 FOR UPDATE NOWAIT")
+                    .bind(sku.to_string())
+                    .fetch_all(store.reader())
+                    .await
+                    .map(|rows| rows.len())
+            };
+            let mut tx = store.begin_write().await.unwrap();
+            let figures = lock_figures(&mut tx, tenant, Default::default(), &[(sku, location)])
+                .await
+                .unwrap();
+            assert_eq!(figures[&(sku, location)].on_hand, 5);
+            match other_lock().await {
+                Err(sqlx::Error::Database(e)) => {
+                    assert_eq!(e.code().as_deref(), Some("55P03"), "{e}");
+                }
+                other => panic!("the row was not held: {other:?}"),
+            }
+            tx.rollback().await.unwrap();
+            assert_eq!(other_lock().await.unwrap(), 1);
+            store.close().await;
         }
     }
 }
