@@ -804,14 +804,8 @@ impl Store {
         keys: &[Key],
     ) -> StoreResult<HashMap<Key, i64>> {
         let mut out = HashMap::with_capacity(keys.len());
-        let skus: Vec<SkuId> = keys
-            .iter()
-            .map(|k| k.0)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
         let mut conn = self.reader().acquire().await?;
-        for row in balance_figures(&mut conn, tenant, &skus, Lock::Plain).await? {
+        for row in balance_figures(&mut conn, tenant, &skus_of(keys), Lock::Plain).await? {
             out.insert(row.key()?, row.balance()?.available());
         }
         Ok(out)
@@ -1257,11 +1251,8 @@ async fn lock_figures(
         }
     };
     let wanted: std::collections::HashSet<Key> = keys.iter().copied().collect();
-    let mut skus: Vec<SkuId> = keys.iter().map(|k| k.0).collect();
-    skus.sort_unstable();
-    skus.dedup();
     let mut out = HashMap::with_capacity(keys.len());
-    for row in balance_figures(tx, tenant, &skus, lock).await? {
+    for row in balance_figures(tx, tenant, &skus_of(keys), lock).await? {
         let key = row.key()?;
         if wanted.contains(&key) {
             out.insert(key, row.balance()?);
@@ -1290,6 +1281,15 @@ impl BalanceJson {
             safety_stock: self.7,
         })
     }
+}
+
+/// The SKUs of `keys`, each once, in order (as [`balance_figures`] wants
+/// them for [`Lock::Rows`]).
+fn skus_of(keys: &[Key]) -> Vec<SkuId> {
+    let mut skus: Vec<SkuId> = keys.iter().map(|k| k.0).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    skus
 }
 
 /// How [`balance_figures`] reads: plainly (a preview, or SQLite under its
