@@ -66,8 +66,8 @@ use crate::ledger::location_policy;
 use crate::orders::bundle_lines::{line_bundles, store_expansions};
 use crate::orders::stock::{Ledger, OrderMove, apply_moves, ship_in};
 use crate::orders::{
-    TENANT_NO_INDEX, Val, execute_in, insert_many, insert_returning_ids, refresh_status, rows_in,
-    update_many,
+    TENANT_NO_INDEX, Val, execute_in, insert_many, insert_returning_ids, lock_orders,
+    refresh_status, rows_in, update_many,
 };
 use crate::page::{Page, PageRequest};
 use crate::places::Location;
@@ -966,6 +966,11 @@ async fn apply_effect(
     let tenant = p.tenant;
     let reference = format!("pickup {}", p.receipt_code);
     let mut events = Vec::new();
+    if effect.is_some() {
+        // The request's row first (the caller's), then its order, then
+        // balances: the writers' one lock order.
+        lock_orders(tx, tenant, &[p.order_id]).await?;
+    }
     match effect {
         Some(Effect::Hold(units)) => {
             // The units must not be allocated elsewhere: reception is the

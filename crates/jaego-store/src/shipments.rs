@@ -53,7 +53,7 @@ use crate::catalog::sku_for_barcode;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::orders::{
-    Customer, Order, Val, execute_in, insert_many, load_orders, rows_in, update_returning_ids,
+    Customer, Order, Val, execute_in, insert_many, load_locked, rows_in, update_returning_ids,
 };
 use crate::page::{Page, PageRequest};
 use crate::rows::{flag, int, opt_int, opt_parsed, opt_text, parsed, text};
@@ -906,8 +906,7 @@ impl Store {
         }
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        lock_orders(&mut tx, tenant, &[order]).await?;
-        let o = load_orders(&mut tx, tenant, &[order])
+        let o = load_locked(&mut tx, tenant, &[order])
             .await?
             .pop()
             .ok_or_else(|| StoreError::not_found("order", order))?;
@@ -990,8 +989,7 @@ impl Store {
         let mut ids = candidates;
         ids.sort();
         ids.dedup();
-        lock_orders(&mut tx, tenant, &ids).await?;
-        let loaded = load_orders(&mut tx, tenant, &ids).await?;
+        let loaded = load_locked(&mut tx, tenant, &ids).await?;
         if orders.is_some() && loaded.len() < ids.len() {
             let known: HashSet<OrderId> = loaded.iter().map(|o| o.id).collect();
             let missing = ids
@@ -1617,7 +1615,7 @@ impl Store {
                 ),
             ));
         }
-        let o = load_orders(&mut tx, tenant, &[s.order_id])
+        let o = load_locked(&mut tx, tenant, &[s.order_id])
             .await?
             .pop()
             .ok_or_else(|| StoreError::not_found("order", s.order_id))?;
@@ -1922,22 +1920,6 @@ impl Store {
         }
         Ok((order, out))
     }
-}
-
-/// Locks the rows of `orders` for the transaction (a no-op `UPDATE`), so
-/// two requests cannot pack the same units at once on PostgreSQL.
-async fn lock_orders(
-    tx: &mut Transaction<'_, Any>,
-    tenant: TenantId,
-    orders: &[OrderId],
-) -> StoreResult<()> {
-    let mut sorted = orders.to_vec();
-    sorted.sort();
-    execute_in(tx, tenant, &sorted, |t, list| {
-        format!("UPDATE orders SET updated_at = updated_at WHERE tenant_id = {t} AND id IN {list}")
-    })
-    .await?;
-    Ok(())
 }
 
 /// One shipment of the units `pack` names, each checked against what is

@@ -877,6 +877,50 @@ fn line_from_row(row: &AnyRow) -> StoreResult<OrderLine> {
     })
 }
 
+/// Locks the orders `ids` until the transaction ends, the first thing a
+/// transaction that changes an order does, before it reads the order and
+/// before it locks any balance row: orders, then balances, each in id or
+/// key order, is the one lock order every writer keeps (shipments and
+/// pickups lock their own row before the order). On PostgreSQL a
+/// `SELECT … ORDER BY id FOR UPDATE`, so what the transaction then reads
+/// is what it writes over: two changes to one order (a flag set while a
+/// note is written, a cancellation while the order is split, an
+/// allocation run's chunk while the order is merged) take turns instead of
+/// one writing back what the other changed. On SQLite nothing: the
+/// transaction holds the database's one write lock from its start
+/// ([`crate::db::begin_write`]). Orders not found are left out; the read
+/// that follows says so.
+pub(crate) async fn lock_orders(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    ids: &[OrderId],
+) -> StoreResult<()> {
+    if Placeholders::of(tx) == Placeholders::Anonymous {
+        return Ok(());
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    rows_in(tx, tenant, &sorted, |t, list| {
+        format!(
+            "SELECT id FROM orders WHERE {TENANT_NO_INDEX} = {t} AND id IN {list} ORDER BY id FOR UPDATE"
+        )
+    })
+    .await?;
+    Ok(())
+}
+
+/// [`lock_orders`], then [`load_orders`]: the orders a transaction is about
+/// to change, as they stand under its lock.
+pub(crate) async fn load_locked(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    ids: &[OrderId],
+) -> StoreResult<Vec<Order>> {
+    lock_orders(tx, tenant, ids).await?;
+    load_orders(tx, tenant, ids).await
+}
+
 /// Reads whole orders (lines and allocations) by id, on `conn`, in the
 /// order of `ids`; ids not found are left out.
 pub(crate) async fn load_orders(
@@ -1890,6 +1934,10 @@ impl Store {
             "",
         )
         .await?;
+        // The orders to update, before any balance row is locked (the
+        // take-overs below lock some): orders first, then balances.
+        let updated: Vec<OrderId> = updates.iter().map(|(_, id)| *id).collect();
+        lock_orders(&mut tx, tenant, &updated).await?;
         for (order, reservation) in &with_reservation {
             stock::take_over_reservation(&mut tx, tenant, *order, *reservation, actor).await?;
         }

@@ -22,13 +22,13 @@ use sqlx::{Any, Transaction};
 use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
-    ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, insert_many, load_orders,
-    order_event, refresh_status, rows_in, update_many,
+    ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, insert_many, load_locked,
+    load_orders, lock_orders, order_event, refresh_status, rows_in, update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, BALANCE_ROWS, BalanceRow, PendingMovement};
-use crate::rows::{int, opt_int, opt_parsed, parsed, text};
+use crate::rows::{Placeholders, int, opt_int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
 
 /// Changes to an order's flags; `None` leaves a field as it is.
@@ -113,7 +113,7 @@ pub(crate) async fn apply_update(
     actor: &str,
     now: i64,
 ) -> StoreResult<()> {
-    let order = load_orders(tx, tenant, &[id])
+    let order = load_locked(tx, tenant, &[id])
         .await?
         .pop()
         .ok_or_else(|| StoreError::not_found("order", id))?;
@@ -274,7 +274,7 @@ async fn live_order(
     tenant: TenantId,
     id: OrderId,
 ) -> StoreResult<Order> {
-    let o = load_orders(tx, tenant, &[id])
+    let o = load_locked(tx, tenant, &[id])
         .await?
         .pop()
         .ok_or_else(|| StoreError::not_found("order", id))?;
@@ -654,6 +654,7 @@ impl Store {
         let quantity = int(&row, "quantity")?;
         let reason = text(&row, "reason")?;
         let (_, restock, reason_location) = self.return_reason(tenant, &reason).await?;
+        lock_orders(&mut tx, tenant, &[order]).await?;
         let o = reload(&mut tx, tenant, order).await?;
         let l = o
             .lines
@@ -1047,6 +1048,10 @@ impl Store {
             });
         };
         let order: OrderId = parsed(&row, "order_id")?;
+        // Under the order's lock: of two exchanges of one order resolved at
+        // once, the second to take it sees the first resolved and lifts
+        // the hold.
+        lock_orders(&mut tx, tenant, &[order]).await?;
         let open = sqlx::query("SELECT id FROM order_exchanges WHERE tenant_id = $1 AND order_id = $2 AND state = 'open'")
             .bind(tenant.to_string())
             .bind(order.to_string())
@@ -1305,7 +1310,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut ids = vec![target];
         ids.extend_from_slice(sources);
-        let orders = load_orders(&mut tx, tenant, &ids).await?;
+        let orders = load_locked(&mut tx, tenant, &ids).await?;
         if orders.len() != ids.len() {
             let missing = ids
                 .iter()
@@ -1453,6 +1458,16 @@ impl Store {
     /// Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
         let mut tx = self.begin_write().await?;
+        // Every order of the tenant, before the allocations are read (the
+        // lock order of `lock_orders`): a run's chunk or a change in
+        // progress is waited for and its allocations given back; one that
+        // starts later finds its orders gone.
+        if Placeholders::of(&mut tx) == Placeholders::Numbered {
+            sqlx::query("SELECT id FROM orders WHERE tenant_id = $1 ORDER BY id FOR UPDATE")
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let rows = sqlx::query("SELECT l.order_id, a.line_id, a.location_id, l.sku_id, a.quantity FROM order_allocations a \
              JOIN order_lines l ON l.id = a.line_id WHERE l.tenant_id = $1 AND a.quantity > 0")
             .bind(tenant.to_string())
@@ -1619,5 +1634,99 @@ mod tests {
             }
         }
         store.close().await;
+    }
+
+    /// On PostgreSQL a change to an order locks the order before it reads
+    /// it: set while another transaction holds the order and changes its
+    /// note, a flag waits for that transaction and keeps the note it wrote.
+    /// (Reading first and waiting only at its own `UPDATE`, it would write
+    /// back the note it had read.) On SQLite the write lock does the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_to_an_order_waits_for_one_in_progress_and_keeps_it_on_postgresql() {
+        use std::time::Duration;
+
+        use jaego_core::catalog::LocationKind;
+
+        use super::OrderPatch;
+        use crate::orders::{NewOrder, NewOrderLine};
+        use crate::testing::{fresh_databases, new_location, new_mall, new_sku};
+
+        for db in fresh_databases("order_row_lock").await {
+            if db.engine != "postgres" {
+                continue;
+            }
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let tenant = store.create_tenant("lock").await.unwrap();
+            let location = store
+                .create_location(tenant, &new_location("L1", LocationKind::Warehouse))
+                .await
+                .unwrap()
+                .id;
+            store.create_sku(tenant, &new_sku("S1")).await.unwrap();
+            let channel = store
+                .create_channel(tenant, &new_mall(vec![location]))
+                .await
+                .unwrap()
+                .id;
+            let order = NewOrder {
+                external_no: "A".into(),
+                lines: vec![NewOrderLine {
+                    item_code: "S1".into(),
+                    quantity: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let id = store
+                .collect_orders(tenant, channel, &[order], "t")
+                .await
+                .unwrap()[0]
+                .1
+                .id;
+            let waiting = || async {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(store.reader())
+                .await
+                .unwrap()
+            };
+            let mut other = store.reader().begin().await.unwrap();
+            sqlx::query("UPDATE orders SET note = 'from the other', updated_at = updated_at + 1 WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *other)
+                .await
+                .unwrap();
+            let flagging = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    let hold = OrderPatch {
+                        hold: Some(true),
+                        ..Default::default()
+                    };
+                    store.update_order(tenant, id, &hold, "t").await
+                }
+            });
+            // Until the flag waits on the order's row (bounded).
+            let mut tries = 0;
+            while waiting().await == 0 {
+                tries += 1;
+                assert!(tries < 500, "the change never waited for the order");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other.commit().await.unwrap();
+            let after = flagging.await.unwrap().unwrap();
+            assert!(after.hold);
+            assert_eq!(after.note, "from the other");
+            let stored = store.get_order(tenant, id).await.unwrap();
+            assert_eq!(
+                (stored.hold, stored.note.as_str()),
+                (true, "from the other")
+            );
+            store.close().await;
+        }
     }
 }

@@ -19,8 +19,8 @@ use sqlx::{Any, Transaction};
 
 use super::bundle_lines::{LineBundles, line_bundles, store_expansions};
 use super::{
-    IN_CHUNK, Order, Val, in_list, insert_many, load_orders, order_event, refresh_status,
-    update_many,
+    IN_CHUNK, Order, Val, in_list, insert_many, load_locked, load_orders, order_event,
+    refresh_status, update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::kinds;
@@ -666,7 +666,7 @@ pub(crate) async fn ship_in(
     actor: &str,
     now: i64,
 ) -> StoreResult<(Order, crate::events::NewEvent)> {
-    let o = load_orders(tx, tenant, &[order])
+    let o = load_locked(tx, tenant, &[order])
         .await?
         .pop()
         .ok_or_else(|| StoreError::not_found("order", order))?;
@@ -769,7 +769,7 @@ impl Store {
     ) -> StoreResult<Order> {
         let now = now_us();
         let mut tx = self.begin_write().await?;
-        let o = load_orders(&mut tx, tenant, &[order])
+        let o = load_locked(&mut tx, tenant, &[order])
             .await?
             .pop()
             .ok_or_else(|| StoreError::not_found("order", order))?;
