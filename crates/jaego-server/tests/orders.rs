@@ -1719,6 +1719,21 @@ async fn bad_input_changes_nothing() {
     }
 }
 
+/// The run at `path` (`/api/v1/allocation-runs/{id}`) once it is no longer
+/// running, polled for at most 30 s.
+async fn ended(server: &TestServer, path: &str) -> Value {
+    let e = server.engine;
+    for _ in 0..1_500 {
+        let got = server.get(path).await;
+        assert_eq!(got.status, StatusCode::OK, "{e}: {}", got.text);
+        if got.body["state"] != "running" {
+            return got.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{e}: the run is still running after 30 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_run_answers_at_once_and_is_polled_to_its_end() {
     for server in common::servers("orders::background_run").await {
@@ -1757,17 +1772,7 @@ async fn a_background_run_answers_at_once_and_is_polled_to_its_end() {
         let path = format!("/api/v1/allocation-runs/{id}");
         assert_eq!(r.headers["location"], path.as_str(), "{e}");
         assert_eq!(r.body["state"], "running", "{e}");
-        let mut polls = 0;
-        let run = loop {
-            let got = server.get(&path).await;
-            assert_eq!(got.status, StatusCode::OK, "{e}: {}", got.text);
-            if got.body["state"] != "running" {
-                break got.body;
-            }
-            polls += 1;
-            assert!(polls < 1_500, "{e}: the run is still running after 30 s");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let run = ended(&server, &path).await;
         assert_eq!(run["state"], "completed", "{e}: {run}");
         assert_eq!(run["error"], Value::Null, "{e}");
         assert_eq!(run["considered"], 4, "{e}: {run}");
@@ -1784,6 +1789,111 @@ async fn a_background_run_answers_at_once_and_is_polled_to_its_end() {
             "{e}: {}",
             results.text
         );
+        server.stop().await;
+    }
+}
+
+/// On PostgreSQL an order changed while a run waits for it is left for the
+/// next run, and the run completes: the run reads its candidates without
+/// locks, then each chunk locks its orders before anything else, so a
+/// change committed in between is seen under the lock. Here the change is
+/// held uncommitted (its row lock taken) from before the run starts until
+/// the run's chunk waits for it. (SQLite's one writer cannot interleave
+/// like this.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_leaves_an_order_changed_while_it_waited_for_it() {
+    use sqlx::Connection;
+
+    for server in common::servers("orders::changed_mid_run").await {
+        if server.engine != "postgres" {
+            continue;
+        }
+        place(&server, "W1", "warehouse").await;
+        sku(&server, "TEE", &[("W1", 5)]).await;
+        channel(&server, "MALL", &["W1"]).await;
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let o = order(
+                &server,
+                "MALL",
+                json!({"order_no": format!("C-{n}"), "lines": [line("TEE", 1)]}),
+            )
+            .await;
+            ids.push(o["id"].as_str().unwrap().to_string());
+        }
+        let mut other = sqlx::PgConnection::connect(server.database_url())
+            .await
+            .unwrap();
+        let mut change = other.begin().await.unwrap();
+        sqlx::query("UPDATE orders SET hold = 1, updated_at = updated_at + 1 WHERE id = $1")
+            .bind(&ids[1])
+            .execute(&mut *change)
+            .await
+            .unwrap();
+
+        let r = server
+            .post("/api/v1/allocation-runs", json!({"background": true}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let path = format!("/api/v1/allocation-runs/{}", r.body["id"].as_str().unwrap());
+        // Until the run's chunk waits for the changed order (bounded).
+        let mut watch = sqlx::PgConnection::connect(server.database_url())
+            .await
+            .unwrap();
+        let mut tries = 0;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 1_000, "the run never waited for the order");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        change.commit().await.unwrap();
+
+        let done = ended(&server, &path).await;
+        assert_eq!(done["state"], "completed", "{done}");
+        assert_eq!(
+            (&done["considered"], &done["allocated"], &done["skipped"]),
+            (&json!(3), &json!(2), &json!(1)),
+            "{done}"
+        );
+        let results = server.get(&format!("{path}/results")).await;
+        let outcome = |id: &str| {
+            results.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["order_id"] == id)
+                .map(|r| (r["outcome"].clone(), r["reason"].clone()))
+        };
+        assert_eq!(
+            outcome(&ids[1]),
+            Some((json!("skipped"), json!("changed"))),
+            "{}",
+            results.text
+        );
+        let changed = get_order(&server, &ids[1]).await;
+        assert_eq!(
+            (&changed["status"], &changed["hold"]),
+            (&json!("open"), &json!(true))
+        );
+        assert_eq!(server.figures("TEE", "W1").await, (5, 2, 3));
+        // The next run takes it as it now is: held.
+        let next = run(&server, json!({})).await;
+        assert_eq!(
+            (&next["allocated"], &next["skipped"]),
+            (&json!(0), &json!(1)),
+            "{next}"
+        );
+        server.assert_verified().await;
         server.stop().await;
     }
 }

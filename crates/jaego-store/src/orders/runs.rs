@@ -46,7 +46,6 @@ use super::{
     IN_CHUNK, TENANT_NO_INDEX, Val, channel_settings_in, first, in_list, insert_many_same,
     json_chunks, update_many_same,
 };
-use crate::db::Engine;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, Key};
@@ -422,23 +421,11 @@ impl Store {
             let clock = std::time::Instant::now();
             let mut tx = self.begin_write().await?;
             let keys = keys_of(&inputs.candidates, &inputs.channels, chunk);
-            // Which orders changed since the read: on SQLite under the
-            // write lock the chunk holds; on PostgreSQL, where the orders
-            // are not locked for it either way, on a reader beside the
-            // chunk's row locks.
-            let (locked, changed) = match self.engine() {
-                Engine::Sqlite => {
-                    let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
-                    (locked, changed_orders(&mut tx, &inputs, chunk).await?)
-                }
-                Engine::Postgres => {
-                    let mut reader = self.reader().acquire().await?;
-                    tokio::try_join!(
-                        lock_figures(&mut tx, tenant, id, &keys),
-                        changed_orders(&mut reader, &inputs, chunk)
-                    )?
-                }
-            };
+            // The chunk's orders, then its balances: the writers' one lock
+            // order (see `lock_orders`).
+            let changed = changed_orders(&mut tx, &inputs, chunk).await?;
+            let orders_time = clock.elapsed();
+            let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
             let lock_time = clock.elapsed();
             let available: Available = keys
                 .iter()
@@ -534,7 +521,8 @@ impl Store {
                 keys = keys.len(),
                 moves = moves.len(),
                 ahead_used,
-                lock_ms = lock_time.as_millis(),
+                orders_ms = orders_time.as_millis(),
+                lock_ms = (lock_time - orders_time).as_millis(),
                 plan_ms = (planned - lock_time).as_millis(),
                 apply_ms = (applied - planned).as_millis(),
                 record_ms = (recorded - applied).as_millis(),
@@ -982,12 +970,13 @@ impl RunInputs {
 }
 
 /// Sets the allocated orders' statuses, each only if its `updated_at` is
-/// still the one the run read. On SQLite it always is (the chunk checked
-/// under its write lock). On PostgreSQL an order changed after the chunk's
-/// check (merged, split, cancelled, updated) would otherwise have its status
-/// overwritten from the stale reading, and a merge moves lines without
-/// any line constraint failing: the chunk is refused instead and rolls back
-/// whole, and the run ends `failed` with the chunks before it standing.
+/// still the one the run read. It always is: the chunk's transaction holds
+/// its orders from [`changed_orders`] on (SQLite's write lock; PostgreSQL's
+/// row locks), and left out every order changed before. The condition
+/// makes a lock that was ever missed an error instead of a change written
+/// over (a merge moves lines without any line constraint failing): the
+/// chunk is refused and rolls back whole, and the run ends `failed` with
+/// the chunks before it standing.
 async fn write_statuses(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
@@ -1019,22 +1008,26 @@ async fn write_statuses(
     Ok(())
 }
 
-/// The orders of `chunk` changed (cancelled, updated, held, shipped…) or
-/// gone since the run read them, with their consolidated batch mates. Read
-/// in the chunk's transaction on SQLite, under the write lock, so nothing
-/// changes them before the chunk commits; on PostgreSQL on a reader beside
-/// the chunk's lock read, without locking the orders, so a change that
-/// commits between this read and the chunk's own writes meets the lines'
-/// constraints or [`write_statuses`], either of which fails the chunk
-/// rather than let it write over the change.
+/// Locks the orders of `chunk` for the chunk's transaction and answers
+/// those changed (cancelled, updated, held, shipped, merged…) or gone
+/// since the run read them, with their consolidated batch mates: the chunk
+/// leaves them for the next run. On PostgreSQL each statement locks its
+/// orders `FOR UPDATE` in id order, the statements in id order too, so
+/// the figures it compares are the newest committed, and nothing changes
+/// the orders it keeps before the chunk commits (a change waits for the
+/// chunk; a change that took its lock first is waited for, and seen). On
+/// SQLite the chunk's transaction holds the write lock already.
 async fn changed_orders(
     conn: &mut sqlx::AnyConnection,
     inputs: &RunInputs,
     chunk: &[usize],
 ) -> StoreResult<Vec<usize>> {
+    let style = Placeholders::of(conn);
+    let mut sorted = chunk.to_vec();
+    sorted.sort_unstable_by_key(|&i| inputs.candidates[i].id);
     // Copied indices: a closure taking borrowed items would make the run's
     // future fail the `Send` check (see `by_order`).
-    let rows = chunk.iter().copied().map(|i| {
+    let rows = sorted.iter().copied().map(|i| {
         let c = &inputs.candidates[i];
         vec![
             Val::T(c.id.to_string()),
@@ -1042,20 +1035,37 @@ async fn changed_orders(
             Val::I(i as i64),
         ]
     });
-    let (values, texts) = json_chunks(Placeholders::of(conn), 3, rows);
-    let sql = format!(
-        "SELECT v.column3 FROM ({values}) v LEFT JOIN orders o ON o.id = v.column1 \
-         WHERE o.id IS NULL OR o.updated_at <> v.column2"
-    );
+    let (values, texts) = json_chunks(style, 3, rows);
+    // `FOR UPDATE` may not lock the nullable side of an outer join: on
+    // PostgreSQL the orders found are read (and locked) and the rest are
+    // gone.
+    let sql = match style {
+        Placeholders::Anonymous => format!(
+            "SELECT v.column3 AS at, 1 AS changed FROM ({values}) v LEFT JOIN orders o ON o.id = v.column1 \
+             WHERE o.id IS NULL OR o.updated_at <> v.column2"
+        ),
+        Placeholders::Numbered => format!(
+            "SELECT v.column3 AS at, CAST(CASE WHEN o.updated_at <> v.column2 THEN 1 ELSE 0 END AS BIGINT) AS changed \
+             FROM ({values}) v JOIN orders o ON o.id = v.column1 ORDER BY o.id FOR UPDATE OF o"
+        ),
+    };
     let mut found = Vec::new();
+    let mut seen = HashSet::new();
     for text in texts {
-        let at: Vec<i64> = sqlx::query_scalar(&sql)
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&sql)
             .bind(text?)
             .fetch_all(&mut *conn)
             .await?;
-        for i in at {
-            found.push(usize::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        for (at, changed) in rows {
+            let at = usize::try_from(at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            seen.insert(at);
+            if changed != 0 {
+                found.push(at);
+            }
         }
+    }
+    if style == Placeholders::Numbered {
+        found.extend(chunk.iter().copied().filter(|i| !seen.contains(i)));
     }
     Ok(inputs.with_batch_mates(chunk, &found))
 }
@@ -1634,6 +1644,20 @@ mod tests {
         assert_eq!(used.events.len(), 1);
     }
 
+    /// What a consolidated run reads of `tenant`'s open orders now.
+    async fn read_inputs(store: &Store, tenant: TenantId) -> RunInputs {
+        let candidates = store.run_candidates(tenant, None).await.unwrap();
+        let channels = store.run_channels(tenant, &candidates).await.unwrap();
+        RunInputs {
+            tenant,
+            run_text: "run".into(),
+            mode: Some(ShipmentMode::Consolidated),
+            plan_orders: candidates.iter().map(|c| c.plan.clone()).collect(),
+            candidates,
+            channels,
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn orders_changed_since_the_read_are_found_with_their_batch_mates() {
         for db in fresh_databases("run_changed_orders").await {
@@ -1653,30 +1677,36 @@ mod tests {
                 .await
                 .unwrap()
                 .id;
-            // A and D alone; B and C the same customer (one batch).
+            // A, D and E alone; B and C the same customer (one batch).
             let kim = Customer {
                 name: "Kim".into(),
                 phone: "010-1234-5678".into(),
                 address: "Seoul".into(),
                 postal_code: "04524".into(),
             };
-            let orders: Vec<NewOrder> = [("A", false), ("B", true), ("C", true), ("D", false)]
-                .into_iter()
-                .map(|(no, batch)| NewOrder {
-                    external_no: no.into(),
-                    customer: if batch {
-                        kim.clone()
-                    } else {
-                        Customer::default()
-                    },
-                    lines: vec![NewOrderLine {
-                        item_code: "S1".into(),
-                        quantity: 1,
-                        ..Default::default()
-                    }],
+            let orders: Vec<NewOrder> = [
+                ("A", false),
+                ("B", true),
+                ("C", true),
+                ("D", false),
+                ("E", false),
+            ]
+            .into_iter()
+            .map(|(no, batch)| NewOrder {
+                external_no: no.into(),
+                customer: if batch {
+                    kim.clone()
+                } else {
+                    Customer::default()
+                },
+                lines: vec![NewOrderLine {
+                    item_code: "S1".into(),
+                    quantity: 1,
                     ..Default::default()
-                })
-                .collect();
+                }],
+                ..Default::default()
+            })
+            .collect();
             let ids: Vec<OrderId> = store
                 .collect_orders(tenant, channel, &orders, "t")
                 .await
@@ -1684,16 +1714,7 @@ mod tests {
                 .iter()
                 .map(|(_, o)| o.id)
                 .collect();
-            let candidates = store.run_candidates(tenant, None).await.unwrap();
-            let channels = store.run_channels(tenant, &candidates).await.unwrap();
-            let inputs = RunInputs {
-                tenant,
-                run_text: "run".into(),
-                mode: Some(ShipmentMode::Consolidated),
-                plan_orders: candidates.iter().map(|c| c.plan.clone()).collect(),
-                candidates,
-                channels,
-            };
+            let inputs = read_inputs(&store, tenant).await;
             let at = |id: OrderId| inputs.candidates.iter().position(|c| c.id == id).unwrap();
             let chunk: Vec<usize> = (0..inputs.candidates.len()).collect();
             let changed = |store: Store, chunk: Vec<usize>| {
@@ -1708,7 +1729,15 @@ mod tests {
                 "{engine}"
             );
 
-            // A cancelled and B put on hold after the read; C waits with B.
+            // A cancelled, B put on hold and E gone after the read; C waits
+            // with B.
+            for table in ["order_lines WHERE order_id", "orders WHERE id"] {
+                sqlx::query(&format!("DELETE FROM {table} = $1"))
+                    .bind(ids[4].to_string())
+                    .execute(store.reader())
+                    .await
+                    .unwrap();
+            }
             store
                 .cancel_order(tenant, ids[0], None, "", "t")
                 .await
@@ -1721,7 +1750,7 @@ mod tests {
                 .update_order(tenant, ids[1], &hold, "t")
                 .await
                 .unwrap();
-            let mut expected = vec![at(ids[0]), at(ids[1]), at(ids[2])];
+            let mut expected = vec![at(ids[0]), at(ids[1]), at(ids[2]), at(ids[4])];
             expected.sort_unstable();
             assert_eq!(
                 changed(store.clone(), chunk.clone()).await,
@@ -1735,9 +1764,9 @@ mod tests {
                 "{engine}"
             );
 
-            // A change the check did not see (on PostgreSQL, one committed
-            // after it): the statuses are not written over it, and the
-            // chunk is refused. D alone, unchanged, takes its status.
+            // A change the check did not see (were a lock ever missed): the
+            // statuses are not written over it, and the chunk is refused.
+            // D alone, unchanged, takes its status.
             let read = |id: OrderId| {
                 let c = &inputs.candidates[at(id)];
                 (c.id, OrderStatus::Allocated, c.updated_at)
@@ -1767,13 +1796,14 @@ mod tests {
         }
     }
 
-    /// On PostgreSQL the chunk's lock read (one JSON answer, `FOR UPDATE`
-    /// inside) holds every balance row it read until its transaction ends:
-    /// another transaction cannot lock one meanwhile, and can once it ends.
-    /// (On SQLite the chunk's write lock holds the whole database.)
+    /// On PostgreSQL a chunk's transaction holds its orders (from the
+    /// changed-order check) and the balance rows it read (one JSON answer,
+    /// `FOR UPDATE` inside) until it ends: another transaction cannot lock
+    /// one meanwhile, and can once it ends. (On SQLite the chunk's write
+    /// lock holds the whole database.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_lock_read_holds_the_balances_it_read_on_postgresql() {
-        for db in fresh_databases("run_lock_figures").await {
+    async fn a_chunk_holds_its_orders_and_balances_on_postgresql() {
+        for db in fresh_databases("run_chunk_locks").await {
             if db.engine != "postgres" {
                 continue;
             }
@@ -1791,26 +1821,68 @@ mod tests {
                 .record_movement(tenant, &crate::testing::receipt(sku, location, 5))
                 .await
                 .unwrap();
-            let other_lock = || async {
-                sqlx::query("SELECT sku_id FROM balances WHERE sku_id = $1 FOR UPDATE NOWAIT")
-                    .bind(sku.to_string())
+            let channel = store
+                .create_channel(tenant, &new_mall(vec![location]))
+                .await
+                .unwrap()
+                .id;
+            let order = NewOrder {
+                external_no: "A".into(),
+                lines: vec![NewOrderLine {
+                    item_code: "S1".into(),
+                    quantity: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let order = store
+                .collect_orders(tenant, channel, &[order], "t")
+                .await
+                .unwrap()[0]
+                .1
+                .id;
+            let inputs = read_inputs(&store, tenant).await;
+            let other_lock = |table: &'static str, column: &'static str, key: String| {
+                let store = store.clone();
+                async move {
+                    sqlx::query(&format!(
+                        "SELECT {column} FROM {table} WHERE {column} = $1 FOR UPDATE NOWAIT"
+                    ))
+                    .bind(key)
                     .fetch_all(store.reader())
                     .await
                     .map(|rows| rows.len())
+                }
+            };
+            let both = || async {
+                [
+                    other_lock("orders", "id", order.to_string()).await,
+                    other_lock("balances", "sku_id", sku.to_string()).await,
+                ]
             };
             let mut tx = store.begin_write().await.unwrap();
+            assert!(
+                changed_orders(&mut tx, &inputs, &[0])
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             let figures = lock_figures(&mut tx, tenant, Default::default(), &[(sku, location)])
                 .await
                 .unwrap();
             assert_eq!(figures[&(sku, location)].on_hand, 5);
-            match other_lock().await {
-                Err(sqlx::Error::Database(e)) => {
-                    assert_eq!(e.code().as_deref(), Some("55P03"), "{e}");
+            for held in both().await {
+                match held {
+                    Err(sqlx::Error::Database(e)) => {
+                        assert_eq!(e.code().as_deref(), Some("55P03"), "{e}");
+                    }
+                    other => panic!("a row was not held: {other:?}"),
                 }
-                other => panic!("the row was not held: {other:?}"),
             }
             tx.rollback().await.unwrap();
-            assert_eq!(other_lock().await.unwrap(), 1);
+            for free in both().await {
+                assert_eq!(free.unwrap(), 1);
+            }
             store.close().await;
         }
     }
