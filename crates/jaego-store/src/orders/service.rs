@@ -1462,7 +1462,7 @@ impl Store {
         // lock order of `lock_orders`): a run's chunk or a change in
         // progress is waited for and its allocations given back; one that
         // starts later finds its orders gone.
-        if Placeholders::of(&mut tx) == Placeholders::Numbered {
+        if Placeholders::of(&tx) == Placeholders::Numbered {
             sqlx::query("SELECT id FROM orders WHERE tenant_id = $1 ORDER BY id FOR UPDATE")
                 .bind(tenant.to_string())
                 .execute(&mut *tx)
