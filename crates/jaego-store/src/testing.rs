@@ -176,3 +176,57 @@ pub fn receipt(
         idempotency_key: None,
     }
 }
+
+/// What [`one_order_world`] made.
+pub struct OneOrder {
+    pub tenant: jaego_core::TenantId,
+    pub sku: jaego_core::SkuId,
+    pub location: jaego_core::LocationId,
+    pub order: jaego_core::OrderId,
+}
+
+/// A tenant `name` with warehouse L1, SKU S1 with `stock` units received
+/// there, the mall of [`new_mall`] on L1, and one open order "A" of one S1.
+pub async fn one_order_world(store: &crate::Store, name: &str, stock: i64) -> OneOrder {
+    use jaego_core::catalog::LocationKind;
+
+    let tenant = store.create_tenant(name).await.unwrap();
+    let location = store
+        .create_location(tenant, &new_location("L1", LocationKind::Warehouse))
+        .await
+        .unwrap()
+        .id;
+    let sku = store.create_sku(tenant, &new_sku("S1")).await.unwrap().id;
+    if stock > 0 {
+        store
+            .record_movement(tenant, &receipt(sku, location, stock))
+            .await
+            .unwrap();
+    }
+    let channel = store
+        .create_channel(tenant, &new_mall(vec![location]))
+        .await
+        .unwrap()
+        .id;
+    let order = crate::orders::NewOrder {
+        external_no: "A".into(),
+        lines: vec![crate::orders::NewOrderLine {
+            item_code: "S1".into(),
+            quantity: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let order = store
+        .collect_orders(tenant, channel, &[order], "test")
+        .await
+        .unwrap()[0]
+        .1
+        .id;
+    OneOrder {
+        tenant,
+        sku,
+        location,
+        order,
+    }
+}

@@ -1810,37 +1810,12 @@ mod tests {
             let store = Store::connect(&db.url, StoreOptions::default())
                 .await
                 .unwrap();
-            let tenant = store.create_tenant("locks").await.unwrap();
-            let location = store
-                .create_location(tenant, &new_location("L1", LocationKind::Warehouse))
-                .await
-                .unwrap()
-                .id;
-            let sku = store.create_sku(tenant, &new_sku("S1")).await.unwrap().id;
-            store
-                .record_movement(tenant, &crate::testing::receipt(sku, location, 5))
-                .await
-                .unwrap();
-            let channel = store
-                .create_channel(tenant, &new_mall(vec![location]))
-                .await
-                .unwrap()
-                .id;
-            let order = NewOrder {
-                external_no: "A".into(),
-                lines: vec![NewOrderLine {
-                    item_code: "S1".into(),
-                    quantity: 1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            };
-            let order = store
-                .collect_orders(tenant, channel, &[order], "t")
-                .await
-                .unwrap()[0]
-                .1
-                .id;
+            let crate::testing::OneOrder {
+                tenant,
+                sku,
+                location,
+                order,
+            } = crate::testing::one_order_world(&store, "locks", 5).await;
             let inputs = read_inputs(&store, tenant).await;
             let other_lock = |table: &'static str, column: &'static str, key: String| {
                 let store = store.clone();

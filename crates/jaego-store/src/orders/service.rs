@@ -1645,11 +1645,8 @@ mod tests {
     async fn a_change_to_an_order_waits_for_one_in_progress_and_keeps_it_on_postgresql() {
         use std::time::Duration;
 
-        use jaego_core::catalog::LocationKind;
-
         use super::OrderPatch;
-        use crate::orders::{NewOrder, NewOrderLine};
-        use crate::testing::{fresh_databases, new_location, new_mall, new_sku};
+        use crate::testing::{OneOrder, fresh_databases, one_order_world};
 
         for db in fresh_databases("order_row_lock").await {
             if db.engine != "postgres" {
@@ -1658,33 +1655,9 @@ mod tests {
             let store = Store::connect(&db.url, StoreOptions::default())
                 .await
                 .unwrap();
-            let tenant = store.create_tenant("lock").await.unwrap();
-            let location = store
-                .create_location(tenant, &new_location("L1", LocationKind::Warehouse))
-                .await
-                .unwrap()
-                .id;
-            store.create_sku(tenant, &new_sku("S1")).await.unwrap();
-            let channel = store
-                .create_channel(tenant, &new_mall(vec![location]))
-                .await
-                .unwrap()
-                .id;
-            let order = NewOrder {
-                external_no: "A".into(),
-                lines: vec![NewOrderLine {
-                    item_code: "S1".into(),
-                    quantity: 1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            };
-            let id = store
-                .collect_orders(tenant, channel, &[order], "t")
-                .await
-                .unwrap()[0]
-                .1
-                .id;
+            let OneOrder {
+                tenant, order: id, ..
+            } = one_order_world(&store, "lock", 0).await;
             let waiting = || async {
                 sqlx::query_scalar::<_, i64>(
                     "SELECT count(*) FROM pg_stat_activity \
