@@ -425,7 +425,7 @@ impl Store {
             // order (see `lock_orders`).
             let changed = changed_orders(&mut tx, &inputs, chunk).await?;
             let orders_time = clock.elapsed();
-            let locked = lock_figures(&mut tx, tenant, id, &keys).await?;
+            let locked = lock_figures(&mut tx, tenant, &keys).await?;
             let lock_time = clock.elapsed();
             let available: Available = keys
                 .iter()
@@ -1237,28 +1237,19 @@ fn push_candidate(out: &mut Vec<Candidate>, row: &AnyRow) -> StoreResult<bool> {
 /// every location of a SKU is locked, a few rows more than `keys` may name,
 /// and read as one JSON answer per [`IN_CHUNK`] SKUs: `lock_rows`, one driver
 /// row per balance in statements of 2,048 keys, took 566-614 ms for 50,000
-/// rows. On SQLite the transaction first takes the database's write lock
-/// with a one-row write to the run's own row, after which nothing else can
-/// change a balance until it commits, so a plain read gives locked figures:
-/// the no-op update `lock_rows` uses would rewrite every row for nothing
-/// (1.6 s for 50,000 rows). A row that does not exist has nothing
-/// available; placements on such rows (basis `unlimited`) are created and
-/// locked by the caller.
+/// rows. On SQLite the transaction holds the database's write lock from
+/// its `BEGIN IMMEDIATE` ([`crate::db::begin_write`]), so nothing else can
+/// change a balance until it commits and a plain read gives locked
+/// figures. A row that does not exist has nothing available; placements on
+/// such rows (basis `unlimited`) are created and locked by the caller.
 async fn lock_figures(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: TenantId,
-    run: AllocationRunId,
     keys: &[Key],
 ) -> StoreResult<HashMap<Key, jaego_core::Balance>> {
     let lock = match Placeholders::of(tx) {
         Placeholders::Numbered => Lock::Rows,
-        Placeholders::Anonymous => {
-            sqlx::query("UPDATE allocation_runs SET finished_at = finished_at WHERE id = $1")
-                .bind(run.to_string())
-                .execute(&mut **tx)
-                .await?;
-            Lock::Plain
-        }
+        Placeholders::Anonymous => Lock::Plain,
     };
     let wanted: std::collections::HashSet<Key> = keys.iter().copied().collect();
     let mut out = HashMap::with_capacity(keys.len());
@@ -1842,7 +1833,7 @@ mod tests {
                     .unwrap()
                     .is_empty()
             );
-            let figures = lock_figures(&mut tx, tenant, Default::default(), &[(sku, location)])
+            let figures = lock_figures(&mut tx, tenant, &[(sku, location)])
                 .await
                 .unwrap();
             assert_eq!(figures[&(sku, location)].on_hand, 5);
