@@ -910,6 +910,20 @@ pub(crate) async fn lock_orders(
     Ok(())
 }
 
+/// [`lock_orders`] for every order of `tenant` (the order reset).
+pub(crate) async fn lock_tenant_orders(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+) -> StoreResult<()> {
+    if Placeholders::of(tx) == Placeholders::Numbered {
+        sqlx::query("SELECT id FROM orders WHERE tenant_id = $1 ORDER BY id FOR UPDATE")
+            .bind(tenant.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// [`lock_orders`], then [`load_orders`]: the orders a transaction is about
 /// to change, as they stand under its lock.
 pub(crate) async fn load_locked(

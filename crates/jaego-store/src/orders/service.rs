@@ -23,12 +23,13 @@ use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
     ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, insert_many, load_locked,
-    load_orders, lock_orders, order_event, refresh_status, rows_in, update_many,
+    load_orders, lock_orders, lock_tenant_orders, order_event, refresh_status, rows_in,
+    update_many,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, BALANCE_ROWS, BalanceRow, PendingMovement};
-use crate::rows::{Placeholders, int, opt_int, opt_parsed, parsed, text};
+use crate::rows::{int, opt_int, opt_parsed, parsed, text};
 use crate::{Store, now_us};
 
 /// Changes to an order's flags; `None` leaves a field as it is.
@@ -1462,12 +1463,7 @@ impl Store {
         // lock order of `lock_orders`): a run's chunk or a change in
         // progress is waited for and its allocations given back; one that
         // starts later finds its orders gone.
-        if Placeholders::of(&tx) == Placeholders::Numbered {
-            sqlx::query("SELECT id FROM orders WHERE tenant_id = $1 ORDER BY id FOR UPDATE")
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        lock_tenant_orders(&mut tx, tenant).await?;
         let rows = sqlx::query("SELECT l.order_id, a.line_id, a.location_id, l.sku_id, a.quantity FROM order_allocations a \
              JOIN order_lines l ON l.id = a.line_id WHERE l.tenant_id = $1 AND a.quantity > 0")
             .bind(tenant.to_string())
