@@ -966,9 +966,10 @@ async fn apply_effect(
     let tenant = p.tenant;
     let reference = format!("pickup {}", p.receipt_code);
     let mut events = Vec::new();
-    if effect.is_some() {
-        // The request's row first (the caller's), then its order, then
-        // balances: the writers' one lock order.
+    // The request's row first (the caller's), then its order, then
+    // balances: the writers' one lock order. (`ship_in` locks the order
+    // itself.)
+    if matches!(effect, Some(Effect::Hold(_) | Effect::Release(_))) {
         lock_orders(tx, tenant, &[p.order_id]).await?;
     }
     match effect {

@@ -114,7 +114,9 @@ pub(crate) async fn apply_update(
     actor: &str,
     now: i64,
 ) -> StoreResult<()> {
-    let order = load_locked(tx, tenant, &[id])
+    // Locked by the collection, with every order it updates, before any
+    // balance row.
+    let order = load_orders(tx, tenant, &[id])
         .await?
         .pop()
         .ok_or_else(|| StoreError::not_found("order", id))?;
