@@ -1836,26 +1836,8 @@ async fn a_run_leaves_an_order_changed_while_it_waited_for_it() {
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         let path = format!("/api/v1/allocation-runs/{}", r.body["id"].as_str().unwrap());
-        // Until the run's chunk waits for the changed order (bounded).
-        let mut watch = sqlx::PgConnection::connect(server.database_url())
-            .await
-            .unwrap();
-        let mut tries = 0;
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&mut watch)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            tries += 1;
-            assert!(tries < 1_000, "the run never waited for the order");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        // Until the run's chunk waits for the changed order.
+        jaego_store::testing::until_a_session_waits_for_a_lock(server.database_url()).await;
         change.commit().await.unwrap();
 
         let done = ended(&server, &path).await;

@@ -64,16 +64,47 @@ impl Drop for TempDir {
 /// `test` names the caller in the skip notice.
 pub async fn fresh_databases(test: &str) -> Vec<TestDatabase> {
     let mut out = vec![fresh_sqlite()];
+    out.extend(fresh_postgres_if_set(test).await);
+    out
+}
+
+/// A fresh PostgreSQL database if configured, for a test that means
+/// something only there (row locks); else `None`, and the skip notice.
+pub async fn fresh_postgres_if_set(test: &str) -> Option<TestDatabase> {
     match std::env::var(POSTGRES_URL_VAR) {
-        Ok(base) if !base.is_empty() => out.push(fresh_postgres(&base).await),
+        Ok(base) if !base.is_empty() => Some(fresh_postgres(&base).await),
         _ => {
             let _ = writeln!(
                 std::io::stderr(),
                 "SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)"
             );
+            None
         }
     }
-    out
+}
+
+/// Returns once some session of the PostgreSQL database at `url` waits
+/// for a lock (polled for at most 10 s, else panics): a test's cue that
+/// the request it started has reached a row another transaction holds.
+pub async fn until_a_session_waits_for_a_lock(url: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .expect("connect to the test database");
+    for _ in 0..1_000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no session waited for a lock within 10 s");
 }
 
 pub fn fresh_sqlite() -> TestDatabase {

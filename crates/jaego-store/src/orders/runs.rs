@@ -1794,10 +1794,7 @@ mod tests {
     /// lock holds the whole database.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_chunk_holds_its_orders_and_balances_on_postgresql() {
-        for db in fresh_databases("run_chunk_locks").await {
-            if db.engine != "postgres" {
-                continue;
-            }
+        if let Some(db) = crate::testing::fresh_postgres_if_set("run_chunk_locks").await {
             let store = Store::connect(&db.url, StoreOptions::default())
                 .await
                 .unwrap();

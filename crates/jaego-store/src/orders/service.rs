@@ -1641,30 +1641,18 @@ mod tests {
     /// back the note it had read.) On SQLite the write lock does the same.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_change_to_an_order_waits_for_one_in_progress_and_keeps_it_on_postgresql() {
-        use std::time::Duration;
-
         use super::OrderPatch;
-        use crate::testing::{OneOrder, fresh_databases, one_order_world};
+        use crate::testing::{
+            OneOrder, fresh_postgres_if_set, one_order_world, until_a_session_waits_for_a_lock,
+        };
 
-        for db in fresh_databases("order_row_lock").await {
-            if db.engine != "postgres" {
-                continue;
-            }
+        if let Some(db) = fresh_postgres_if_set("order_row_lock").await {
             let store = Store::connect(&db.url, StoreOptions::default())
                 .await
                 .unwrap();
             let OneOrder {
                 tenant, order: id, ..
             } = one_order_world(&store, "lock", 0).await;
-            let waiting = || async {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .fetch_one(store.reader())
-                .await
-                .unwrap()
-            };
             let mut other = store.reader().begin().await.unwrap();
             sqlx::query("UPDATE orders SET note = 'from the other', updated_at = updated_at + 1 WHERE id = $1")
                 .bind(id.to_string())
@@ -1681,13 +1669,8 @@ mod tests {
                     store.update_order(tenant, id, &hold, "t").await
                 }
             });
-            // Until the flag waits on the order's row (bounded).
-            let mut tries = 0;
-            while waiting().await == 0 {
-                tries += 1;
-                assert!(tries < 500, "the change never waited for the order");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            // Until the flag waits on the order's row.
+            until_a_session_waits_for_a_lock(&db.url).await;
             other.commit().await.unwrap();
             let after = flagging.await.unwrap().unwrap();
             assert!(after.hold);
