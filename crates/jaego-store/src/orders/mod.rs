@@ -880,8 +880,9 @@ fn line_from_row(row: &AnyRow) -> StoreResult<OrderLine> {
 /// Locks the orders `ids` until the transaction ends, the first thing a
 /// transaction that changes an order does, before it reads the order and
 /// before it locks any balance row: orders, then balances, each in id or
-/// key order, is the one lock order every writer keeps (shipments and
-/// pickups lock their own row before the order). On PostgreSQL a
+/// key order, is the one lock order every writer keeps (a request on a
+/// shipment, pickup, return or exchange locks that row before the order).
+/// On PostgreSQL a
 /// `SELECT … ORDER BY id FOR UPDATE`, so what the transaction then reads
 /// is what it writes over: two changes to one order (a flag set while a
 /// note is written, a cancellation while the order is split, an
