@@ -110,6 +110,10 @@ pub struct ServerConfig {
     pub queue_wait_ms: u64,
     /// Live streams, webhook delivery and NATS publishing.
     pub live: live::LiveConfig,
+    /// Run the background jobs (expiries, pickup intake, schedules, purges)
+    /// in this process. `jaego serve` always does; off only for tests that
+    /// run a job by hand and count what that one call did.
+    pub jobs: bool,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +128,7 @@ impl Default for ServerConfig {
             max_queued: QUEUED_REQUESTS_DEFAULT,
             queue_wait_ms: QUEUE_WAIT_MS_MAX,
             live: live::LiveConfig::default(),
+            jobs: true,
         }
     }
 }
@@ -235,7 +240,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     config: ServerConfig,
 ) -> std::io::Result<()> {
-    let jobs = jaego_jobs::Jobs::start(&store);
+    let jobs = config.jobs.then(|| jaego_jobs::Jobs::start(&store));
     let state = AppState::with_config(store.clone(), config);
     let live = live::Live::start(&store, &state.config.live, Arc::clone(&state.webhooks));
     let hub = Arc::clone(&state.hub);
@@ -252,7 +257,9 @@ pub async fn serve_with(
     })
     .await;
     live.stop().await;
-    jobs.stop().await;
+    if let Some(jobs) = jobs {
+        jobs.stop().await;
+    }
     store.close().await;
     result
 }

@@ -667,6 +667,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             ..jaego_server::live::LiveConfig::default()
         },
+        jobs: true,
     };
     if config.live.webhooks.private_targets == jaego_server::live::egress::PrivateTargets::Allow {
         tracing::info!(
