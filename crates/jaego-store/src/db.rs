@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jaego_core::TenantId;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::PgListener;
 use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transaction};
@@ -241,6 +242,21 @@ impl Store {
         begin_write(&self.inner.writer, self.inner.engine).await
     }
 
+    /// A write transaction of the orders of `tenants` (orders, their
+    /// lines and allocations, returns, exchanges, shipments, pickups,
+    /// allocation runs): [`begin_write`], then on PostgreSQL each tenant's
+    /// order gate held shared until the end of the transaction (see
+    /// [`order_gate`]). Every transaction that writes those tables begins
+    /// here, except the order reset, which holds the gate alone.
+    pub(crate) async fn begin_order_write(
+        &self,
+        tenants: &[TenantId],
+    ) -> StoreResult<Transaction<'static, Any>> {
+        let mut tx = self.begin_write().await?;
+        order_gate(&mut tx, tenants, Gate::Shared).await?;
+        Ok(tx)
+    }
+
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.inner.reader
     }
@@ -378,6 +394,58 @@ pub(crate) async fn begin_write(
         Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
         Engine::Postgres => pool.begin().await?,
     })
+}
+
+/// How a transaction holds a tenant's order gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Beside every other order transaction of the tenant.
+    Shared,
+    /// Alone: the order reset.
+    Exclusive,
+}
+
+/// Takes the order gate of each of `tenants` (a PostgreSQL advisory lock
+/// held until the transaction ends, keyed by the tenant) as the
+/// transaction's first lock. Row locks cannot serve the order reset: it
+/// locks the orders that exist, but an order collected while it runs (and
+/// an allocation taken over from a reservation with it) is a new row; if it
+/// committed between the reset's read of the allocations and its deletes,
+/// its allocation would be deleted without being given back. With the gate,
+/// order transactions run beside each other and wait for a reset, and the
+/// reset waits for those in progress. Taken first, before any row, so that
+/// it adds no deadlock to the lock order (see
+/// [`crate::orders::lock_orders`]). On SQLite nothing: `BEGIN IMMEDIATE`
+/// already holds the one write lock.
+pub(crate) async fn order_gate(
+    tx: &mut Transaction<'_, Any>,
+    tenants: &[TenantId],
+    gate: Gate,
+) -> StoreResult<()> {
+    if crate::rows::Placeholders::of(tx) != crate::rows::Placeholders::Numbered {
+        return Ok(());
+    }
+    let function = match gate {
+        Gate::Shared => "pg_advisory_xact_lock_shared",
+        Gate::Exclusive => "pg_advisory_xact_lock",
+    };
+    let mut keys: Vec<String> = tenants
+        .iter()
+        .map(|t| format!("jaego.orders:{t}"))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        // A void function read in FROM, so the row has a column the
+        // driver can decode.
+        sqlx::query(&format!(
+            "SELECT 1 FROM {function}(hashtextextended($1, 0))"
+        ))
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Listens for `NOTIFY jaego_events` on a connection of its own and bumps

@@ -1353,7 +1353,8 @@ impl Store {
             .iter()
             .map(|r| r.items.iter().map(|_| PickupItemId::new()).collect())
             .collect();
-        let mut tx = self.begin_write().await?;
+        let tenants: Vec<TenantId> = requests.iter().map(|r| r.tenant).collect();
+        let mut tx = self.begin_order_write(&tenants).await?;
         let rows: Vec<Vec<Val>> = requests
             .iter()
             .zip(&ids)
@@ -1493,7 +1494,7 @@ impl Store {
         for r in rows {
             let tenant: TenantId = parsed(&r, "tenant_id")?;
             let id = text(&r, "id")?;
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_order_write(&[tenant]).await?;
             let p = lock_pickup(&mut tx, tenant, &id).await?;
             let mut state = p.state();
             let mut effects = Vec::new();
@@ -1574,7 +1575,7 @@ impl Store {
         decide: impl FnOnce(&Pickup) -> StoreResult<Action>,
     ) -> StoreResult<(Pickup, Pickup)> {
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let p = lock_pickup(&mut tx, tenant, key).await?;
         let action = decide(&p)?;
         let outcome = pickup::apply(&p.state(), action).map_err(|e| refused(&e))?;
@@ -1871,7 +1872,7 @@ impl Store {
     ) -> StoreResult<(usize, Option<PrintRun>)> {
         let loc = self.pickup_store(tenant, location).await?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         // The store's location is the tenant's (`pickup_store`), so the
         // location scopes the ids.
         let taken = rows_in(&mut tx, loc.id, ids, |l, list| {
@@ -1930,7 +1931,7 @@ impl Store {
     ) -> StoreResult<Option<PrintRun>> {
         let loc = self.pickup_store(tenant, location).await?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let (run, events) =
             print_in(&mut tx, tenant, loc.id, PrintCause::Manual, actor, now).await?;
         self.commit_with(tx, &events).await?;
@@ -1949,7 +1950,7 @@ impl Store {
                 tracing::warn!(scope = %schedule.scope, "pickup print: the scope is not a location id");
                 continue;
             };
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_order_write(&[schedule.tenant]).await?;
             if !schedules::advance(&mut tx, &schedule, now).await? {
                 continue;
             }

@@ -905,7 +905,7 @@ impl Store {
             v.finish()?;
         }
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = load_locked(&mut tx, tenant, &[order])
             .await?
             .pop()
@@ -958,7 +958,7 @@ impl Store {
             .into());
         }
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let (candidates, more) = match orders {
             Some(o) => (o.to_vec(), false),
             None => {
@@ -1116,7 +1116,7 @@ impl Store {
             );
         }
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         // One write, only to an open shipment: it locks the row as it
         // changes it. A shipment that is not open is not written, so its
         // state answers before any clash of tracking numbers could.
@@ -1176,7 +1176,7 @@ impl Store {
             .flat_map(|c| [(c.code.clone(), c.clone()), (c.id.to_string(), c)])
             .collect();
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         // Orders by number, with their channel's code.
         let numbers: Vec<&str> = {
             let mut n: Vec<&str> = rows.iter().map(|r| r.order_no.as_str()).collect();
@@ -1458,7 +1458,7 @@ impl Store {
         };
         let sku = scanned.as_ref().map(|(id, _)| *id);
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         lock_open_shipment(&mut tx, tenant, id, now).await?;
         let before = load_one(&mut tx, tenant, id).await?;
         let mut verdict = judge_scan(&before.scan_lines(), sku);
@@ -1601,7 +1601,7 @@ impl Store {
             v.finish()?;
         }
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         lock_open_shipment(&mut tx, tenant, id, now).await?;
         let s = load_one(&mut tx, tenant, id).await?;
         if let Err(ConfirmRefusal::Incomplete { scanned, total }) =
@@ -1678,7 +1678,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<Shipment> {
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         // One write, only to an open shipment: it locks the row as it
         // changes it.
         let written = sqlx::query(

@@ -87,24 +87,31 @@ pub async fn fresh_postgres_if_set(test: &str) -> Option<TestDatabase> {
 /// for a lock (polled for at most 10 s, else panics): a test's cue that
 /// the request it started has reached a row another transaction holds.
 pub async fn until_a_session_waits_for_a_lock(url: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url)
-        .await
-        .expect("connect to the test database");
     for _ in 0..1_000 {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .expect("read pg_stat_activity");
-        if waiting > 0 {
+        if sessions_waiting_for_a_lock(url).await > 0 {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("no session waited for a lock within 10 s");
+}
+
+/// How many sessions of the PostgreSQL database at `url` wait for a lock
+/// (a row's, or an advisory lock) now.
+pub async fn sessions_waiting_for_a_lock(url: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .expect("connect to the test database");
+    let waiting = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("read pg_stat_activity");
+    conn.close().await.ok();
+    waiting
 }
 
 pub fn fresh_sqlite() -> TestDatabase {

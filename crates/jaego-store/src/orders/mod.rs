@@ -1527,7 +1527,7 @@ impl Store {
         v.optional_text("item_option", item_option, ORDER_NO_LEN_MAX);
         v.finish()?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         sqlx::query(
             "INSERT INTO channel_sku_links (channel_id, item_code, item_option, tenant_id, sku_id, source, created_at) \
              VALUES ($1, $2, $3, $4, $5, 'manual', $6) ON CONFLICT (channel_id, item_code, item_option) \
@@ -1568,7 +1568,7 @@ impl Store {
         item_code: &str,
         item_option: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let done = sqlx::query("DELETE FROM channel_sku_links WHERE tenant_id = $1 AND channel_id = $2 AND item_code = $3 AND item_option = $4")
             .bind(tenant.to_string())
             .bind(channel.to_string())
@@ -1668,7 +1668,7 @@ impl Store {
         channel: ChannelId,
         actor: &str,
     ) -> StoreResult<u64> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let (matched, events) = auto_link_in(self, &mut tx, tenant, channel, actor).await?;
         self.commit_with(tx, &events).await?;
         Ok(matched)
@@ -1682,7 +1682,7 @@ impl Store {
             let Ok(channel) = schedule.scope.parse::<ChannelId>() else {
                 continue;
             };
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_order_write(&[schedule.tenant]).await?;
             if !crate::schedules::advance(&mut tx, schedule, now).await? {
                 continue;
             }
@@ -1819,7 +1819,7 @@ impl Store {
         }
         v.finish()?;
 
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         if !lookups.new_links.is_empty() {
             let rows: Vec<Vec<Val>> = lookups
                 .new_links

@@ -216,7 +216,7 @@ impl Store {
             .into());
         }
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         // Starts of a tenant's runs take turns on its row, so two instances
         // on PostgreSQL cannot both see no running run and both start one
         // (SQLite's one writer serialises them already).
@@ -419,7 +419,7 @@ impl Store {
         for (n, chunk) in chunks.iter().enumerate() {
             let now = now_us();
             let clock = std::time::Instant::now();
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_order_write(&[tenant]).await?;
             let keys = keys_of(&inputs.candidates, &inputs.channels, chunk);
             // The chunk's orders, then its balances: the writers' one lock
             // order (see `lock_orders`).
@@ -533,7 +533,7 @@ impl Store {
         }
         run.finished_at = now_us();
         run.state = RunState::Completed;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         sqlx::query(
             "UPDATE allocation_runs SET considered = $1, allocated = $2, partial = $3, skipped = $4, units = $5, finished_at = $6, state = 'completed' WHERE id = $7",
         )

@@ -26,6 +26,7 @@ use super::{
     load_orders, lock_orders, lock_tenant_orders, order_event, refresh_status, rows_in,
     update_many,
 };
+use crate::db::{Gate, order_gate};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, kinds};
 use crate::ledger::{self, BALANCE_ROWS, BalanceRow, PendingMovement};
@@ -389,7 +390,7 @@ impl Store {
             self.find_location(tenant, &l.to_string()).await?;
         }
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let pickup = match patch.pickup_location {
             Some(p) => p,
@@ -453,7 +454,7 @@ impl Store {
             .await
             .map_or_else(|_| "sellable".to_string(), |r| r.0);
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let targets: Vec<(OrderLineId, Option<i64>)> = match lines {
             Some(l) => l.to_vec(),
@@ -592,7 +593,7 @@ impl Store {
         v.finish()?;
         let (reason, _, _) = self.return_reason(tenant, reason).await?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let l = o
             .lines
@@ -626,7 +627,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<OrderReturn> {
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let row = sqlx::query(
             "UPDATE order_returns SET state = 'collected', collected_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'requested' \
              RETURNING order_id, line_id, quantity, reason, exchange_id, created_at",
@@ -864,7 +865,7 @@ impl Store {
         let (return_reason, _, _) = self.return_reason(tenant, return_reason).await?;
         let now = now_us();
         let exchange_id = ExchangeId::new();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = live_order(&mut tx, tenant, id).await?;
         let mut moves = Vec::new();
         let mut cancels = Vec::new();
@@ -1024,7 +1025,7 @@ impl Store {
     ) -> StoreResult<(Order, Exchange)> {
         let settings = self.order_settings(tenant).await?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let row = sqlx::query(
             "UPDATE order_exchanges SET state = 'resolved', resolved_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'open' \
              RETURNING order_id, after_shipment, fee, reason, created_at",
@@ -1118,7 +1119,7 @@ impl Store {
         }
         v.finish()?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = live_order(&mut tx, tenant, id).await?;
         if matches!(o.status, OrderStatus::Cancelled) {
             return Err(StoreError::refused(
@@ -1310,7 +1311,7 @@ impl Store {
         }
         v.finish()?;
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let mut ids = vec![target];
         ids.extend_from_slice(sources);
         let orders = load_locked(&mut tx, tenant, &ids).await?;
@@ -1461,10 +1462,12 @@ impl Store {
     /// Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
         let mut tx = self.begin_write().await?;
-        // Every order of the tenant, before the allocations are read (the
-        // lock order of `lock_orders`): a run's chunk or a change in
-        // progress is waited for and its allocations given back; one that
-        // starts later finds its orders gone.
+        // The tenant's order gate alone, then every order of the tenant,
+        // before the allocations are read: every order transaction in
+        // progress (a run's chunk, a change, a collection) is waited for
+        // and its allocations given back; one that starts later waits for
+        // the reset and finds its orders gone.
+        order_gate(&mut tx, &[tenant], Gate::Exclusive).await?;
         lock_tenant_orders(&mut tx, tenant).await?;
         let rows = sqlx::query("SELECT l.order_id, a.line_id, a.location_id, l.sku_id, a.quantity FROM order_allocations a \
              JOIN order_lines l ON l.id = a.line_id WHERE l.tenant_id = $1 AND a.quantity > 0")
@@ -1680,6 +1683,112 @@ mod tests {
                 (stored.hold, stored.note.as_str()),
                 (true, "from the other")
             );
+            store.close().await;
+        }
+    }
+
+    /// An order collected (with a reservation taken over) while the reset
+    /// runs waits for it, and is kept whole after it: the reset holds the
+    /// tenant's order gate. Without the gate, the collection committed
+    /// between the reset's read of the allocations and its deletes, and
+    /// the reset deleted the new order's allocation without giving it back
+    /// (its units stayed `allocated` with no order holding them).
+    #[tokio::test]
+    async fn an_order_collected_during_a_reset_waits_for_it_on_postgresql() {
+        use crate::orders::{NewOrder, NewOrderLine};
+        use crate::reservations::{ReserveInput, Source};
+        use crate::testing::{
+            OneOrder, fresh_postgres_if_set, new_sku, one_order_world, receipt,
+            sessions_waiting_for_a_lock, until_a_session_waits_for_a_lock,
+        };
+
+        if let Some(db) = fresh_postgres_if_set("order_gate").await {
+            let store = Store::connect(&db.url, StoreOptions::default())
+                .await
+                .unwrap();
+            let OneOrder {
+                tenant,
+                sku: s1,
+                location,
+                ..
+            } = one_order_world(&store, "gate", 10).await;
+            let run = store
+                .allocation_run(tenant, &Default::default(), "t")
+                .await
+                .unwrap();
+            assert_eq!(run.allocated, 1);
+            let s2 = store.create_sku(tenant, &new_sku("S2")).await.unwrap().id;
+            store
+                .record_movement(tenant, &receipt(s2, location, 5))
+                .await
+                .unwrap();
+            let held = ReserveInput {
+                source: Source::Location("L1".into()),
+                lines: vec![("S2".into(), 1)],
+                ttl_secs: 60,
+                reference: String::new(),
+                actor: "t".into(),
+            };
+            let request = store.prepare_reservation(tenant, &held).await.unwrap();
+            let reservation = store.reserve(request).await.unwrap().id;
+            store
+                .commit_reservation(tenant, reservation, None, "t")
+                .await
+                .unwrap();
+            let channel = store.find_channel(tenant, "MALL").await.unwrap().id;
+
+            // S1's balance held, so the reset stops after reading the
+            // allocations, at the deallocation of order A's unit.
+            let mut other = store.reader().begin().await.unwrap();
+            sqlx::query("SELECT on_hand FROM balances WHERE sku_id = $1 FOR UPDATE")
+                .bind(s1.to_string())
+                .fetch_all(&mut *other)
+                .await
+                .unwrap();
+            let reset = tokio::spawn({
+                let store = store.clone();
+                async move { store.reset_orders(tenant, "owner").await }
+            });
+            until_a_session_waits_for_a_lock(&db.url).await;
+            let collecting = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    let b = NewOrder {
+                        external_no: "B".into(),
+                        reservation: Some(reservation),
+                        lines: vec![NewOrderLine {
+                            item_code: "S2".into(),
+                            quantity: 1,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    };
+                    store.collect_orders(tenant, channel, &[b], "t").await
+                }
+            });
+            // Until the collection is done or waits too.
+            for _ in 0..1_000 {
+                if collecting.is_finished() || sessions_waiting_for_a_lock(&db.url).await > 1 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other.commit().await.unwrap();
+            let report = reset.await.unwrap().unwrap();
+            assert_eq!((report.orders, report.deallocated_units), (1, 1));
+            let b = collecting.await.unwrap().unwrap()[0].1.id;
+            let b = store.get_order(tenant, b).await.unwrap();
+            let held_by_b: i64 = b.lines[0].allocations.iter().map(|a| a.quantity).sum();
+            assert_eq!(held_by_b, 1, "order B keeps its allocation");
+            assert_eq!(
+                store.balance(tenant, s2, location).await.unwrap().allocated,
+                1
+            );
+            assert_eq!(
+                store.balance(tenant, s1, location).await.unwrap().allocated,
+                0
+            );
+            assert!(store.verify().await.unwrap().is_empty());
             store.close().await;
         }
     }

@@ -753,7 +753,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<Order> {
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let (after, event) = ship_in(&mut tx, tenant, order, items, reference, actor, now).await?;
         self.commit_with(tx, &[event]).await?;
         Ok(after)
@@ -768,7 +768,7 @@ impl Store {
         actor: &str,
     ) -> StoreResult<Order> {
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_order_write(&[tenant]).await?;
         let o = load_locked(&mut tx, tenant, &[order])
             .await?
             .pop()
