@@ -425,9 +425,11 @@ pub(crate) async fn order_gate(
     if crate::rows::Placeholders::of(tx) != crate::rows::Placeholders::Numbered {
         return Ok(());
     }
-    let function = match gate {
-        Gate::Shared => "pg_advisory_xact_lock_shared",
-        Gate::Exclusive => "pg_advisory_xact_lock",
+    // A void function read in FROM, so the row has a column the driver
+    // can decode.
+    let sql = match gate {
+        Gate::Shared => "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+        Gate::Exclusive => "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended($1, 0))",
     };
     let mut keys: Vec<String> = tenants
         .iter()
@@ -436,14 +438,7 @@ pub(crate) async fn order_gate(
     keys.sort();
     keys.dedup();
     for key in keys {
-        // A void function read in FROM, so the row has a column the
-        // driver can decode.
-        sqlx::query(&format!(
-            "SELECT 1 FROM {function}(hashtextextended($1, 0))"
-        ))
-        .bind(key)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(sql).bind(key).execute(&mut **tx).await?;
     }
     Ok(())
 }
