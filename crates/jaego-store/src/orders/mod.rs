@@ -880,8 +880,9 @@ fn line_from_row(row: &AnyRow) -> StoreResult<OrderLine> {
 /// Locks the orders `ids` until the transaction ends, the first thing a
 /// transaction that changes an order does, before it reads the order and
 /// before it locks any balance row: orders, then balances, each in id or
-/// key order, is the one lock order every writer keeps (a request on a
-/// shipment, pickup, return or exchange locks that row before the order).
+/// key order, is the one lock order every writer keeps (after the tenant's
+/// order gate, [`crate::db::order_gate`]; a request on a shipment, pickup,
+/// return or exchange locks that row before the order).
 /// On PostgreSQL a
 /// `SELECT … ORDER BY id FOR UPDATE`, so what the transaction then reads
 /// is what it writes over: two changes to one order (a flag set while a
@@ -908,20 +909,6 @@ pub(crate) async fn lock_orders(
         )
     })
     .await?;
-    Ok(())
-}
-
-/// [`lock_orders`] for every order of `tenant` (the order reset).
-pub(crate) async fn lock_tenant_orders(
-    tx: &mut Transaction<'_, Any>,
-    tenant: TenantId,
-) -> StoreResult<()> {
-    if Placeholders::of(tx) == Placeholders::Numbered {
-        sqlx::query("SELECT id FROM orders WHERE tenant_id = $1 ORDER BY id FOR UPDATE")
-            .bind(tenant.to_string())
-            .execute(&mut **tx)
-            .await?;
-    }
     Ok(())
 }
 

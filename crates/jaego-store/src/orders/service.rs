@@ -23,8 +23,7 @@ use super::bundle_lines::line_bundles;
 use super::stock::{Ledger, OrderMove, apply_moves, deallocate_some};
 use super::{
     ExcludedLine, NewOrder, NewOrderLine, Order, TENANT_NO_INDEX, Val, insert_many, load_locked,
-    load_orders, lock_orders, lock_tenant_orders, order_event, refresh_status, rows_in,
-    update_many,
+    load_orders, lock_orders, order_event, refresh_status, rows_in, update_many,
 };
 use crate::db::{Gate, order_gate};
 use crate::error::{StoreError, StoreResult};
@@ -1462,13 +1461,13 @@ impl Store {
     /// Settings and links stay.
     pub async fn reset_orders(&self, tenant: TenantId, actor: &str) -> StoreResult<ResetReport> {
         let mut tx = self.begin_write().await?;
-        // The tenant's order gate alone, then every order of the tenant,
-        // before the allocations are read: every order transaction in
-        // progress (a run's chunk, a change, a collection) is waited for
-        // and its allocations given back; one that starts later waits for
-        // the reset and finds its orders gone.
+        // The tenant's order gate alone, before the allocations are read:
+        // every order transaction in progress (a run's chunk, a change, a
+        // collection) is waited for and its allocations given back; one
+        // that starts later waits for the reset and finds its orders gone.
+        // No order row needs a lock of its own: every writer of them holds
+        // the gate.
         order_gate(&mut tx, &[tenant], Gate::Exclusive).await?;
-        lock_tenant_orders(&mut tx, tenant).await?;
         let rows = sqlx::query("SELECT l.order_id, a.line_id, a.location_id, l.sku_id, a.quantity FROM order_allocations a \
              JOIN order_lines l ON l.id = a.line_id WHERE l.tenant_id = $1 AND a.quantity > 0")
             .bind(tenant.to_string())
