@@ -87,31 +87,32 @@ pub async fn fresh_postgres_if_set(test: &str) -> Option<TestDatabase> {
 /// for a lock (polled for at most 10 s, else panics): a test's cue that
 /// the request it started has reached a row another transaction holds.
 pub async fn until_a_session_waits_for_a_lock(url: &str) {
-    for _ in 0..1_000 {
-        if sessions_waiting_for_a_lock(url).await > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("no session waited for a lock within 10 s");
+    until_sessions_wait_for_locks(url, 1, || false).await;
 }
 
-/// How many sessions of the PostgreSQL database at `url` wait for a lock
-/// (a row's, or an advisory lock) now.
-pub async fn sessions_waiting_for_a_lock(url: &str) -> i64 {
+/// Returns once `count` sessions of the PostgreSQL database at `url` wait
+/// for a lock (a row's, or an advisory lock), or sooner once `done()` (a
+/// request the test expects to wait may instead finish); polled on one
+/// connection for at most 10 s, else panics.
+pub async fn until_sessions_wait_for_locks(url: &str, count: i64, done: impl Fn() -> bool) {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url)
         .await
         .expect("connect to the test database");
-    let waiting = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .expect("read pg_stat_activity");
-    conn.close().await.ok();
-    waiting
+    for _ in 0..1_000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting >= count || done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{count} sessions did not wait for a lock within 10 s");
 }
 
 pub fn fresh_sqlite() -> TestDatabase {
@@ -218,6 +219,7 @@ pub fn receipt(
 /// What [`one_order_world`] made.
 pub struct OneOrder {
     pub tenant: jaego_core::TenantId,
+    pub channel: jaego_core::ChannelId,
     pub sku: jaego_core::SkuId,
     pub location: jaego_core::LocationId,
     pub order: jaego_core::OrderId,
@@ -263,6 +265,7 @@ pub async fn one_order_world(store: &crate::Store, name: &str, stock: i64) -> On
         .id;
     OneOrder {
         tenant,
+        channel,
         sku,
         location,
         order,

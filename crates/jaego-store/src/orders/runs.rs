@@ -1803,6 +1803,7 @@ mod tests {
                 sku,
                 location,
                 order,
+                ..
             } = crate::testing::one_order_world(&store, "locks", 5).await;
             let inputs = read_inputs(&store, tenant).await;
             let other_lock = |table: &'static str, column: &'static str, key: String| {

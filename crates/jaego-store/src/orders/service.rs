@@ -1698,7 +1698,7 @@ mod tests {
         use crate::reservations::{ReserveInput, Source};
         use crate::testing::{
             OneOrder, fresh_postgres_if_set, new_sku, one_order_world, receipt,
-            sessions_waiting_for_a_lock, until_a_session_waits_for_a_lock,
+            until_a_session_waits_for_a_lock, until_sessions_wait_for_locks,
         };
 
         if let Some(db) = fresh_postgres_if_set("order_gate").await {
@@ -1707,6 +1707,7 @@ mod tests {
                 .unwrap();
             let OneOrder {
                 tenant,
+                channel,
                 sku: s1,
                 location,
                 ..
@@ -1734,7 +1735,6 @@ mod tests {
                 .commit_reservation(tenant, reservation, None, "t")
                 .await
                 .unwrap();
-            let channel = store.find_channel(tenant, "MALL").await.unwrap().id;
 
             // S1's balance held, so the reset stops after reading the
             // allocations, at the deallocation of order A's unit.
@@ -1765,13 +1765,8 @@ mod tests {
                     store.collect_orders(tenant, channel, &[b], "t").await
                 }
             });
-            // Until the collection is done or waits too.
-            for _ in 0..1_000 {
-                if collecting.is_finished() || sessions_waiting_for_a_lock(&db.url).await > 1 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            // Until the collection waits too (or, were there no gate, is done).
+            until_sessions_wait_for_locks(&db.url, 2, || collecting.is_finished()).await;
             other.commit().await.unwrap();
             let report = reset.await.unwrap().unwrap();
             assert_eq!((report.orders, report.deallocated_units), (1, 1));
