@@ -30,6 +30,7 @@ use axum::response::IntoResponse;
 use jaego_core::limits::JSON_BODY_BYTES_MAX;
 use jaego_store::Store;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -141,16 +142,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// the audit log and the CSRF check, in that order from the outside in.
 /// Every `/api/v1` route goes through this; a router of web pages can too.
 pub fn protect(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    router
-        .layer(axum::middleware::from_fn(middleware::csrf))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            audit::record,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ))
+    // One `layer` call for the three (see `app`): outermost first.
+    router.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::authenticate,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                audit::record,
+            ))
+            .layer(axum::middleware::from_fn(middleware::csrf)),
+    )
 }
 
 /// The whole application as a router (tests drive it with `oneshot`).
@@ -193,30 +197,37 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(axum::middleware::from_fn(middleware::bare_errors))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::Internal("handler panicked".into()).into_response()
-            },
-        ))
+        // Every `Router::layer` call wraps each route in one more boxed
+        // service, and each `from_fn` middleware clones the service inside
+        // it on every request, box by box: so layers that always go
+        // together are applied in one call, as one stack (outermost first).
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(middleware::request_span)
-                // 5xx answers are counted by the metrics and internal errors
-                // are logged where they happen; a line per shed request
-                // under overload would only add load.
-                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(middleware::MakeRequestIdV7))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(middleware::request_span)
+                        // 5xx answers are counted by the metrics and internal
+                        // errors are logged where they happen; a line per shed
+                        // request under overload would only add load.
+                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+                )
+                .layer(CatchPanicLayer::custom(
+                    |_: Box<dyn std::any::Any + Send>| {
+                        ApiError::Internal("handler panicked".into()).into_response()
+                    },
+                ))
+                .layer(axum::middleware::from_fn(middleware::bare_errors))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    metrics::track,
+                )),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(middleware::MakeRequestIdV7))
         .with_state(state)
 }
 
