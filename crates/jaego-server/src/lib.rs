@@ -175,7 +175,7 @@ pub fn app(state: AppState) -> Router {
             middleware::idempotency,
         ))
         .merge(unreplayed);
-    let api = protect(api, &state).layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
+    let api = protect(api, &state);
     // Channel order webhooks authenticate by their signature, not a token
     // or session, so they sit beside the sign-in routes; both are audited.
     let sign_in = sign_in
@@ -183,18 +183,21 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit::record,
-        ))
-        .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
+        ));
     // The web UI's pages: server-rendered, behind a browser session.
-    let pages = ui::router(&state).layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX));
+    let pages = ui::router(&state);
     Router::new()
         .merge(api)
         .merge(sign_in)
         .merge(pages)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            overload::limit,
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    overload::limit,
+                ))
+                .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX)),
+        )
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         // Every `Router::layer` call wraps each route in one more boxed
