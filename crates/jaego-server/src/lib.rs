@@ -31,6 +31,7 @@ use jaego_core::limits::JSON_BODY_BYTES_MAX;
 use jaego_store::Store;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -221,7 +222,7 @@ pub fn app(state: AppState) -> Router {
                         ApiError::Internal("handler panicked".into()).into_response()
                     },
                 ))
-                .layer(axum::middleware::from_fn(middleware::bare_errors))
+                .layer(MapResponseLayer::new(middleware::bare_errors))
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     REQUEST_TIMEOUT,

@@ -368,8 +368,10 @@ fn replay(status: u16, body: String) -> Response {
 
 /// Gives error answers made outside our handlers (a wrong method from the
 /// router, the request timeout) a problem+json body like every other error.
-pub async fn bare_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// A plain function of the answer, applied with `tower::util::MapResponseLayer`:
+/// unlike a `from_fn` middleware it needs no clone of the services inside
+/// it per request.
+pub fn bare_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.headers().contains_key(header::CONTENT_TYPE)
