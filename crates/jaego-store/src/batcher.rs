@@ -16,9 +16,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use jaego_core::limits::{GROUP_COMMIT_LINES_MAX, GROUP_COMMIT_REQUESTS_MAX};
 use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Job, execute_batch};
@@ -78,12 +80,22 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    /// On SQLite, starts the worker on a thread of its own with its own
-    /// single-threaded runtime. On a busy 2-core machine the request handlers would otherwise
-    /// queue ahead of the worker at every await of a batch (measured: a batch
-    /// of ~30 took 6 ms on the shared runtime, of which 0.2 ms was SQL), and
-    /// every waiting request pays that delay.
-    pub(crate) fn spawn(engine: Engine, pool: AnyPool, events: EventSignal) -> Batcher {
+    /// Starts the worker on a thread of its own with its own
+    /// single-threaded runtime. On a busy 2-core machine the request
+    /// handlers would otherwise queue ahead of the worker at every await of
+    /// a batch, and every waiting request pays that delay (measured on
+    /// SQLite: a batch of ~30 took 6 ms on the shared runtime, of which
+    /// 0.2 ms was SQL; on PostgreSQL `hot-sku` made about a quarter more
+    /// reservations per second once the worker left the shared runtime).
+    ///
+    /// On SQLite the worker applies with `pool`, the store's single writer
+    /// connection. On PostgreSQL it opens a connection of its own from `url`
+    /// on its runtime, connected on first use and again after a failure: a
+    /// socket belongs to the reactor of the runtime that opened it, and
+    /// driving one of the shared pool's from another runtime costs a thread
+    /// hop at every await (measured: +30 % p50 at one connection). `pool`
+    /// stays what a lone request applies with on its caller's task.
+    pub(crate) fn spawn(engine: Engine, pool: AnyPool, events: EventSignal, url: &str) -> Batcher {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH_MAX);
         let worker = Worker {
             engine,
@@ -95,31 +107,42 @@ impl Batcher {
             queue,
             worker: worker.clone(),
         };
-        match engine {
-            // PostgreSQL sockets belong to the main runtime's reactor; driving
-            // them from another runtime costs a thread hop per await
-            // (measured: +30% p50 at one connection), so the worker stays here.
-            Engine::Postgres => {
-                tokio::spawn(worker.run(jobs));
-            }
-            Engine::Sqlite => {
-                let thread = std::thread::Builder::new()
-                    .name("jaego-group-commit".into())
-                    .spawn(move || {
-                        match tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                        {
-                            Ok(runtime) => runtime.block_on(worker.run(jobs)),
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot start the group-commit runtime");
+        let url = url.to_string();
+        let thread = std::thread::Builder::new()
+            .name("jaego-group-commit".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the group-commit runtime");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match engine {
+                        Engine::Sqlite => worker.run(jobs).await,
+                        Engine::Postgres => match own_connection(&url) {
+                            Ok(pool) => {
+                                Worker {
+                                    pool: pool.clone(),
+                                    ..worker
+                                }
+                                .run(jobs)
+                                .await;
+                                pool.close().await;
                             }
-                        }
-                    });
-                if let Err(e) = thread {
-                    tracing::error!(error = %e, "cannot start the group-commit thread");
-                }
-            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot set up the group-commit connection");
+                            }
+                        },
+                    }
+                });
+            });
+        if let Err(e) = thread {
+            tracing::error!(error = %e, "cannot start the group-commit thread");
         }
         batcher
     }
@@ -151,6 +174,18 @@ impl Batcher {
             .map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
+}
+
+/// The PostgreSQL worker's own connection, a pool of one on the calling
+/// runtime, connected when the first batch needs it. Without a running
+/// worker the queue's receiver is gone and every queued request is
+/// answered [`StoreError::ShuttingDown`].
+fn own_connection(url: &str) -> StoreResult<AnyPool> {
+    let options: AnyConnectOptions = url.parse()?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options))
 }
 
 /// Applies `job` in a transaction of its own: group commit off, or a

@@ -178,7 +178,7 @@ impl Store {
         let events = EventSignal::new();
         let batcher = options
             .group_commit
-            .then(|| Batcher::spawn(engine, writer.clone(), events.clone()));
+            .then(|| Batcher::spawn(engine, writer.clone(), events.clone(), url));
         let listener = match engine {
             Engine::Postgres => Some(listen_for_events(url, events.clone()).await?),
             Engine::Sqlite => None,
