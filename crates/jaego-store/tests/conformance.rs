@@ -11,6 +11,7 @@ use jaego_store::places::{Location, NewChannel, NewLocation};
 use jaego_store::reservations::{ReserveInput, Source};
 use jaego_store::testing::fresh_databases;
 use jaego_store::{PageRequest, Store, StoreError, StoreOptions};
+use sqlx::Connection;
 
 async fn stores(test: &str) -> Vec<(Store, jaego_store::testing::TestDatabase)> {
     let mut out = Vec::new();
@@ -648,6 +649,77 @@ async fn concurrent_reservations_never_oversell() {
             assert_verified(&store, db.engine).await;
         }
     }
+}
+
+/// `count` reservations of one unit of `HOT` at `WH`, all at once.
+async fn burst(store: &Store, tenant: TenantId, count: usize) -> Vec<Result<(), StoreError>> {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                reserve(&store, tenant, &reserve_at("WH", &[("HOT", 1)], 60))
+                    .await
+                    .map(drop)
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(count);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// On PostgreSQL the group-commit worker holds a connection of its own.
+/// When PostgreSQL ends it (a restart, a failover, an administrator), the
+/// worker's next batch connects again: no request is refused for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_commit_worker_connects_again_after_postgres_ends_its_session() {
+    let test = "the_group_commit_worker_connects_again_after_postgres_ends_its_session";
+    let Some(db) = jaego_store::testing::fresh_postgres_if_set(test).await else {
+        return;
+    };
+    let store = Store::connect(&db.url, StoreOptions::default())
+        .await
+        .unwrap();
+    let tenant = store.create_tenant("a").await.unwrap();
+    let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
+    let s = store.create_sku(tenant, &sku("HOT", &[])).await.unwrap();
+    store
+        .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 1_000))
+        .await
+        .unwrap();
+    assert!(burst(&store, tenant, 100).await.iter().all(Result::is_ok));
+    let before = store.group_commit_stats().expect("group commit is on");
+    assert!(before.worker_batches > 0, "{before:?}");
+
+    // End every other session of the database: the worker's, the pool's
+    // and the event listener's.
+    let mut admin = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(ended >= 3, "only {ended} sessions to end");
+    admin.close().await.unwrap();
+
+    let answers = burst(&store, tenant, 100).await;
+    let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "refused after the sessions ended: {failed:?}"
+    );
+    let after = store.group_commit_stats().unwrap();
+    assert!(
+        after.worker_batches > before.worker_batches,
+        "the worker ran no batch after its session ended: {after:?}"
+    );
+    let b = store.balance(tenant, s.id, wh.id).await.unwrap();
+    assert_eq!(b.reserved, 200);
+    assert_verified(&store, db.engine).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
