@@ -573,22 +573,7 @@ async fn channel_reservations_and_unlimited() {
 async fn concurrent_reservations_never_oversell() {
     for group_commit in [true, false] {
         for db in fresh_databases("concurrent_reservations_never_oversell").await {
-            let store = Store::connect(
-                &db.url,
-                StoreOptions {
-                    group_commit,
-                    ..StoreOptions::default()
-                },
-            )
-            .await
-            .unwrap();
-            let tenant = store.create_tenant("a").await.unwrap();
-            let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
-            let s = store.create_sku(tenant, &sku("HOT", &[])).await.unwrap();
-            store
-                .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 50))
-                .await
-                .unwrap();
+            let (store, tenant, hot, wh) = hot_sku_store(&db.url, group_commit, 50).await;
             // One at a time, nothing shares a commit: each request is applied
             // at once on its own task, never handed to the worker.
             for _ in 0..5 {
@@ -607,18 +592,11 @@ async fn concurrent_reservations_never_oversell() {
             } else {
                 assert_eq!(store.group_commit_stats(), None);
             }
-            let mut tasks = Vec::new();
-            for _ in 0..195 {
-                let store = store.clone();
-                tasks.push(tokio::spawn(async move {
-                    reserve(&store, tenant, &reserve_at("WH", &[("HOT", 1)], 60)).await
-                }));
-            }
             let mut ok = 0;
             let mut short = 0;
-            for t in tasks {
-                match t.await.unwrap() {
-                    Ok(_) => ok += 1,
+            for answer in burst(&store, tenant, 195).await {
+                match answer {
+                    Ok(()) => ok += 1,
                     Err(StoreError::Shortage(_)) => short += 1,
                     Err(other) => panic!("{}: unexpected {other:?}", db.engine),
                 }
@@ -644,11 +622,40 @@ async fn concurrent_reservations_never_oversell() {
                     db.engine
                 );
             }
-            let b = store.balance(tenant, s.id, wh.id).await.unwrap();
+            let b = store.balance(tenant, hot, wh).await.unwrap();
             assert_eq!((b.reserved, b.available()), (50, 0));
             assert_verified(&store, db.engine).await;
         }
     }
+}
+
+/// A store on `url` with `stock` units of SKU `HOT` at the strict location
+/// `WH`: (store, tenant, the SKU, the location).
+async fn hot_sku_store(
+    url: &str,
+    group_commit: bool,
+    stock: i64,
+) -> (Store, TenantId, jaego_core::SkuId, jaego_core::LocationId) {
+    let store = Store::connect(
+        url,
+        StoreOptions {
+            group_commit,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let tenant = store.create_tenant("a").await.unwrap();
+    let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
+    let hot = store.create_sku(tenant, &sku("HOT", &[])).await.unwrap();
+    store
+        .record_movement(
+            tenant,
+            &movement(hot.id, wh.id, MovementKind::Receipt, stock),
+        )
+        .await
+        .unwrap();
+    (store, tenant, hot.id, wh.id)
 }
 
 /// `count` reservations of one unit of `HOT` at `WH`, all at once.
@@ -680,16 +687,7 @@ async fn the_group_commit_worker_connects_again_after_postgres_ends_its_session(
     let Some(db) = jaego_store::testing::fresh_postgres_if_set(test).await else {
         return;
     };
-    let store = Store::connect(&db.url, StoreOptions::default())
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("a").await.unwrap();
-    let wh = location(&store, tenant, "WH", StockPolicy::Strict).await;
-    let s = store.create_sku(tenant, &sku("HOT", &[])).await.unwrap();
-    store
-        .record_movement(tenant, &movement(s.id, wh.id, MovementKind::Receipt, 1_000))
-        .await
-        .unwrap();
+    let (store, tenant, hot, wh) = hot_sku_store(&db.url, true, 1_000).await;
     assert!(burst(&store, tenant, 100).await.iter().all(Result::is_ok));
     let before = store.group_commit_stats().expect("group commit is on");
     assert!(before.worker_batches > 0, "{before:?}");
@@ -724,7 +722,7 @@ async fn the_group_commit_worker_connects_again_after_postgres_ends_its_session(
         );
     }
     assert!(burst(&store, tenant, 100).await.iter().all(Result::is_ok));
-    let b = store.balance(tenant, s.id, wh.id).await.unwrap();
+    let b = store.balance(tenant, hot, wh).await.unwrap();
     assert_eq!(b.reserved, 400 - refused as i64);
     assert_verified(&store, db.engine).await;
 }
